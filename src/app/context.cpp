@@ -1,0 +1,64 @@
+#include "app/context.hpp"
+
+#include <cstdlib>
+
+namespace sd35::app {
+
+int exit_code_for(Errc code) noexcept {
+  switch (code) {
+    case Errc::usage:
+    case Errc::bad_input:
+    case Errc::unsupported_version: return exit_code::usage;
+    case Errc::host_not_ready:
+    case Errc::unavailable: return exit_code::not_ready;
+    case Errc::verification_failed:
+    case Errc::integrity:
+    case Errc::disk_full: return exit_code::verification_failed;
+    case Errc::network:
+    case Errc::timeout:
+    case Errc::auth:
+    case Errc::gated:
+    case Errc::rate_limited: return exit_code::network;
+    case Errc::interrupted: return exit_code::interrupted;
+    case Errc::not_found:
+    case Errc::io:
+    case Errc::permission:
+    case Errc::internal: return exit_code::internal;
+  }
+  return exit_code::internal;
+}
+
+int exit_code_for(const Result<Outcome>& result) noexcept {
+  if (!result) return exit_code_for(result.error().code);
+  return static_cast<int>(*result);
+}
+
+Result<Manifest> load_manifest_for(const GlobalOptions& global) {
+  if (global.manifest_path.empty()) return default_manifest();
+  return load_manifest(global.manifest_path);
+}
+
+namespace {
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+}  // namespace
+
+std::filesystem::path resolve_cache_dir(const GlobalOptions& global) {
+  if (!global.cache_dir.empty()) return global.cache_dir;
+  if (auto v = env_or_empty("HF_HUB_CACHE"); !v.empty()) return v;
+  if (auto v = env_or_empty("HF_HOME"); !v.empty()) return std::filesystem::path(v) / "hub";
+  if (auto v = env_or_empty("XDG_CACHE_HOME"); !v.empty())
+    return std::filesystem::path(v) / "huggingface" / "hub";
+  std::string home = env_or_empty("HOME");
+  if (home.empty()) home = "/root";
+  return std::filesystem::path(home) / ".cache" / "huggingface" / "hub";
+}
+
+std::filesystem::path temp_dir() {
+  if (auto v = env_or_empty("TMPDIR"); !v.empty()) return v;
+  return "/tmp";
+}
+
+}  // namespace sd35::app

@@ -1,0 +1,66 @@
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "cli/render_impl.hpp"
+
+namespace sd35::cli {
+namespace {
+
+// Result document -> stdout (one JSON value per command); events, progress, findings -> stderr
+// as one JSON object per line, so `sd35-setup --json doctor | jq` sees only the document.
+class JsonRenderer final : public Reporter {
+ public:
+  explicit JsonRenderer(const RenderOptions& o) : o_(o) {}
+
+  void event(Level level, std::string_view message, const nlohmann::json& fields) override {
+    if (o_.verbosity < 0 && level < Level::warn) return;
+    if (o_.verbosity < 1 && level == Level::debug) return;
+    nlohmann::json j = {{"type", "event"}, {"level", to_string(level)}, {"message", message}};
+    if (!fields.empty()) j["fields"] = fields;
+    line(j);
+  }
+  void progress(const ProgressUpdate& u) override {
+    if (o_.verbosity < 0) return;
+    auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mu_);
+      auto& last = last_[u.task + "\x1f" + u.item];
+      if (!u.finished && now - last < std::chrono::seconds(1)) return;
+      last = now;
+    }
+    line({{"type", "progress"}, {"task", u.task}, {"item", u.item}, {"done", u.done},
+          {"total", u.total}, {"rate_per_s", u.rate_per_s}, {"finished", u.finished}});
+  }
+  void finding(const Finding& f) override {
+    nlohmann::json j = f.to_json();
+    j["type"] = "finding";
+    line(j);
+  }
+  void result(std::string_view, const nlohmann::json& doc) override {
+    std::lock_guard lock(mu_);
+    std::fputs(doc.dump(2).c_str(), o_.out);
+    std::fputc('\n', o_.out);
+    std::fflush(o_.out);
+  }
+
+ private:
+  void line(const nlohmann::json& j) {
+    std::lock_guard lock(mu_);
+    std::fputs(j.dump().c_str(), o_.err);
+    std::fputc('\n', o_.err);
+  }
+  RenderOptions o_;
+  std::mutex mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reporter> make_json_renderer(const RenderOptions& options) {
+  return std::make_unique<JsonRenderer>(options);
+}
+
+}  // namespace sd35::cli
