@@ -119,7 +119,7 @@ std::optional<bool> rotational_for(const stdfs::path& path, const stdfs::path& r
   stdfs::path real = stdfs::canonical(dev, ec);
   if (ec) return std::nullopt;
   // A partition has no queue/; its parent (the whole disk) does.
-  for (stdfs::path p : {real, real.parent_path()}) {
+  for (const stdfs::path& p : {real, real.parent_path()}) {
     if (auto v = fs::read_first_line(p / "queue/rotational")) return *v == "1";
   }
   return std::nullopt;
