@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hub_faults import FaultTable, Stats  # noqa: E402
+from git_cgi import run_cgi  # noqa: E402
 from object_serving import serve_object  # noqa: E402
 
 SEG = r"[A-Za-z0-9_][A-Za-z0-9._-]*?"
@@ -38,8 +39,6 @@ OID_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 LFS_JSON = "application/vnd.git-lfs+json"
 MAX_BODY = 64 << 20
 MAX_CONNECTIONS = 128
-CGI_TIMEOUT_S = 300
-CHUNK = 256 << 10
 
 
 def rfc3339(t):
@@ -426,79 +425,11 @@ class Handler(BaseHTTPRequestHandler):
                "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1",
                "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "uploadpack.allowFilter",
                "GIT_CONFIG_VALUE_0": "true"}
-        for hdr, var in (("Content-Encoding", "HTTP_CONTENT_ENCODING"), ("Git-Protocol", "GIT_PROTOCOL")):
+        for hdr, var in (("Content-Encoding", "HTTP_CONTENT_ENCODING"), ("Git-Protocol", "GIT_PROTOCOL"),
+                         ("Git-Protocol", "HTTP_GIT_PROTOCOL")):
             if self.headers.get(hdr):
                 env[var] = self.headers[hdr]
-        self._cgi(env)
-
-    def _cgi(self, env):
-        h = self.hub
-        p = subprocess.Popen(["git", "http-backend"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env, close_fds=True)
-        with h.lock:
-            h.children.add(p)
-        killer = threading.Timer(CGI_TIMEOUT_S, p.kill)
-        killer.daemon = True
-        killer.start()
-        err = []
-
-        def feed():
-            try:
-                p.stdin.write(self.body)
-            except (BrokenPipeError, OSError):
-                pass
-            finally:
-                try:
-                    p.stdin.close()
-                except OSError:
-                    pass
-
-        def drain():
-            err.append(p.stderr.read(65536))
-            p.stderr.read()
-
-        threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=drain, daemon=True)]
-        for t in threads:
-            t.start()
-        try:
-            status, headers = 200, []
-            while True:
-                line = p.stdout.readline(8192)
-                if line in (b"\r\n", b"\n", b""):
-                    break
-                k, _, v = line.decode("latin-1").partition(":")
-                if k.strip().lower() == "status":
-                    status = int(v.strip().split()[0])
-                else:
-                    headers.append((k.strip(), v.strip()))
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            while True:
-                data = p.stdout.read1(CHUNK)
-                if not data:
-                    break
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self._sent += len(data)
-            self.wfile.write(b"0\r\n\r\n")
-        finally:
-            killer.cancel()
-            if p.poll() is None:
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            for t in threads:
-                t.join(timeout=5)
-            for s in (p.stdout, p.stderr):
-                s.close()
-            with h.lock:
-                h.children.discard(p)
-            if p.returncode and self.server.verbose:
-                sys.stderr.write("hub: http-backend exit %s: %r\n" % (p.returncode, b"".join(err)[:500]))
+        run_cgi(self, env)
 
     # ---- listener B ------------------------------------------------------------------------
     def _route_object(self):
