@@ -215,6 +215,46 @@ TEST_F(HubConformance, LfsConfigUrlIsUsedForEndpointDiscovery) {
   EXPECT_EQ(paths.value("/lfs-alt/acme/alt/objects/batch", 0), 1) << paths.dump();
 }
 
+TEST_F(HubConformance, MakeRepoBuildsHistoryTagsAndMissingObjects) {
+  json spec = {{"name", "hist"},
+               {"commits",
+                {{{"message", "one"},
+                  {"tag", "v1"},
+                  {"tag_annotated", true},
+                  {"files",
+                   {{{"path", "a.txt"}, {"content", "a\n"}},
+                    {{"path", "w.safetensors"}, {"lfs", true}, {"size", 5000}, {"seed", 3}}}}},
+                 {{"message", "two"},
+                  {"files",
+                   {{{"path", "a.txt"}, {"delete", true}},
+                    {{"path", "gone.safetensors"},
+                     {"lfs", true},
+                     {"size", 10},
+                     {"seed", 4},
+                     {"place_object", false}}}}}}}};
+  json repo = hub_->make_repo(spec);
+  ASSERT_EQ(repo.at("commits").size(), 2u);
+  EXPECT_EQ(repo.at("tags").at("v1"), repo.at("commits")[0].at("sha"));
+  EXPECT_EQ(repo.at("head"), repo.at("commits")[1].at("sha"));
+  auto refs = git({"ls-remote", hub_->repo_url("acme", "hist")});
+  ASSERT_TRUE(refs.success()) << refs.err;
+  // The annotated tag peels to the first commit; main is the second.
+  EXPECT_NE(refs.out.find(repo.at("commits")[0].at("sha").get<std::string>() + "\trefs/tags/v1^{}"),
+            std::string::npos)
+      << refs.out;
+  EXPECT_NE(refs.out.find(repo.at("head").get<std::string>() + "\trefs/heads/main"),
+            std::string::npos);
+  json gone;
+  for (const auto& f : repo.at("files")) {
+    EXPECT_NE(f.at("path"), "a.txt");
+    if (f.at("path") == "gone.safetensors") gone = f;
+  }
+  ASSERT_FALSE(gone.is_null());
+  EXPECT_FALSE(gone.at("object_placed").get<bool>());
+  auto r = probe(gone, {"--no-get"}, "", "acme/hist");
+  EXPECT_EQ(r.at("batch").at("objects")[0].at("error").at("code"), 404);
+}
+
 TEST_F(HubConformance, BatchAnswersPerObjectErrors) {
   json missing = {{"oid", std::string(64, 'a')}, {"size", 5}};
   EXPECT_EQ(probe(missing, {"--no-get"}).at("batch").at("objects")[0].at("error").at("code"), 404);
