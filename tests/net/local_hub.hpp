@@ -172,7 +172,10 @@ class LocalHub {
   // only), has_authorization, bytes, oid/range on the object listener).
   std::vector<nlohmann::json> requests() const {
     std::vector<nlohmann::json> out;
-    std::istringstream in(hub_detail::read_all(root() / "requests.jsonl"));
+    std::string text = hub_detail::read_all(root() / "requests.jsonl");
+    text.erase(
+        text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);  // a line being written
+    std::istringstream in(text);
     for (std::string line; std::getline(in, line);)
       if (!line.empty()) out.push_back(nlohmann::json::parse(line));
     return out;
