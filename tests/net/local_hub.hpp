@@ -103,7 +103,13 @@ class LocalHub {
     dir_ = tmpl;
     std::filesystem::create_directories(root());
     std::ofstream(dir_ / "config.json") << config_.dump(1);
-    start(0, 0);
+    try {
+      start(0, 0);
+    } catch (...) {  // no destructor runs for a half-built object: clean up here
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+      throw;
+    }
   }
   LocalHub(const LocalHub&) = delete;
   LocalHub& operator=(const LocalHub&) = delete;
