@@ -89,11 +89,16 @@ class HubConformance : public ::testing::Test {
   static json probe(const json& file, std::vector<std::string> extra = {},
                     const std::string& token = "", const std::string& repo = "acme/tiny") {
     sd35::proc::Command c;
-    c.argv = {"python3",     (sd35::testing::hub_detail::tools_dir() / "hub_probe.py").string(),
-              "--batch-url", hub_->git_url() + "/" + repo + ".git/info/lfs/objects/batch",
-              "--oid",       file.at("oid").get<std::string>(),
-              "--size",      std::to_string(file.at("size").get<long>()),
-              "--token-env", "HUB_TOKEN"};
+    c.argv = {sd35::testing::hub_detail::python(),
+              (sd35::testing::hub_detail::tools_dir() / "hub_probe.py").string(),
+              "--batch-url",
+              hub_->git_url() + "/" + repo + ".git/info/lfs/objects/batch",
+              "--oid",
+              file.at("oid").get<std::string>(),
+              "--size",
+              std::to_string(file.at("size").get<long>()),
+              "--token-env",
+              "HUB_TOKEN"};
     c.argv.insert(c.argv.end(), extra.begin(), extra.end());
     c.env_overrides = {{"HUB_TOKEN", token}};
     c.timeout = std::chrono::seconds(30);
