@@ -249,6 +249,7 @@ class LocalHub {
         "--git-port",    std::to_string(git_port),
         "--object-port", std::to_string(object_port)};
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
