@@ -1,7 +1,9 @@
 """Fault table and counters for lfs_hub.py (stdlib only).
 
-A fault is a dict {"kind": K, "count": N, "oid": optional, ...params}. count is how many times it may
-still fire (-1 = unlimited). Faults are consumed in list order: the first live fault of the asked kind
+A fault is a dict {"kind": K, "count": N, "oid": optional, "skip": optional, ...params}. count is how
+many times it may still fire (-1 = unlimited); skip lets that many matching requests pass first. Each
+live fault applies to the next matching request on its own, so two object faults set together both hit
+the same (next) object GET unless skip or oid separates them. Faults are consumed in list order: the first live fault of the asked kind
 whose oid filter matches fires and its count drops by one.
 """
 
@@ -74,6 +76,9 @@ class FaultTable:
                 if f.get("oid") and oid is None:
                     continue
                 if target and f.get("target", "any") not in ("any", target):
+                    continue
+                if f.get("skip", 0) > 0:  # let this many matching requests pass first
+                    f["skip"] -= 1
                     continue
                 if f["count"] > 0:
                     f["count"] -= 1
