@@ -41,7 +41,7 @@ struct TransferOptions {
   int max_retries = 8;                          // per object (git-lfs lfs.transfer.maxretries)
   int max_refreshes = 3;                        // re-batches per object
   net::BackoffParams backoff;
-  std::chrono::milliseconds sidecar_interval{500};
+  std::chrono::milliseconds sidecar_interval{250};
   std::filesystem::path lock_dir;               // <oid>.lock files; empty: next to the blob
   const net::Credentials* credentials = nullptr;  // only for hrefs on credentials->host
   // Asks the batch API again for one object (expired or refused href).
