@@ -12,6 +12,7 @@
 #include "lfs/pointer.hpp"
 #include "lfs/transfer.hpp"
 #include "net/credentials.hpp"
+#include "store/file_lock.hpp"
 #include "store/hf_cache_layout.hpp"
 #include "store/path_glob.hpp"
 #include "store/snapshot.hpp"
@@ -186,10 +187,14 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
 
   // 1. The tree, from a bare repository outside the snapshot.
   sfs::path bare_path = t.cache_dir / ".sd35-git" / (store::repo_folder_name(t.repo_id) + ".git");
+  const sfs::path lock_dir = t.cache_dir / ".locks" / store::repo_folder_name(t.repo_id);
+  // One process at a time updates the bare repository (libgit2 ref and pack locks would fail).
+  SD35_TRY(auto git_lock, store::FileLock::acquire(lock_dir / "git.lock"));
   SD35_TRY(git::BareRepo bare, git::BareRepo::open_or_init(bare_path));
   rep.event(Level::info, fmt::format("resolving {} at {}", t.repo_id, t.revision));
   auto fetched = bare.fetch(t.repo_url, t.revision, &cred);
   if (!fetched) return enrich_git_error(std::move(fetched).error(), cred, t);
+  { auto unlock = std::move(git_lock); }  // reading objects needs no lock
   const std::string commit = fetched->commit;
   SD35_TRY(auto entries, bare.list_tree(commit));
 
@@ -270,7 +275,7 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
     topt.range_threshold = opt.range_threshold;
     topt.min_range = opt.min_range;
     topt.stall_timeout = std::chrono::seconds(std::max(1, opt.stall_timeout_s));
-    topt.lock_dir = t.cache_dir / ".locks" / store::repo_folder_name(t.repo_id);
+    topt.lock_dir = lock_dir;
     topt.credentials = &cred;
     topt.refresh = [&batch](const std::string& oid, std::uint64_t size) -> Result<lfs::Action> {
       SD35_TRY(auto again, batch.request_actions({{oid, size}}));

@@ -1,10 +1,7 @@
 #include "lfs/transfer.hpp"
 
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <list>
@@ -13,6 +10,7 @@
 #include <optional>
 
 #include "lfs/object_file.hpp"
+#include "store/file_lock.hpp"
 #include "util/cancel.hpp"
 #include "util/strings.hpp"
 
@@ -27,7 +25,7 @@ struct Conn;
 struct Obj {
   TransferJob job;
   std::optional<ObjectFile> file;
-  int lock_fd = -1;
+  std::optional<store::FileLock> lock;
   bool finished = false;
   TransferOutcome outcome;
   RangeMode range_mode = RangeMode::unknown;
@@ -163,25 +161,16 @@ class Engine {
 };
 
 bool Engine::acquire(Obj& o) {
-  if (o.lock_fd >= 0) return true;
+  if (o.lock) return true;
   auto dir = opt_.lock_dir.empty() ? o.job.blob_path.parent_path() : opt_.lock_dir;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  auto path = dir / (o.job.blob_path.filename().string() + ".lock");
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return true;  // locking is best effort on filesystems that refuse it; hashes still protect
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return false;
-  }
-  o.lock_fd = fd;
+  auto lock = store::FileLock::try_acquire(dir / (o.job.blob_path.filename().string() + ".lock"));
+  if (!lock) return true;  // cannot lock here: go on unlocked; hashes and renames keep the cache correct
+  if (!*lock) return false;
+  o.lock.emplace(std::move(**lock));
   return true;
 }
 
-void Engine::release(Obj& o) {
-  if (o.lock_fd >= 0) ::close(o.lock_fd);
-  o.lock_fd = -1;
-}
+void Engine::release(Obj& o) { o.lock.reset(); }
 
 void Engine::drop(Conn* c) {
   curl_multi_remove_handle(multi_, c->h);
