@@ -19,7 +19,7 @@ struct FetchOptions {
   std::string revision;              // branch, tag or commit; empty: the manifest's
   std::vector<std::string> include;  // globs; empty: the manifest's files
   int jobs = 8;
-  bool bearer = false;               // --auth bearer
+  bool bearer = false;  // --auth bearer
   int stall_timeout_s = 30;
   std::uint64_t range_threshold = 64ull << 20;
   std::uint64_t min_range = 16ull << 20;

@@ -32,16 +32,24 @@ Error last_error(int rc, std::string_view what, std::string where, bool auth_ref
   if (rc == GIT_EAUTH || auth_refused || text.find("401") != std::string::npos ||
       text.find("authentication") != std::string::npos) {
     code = Errc::auth;
-    hint = "the server wants a token: export HF_TOKEN (a read token), or check the one in use is valid";
+    hint =
+        "the server wants a token: export HF_TOKEN (a read token), or check the one in use is "
+        "valid";
   } else if (text.find("403") != std::string::npos) {
     code = Errc::gated;
-    hint = "the token has no access: accept the licence on the model page, or use a token with read access";
+    hint =
+        "the token has no access: accept the licence on the model page, or use a token with read "
+        "access";
   } else if (text.find("404") != std::string::npos) {
     code = Errc::not_found;
-    hint = "check the repository id (org/name), HF_ENDPOINT, and that the repository is not private";
-  } else if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP || e->klass == GIT_ERROR_SSL)) {
+    hint =
+        "check the repository id (org/name), HF_ENDPOINT, and that the repository is not private";
+  } else if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP ||
+                   e->klass == GIT_ERROR_SSL)) {
     code = Errc::network;
-    hint = "check connectivity to the hub (proxy, DNS, TLS); set HF_HUB_OFFLINE=1 to use the cache only";
+    hint =
+        "check connectivity to the hub (proxy, DNS, TLS); set HF_HUB_OFFLINE=1 to use the cache "
+        "only";
   } else if (e && e->klass == GIT_ERROR_OS) {
     code = Errc::io;
   }
@@ -55,8 +63,8 @@ struct CallbackState {
   bool refused = false;
 };
 
-int on_credentials(git_credential** out, const char* url, const char* /*user_from_url*/, unsigned int allowed,
-                   void* payload) {
+int on_credentials(git_credential** out, const char* url, const char* /*user_from_url*/,
+                   unsigned int allowed, void* payload) {
   auto* st = static_cast<CallbackState*>(payload);
   const auto* c = st->credentials;
   // One attempt only, and only for the host the token belongs to: a second call means the
@@ -72,7 +80,9 @@ int on_credentials(git_credential** out, const char* url, const char* /*user_fro
   return rc;
 }
 
-int on_transfer_progress(const git_indexer_progress*, void*) { return cancel_requested() ? -1 : 0; }
+int on_transfer_progress(const git_indexer_progress*, void*) {
+  return cancel_requested() ? -1 : 0;
+}
 
 git_remote_callbacks make_callbacks(CallbackState& st) {
   git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
@@ -111,7 +121,9 @@ Result<BareRepo> BareRepo::open_or_init(const std::filesystem::path& path) {
   return BareRepo(repo, path);
 }
 
-BareRepo::BareRepo(BareRepo&& o) noexcept : repo_(o.repo_), path_(std::move(o.path_)) { o.repo_ = nullptr; }
+BareRepo::BareRepo(BareRepo&& o) noexcept : repo_(o.repo_), path_(std::move(o.path_)) {
+  o.repo_ = nullptr;
+}
 BareRepo& BareRepo::operator=(BareRepo&& o) noexcept {
   std::swap(repo_, o.repo_);
   std::swap(path_, o.path_);
@@ -137,11 +149,13 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   RemotePtr remote(raw);
   CallbackState st{credentials};
   git_remote_callbacks cb = make_callbacks(st);
-  if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, nullptr, nullptr); rc != 0)
+  if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, nullptr, nullptr);
+      rc != 0)
     return last_error(rc, "cannot list the repository's refs", where, st.refused);
   const git_remote_head** heads = nullptr;
   size_t n = 0;
-  if (int rc = git_remote_ls(&heads, &n, remote.get()); rc != 0) return last_error(rc, "ls-remote failed", where);
+  if (int rc = git_remote_ls(&heads, &n, remote.get()); rc != 0)
+    return last_error(rc, "ls-remote failed", where);
   std::string advertised;  // commit the ref points at
   if (!want_commit) {
     const std::string candidates[] = {revision, "refs/heads/" + revision, "refs/tags/" + revision};
@@ -157,8 +171,10 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
       if (!out.ref_name.empty()) break;
     }
     if (out.ref_name.empty())
-      return make_error(Errc::not_found, fmt::format("revision '{}' is not a branch or tag of the repository", revision),
-                        where, "check --revision (a branch, a tag or a 40-hex commit)");
+      return make_error(
+          Errc::not_found,
+          fmt::format("revision '{}' is not a branch or tag of the repository", revision), where,
+          "check --revision (a branch, a tag or a 40-hex commit)");
   }
   git_remote_disconnect(remote.get());
   if (!advertised.empty() && has_commit(repo_, advertised)) {
@@ -168,8 +184,9 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   // Fetch just the wanted ref; for a bare commit, every branch and tag (smart HTTP servers do not
   // serve unadvertised commits). libgit2 1.5 has no shallow fetch: the history is fetched in full,
   // which for model repos is small next to the LFS objects.
-  std::string spec = want_commit ? "+refs/heads/*:refs/sd35/heads/*"
-                                 : fmt::format("+{}:refs/sd35/{}", out.ref_name, out.ref_name.substr(5));
+  std::string spec = want_commit
+                         ? "+refs/heads/*:refs/sd35/heads/*"
+                         : fmt::format("+{}:refs/sd35/{}", out.ref_name, out.ref_name.substr(5));
   char* specs_raw[] = {spec.data()};
   git_strarray refspecs{specs_raw, 1};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
@@ -183,7 +200,8 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   if (want_commit) {
     out.commit = str::to_lower(revision);
     if (!has_commit(repo_, out.commit))
-      return make_error(Errc::not_found, fmt::format("commit {} is not reachable from any branch or tag", revision),
+      return make_error(Errc::not_found,
+                        fmt::format("commit {} is not reachable from any branch or tag", revision),
                         where, "check --revision; only commits on a branch or tag can be fetched");
   } else {
     out.commit = advertised;
@@ -196,13 +214,16 @@ Result<std::vector<TreeEntry>> BareRepo::list_tree(const std::string& commit) co
   if (git_oid_fromstr(&oid, commit.c_str()) != 0)
     return make_error(Errc::bad_input, "not a commit id", commit);
   git_commit* c = nullptr;
-  if (int rc = git_commit_lookup(&c, repo_, &oid); rc != 0) return last_error(rc, "commit not found", commit);
+  if (int rc = git_commit_lookup(&c, repo_, &oid); rc != 0)
+    return last_error(rc, "commit not found", commit);
   CommitPtr cp(c);
   git_tree* t = nullptr;
-  if (int rc = git_commit_tree(&t, c); rc != 0) return last_error(rc, "cannot read the commit's tree", commit);
+  if (int rc = git_commit_tree(&t, c); rc != 0)
+    return last_error(rc, "cannot read the commit's tree", commit);
   TreePtr tp(t);
   git_odb* odb = nullptr;
-  if (int rc = git_repository_odb(&odb, repo_); rc != 0) return last_error(rc, "cannot open the object database", path_);
+  if (int rc = git_repository_odb(&odb, repo_); rc != 0)
+    return last_error(rc, "cannot open the object database", path_);
   OdbPtr odbp(odb);
   struct Walk {
     git_odb* odb;
@@ -212,7 +233,8 @@ Result<std::vector<TreeEntry>> BareRepo::list_tree(const std::string& commit) co
   auto cb = [](const char* root, const git_tree_entry* e, void* payload) -> int {
     auto* w = static_cast<Walk*>(payload);
     git_filemode_t mode = git_tree_entry_filemode(e);
-    if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE) return 0;  // trees, links, submodules
+    if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+      return 0;  // trees, links, submodules
     TreeEntry te;
     te.path = std::string(root) + git_tree_entry_name(e);
     char hex[GIT_OID_HEXSZ + 1] = {};
@@ -233,11 +255,14 @@ Result<std::vector<TreeEntry>> BareRepo::list_tree(const std::string& commit) co
 
 Result<std::string> BareRepo::read_blob(const std::string& blob_id) const {
   git_oid oid;
-  if (git_oid_fromstr(&oid, blob_id.c_str()) != 0) return make_error(Errc::bad_input, "not a blob id", blob_id);
+  if (git_oid_fromstr(&oid, blob_id.c_str()) != 0)
+    return make_error(Errc::bad_input, "not a blob id", blob_id);
   git_blob* b = nullptr;
-  if (int rc = git_blob_lookup(&b, repo_, &oid); rc != 0) return last_error(rc, "blob not found", blob_id);
+  if (int rc = git_blob_lookup(&b, repo_, &oid); rc != 0)
+    return last_error(rc, "blob not found", blob_id);
   BlobPtr bp(b);
-  return std::string(static_cast<const char*>(git_blob_rawcontent(b)), static_cast<size_t>(git_blob_rawsize(b)));
+  return std::string(static_cast<const char*>(git_blob_rawcontent(b)),
+                     static_cast<size_t>(git_blob_rawsize(b)));
 }
 
 Status BareRepo::export_blob(const std::string& blob_id, const std::filesystem::path& dest) const {

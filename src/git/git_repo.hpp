@@ -21,8 +21,8 @@ namespace sd35::git {
 void ensure_initialized();
 
 struct TreeEntry {
-  std::string path;       // '/'-separated, repo-relative
-  std::string blob_id;    // 40-hex git blob sha1
+  std::string path;     // '/'-separated, repo-relative
+  std::string blob_id;  // 40-hex git blob sha1
   std::uint64_t size = 0;
   bool executable = false;
 };
@@ -54,7 +54,8 @@ class BareRepo {
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
  private:
-  BareRepo(git_repository* repo, std::filesystem::path path) : repo_(repo), path_(std::move(path)) {}
+  BareRepo(git_repository* repo, std::filesystem::path path)
+      : repo_(repo), path_(std::move(path)) {}
   git_repository* repo_ = nullptr;
   std::filesystem::path path_;
 };

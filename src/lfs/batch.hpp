@@ -6,11 +6,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "lfs/pointer.hpp"
 #include "net/http.hpp"
@@ -18,8 +17,8 @@
 
 namespace sd35::lfs {
 
-inline constexpr std::size_t kMaxBatchObjects = 100;                // git-lfs lfs.transfer.batchSize
-inline constexpr std::chrono::seconds kExpiryMargin{5};            // tq objectExpirationToTransfer
+inline constexpr std::size_t kMaxBatchObjects = 100;     // git-lfs lfs.transfer.batchSize
+inline constexpr std::chrono::seconds kExpiryMargin{5};  // tq objectExpirationToTransfer
 
 using Clock = std::chrono::system_clock;
 
@@ -45,21 +44,24 @@ std::string lfs_endpoint(std::string_view repo_url, std::string_view lfs_url = {
 // The `lfs.url` value of a .lfsconfig text (git config syntax), empty when absent.
 std::string lfs_url_from_config(std::string_view lfsconfig_text);
 
-nlohmann::json build_download_request(const std::vector<Pointer>& objects, std::string_view ref_name);
+nlohmann::json build_download_request(const std::vector<Pointer>& objects,
+                                      std::string_view ref_name);
 // `sent_at` is when the request left: `expires_in` counts from there.
-Result<std::vector<ObjectResult>> parse_batch_response(std::string_view body, Clock::time_point sent_at,
-                                                      std::string_view where);
+Result<std::vector<ObjectResult>> parse_batch_response(std::string_view body,
+                                                       Clock::time_point sent_at,
+                                                       std::string_view where);
 
 struct BatchClient {
-  std::string endpoint;                       // ".../info/lfs"
+  std::string endpoint;  // ".../info/lfs"
   const net::Credentials* credentials = nullptr;
-  std::string ref_name;                       // "refs/heads/main"; empty: omitted
-  std::string repo_page;                      // for 403 messages
+  std::string ref_name;   // "refs/heads/main"; empty: omitted
+  std::string repo_page;  // for 403 messages
   int max_attempts = 5;
   std::chrono::milliseconds backoff_base{250};
 
   // Splits into POSTs of ≤ 100 objects; whole-request errors (401/403/404/429 after retries) fail.
-  [[nodiscard]] Result<std::vector<ObjectResult>> request_actions(const std::vector<Pointer>& objects) const;
+  [[nodiscard]] Result<std::vector<ObjectResult>> request_actions(
+      const std::vector<Pointer>& objects) const;
 };
 
 }  // namespace sd35::lfs

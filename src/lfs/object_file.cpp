@@ -48,15 +48,20 @@ std::vector<Segment> plan_ranges(std::uint64_t size, int parts, std::uint64_t mi
 nlohmann::json to_json(const Sidecar& s) {
   nlohmann::json segs = nlohmann::json::array();
   for (const auto& g : s.segments) segs.push_back({g.start, g.end, g.written});
-  return {{"version", 1}, {"oid", s.oid}, {"size", s.size}, {"hashed", s.hashed},
-          {"hash_state", to_hex(reinterpret_cast<const std::uint8_t*>(s.hash_state.data()), s.hash_state.size())},
+  return {{"version", 1},
+          {"oid", s.oid},
+          {"size", s.size},
+          {"hashed", s.hashed},
+          {"hash_state",
+           to_hex(reinterpret_cast<const std::uint8_t*>(s.hash_state.data()), s.hash_state.size())},
           {"segments", segs}};
 }
 
-Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid, std::uint64_t size) {
+Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
+                                  std::uint64_t size) {
   auto bad = [&](std::string_view why) {
-    return make_error(Errc::bad_input, fmt::format("resume state ignored: {}", why), std::string(oid),
-                      "the object is downloaded again from the start");
+    return make_error(Errc::bad_input, fmt::format("resume state ignored: {}", why),
+                      std::string(oid), "the object is downloaded again from the start");
   };
   try {
     Sidecar s;
@@ -68,7 +73,8 @@ Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
     if (!state) return bad("hash state is not hex");
     s.hash_state = std::move(*state);
     for (const auto& g : j.at("segments"))
-      s.segments.push_back({g.at(0).get<std::uint64_t>(), g.at(1).get<std::uint64_t>(), g.at(2).get<std::uint64_t>()});
+      s.segments.push_back({g.at(0).get<std::uint64_t>(), g.at(1).get<std::uint64_t>(),
+                            g.at(2).get<std::uint64_t>()});
     if (s.oid != oid || s.size != size) return bad("it belongs to another object");
     if (!tiles(s.segments, size)) return bad("its ranges do not cover the object");
     // The hashed prefix must lie within what is on disk.
@@ -84,21 +90,24 @@ Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
   }
 }
 
-Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std::string oid, std::uint64_t size,
-                                    std::vector<Segment> fresh_segments) {
+Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std::string oid,
+                                    std::uint64_t size, std::vector<Segment> fresh_segments) {
   ObjectFile f;
   f.blob_ = blob_path;
   f.oid_ = std::move(oid);
   f.size_ = size;
   f.segments_ = std::move(fresh_segments);
   f.fd_ = ::open(f.incomplete_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (f.fd_ < 0) return fs::errno_error(errno, "cannot open the download file", f.incomplete_path());
+  if (f.fd_ < 0)
+    return fs::errno_error(errno, "cannot open the download file", f.incomplete_path());
   if (auto text = fs::read_file(f.sidecar_path(), 1 << 20)) {
     auto j = nlohmann::json::parse(*text, nullptr, false);
     auto s = sidecar_from_json(j, f.oid_, size);
-    std::uint64_t on_disk = static_cast<std::uint64_t>(std::max<off_t>(0, ::lseek(f.fd_, 0, SEEK_END)));
-    bool fits = s && std::all_of(s->segments.begin(), s->segments.end(),
-                                 [&](const Segment& g) { return g.written == 0 || g.pos() <= on_disk; });
+    std::uint64_t on_disk =
+        static_cast<std::uint64_t>(std::max<off_t>(0, ::lseek(f.fd_, 0, SEEK_END)));
+    bool fits = s && std::all_of(s->segments.begin(), s->segments.end(), [&](const Segment& g) {
+                  return g.written == 0 || g.pos() <= on_disk;
+                });
     if (fits) {
       if (auto h = Sha256::import_state(s->hash_state)) {
         f.hash_ = *h;
@@ -112,7 +121,9 @@ Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std:
   return f;
 }
 
-ObjectFile::ObjectFile(ObjectFile&& o) noexcept { *this = std::move(o); }
+ObjectFile::ObjectFile(ObjectFile&& o) noexcept {
+  *this = std::move(o);
+}
 ObjectFile& ObjectFile::operator=(ObjectFile&& o) noexcept {
   std::swap(blob_, o.blob_);
   std::swap(oid_, o.oid_);
@@ -129,8 +140,12 @@ ObjectFile::~ObjectFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::filesystem::path ObjectFile::incomplete_path() const { return blob_.string() + ".incomplete"; }
-std::filesystem::path ObjectFile::sidecar_path() const { return blob_.string() + ".incomplete.json"; }
+std::filesystem::path ObjectFile::incomplete_path() const {
+  return blob_.string() + ".incomplete";
+}
+std::filesystem::path ObjectFile::sidecar_path() const {
+  return blob_.string() + ".incomplete.json";
+}
 
 bool ObjectFile::complete() const {
   return std::all_of(segments_.begin(), segments_.end(), [](const Segment& s) { return s.done(); });
@@ -147,7 +162,8 @@ void ObjectFile::reset(std::vector<Segment> segments) {
   for (auto& s : segments_) s.written = 0;
   hash_ = Sha256();
   hashed_ = 0;
-  if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) { /* the next pwrite reports a real problem */ }
+  if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) { /* the next pwrite reports a real problem */
+  }
 }
 
 Status ObjectFile::write(std::size_t seg, const char* data, std::size_t n) {
@@ -182,7 +198,8 @@ Status ObjectFile::catch_up_hash() {
       ssize_t r = ::pread(fd_, buf.data(), want, static_cast<off_t>(hashed_));
       if (r <= 0) {
         if (r < 0 && errno == EINTR) continue;
-        return fs::errno_error(r < 0 ? errno : EIO, "cannot read back the download", incomplete_path());
+        return fs::errno_error(r < 0 ? errno : EIO, "cannot read back the download",
+                               incomplete_path());
       }
       hash_.update(buf.data(), static_cast<std::size_t>(r));
       hashed_ += static_cast<std::uint64_t>(r);
@@ -201,16 +218,19 @@ Status ObjectFile::save_sidecar() {
 Status ObjectFile::finish() {
   SD35_TRY_STATUS(catch_up_hash());
   if (hashed_ != size_)
-    return make_error(Errc::internal, fmt::format("hashed {} of {} bytes at completion", hashed_, size_), oid_);
+    return make_error(Errc::internal,
+                      fmt::format("hashed {} of {} bytes at completion", hashed_, size_), oid_);
   std::string got = hash_.hex_digest();
   if (got != oid_) {
     discard();
-    return make_error(Errc::integrity,
-                      fmt::format("content does not match its oid: expected sha256 {}, got {} after {} bytes", oid_, got,
-                                  size_),
-                      oid_, "the server sent corrupt data; run the command again, and report it if it persists");
+    return make_error(
+        Errc::integrity,
+        fmt::format("content does not match its oid: expected sha256 {}, got {} after {} bytes",
+                    oid_, got, size_),
+        oid_, "the server sent corrupt data; run the command again, and report it if it persists");
   }
-  if (::fdatasync(fd_) != 0) return fs::errno_error(errno, "cannot flush the download to disk", incomplete_path());
+  if (::fdatasync(fd_) != 0)
+    return fs::errno_error(errno, "cannot flush the download to disk", incomplete_path());
   ::close(fd_);
   fd_ = -1;
   std::error_code ec;

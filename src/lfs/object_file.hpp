@@ -9,11 +9,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "util/result.hpp"
 #include "util/sha256.hpp"
@@ -35,21 +34,22 @@ std::vector<Segment> plan_ranges(std::uint64_t size, int parts, std::uint64_t mi
 struct Sidecar {
   std::string oid;
   std::uint64_t size = 0;
-  std::uint64_t hashed = 0;    // bytes fed to the hash
-  std::string hash_state;      // Sha256::export_state() after `hashed` bytes
+  std::uint64_t hashed = 0;  // bytes fed to the hash
+  std::string hash_state;    // Sha256::export_state() after `hashed` bytes
   std::vector<Segment> segments;
 };
 nlohmann::json to_json(const Sidecar& s);
 // Rejects anything inconsistent (oid/size differ, segments do not tile [0,size), hashed beyond
 // the contiguous prefix): the caller then restarts the object from zero.
-Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid, std::uint64_t size);
+Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
+                                  std::uint64_t size);
 
 class ObjectFile {
  public:
   // Opens (creating) `<blob>.incomplete`; resumes from the sidecar when it is valid, else starts
   // with `fresh_segments`.
-  static Result<ObjectFile> open(const std::filesystem::path& blob_path, std::string oid, std::uint64_t size,
-                                 std::vector<Segment> fresh_segments);
+  static Result<ObjectFile> open(const std::filesystem::path& blob_path, std::string oid,
+                                 std::uint64_t size, std::vector<Segment> fresh_segments);
   ObjectFile(ObjectFile&&) noexcept;
   ObjectFile& operator=(ObjectFile&&) noexcept;
   ObjectFile(const ObjectFile&) = delete;

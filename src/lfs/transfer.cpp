@@ -57,9 +57,11 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   std::string_view line(data, size * n);
   if (line.starts_with("HTTP/")) c->content_range_start.reset();
   auto colon = line.find(':');
-  if (colon != std::string_view::npos && str::to_lower(str::trim(line.substr(0, colon))) == "content-range") {
+  if (colon != std::string_view::npos &&
+      str::to_lower(str::trim(line.substr(0, colon))) == "content-range") {
     auto v = str::trim(line.substr(colon + 1));  // "bytes 100-199/1000"
-    if (v.starts_with("bytes ")) c->content_range_start = str::parse_u64(v.substr(6, v.find('-') - 6));
+    if (v.starts_with("bytes "))
+      c->content_range_start = str::parse_u64(v.substr(6, v.find('-') - 6));
   }
   return size * n;
 }
@@ -107,8 +109,10 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
 
 class Engine {
  public:
-  Engine(std::vector<TransferJob> jobs, const TransferOptions& opt, Reporter& r) : opt_(opt), rep_(r) {
-    std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a.size > b.size; });
+  Engine(std::vector<TransferJob> jobs, const TransferOptions& opt, Reporter& r)
+      : opt_(opt), rep_(r) {
+    std::sort(jobs.begin(), jobs.end(),
+              [](const auto& a, const auto& b) { return a.size > b.size; });
     for (auto& j : jobs) {
       Obj o;
       o.outcome.oid = j.oid;
@@ -164,13 +168,16 @@ bool Engine::acquire(Obj& o) {
   if (o.lock) return true;
   auto dir = opt_.lock_dir.empty() ? o.job.blob_path.parent_path() : opt_.lock_dir;
   auto lock = store::FileLock::try_acquire(dir / (o.job.blob_path.filename().string() + ".lock"));
-  if (!lock) return true;  // cannot lock here: go on unlocked; hashes and renames keep the cache correct
+  if (!lock)
+    return true;  // cannot lock here: go on unlocked; hashes and renames keep the cache correct
   if (!*lock) return false;
   o.lock.emplace(std::move(**lock));
   return true;
 }
 
-void Engine::release(Obj& o) { o.lock.reset(); }
+void Engine::release(Obj& o) {
+  o.lock.reset();
+}
 
 void Engine::drop(Conn* c) {
   curl_multi_remove_handle(multi_, c->h);
@@ -195,7 +202,8 @@ void Engine::retry(Obj& o, Error err, std::chrono::milliseconds wait) {
     err.message = fmt::format("{} (gave up after {} retries)", err.message, opt_.max_retries);
     return fail(o, std::move(err));
   }
-  rep_.event(Level::debug, fmt::format("{}: {}; retrying in {} ms", o.job.label, err.message, wait.count()));
+  rep_.event(Level::debug,
+             fmt::format("{}: {}; retrying in {} ms", o.job.label, err.message, wait.count()));
   o.not_before = std::max(o.not_before, Steady::now() + wait);
 }
 
@@ -230,7 +238,8 @@ void Engine::finalize(Obj& o) {
     return;
   }
   if (e.code == Errc::integrity) {
-    e.message = fmt::format("{} (oid {}) failed verification twice: {}", o.job.label, o.job.oid, e.message);
+    e.message =
+        fmt::format("{} (oid {}) failed verification twice: {}", o.job.label, o.job.oid, e.message);
     e.where = o.job.blob_path.string();
   }
   fail(o, std::move(e));
@@ -254,10 +263,12 @@ void Engine::start(Obj& o, std::size_t seg) {
   curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(opt_.connect_timeout.count()));  // NOLINT
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+                   static_cast<long>(opt_.connect_timeout.count()));  // NOLINT
   // Stall watchdog: fewer than 1 byte/s for stall_timeout seconds aborts; the range resumes.
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt_.stall_timeout.count()));  // NOLINT
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                   static_cast<long>(opt_.stall_timeout.count()));  // NOLINT
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "sd35-setup/" SD35_VERSION);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
@@ -271,7 +282,8 @@ void Engine::start(Obj& o, std::size_t seg) {
   }
   const net::Credentials* cred = opt_.credentials;
   std::string secret_header;
-  if (cred && !action_auth && !cred->token.empty() && net::host_of(o.job.action.href) == cred->host) {
+  if (cred && !action_auth && !cred->token.empty() &&
+      net::host_of(o.job.action.href) == cred->host) {
     if (cred->bearer) {
       secret_header = fmt::format("Authorization: Bearer {}", cred->token.reveal_for_transport());
       c->headers = curl_slist_append(c->headers, secret_header.c_str());
@@ -279,7 +291,8 @@ void Engine::start(Obj& o, std::size_t seg) {
     } else {
       curl_easy_setopt(h, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));  // NOLINT
       curl_easy_setopt(h, CURLOPT_USERNAME, cred->username.c_str());
-      curl_easy_setopt(h, CURLOPT_PASSWORD, std::string(cred->token.reveal_for_transport()).c_str());
+      curl_easy_setopt(h, CURLOPT_PASSWORD,
+                       std::string(cred->token.reveal_for_transport()).c_str());
     }
   }
   if (c->headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
@@ -310,8 +323,9 @@ void Engine::schedule() {
         release(o);
         continue;
       }
-      auto plan = o.job.size >= opt_.range_threshold ? plan_ranges(o.job.size, opt_.jobs, opt_.min_range)
-                                                     : std::vector<Segment>{{0, o.job.size, 0}};
+      auto plan = o.job.size >= opt_.range_threshold
+                      ? plan_ranges(o.job.size, opt_.jobs, opt_.min_range)
+                      : std::vector<Segment>{{0, o.job.size, 0}};
       auto f = ObjectFile::open(o.job.blob_path, o.job.oid, o.job.size, std::move(plan));
       if (!f) {
         if (f.error().code == Errc::disk_full) fatal_ = f.error();
@@ -325,11 +339,13 @@ void Engine::schedule() {
         continue;
       }
     }
-    if (o.conns.empty() && o.job.action.expired(lfs::Clock::now()) && refresh(o) && o.finished) continue;
+    if (o.conns.empty() && o.job.action.expired(lfs::Clock::now()) && refresh(o) && o.finished)
+      continue;
     for (std::size_t i = 0; i < o.file->segments().size(); ++i) {
       if (conns_.size() >= static_cast<std::size_t>(opt_.jobs)) return;
       const auto& s = o.file->segments()[i];
-      bool busy = std::any_of(o.conns.begin(), o.conns.end(), [&](Conn* c) { return c->seg == i && !c->abandoned; });
+      bool busy = std::any_of(o.conns.begin(), o.conns.end(),
+                              [&](Conn* c) { return c->seg == i && !c->abandoned; });
       if (s.done() || busy) continue;
       // Until a range request proved the server honours Range, one request per object.
       if (o.range_mode != RangeMode::yes && !o.conns.empty()) break;
@@ -345,7 +361,8 @@ void Engine::on_done(Conn* c, CURLcode rc) {
   curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
   std::optional<std::chrono::seconds> retry_after;
   curl_off_t ra = 0;
-  if (curl_easy_getinfo(c->h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0) retry_after = std::chrono::seconds(ra);
+  if (curl_easy_getinfo(c->h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+    retry_after = std::chrono::seconds(ra);
   drop(c);
   std::unique_ptr<Conn> keep;  // c stays valid until this function returns
   for (auto it = conns_.begin(); it != conns_.end(); ++it)
@@ -365,22 +382,33 @@ void Engine::on_done(Conn* c, CURLcode rc) {
     // The server's ranges cannot be trusted (or the saved offset is past its end): start over.
     o.range_mode = RangeMode::no;
     o.file->reset({Segment{0, o.job.size, 0}});
-    return retry(o, make_error(Errc::network, fmt::format("{}: the server did not honour the requested range", o.job.label), where), {});
+    return retry(
+        o,
+        make_error(Errc::network,
+                   fmt::format("{}: the server did not honour the requested range", o.job.label),
+                   where),
+        {});
   }
   if (rc != CURLE_OK && !c->error_body) {
     Errc code = rc == CURLE_OPERATION_TIMEDOUT ? Errc::timeout : Errc::network;
     std::string what = rc == CURLE_OPERATION_TIMEDOUT
                            ? fmt::format("no data for {} s (stalled)", opt_.stall_timeout.count())
                            : std::string(c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-    return retry(o, make_error(code, fmt::format("download of {} interrupted: {}", o.job.label, what), where,
-                               "check the network; run the command again to resume"),
+    return retry(o,
+                 make_error(code, fmt::format("download of {} interrupted: {}", o.job.label, what),
+                            where, "check the network; run the command again to resume"),
                  backoff);
   }
   if (status < 200 || status >= 300) {
-    auto policy = net::classify_status(status, net::Endpoint::object, o.retries + 1, retry_after, opt_.backoff);
-    Error e = make_error(policy.code, fmt::format("download of {} (oid {}) failed with HTTP {}", o.job.label, o.job.oid, status),
-                         where, policy.code == Errc::rate_limited ? "the server is rate limiting; wait and run again"
-                                                                  : "run the command again; if it persists the server is failing");
+    auto policy = net::classify_status(status, net::Endpoint::object, o.retries + 1, retry_after,
+                                       opt_.backoff);
+    Error e = make_error(
+        policy.code,
+        fmt::format("download of {} (oid {}) failed with HTTP {}", o.job.label, o.job.oid, status),
+        where,
+        policy.code == Errc::rate_limited
+            ? "the server is rate limiting; wait and run again"
+            : "run the command again; if it persists the server is failing");
     if (policy.refresh_action && refresh(o)) {
       if (!o.finished) o.not_before = Steady::now();
       return;
@@ -389,7 +417,10 @@ void Engine::on_done(Conn* c, CURLcode rc) {
     return fail(o, std::move(e));
   }
   if (!o.file->segments()[c->seg].done())
-    return retry(o, make_error(Errc::network, fmt::format("{}: the connection closed early", o.job.label), where), backoff);
+    return retry(o,
+                 make_error(Errc::network,
+                            fmt::format("{}: the connection closed early", o.job.label), where),
+                 backoff);
   if (auto st = o.file->catch_up_hash(); !st) return fail(o, st.error());
   if (o.file->complete()) finalize(o);
 }
@@ -420,7 +451,8 @@ void Engine::report_progress(bool force) {
   for (auto& o : objs_) {
     std::uint64_t done = o.finished ? o.job.size : o.file ? o.file->bytes_present() : 0;
     done_all += done;
-    if (o.file && !o.conns.empty()) rep_.progress({"fetch", o.job.label, done, o.job.size, 0, false});
+    if (o.file && !o.conns.empty())
+      rep_.progress({"fetch", o.job.label, done, o.job.size, 0, false});
   }
   rep_.progress({"fetch", "", done_all, total_size_, rate_, false});
 }
@@ -444,7 +476,8 @@ Result<TransferReport> Engine::run() {
     }
     schedule();
     if (fatal_) return abort_all(*fatal_);
-    bool all_done = std::all_of(objs_.begin(), objs_.end(), [](const Obj& o) { return o.finished; });
+    bool all_done =
+        std::all_of(objs_.begin(), objs_.end(), [](const Obj& o) { return o.finished; });
     if (all_done && conns_.empty()) break;
     int running = 0;
     curl_multi_perform(multi_, &running);
@@ -471,7 +504,8 @@ Result<TransferReport> Engine::run() {
 
 }  // namespace
 
-Result<TransferReport> run_transfers(std::vector<TransferJob> jobs, const TransferOptions& options, Reporter& reporter) {
+Result<TransferReport> run_transfers(std::vector<TransferJob> jobs, const TransferOptions& options,
+                                     Reporter& reporter) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   Engine engine(std::move(jobs), options, reporter);

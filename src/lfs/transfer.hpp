@@ -38,11 +38,11 @@ struct TransferOptions {
   std::uint64_t min_range = 16ull << 20;        // never a range smaller than this
   std::chrono::seconds stall_timeout{30};       // no byte for this long: reconnect
   std::chrono::seconds connect_timeout{30};
-  int max_retries = 8;                          // per object (git-lfs lfs.transfer.maxretries)
-  int max_refreshes = 3;                        // re-batches per object
+  int max_retries = 8;    // per object (git-lfs lfs.transfer.maxretries)
+  int max_refreshes = 3;  // re-batches per object
   net::BackoffParams backoff;
   std::chrono::milliseconds sidecar_interval{250};
-  std::filesystem::path lock_dir;               // <oid>.lock files; empty: next to the blob
+  std::filesystem::path lock_dir;                 // <oid>.lock files; empty: next to the blob
   const net::Credentials* credentials = nullptr;  // only for hrefs on credentials->host
   // Asks the batch API again for one object (expired or refused href).
   std::function<Result<Action>(const std::string& oid, std::uint64_t size)> refresh;
@@ -52,7 +52,7 @@ struct TransferOutcome {
   std::string oid;
   std::string label;
   bool ok = false;
-  bool cached = false;          // another process finished it while we waited for the lock
+  bool cached = false;           // another process finished it while we waited for the lock
   std::uint64_t downloaded = 0;  // bytes received over the network in this run
   std::uint64_t resumed = 0;     // bytes found from an earlier run
   Error error;
@@ -66,6 +66,7 @@ struct TransferReport {
 };
 
 // Per-object failures are in the report; only interruption and a full disk abort the whole run.
-Result<TransferReport> run_transfers(std::vector<TransferJob> jobs, const TransferOptions& options, Reporter& reporter);
+Result<TransferReport> run_transfers(std::vector<TransferJob> jobs, const TransferOptions& options,
+                                     Reporter& reporter);
 
 }  // namespace sd35::lfs

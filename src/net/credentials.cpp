@@ -14,8 +14,10 @@ namespace {
 
 std::optional<std::string> env_of(const TokenLookup& l, const char* name) {
   std::optional<std::string> v;
-  if (l.getenv) v = l.getenv(name);
-  else if (const char* s = std::getenv(name)) v = std::string(s);
+  if (l.getenv)
+    v = l.getenv(name);
+  else if (const char* s = std::getenv(name))
+    v = std::string(s);
   if (v && v->empty()) v.reset();
   return v;
 }
@@ -23,7 +25,8 @@ std::optional<std::string> env_of(const TokenLookup& l, const char* name) {
 std::string token_file(const TokenLookup& l) {
   if (auto p = env_of(l, "HF_TOKEN_PATH")) return *p;
   if (auto h = env_of(l, "HF_HOME")) return (std::filesystem::path(*h) / "token").string();
-  if (auto x = env_of(l, "XDG_CACHE_HOME")) return (std::filesystem::path(*x) / "huggingface" / "token").string();
+  if (auto x = env_of(l, "XDG_CACHE_HOME"))
+    return (std::filesystem::path(*x) / "huggingface" / "token").string();
   std::string home = env_of(l, "HOME").value_or("/root");
   return (std::filesystem::path(home) / ".cache" / "huggingface" / "token").string();
 }
@@ -79,7 +82,8 @@ Credentials find_credentials(const TokenLookup& l) {
 
 std::string describe_token_source(const Credentials& c) {
   if (c.token.empty())
-    return "no token was found (HF_TOKEN, HF_TOKEN_PATH / $HF_HOME/token / ~/.cache/huggingface/token, git credential "
+    return "no token was found (HF_TOKEN, HF_TOKEN_PATH / $HF_HOME/token / "
+           "~/.cache/huggingface/token, git credential "
            "helper)";
   return fmt::format("the token from {}", c.source);
 }

@@ -14,15 +14,16 @@
 namespace sd35::net {
 
 struct TokenLookup {
-  std::string host;                 // the hub host the token is for (lowercase)
-  std::string protocol = "https";   // for git credential fill
-  bool bearer = false;              // --auth bearer
-  bool use_git_credential = true;   // ask `git credential fill` when nothing else is set
+  std::string host;                // the hub host the token is for (lowercase)
+  std::string protocol = "https";  // for git credential fill
+  bool bearer = false;             // --auth bearer
+  bool use_git_credential = true;  // ask `git credential fill` when nothing else is set
   // Environment lookup, injectable for tests; default: std::getenv.
   std::function<std::optional<std::string>(const char*)> getenv;
 };
 
-// Credentials with an empty token when none was found (anonymous); `source` says where it came from.
+// Credentials with an empty token when none was found (anonymous); `source` says where it came
+// from.
 Credentials find_credentials(const TokenLookup& lookup);
 
 // Text for errors: "the token from HF_TOKEN" / "no token (HF_TOKEN, HF_TOKEN_PATH, ... are unset)".

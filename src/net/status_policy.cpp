@@ -10,8 +10,10 @@ std::chrono::milliseconds backoff_delay(int attempt, const BackoffParams& p) {
   return std::min<std::chrono::milliseconds>(d, p.max_delay);
 }
 
-StatusPolicy classify_status(long status, Endpoint endpoint, int attempt,  // NOLINT(google-runtime-int)
-                             std::optional<std::chrono::seconds> retry_after, const BackoffParams& p) {
+StatusPolicy classify_status(long status, Endpoint endpoint,
+                             int attempt,  // NOLINT(google-runtime-int)
+                             std::optional<std::chrono::seconds> retry_after,
+                             const BackoffParams& p) {
   StatusPolicy s;
   if (status >= 200 && status < 300) {
     s.ok = true;
@@ -24,7 +26,9 @@ StatusPolicy classify_status(long status, Endpoint endpoint, int attempt,  // NO
                          : backoff_delay(attempt, p);
   };
   switch (status) {
-    case 401: s.code = Errc::auth; break;
+    case 401:
+      s.code = Errc::auth;
+      break;
     case 403:
       // On the API: the token is valid but has no access (gated, licence not accepted). On an
       // href: a signed URL that expired or was revoked; a fresh batch gives a new one.
@@ -36,17 +40,27 @@ StatusPolicy classify_status(long status, Endpoint endpoint, int attempt,  // NO
       s.code = Errc::not_found;
       s.refresh_action = endpoint == Endpoint::object;
       break;
-    case 416: later(Errc::network); s.wait = std::chrono::milliseconds(0); break;  // restart the range from 0
+    case 416:
+      later(Errc::network);
+      s.wait = std::chrono::milliseconds(0);
+      break;  // restart the range from 0
     case 408:
     case 429:
-    case 503: later(status == 429 ? Errc::rate_limited : Errc::network); break;
+    case 503:
+      later(status == 429 ? Errc::rate_limited : Errc::network);
+      break;
     case 501:
     case 507:
-    case 509: s.code = Errc::network; break;
+    case 509:
+      s.code = Errc::network;
+      break;
     default:
-      if (status >= 500) later(Errc::network);
-      else if (endpoint == Endpoint::object) later(Errc::network);  // git-lfs: other object errors retry
-      else s.code = status == 422 ? Errc::bad_input : Errc::network;
+      if (status >= 500)
+        later(Errc::network);
+      else if (endpoint == Endpoint::object)
+        later(Errc::network);  // git-lfs: other object errors retry
+      else
+        s.code = status == 422 ? Errc::bad_input : Errc::network;
       break;
   }
   return s;

@@ -14,10 +14,10 @@ enum class Endpoint { api, object };  // LFS batch API / an object href
 
 struct StatusPolicy {
   bool ok = false;
-  Errc code = Errc::internal;           // when !ok
-  bool retry = false;                   // try again later
-  bool refresh_action = false;          // object href refused: ask the batch API for a new one
-  std::chrono::milliseconds wait{0};    // how long to wait before the retry
+  Errc code = Errc::internal;         // when !ok
+  bool retry = false;                 // try again later
+  bool refresh_action = false;        // object href refused: ask the batch API for a new one
+  std::chrono::milliseconds wait{0};  // how long to wait before the retry
 };
 
 struct BackoffParams {
@@ -27,8 +27,10 @@ struct BackoffParams {
 };
 
 // `attempt` counts from 1 (the first retry). Retry-After wins over the backoff, capped.
-StatusPolicy classify_status(long status, Endpoint endpoint, int attempt,  // NOLINT(google-runtime-int)
-                             std::optional<std::chrono::seconds> retry_after, const BackoffParams& p = {});
+StatusPolicy classify_status(long status, Endpoint endpoint,
+                             int attempt,  // NOLINT(google-runtime-int)
+                             std::optional<std::chrono::seconds> retry_after,
+                             const BackoffParams& p = {});
 
 // 250 ms * 2^(attempt-1), capped.
 std::chrono::milliseconds backoff_delay(int attempt, const BackoffParams& p = {});

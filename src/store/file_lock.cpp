@@ -21,7 +21,8 @@ Result<std::optional<FileLock>> FileLock::try_acquire(const std::filesystem::pat
     int err = errno;
     ::close(fd);
     if (err == EWOULDBLOCK) return std::optional<FileLock>{};
-    if (err == ENOLCK || err == EOPNOTSUPP) return std::optional<FileLock>{FileLock(-1)};  // no locking here
+    if (err == ENOLCK || err == EOPNOTSUPP)
+      return std::optional<FileLock>{FileLock(-1)};  // no locking here
     return fs::errno_error(err, "cannot lock", path);
   }
   return std::optional<FileLock>{FileLock(fd)};
@@ -31,7 +32,8 @@ Result<FileLock> FileLock::acquire(const std::filesystem::path& path) {
   for (;;) {
     SD35_TRY(auto lock, try_acquire(path));
     if (lock) return std::move(*lock);
-    if (cancel_requested()) return make_error(Errc::interrupted, "interrupted while waiting for a lock", path.string());
+    if (cancel_requested())
+      return make_error(Errc::interrupted, "interrupted while waiting for a lock", path.string());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }

@@ -76,6 +76,8 @@ bool match(std::string_view p, std::string_view s) noexcept {  // NOLINT(misc-no
 
 }  // namespace
 
-bool glob_match(std::string_view pattern, std::string_view path) noexcept { return match(pattern, path); }
+bool glob_match(std::string_view pattern, std::string_view path) noexcept {
+  return match(pattern, path);
+}
 
 }  // namespace sd35::store

@@ -16,8 +16,9 @@ std::string_view to_string(LinkKind k) noexcept;
 
 // snapshots/<commit>/<path> -> ../../blobs/<blob_id> (relative symlink). When symlinks fail
 // (filesystem without them, HF_HUB_DISABLE_SYMLINKS=1) falls back to a hardlink, then a copy.
-Result<LinkKind> link_snapshot_file(const RepoCache& cache, const std::string& commit, const std::string& path,
-                                    const std::string& blob_id, bool allow_symlinks = true);
+Result<LinkKind> link_snapshot_file(const RepoCache& cache, const std::string& commit,
+                                    const std::string& path, const std::string& blob_id,
+                                    bool allow_symlinks = true);
 
 // refs/<revision> := commit (skipped when the revision is itself a commit hash).
 Status write_ref(const RepoCache& cache, const std::string& revision, const std::string& commit);

@@ -17,9 +17,11 @@ class FetchFaults : public FetchTest {
  protected:
   static void SetUpTestSuite() {
     FetchTest::SetUpTestSuite();
-    big_ = new json(hub_->make_repo(
-        {{"name", "big"}, {"files", {{{"path", "big.bin"}, {"lfs", true}, {"size", kBigSize}, {"seed", 5}},
-                                     {{"path", "README.md"}, {"content", "big\n"}}}}}));
+    big_ = new json(
+        hub_->make_repo({{"name", "big"},
+                         {"files",
+                          {{{"path", "big.bin"}, {"lfs", true}, {"size", kBigSize}, {"seed", 5}},
+                           {{"path", "README.md"}, {"content", "big\n"}}}}}));
   }
   static void TearDownTestSuite() {
     delete big_;
@@ -40,7 +42,9 @@ class FetchFaults : public FetchTest {
     ASSERT_TRUE(digest);
     EXPECT_EQ(*digest, model_oid());
   }
-  int fired(const std::string& kind) const { return hub_->stats().at("faults_fired").value(kind, 0); }
+  int fired(const std::string& kind) const {
+    return hub_->stats().at("faults_fired").value(kind, 0);
+  }
 
   // Output goes to `log` (read it when the test fails).
   static pid_t spawn_bin(const std::vector<std::string>& args, const sfs::path& log = "/dev/null") {
@@ -63,7 +67,8 @@ class FetchFaults : public FetchTest {
   static int wait_exit(pid_t pid) {
     int st = 0;
     for (int i = 0; i < 1200; ++i) {  // ≤ 120 s
-      if (::waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      if (::waitpid(pid, &st, WNOHANG) == pid)
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     ::kill(pid, SIGKILL);
@@ -97,7 +102,8 @@ TEST_F(FetchFaults, ResetMidObjectResumesWithRange) {
   auto run = fetch("acme/tiny");
   expect_model_ok(*run);
   EXPECT_EQ(fired("reset_mid_object"), 1);
-  EXPECT_GE(hub_->stats().at("range_requests_per_oid").value(model_oid(), 0), 1) << "resumed, not restarted";
+  EXPECT_GE(hub_->stats().at("range_requests_per_oid").value(model_oid(), 0), 1)
+      << "resumed, not restarted";
 }
 
 TEST_F(FetchFaults, Batch500IsRetriedThenGivesUp) {
@@ -116,7 +122,8 @@ TEST_F(FetchFaults, RateLimitWaitsForRetryAfterThenGivesUp) {
   hub_->set_faults({{{"kind", "rate_limit_429"}, {"target", "object"}, {"retry_after", 1}}});
   expect_model_ok(*fetch("acme/tiny"));
   EXPECT_EQ(fired("rate_limit_429"), 1);
-  hub_->set_faults({{{"kind", "rate_limit_429"}, {"target", "batch"}, {"retry_after", 1}, {"count", -1}}});
+  hub_->set_faults(
+      {{{"kind", "rate_limit_429"}, {"target", "batch"}, {"retry_after", 1}, {"count", -1}}});
   cache_ += "-b";
   auto run = fetch("acme/tiny");
   ASSERT_FALSE(run->result);
@@ -129,7 +136,8 @@ TEST_F(FetchFaults, FlippedByteIsRetriedOnceThenFailsNamingPathAndOid) {
   expect_model_ok(*fetch("acme/tiny"));
   EXPECT_EQ(fired("flip_byte"), 1);
 
-  hub_->control({{"faults", {{{"kind", "flip_byte"}, {"oid", model_oid()}, {"count", -1}}}}, {"reset_stats", true}});
+  hub_->control({{"faults", {{{"kind", "flip_byte"}, {"oid", model_oid()}, {"count", -1}}}},
+                 {"reset_stats", true}});
   cache_ += "-b";
   auto run = fetch("acme/tiny");
   ASSERT_FALSE(run->result);
@@ -139,7 +147,8 @@ TEST_F(FetchFaults, FlippedByteIsRetriedOnceThenFailsNamingPathAndOid) {
   EXPECT_NE(e.message.find("model.safetensors"), std::string::npos) << e.describe();
   EXPECT_NE(e.message.find(model_oid()), std::string::npos) << e.describe();
   EXPECT_EQ(fired("flip_byte"), 2);
-  EXPECT_FALSE(sfs::exists(snapshot("models--acme--tiny", tiny_->at("head")) / "model.safetensors"));
+  EXPECT_FALSE(
+      sfs::exists(snapshot("models--acme--tiny", tiny_->at("head")) / "model.safetensors"));
   EXPECT_FALSE(sfs::exists(cache_ / "models--acme--tiny" / "blobs" / model_oid()));
 }
 
@@ -155,11 +164,13 @@ TEST_F(FetchFaults, RangeIgnoredFallsBackToOneStream) {
   expect_model_ok(*run);
   EXPECT_GE(fired("ignore_range"), 1);
   // One full body, not one per planned range.
-  EXPECT_LE(served(model_oid()), 2u * file_of(*tiny_, "model.safetensors").at("size").get<std::uint64_t>());
+  EXPECT_LE(served(model_oid()),
+            2u * file_of(*tiny_, "model.safetensors").at("size").get<std::uint64_t>());
 }
 
 TEST_F(FetchFaults, StallWatchdogReconnects) {
-  hub_->set_faults({{{"kind", "stall"}, {"oid", model_oid()}, {"after_bytes", 65536}, {"seconds", 4}}});
+  hub_->set_faults(
+      {{{"kind", "stall"}, {"oid", model_oid()}, {"after_bytes", 65536}, {"seconds", 4}}});
   app::FetchOptions opt;
   opt.stall_timeout_s = 1;
   expect_model_ok(*fetch("acme/tiny", opt));
@@ -169,8 +180,10 @@ TEST_F(FetchFaults, StallWatchdogReconnects) {
 TEST_F(FetchFaults, Kill9MidDownloadThenRerunResumes) {
   const std::string oid = file_of(*big_, "big.bin").at("oid");
   hub_->set_faults({{{"kind", "slow_bytes_per_s"}, {"bytes_per_s", 4 << 20}, {"count", -1}}});
-  pid_t pid = spawn_bin({"--cache", cache_.string(), "fetch", "--repo", hub_->repo_url("acme", "big"), "--revision", "main"});
-  for (int i = 0; i < 300 && sidecar_bytes(oid) < (12u << 20); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  pid_t pid = spawn_bin({"--cache", cache_.string(), "fetch", "--repo",
+                         hub_->repo_url("acme", "big"), "--revision", "main"});
+  for (int i = 0; i < 300 && sidecar_bytes(oid) < (12u << 20); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ::kill(pid, SIGKILL);
   wait_exit(pid);
   // The hub counts a response's bytes when its (throttled) handler notices the closed socket.
@@ -184,7 +197,8 @@ TEST_F(FetchFaults, Kill9MidDownloadThenRerunResumes) {
   ASSERT_GE(sidecar_bytes(oid), 8u << 20) << "the download did not get far enough before the kill";
   ASSERT_LT(first, kBigSize);
   hub_->control({{"faults", json::array()}, {"reset_stats", true}});
-  auto r = run_bin({"--cache", cache_.string(), "fetch", "--repo", hub_->repo_url("acme", "big"), "--revision", "main"});
+  auto r = run_bin({"--cache", cache_.string(), "fetch", "--repo", hub_->repo_url("acme", "big"),
+                    "--revision", "main"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::uint64_t second = served(oid);
   const std::uint64_t reread = first + second - kBigSize;
@@ -195,8 +209,10 @@ TEST_F(FetchFaults, Kill9MidDownloadThenRerunResumes) {
 TEST_F(FetchFaults, InterruptLeavesResumableState) {
   const std::string oid = file_of(*big_, "big.bin").at("oid");
   hub_->set_faults({{{"kind", "slow_bytes_per_s"}, {"bytes_per_s", 4 << 20}, {"count", -1}}});
-  pid_t pid = spawn_bin({"--cache", cache_.string(), "fetch", "--repo", hub_->repo_url("acme", "big"), "--revision", "main"});
-  for (int i = 0; i < 300 && sidecar_bytes(oid) < (4u << 20); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  pid_t pid = spawn_bin({"--cache", cache_.string(), "fetch", "--repo",
+                         hub_->repo_url("acme", "big"), "--revision", "main"});
+  for (int i = 0; i < 300 && sidecar_bytes(oid) < (4u << 20); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ::kill(pid, SIGINT);
   EXPECT_EQ(wait_exit(pid), 130);
   EXPECT_GE(sidecar_bytes(oid), 4u << 20);
@@ -206,7 +222,9 @@ TEST_F(FetchFaults, InterruptLeavesResumableState) {
 TEST_F(FetchFaults, TwoConcurrentFetchesIntoOneCache) {
   const std::string oid = file_of(*big_, "big.bin").at("oid");
   hub_->set_faults({{{"kind", "slow_bytes_per_s"}, {"bytes_per_s", 32 << 20}, {"count", -1}}});
-  std::vector<std::string> args = {"--cache", cache_.string(), "fetch", "--repo", hub_->repo_url("acme", "big"), "--revision", "main"};
+  std::vector<std::string> args = {
+      "--cache",    cache_.string(), "fetch", "--repo", hub_->repo_url("acme", "big"),
+      "--revision", "main"};
   pid_t a = spawn_bin(args, hub_->scratch() / "concurrent-a.log");
   pid_t b = spawn_bin(args, hub_->scratch() / "concurrent-b.log");
   EXPECT_EQ(wait_exit(a), 0) << fs::read_file(hub_->scratch() / "concurrent-a.log").value_or("");

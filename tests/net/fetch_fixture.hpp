@@ -29,8 +29,9 @@ inline constexpr const char* kOtherToken = "hf_tok_OTHER_0123456789abcdef";
 class FetchTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    hub_ = new LocalHub({{"tokens", {kGoodToken, kOtherToken}},
-                         {"repos", {{"acme/gated", {{"access", "gated"}, {"allow", {kGoodToken}}}}}}});
+    hub_ =
+        new LocalHub({{"tokens", {kGoodToken, kOtherToken}},
+                      {"repos", {{"acme/gated", {{"access", "gated"}, {"allow", {kGoodToken}}}}}}});
     tiny_ = new json(hub_->make_repo({{"name", "tiny"}}));
     hub_->make_repo({{"name", "gated"}});
     home_ = hub_->scratch() / "home";
@@ -39,8 +40,9 @@ class FetchTest : public ::testing::Test {
     ::setenv("HF_HOME", (home_ / "hf").c_str(), 1);
     ::setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
     ::setenv("NO_PROXY", "127.0.0.1,127.0.0.2", 1);
-    for (const char* v : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "HF_ENDPOINT",
-                          "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"})
+    for (const char* v :
+         {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "HF_ENDPOINT",
+          "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"})
       ::unsetenv(v);
   }
   static void TearDownTestSuite() {
@@ -85,7 +87,8 @@ class FetchTest : public ::testing::Test {
   // Every regular file under `dir` (following nothing), for secret scans.
   static std::string grep_tree(const sfs::path& dir, const std::string& needle) {
     std::error_code ec;
-    for (auto it = sfs::recursive_directory_iterator(dir, ec); it != sfs::recursive_directory_iterator(); it.increment(ec)) {
+    for (auto it = sfs::recursive_directory_iterator(dir, ec);
+         it != sfs::recursive_directory_iterator(); it.increment(ec)) {
       if (ec || !it->is_regular_file() || it->is_symlink()) continue;
       auto text = fs::read_file(it->path(), 1u << 30);
       if (text && text->find(needle) != std::string::npos) return it->path().string();
@@ -93,7 +96,8 @@ class FetchTest : public ::testing::Test {
     return {};
   }
 
-  static proc::Outcome run_bin(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  static proc::Outcome run_bin(std::vector<std::string> args,
+                               std::map<std::string, std::string> env = {}) {
     proc::Command c;
     const char* bin = std::getenv("SD35_BIN");
     c.argv = {bin ? bin : "sd35-setup"};

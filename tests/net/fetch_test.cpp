@@ -8,7 +8,8 @@ namespace {
 // A real `git clone` with git-lfs smudging, isolated from the machine's git config.
 sfs::path git_lfs_clone(const std::string& url, const sfs::path& dst, const sfs::path& home) {
   proc::Command c;
-  c.env_overrides = {{"HOME", home.string()}, {"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_TERMINAL_PROMPT", "0"}};
+  c.env_overrides = {
+      {"HOME", home.string()}, {"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_TERMINAL_PROMPT", "0"}};
   c.timeout = std::chrono::seconds(60);
   c.argv = {"git", "lfs", "install", "--skip-repo"};
   EXPECT_TRUE(proc::run(c).has_value());
@@ -37,7 +38,8 @@ TEST_F(FetchTest, CacheLayoutIsByteIdenticalToGitLfsCheckout) {
     EXPECT_TRUE(sfs::read_symlink(link).is_relative());
     const bool lfs = f.at("lfs");
     auto blob_name = sfs::read_symlink(link).filename().string();
-    EXPECT_EQ(blob_name, lfs ? f.at("oid").get<std::string>() : f.at("blob_sha1").get<std::string>());
+    EXPECT_EQ(blob_name,
+              lfs ? f.at("oid").get<std::string>() : f.at("blob_sha1").get<std::string>());
     EXPECT_EQ(*fs::read_file(link, 1u << 30), *fs::read_file(clone / path, 1u << 30));
     ++compared;
   }
@@ -80,7 +82,8 @@ TEST_F(FetchTest, RevisionByTagAndCommitAndUnknownRevision) {
   opt.revision = "v1.0";
   auto tag = fetch("acme/tiny", opt);
   ASSERT_TRUE(tag->result) << tag->result.error().describe();
-  EXPECT_EQ(fs::read_first_line(cache_ / "models--acme--tiny" / "refs" / "v1.0"), tiny_->at("head"));
+  EXPECT_EQ(fs::read_first_line(cache_ / "models--acme--tiny" / "refs" / "v1.0"),
+            tiny_->at("head"));
   opt.revision = tiny_->at("head");
   EXPECT_TRUE(fetch("acme/tiny", opt)->result);
   opt.revision = "no-such-branch";
@@ -93,7 +96,8 @@ TEST_F(FetchTest, GatedRepoErrorsNameTheTokenSourceAndTheLicencePage) {
   auto anon = fetch("acme/gated");
   ASSERT_FALSE(anon->result);
   EXPECT_EQ(anon->result.error().code, Errc::auth);
-  EXPECT_NE(anon->result.error().message.find("no token was found"), std::string::npos) << anon->result.error().message;
+  EXPECT_NE(anon->result.error().message.find("no token was found"), std::string::npos)
+      << anon->result.error().message;
   EXPECT_EQ(app::exit_code_for(anon->result.error().code), 5);
 
   ::setenv("HF_TOKEN", "hf_tok_INVALID_000000000000", 1);
@@ -101,21 +105,25 @@ TEST_F(FetchTest, GatedRepoErrorsNameTheTokenSourceAndTheLicencePage) {
   ASSERT_FALSE(invalid->result);
   EXPECT_EQ(invalid->result.error().code, Errc::auth);
   EXPECT_NE(invalid->result.error().describe().find("HF_TOKEN"), std::string::npos);
-  EXPECT_EQ(invalid->result.error().describe().find("INVALID"), std::string::npos) << "never the value";
+  EXPECT_EQ(invalid->result.error().describe().find("INVALID"), std::string::npos)
+      << "never the value";
 
   ::setenv("HF_TOKEN", kOtherToken, 1);
   auto denied = fetch("acme/gated");
   ASSERT_FALSE(denied->result);
   EXPECT_EQ(denied->result.error().code, Errc::gated);
-  EXPECT_NE(denied->result.error().hint.find("accept the license at " + hub_->repo_url("acme", "gated")), std::string::npos)
+  EXPECT_NE(
+      denied->result.error().hint.find("accept the license at " + hub_->repo_url("acme", "gated")),
+      std::string::npos)
       << denied->result.error().describe();
   EXPECT_FALSE(sfs::exists(cache_ / "models--acme--gated" / "snapshots"));
 }
 
 TEST_F(FetchTest, TokenNeverLeavesTheHubHostAndIsStoredNowhere) {
   // Through the real binary, so its output and the files it leaves are what a user gets.
-  auto r = run_bin({"--cache", cache_.string(), "--json", "fetch", "--repo", hub_->repo_url("acme", "gated")},
-                   {{"HF_TOKEN", kGoodToken}});
+  auto r = run_bin(
+      {"--cache", cache_.string(), "--json", "fetch", "--repo", hub_->repo_url("acme", "gated")},
+      {{"HF_TOKEN", kGoodToken}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find(kGoodToken), std::string::npos);
   EXPECT_EQ(r.err.find(kGoodToken), std::string::npos);
@@ -125,7 +133,8 @@ TEST_F(FetchTest, TokenNeverLeavesTheHubHostAndIsStoredNowhere) {
   EXPECT_EQ(config->find("url"), std::string::npos) << "no remote URL in the bare repo's config";
   bool saw_auth_on_git = false;
   for (const auto& e : hub_->requests()) {
-    if (e.at("listener") == "object") EXPECT_FALSE(e.at("has_authorization").get<bool>()) << e.dump();
+    if (e.at("listener") == "object")
+      EXPECT_FALSE(e.at("has_authorization").get<bool>()) << e.dump();
     if (e.at("listener") == "git" && e.at("has_authorization").get<bool>()) saw_auth_on_git = true;
   }
   EXPECT_TRUE(saw_auth_on_git);
@@ -135,7 +144,8 @@ TEST_F(FetchTest, TokenFromGitCredentialHelperNeverInArgv) {
   // The helper records its own argv: `git credential fill` gets the host on stdin, never the token.
   auto helper = home_ / "helper.sh";
   std::ofstream(helper) << "#!/bin/sh\necho \"$@\" >> " << (home_ / "helper-argv.log").string()
-                        << "\ntest \"$1\" = get || exit 0\necho username=hf_user\necho password=" << kGoodToken << "\n";
+                        << "\ntest \"$1\" = get || exit 0\necho username=hf_user\necho password="
+                        << kGoodToken << "\n";
   sfs::permissions(helper, sfs::perms::owner_all);
   auto gitconfig = home_ / "gitconfig-helper";
   std::ofstream(gitconfig) << "[credential]\n\thelper = " << helper.string() << "\n";
@@ -168,12 +178,15 @@ TEST_F(FetchTest, OfflineUsesTheCacheOnlyAndFailsClearly) {
 
 TEST_F(FetchTest, PreflightRefusesWhenSpaceIsShort) {
   app::FetchOptions opt;
-  opt.space = [](const sfs::path&) -> Result<fs::SpaceInfo> { return fs::SpaceInfo{1000, 1u << 30}; };
+  opt.space = [](const sfs::path&) -> Result<fs::SpaceInfo> {
+    return fs::SpaceInfo{1000, 1u << 30};
+  };
   auto run = fetch("acme/tiny", opt);
   ASSERT_FALSE(run->result);
   EXPECT_EQ(run->result.error().code, Errc::disk_full);
   EXPECT_EQ(app::exit_code_for(run->result.error().code), 4);
-  EXPECT_NE(run->result.error().message.find("short"), std::string::npos) << run->result.error().describe();
+  EXPECT_NE(run->result.error().message.find("short"), std::string::npos)
+      << run->result.error().describe();
   EXPECT_EQ(hub_->stats().value("object_requests", 0), 0);
   EXPECT_FALSE(sfs::exists(snapshot("models--acme--tiny", tiny_->at("head"))));
 }
@@ -188,7 +201,8 @@ TEST_F(FetchTest, PerObjectErrorFailsThatFileOnly) {
   auto snap = snapshot("models--acme--tiny", tiny_->at("head"));
   EXPECT_FALSE(sfs::exists(snap / "model.safetensors"));
   EXPECT_TRUE(sfs::exists(snap / "transformer" / "diffusion_pytorch_model.safetensors"));
-  EXPECT_FALSE(sfs::exists(cache_ / "models--acme--tiny" / "refs" / "main")) << "a failed fetch records no ref";
+  EXPECT_FALSE(sfs::exists(cache_ / "models--acme--tiny" / "refs" / "main"))
+      << "a failed fetch records no ref";
 }
 
 }  // namespace

@@ -52,11 +52,14 @@ TEST(SnapshotPaths, RejectsEscapes) {
 }
 
 TEST(LfsBatch, EndpointAndLfsConfig) {
-  EXPECT_EQ(lfs::lfs_endpoint("https://huggingface.co/org/name"), "https://huggingface.co/org/name.git/info/lfs");
+  EXPECT_EQ(lfs::lfs_endpoint("https://huggingface.co/org/name"),
+            "https://huggingface.co/org/name.git/info/lfs");
   EXPECT_EQ(lfs::lfs_endpoint("https://h/org/name.git/"), "https://h/org/name.git/info/lfs");
-  EXPECT_EQ(lfs::lfs_endpoint("https://h/org/name", "https://lfs.example/x/"), "https://lfs.example/x");
-  EXPECT_EQ(lfs::lfs_url_from_config("[core]\n url = no\n[lfs]\n\turl = \"https://lfs.example/r\"\n"),
-            "https://lfs.example/r");
+  EXPECT_EQ(lfs::lfs_endpoint("https://h/org/name", "https://lfs.example/x/"),
+            "https://lfs.example/x");
+  EXPECT_EQ(
+      lfs::lfs_url_from_config("[core]\n url = no\n[lfs]\n\turl = \"https://lfs.example/r\"\n"),
+      "https://lfs.example/r");
   EXPECT_EQ(lfs::lfs_url_from_config("[remote \"origin\"]\nurl = x\n"), "");
 }
 
@@ -77,15 +80,23 @@ TEST(LfsBatch, ParsesActionsErrorsAndExpiry) {
   nlohmann::json body = {
       {"transfer", "basic"},
       {"objects",
-       {{{"oid", a}, {"size", 1}, {"actions", {{"download", {{"href", "http://x/a"}, {"header", {{"X-Sig", "s"}}}, {"expires_in", 60}}}}}},
+       {{{"oid", a},
+         {"size", 1},
+         {"actions",
+          {{"download",
+            {{"href", "http://x/a"}, {"header", {{"X-Sig", "s"}}}, {"expires_in", 60}}}}}},
         {{"oid", b}, {"size", 2}, {"error", {{"code", 404}, {"message", "Object does not exist"}}}},
-        {{"oid", c}, {"size", 3}, {"actions", {{"download", {{"href", "http://x/c"}, {"expires_at", "2000-01-01T00:00:00Z"}}}}}}}}};
+        {{"oid", c},
+         {"size", 3},
+         {"actions",
+          {{"download", {{"href", "http://x/c"}, {"expires_at", "2000-01-01T00:00:00Z"}}}}}}}}};
   auto now = lfs::Clock::now();
   auto r = lfs::parse_batch_response(body.dump(), now, "test");
   ASSERT_TRUE(r) << r.error().describe();
   ASSERT_EQ(r->size(), 3u);
   ASSERT_TRUE((*r)[0].download);
-  EXPECT_EQ((*r)[0].download->headers, (std::vector<std::pair<std::string, std::string>>{{"X-Sig", "s"}}));
+  EXPECT_EQ((*r)[0].download->headers,
+            (std::vector<std::pair<std::string, std::string>>{{"X-Sig", "s"}}));
   EXPECT_FALSE((*r)[0].download->expired(now));
   EXPECT_TRUE((*r)[0].download->expired(now + std::chrono::seconds(56)));  // within the 5 s margin
   EXPECT_EQ((*r)[1].error_code, 404);
@@ -145,8 +156,10 @@ TEST(StatusPolicy, BackoffAndRetryAfter) {
   EXPECT_EQ(net::backoff_delay(1), milliseconds(250));
   EXPECT_EQ(net::backoff_delay(3), milliseconds(1000));
   EXPECT_EQ(net::backoff_delay(30), milliseconds(10000));
-  EXPECT_EQ(net::classify_status(429, net::Endpoint::api, 1, std::chrono::seconds(7)).wait, milliseconds(7000));
-  EXPECT_EQ(net::classify_status(429, net::Endpoint::api, 1, std::chrono::seconds(9999)).wait, milliseconds(300000));
+  EXPECT_EQ(net::classify_status(429, net::Endpoint::api, 1, std::chrono::seconds(7)).wait,
+            milliseconds(7000));
+  EXPECT_EQ(net::classify_status(429, net::Endpoint::api, 1, std::chrono::seconds(9999)).wait,
+            milliseconds(300000));
 }
 
 TEST(RangePlan, TilesTheObject) {
@@ -171,7 +184,7 @@ TEST(Sidecar, RoundTripAndRejection) {
   EXPECT_EQ(back->hashed, 3u);
   EXPECT_EQ(back->hash_state, s.hash_state);
   EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), std::string(64, 'f'), 100));  // other oid
-  EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), s.oid, 99));                 // other size
+  EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), s.oid, 99));                  // other size
   auto gap = s;
   gap.segments = {{0, 40, 0}, {50, 100, 0}};
   EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(gap), s.oid, 100));
@@ -181,7 +194,8 @@ TEST(Sidecar, RoundTripAndRejection) {
 }
 
 TEST(ObjectFile, OutOfOrderRangesHashInOrderAndResume) {
-  auto dir = std::filesystem::temp_directory_path() / ("sd35-objfile-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sd35-objfile-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string data(1000, '\0');
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + 3);
@@ -208,7 +222,8 @@ TEST(ObjectFile, OutOfOrderRangesHashInOrderAndResume) {
 }
 
 TEST(ObjectFile, CorruptContentIsDiscarded) {
-  auto dir = std::filesystem::temp_directory_path() / ("sd35-objfile-bad-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sd35-objfile-bad-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string oid = sha256_hex("hello");
   auto f = lfs::ObjectFile::open(dir / oid, oid, 5, {{0, 5, 0}});
