@@ -31,28 +31,39 @@ json hub_config() {
 
 class HubConformance : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    hub_ = new LocalHub(hub_config());
-    tiny_ = new json(hub_->make_repo({{"name", "tiny"}}));
-    hub_->make_repo({{"name", "priv"}});
-    hub_->make_repo({{"name", "gated"}});
-    hub_->make_repo({{"name", "alt"},
-                     {"lfsconfig_url", hub_->git_url() + "/lfs-alt/acme/alt"},
-                     {"files",
-                      {{{"path", "weights.bin"}, {"lfs", true}, {"size", 70000}, {"seed", 7}},
-                       {{"path", "README.md"}, {"content", "alt\n"}}}}});
-    home_ = hub_->scratch() / "home";
-    fs::create_directories(home_);
-    std::ofstream(home_ / "cred.sh") << "#!/bin/sh\ntest \"$1\" = get || exit 0\n"
-                                        "echo username=hf_user\necho \"password=$HUB_TOKEN\"\n";
-    fs::permissions(home_ / "cred.sh", fs::perms::owner_all);
-    ASSERT_TRUE(git({"lfs", "install", "--skip-repo"}).success());
+  // One hub for the whole suite, started by the first test that runs (ctest runs each test in its
+  // own process). Not SetUpTestSuite: a failure there is reported as "skipped", which ctest counts
+  // as passing.
+  void SetUp() override {
+    if (!hub_) {
+      hub_ = new LocalHub(hub_config());
+      tiny_ = new json(hub_->make_repo({{"name", "tiny"}}));
+      home_ = hub_->scratch() / "home";
+      fs::create_directories(home_);
+      std::ofstream(home_ / "cred.sh") << "#!/bin/sh\ntest \"$1\" = get || exit 0\n"
+                                          "echo username=hf_user\necho \"password=$HUB_TOKEN\"\n";
+      fs::permissions(home_ / "cred.sh", fs::perms::owner_all);
+      ASSERT_TRUE(git({"lfs", "install", "--skip-repo"}).success());
+    }
+    hub_->control({{"faults", json::array()}, {"reset_stats", true}});
+  }
+  // Other repos are built on first use, to keep each ctest process short.
+  static void need_repo(const std::string& name) {
+    if (fs::exists(hub_->root() / "repos" / "acme" / (name + ".git"))) return;
+    json spec = {{"name", name}};
+    if (name == "alt")
+      spec.update({{"lfsconfig_url", hub_->git_url() + "/lfs-alt/acme/alt"},
+                   {"files",
+                    {{{"path", "weights.bin"}, {"lfs", true}, {"size", 70000}, {"seed", 7}},
+                     {{"path", "README.md"}, {"content", "alt\n"}}}}});
+    hub_->make_repo(spec);
   }
   static void TearDownTestSuite() {
     delete tiny_;
     delete hub_;
+    tiny_ = nullptr;
+    hub_ = nullptr;
   }
-  void SetUp() override { hub_->control({{"faults", json::array()}, {"reset_stats", true}}); }
 
   // git with an isolated HOME, no prompts, no proxies; the token reaches git only through the
   // credential helper (from the environment), never through the URL or argv.
@@ -78,7 +89,7 @@ class HubConformance : public ::testing::Test {
   static json probe(const json& file, std::vector<std::string> extra = {},
                     const std::string& token = "", const std::string& repo = "acme/tiny") {
     sd35::proc::Command c;
-    c.argv = {"python3",     std::string(std::getenv("SD35_TEST_TOOLS")) + "/hub_probe.py",
+    c.argv = {"python3",     (sd35::testing::hub_detail::tools_dir() / "hub_probe.py").string(),
               "--batch-url", hub_->git_url() + "/" + repo + ".git/info/lfs/objects/batch",
               "--oid",       file.at("oid").get<std::string>(),
               "--size",      std::to_string(file.at("size").get<long>()),
@@ -139,6 +150,7 @@ TEST_F(HubConformance, GitLfsCloneGetsTheRealBytes) {
 }
 
 TEST_F(HubConformance, PrivateRepoClonesWithTokenFromCredentialHelperOnly) {
+  need_repo("priv");
   fs::path dst = hub_->scratch() / "clone-priv";
   auto r = git({"clone", "-q", hub_->repo_url("acme", "priv"), dst.string()}, kGood);
   ASSERT_TRUE(r.success()) << r.err;
@@ -161,6 +173,8 @@ TEST_F(HubConformance, PrivateRepoClonesWithTokenFromCredentialHelperOnly) {
 }
 
 TEST_F(HubConformance, PrivateWithoutTokenIs401AndGatedWithoutAccessIs403) {
+  need_repo("priv");
+  need_repo("gated");
   auto priv = git({"ls-remote", hub_->repo_url("acme", "priv")});
   EXPECT_NE(priv.exit_code, 0);
   auto gated = git({"ls-remote", hub_->repo_url("acme", "gated")}, kOther);
@@ -192,12 +206,53 @@ TEST_F(HubConformance, PrivateWithoutTokenIs401AndGatedWithoutAccessIs403) {
 }
 
 TEST_F(HubConformance, LfsConfigUrlIsUsedForEndpointDiscovery) {
+  need_repo("alt");
   fs::path dst = hub_->scratch() / "clone-alt";
   auto r = git({"clone", "-q", hub_->repo_url("acme", "alt"), dst.string()});
   ASSERT_TRUE(r.success()) << r.err;
   EXPECT_EQ(fs::file_size(dst / "weights.bin"), 70000u);
   auto paths = hub_->stats().at("batch_paths");
   EXPECT_EQ(paths.value("/lfs-alt/acme/alt/objects/batch", 0), 1) << paths.dump();
+}
+
+TEST_F(HubConformance, MakeRepoBuildsHistoryTagsAndMissingObjects) {
+  json spec = {{"name", "hist"},
+               {"commits",
+                {{{"message", "one"},
+                  {"tag", "v1"},
+                  {"tag_annotated", true},
+                  {"files",
+                   {{{"path", "a.txt"}, {"content", "a\n"}},
+                    {{"path", "w.safetensors"}, {"lfs", true}, {"size", 5000}, {"seed", 3}}}}},
+                 {{"message", "two"},
+                  {"files",
+                   {{{"path", "a.txt"}, {"delete", true}},
+                    {{"path", "gone.safetensors"},
+                     {"lfs", true},
+                     {"size", 10},
+                     {"seed", 4},
+                     {"place_object", false}}}}}}}};
+  json repo = hub_->make_repo(spec);
+  ASSERT_EQ(repo.at("commits").size(), 2u);
+  EXPECT_EQ(repo.at("tags").at("v1"), repo.at("commits")[0].at("sha"));
+  EXPECT_EQ(repo.at("head"), repo.at("commits")[1].at("sha"));
+  auto refs = git({"ls-remote", hub_->repo_url("acme", "hist")});
+  ASSERT_TRUE(refs.success()) << refs.err;
+  // The annotated tag peels to the first commit; main is the second.
+  EXPECT_NE(refs.out.find(repo.at("commits")[0].at("sha").get<std::string>() + "\trefs/tags/v1^{}"),
+            std::string::npos)
+      << refs.out;
+  EXPECT_NE(refs.out.find(repo.at("head").get<std::string>() + "\trefs/heads/main"),
+            std::string::npos);
+  json gone;
+  for (const auto& f : repo.at("files")) {
+    EXPECT_NE(f.at("path"), "a.txt");
+    if (f.at("path") == "gone.safetensors") gone = f;
+  }
+  ASSERT_FALSE(gone.is_null());
+  EXPECT_FALSE(gone.at("object_placed").get<bool>());
+  auto r = probe(gone, {"--no-get"}, "", "acme/hist");
+  EXPECT_EQ(r.at("batch").at("objects")[0].at("error").at("code"), 404);
 }
 
 TEST_F(HubConformance, BatchAnswersPerObjectErrors) {
@@ -287,19 +342,27 @@ TEST_F(HubConformance, EachFaultFiresAsConfigured) {
   EXPECT_EQ(fired.at("rate_limit_429"), 2);
   EXPECT_EQ(fired.at("reset_mid_object"), 1);
   for (const auto& e : hub_->requests()) {
-    if (e.at("listener") == "object") EXPECT_FALSE(e.at("has_authorization").get<bool>());
+    if (e.at("listener") == "object") {
+      EXPECT_FALSE(e.at("has_authorization").get<bool>());
+    }
   }
 }
 
-TEST_F(HubConformance, Kill9AndRestartKeepsUrlsAndContent) {
+TEST_F(HubConformance, Kill9AndRestartKeepRepoUrlsAndHrefs) {
+  const auto& f = lfs_file("model.safetensors");
+  auto before = probe(f, {"--no-get"});
+  std::string action = before.at("batch").at("objects")[0].at("actions").at("download").dump();
   std::string url = hub_->git_url(), obj = hub_->object_url();
   hub_->kill9();
   EXPECT_FALSE(hub_->running());
   hub_->restart();
   EXPECT_EQ(hub_->git_url(), url);
   EXPECT_EQ(hub_->object_url(), obj);
-  EXPECT_EQ(probe(lfs_file("model.safetensors")).at("sha256"),
-            lfs_file("model.safetensors").at("oid"));
+  // An href issued before the crash still works, like a CDN URL would.
+  EXPECT_EQ(probe(f, {"--action-json", action}).at("sha256"), f.at("oid"));
+  hub_->control({{"revoke_hrefs", true}});
+  EXPECT_EQ(probe(f, {"--action-json", action}).at("get_status"), 403);
+  EXPECT_EQ(probe(f).at("sha256"), f.at("oid"));
 }
 
 }  // namespace

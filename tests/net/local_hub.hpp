@@ -43,7 +43,10 @@ inline std::filesystem::path tools_dir() {
   if (const char* t = std::getenv("SD35_TEST_TOOLS"); t && *t) return t;
   if (const char* s = std::getenv("SD35_SOURCE_DIR"); s && *s)
     return std::filesystem::path(s) / "tests" / "tools";
-  throw std::runtime_error("LocalHub: set SD35_TEST_TOOLS (ctest does) to the tests/tools folder");
+  // This header lives in tests/net/; its tools are next door (CMake compiles with absolute paths).
+  auto here = std::filesystem::path(__FILE__).parent_path().parent_path() / "tools";
+  if (std::filesystem::exists(here / "lfs_hub.py")) return here;
+  throw std::runtime_error("LocalHub: set SD35_TEST_TOOLS to the tests/tools folder");
 }
 
 // Minimal HTTP/1.0 client for the hub's own /_control and /_stats (independent of src/net, which is
@@ -118,6 +121,9 @@ class LocalHub {
   std::string repo_url(const std::string& org, const std::string& name) const {
     return git_url_ + "/" + org + "/" + name;
   }
+  std::string batch_url(const std::string& org, const std::string& name) const {
+    return git_url_ + "/" + org + "/" + name + ".git/info/lfs/objects/batch";
+  }
   std::filesystem::path root() const {
     return dir_ / "root";
   }                                                       // repos/, lfs/objects/, requests.jsonl
@@ -166,7 +172,10 @@ class LocalHub {
   // only), has_authorization, bytes, oid/range on the object listener).
   std::vector<nlohmann::json> requests() const {
     std::vector<nlohmann::json> out;
-    std::istringstream in(hub_detail::read_all(root() / "requests.jsonl"));
+    std::string text = hub_detail::read_all(root() / "requests.jsonl");
+    text.erase(
+        text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);  // a line being written
+    std::istringstream in(text);
     for (std::string line; std::getline(in, line);)
       if (!line.empty()) out.push_back(nlohmann::json::parse(line));
     return out;

@@ -9,6 +9,8 @@ per-action header required, no Authorization needed). Python 3 stdlib only. See 
 import argparse
 import base64
 import datetime
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -21,8 +23,10 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hub_faults import FaultTable, Stats  # noqa: E402
+from git_cgi import run_cgi  # noqa: E402
 from object_serving import serve_object  # noqa: E402
 
 SEG = r"[A-Za-z0-9_][A-Za-z0-9._-]*?"
@@ -35,9 +39,6 @@ OID_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 LFS_JSON = "application/vnd.git-lfs+json"
 MAX_BODY = 64 << 20
 MAX_CONNECTIONS = 128
-MAX_TICKETS = 100000
-CGI_TIMEOUT_S = 300
-CHUNK = 256 << 10
 
 
 def rfc3339(t):
@@ -56,11 +57,13 @@ class Hub:
         self.stop = threading.Event()
         self.faults = FaultTable()
         self.stats = Stats()
-        self.tickets = {}  # ticket id -> (oid, signature, expiry unix time)
+        self.secret = b""  # signs hrefs; kept in the root so hrefs survive a restart
         self.children = set()
         self.log_lines = 0
         self.cfg = {"tokens": [], "repos": {}, "href_ttl_s": 3600, "object_header": "X-Hub-Signature",
                     "max_log_lines": 200000}
+        os.makedirs(self.root, exist_ok=True)
+        self.load_secret()
         self.apply_control(config)
         self.git_url = self.object_url = ""
         os.makedirs(self.repos_root, exist_ok=True)
@@ -94,8 +97,7 @@ class Hub:
         if doc.get("reset_stats"):
             self.stats.reset()
         if doc.get("revoke_hrefs"):
-            with self.lock:
-                self.tickets.clear()
+            self.load_secret(rotate=True)
 
     # --- auth -------------------------------------------------------------------------------
     @staticmethod
@@ -148,21 +150,23 @@ class Hub:
         return os.path.join(self.objects_root, oid[0:2], oid[2:4], oid)
 
     # --- hrefs ------------------------------------------------------------------------------
-    def issue_ticket(self, oid, sig, expiry):
-        tid = secrets.token_hex(12)
+    # Hrefs are stateless: /objects/<oid>?n=<nonce>&exp=<unix>, and the action header carries
+    # HMAC(secret, nonce:exp). The nonce is random per batch, so the header differs per batch.
+    def load_secret(self, rotate=False):
+        path = os.path.join(self.root, ".href_secret")
         with self.lock:
-            if len(self.tickets) >= MAX_TICKETS:
-                now = time.time()
-                for k in [k for k, v in self.tickets.items() if v[2] < now]:
-                    del self.tickets[k]
-                while len(self.tickets) >= MAX_TICKETS:
-                    del self.tickets[next(iter(self.tickets))]
-            self.tickets[tid] = (oid, sig, expiry)
-        return tid
+            if not rotate and os.path.exists(path):
+                with open(path, "rb") as f:
+                    self.secret = f.read()
+                return
+            self.secret = secrets.token_bytes(32)
+            tmp = path + ".tmp"
+            with open(tmp, "wb") as f:
+                f.write(self.secret)
+            os.replace(tmp, path)
 
-    def ticket(self, tid):
-        with self.lock:
-            return self.tickets.get(tid)
+    def sign(self, nonce, exp):
+        return hmac.new(self.secret, ("%s:%s" % (nonce, exp)).encode(), hashlib.sha256).hexdigest()
 
     # --- request log --------------------------------------------------------------------------
     def log(self, entry):
@@ -207,6 +211,14 @@ class Handler(BaseHTTPRequestHandler):
                 self._route_object()
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
+        except Exception as e:  # noqa: BLE001 - answer 500 rather than drop the connection silently
+            self.close_connection = True
+            sys.stderr.write("hub: internal error on %s %s: %r\n" % (self.command, self.url_path, e))
+            if not self._status:
+                try:
+                    self._json(500, {"message": "hub internal error: %s" % type(e).__name__})
+                except OSError:
+                    pass
         finally:
             self._log()
 
@@ -353,12 +365,12 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(413, {"message": "too many objects in one batch (max 1000)"}, None, LFS_JSON)
         h.stats.bump("batch_objects", len(objects))
         algo_ok = req.get("hash_algo", "sha256") == "sha256"
-        sig, out = secrets.token_hex(16), []
+        nonce, out = secrets.token_hex(12), []
         for o in objects:
-            out.append(self._batch_object(o, algo_ok, sig))
+            out.append(self._batch_object(o, algo_ok, nonce))
         self._json(200, {"transfer": "basic", "objects": out, "hash_algo": "sha256"}, None, LFS_JSON)
 
-    def _batch_object(self, o, algo_ok, sig):
+    def _batch_object(self, o, algo_ok, nonce):
         h = self.hub
         oid, size = (o.get("oid"), o.get("size")) if isinstance(o, dict) else (None, None)
         res = {"oid": oid, "size": size}
@@ -382,14 +394,13 @@ class Handler(BaseHTTPRequestHandler):
             return res
         now = time.time()
         ttl = 0 if self._fault("expired_href", oid) else int(h.cfg["href_ttl_s"])
-        expiry = now + ttl if ttl else now
-        tid = h.issue_ticket(oid, sig, expiry)
+        exp = "%.3f" % (now + ttl)  # ttl 0: already expired when the client uses it
         res["authenticated"] = True
         res["actions"] = {"download": {
-            "href": "%s/objects/%s?ticket=%s" % (h.object_url, oid, tid),
-            "header": {h.cfg["object_header"]: sig},
+            "href": "%s/objects/%s?n=%s&exp=%s" % (h.object_url, oid, nonce, exp),
+            "header": {h.cfg["object_header"]: h.sign(nonce, exp)},
             "expires_in": ttl,
-            "expires_at": rfc3339(expiry if ttl else now - 1)}}
+            "expires_at": rfc3339(now + ttl if ttl else now - 1)}}
         return res
 
     def _git(self, org, name, rest):
@@ -414,79 +425,11 @@ class Handler(BaseHTTPRequestHandler):
                "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1",
                "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "uploadpack.allowFilter",
                "GIT_CONFIG_VALUE_0": "true"}
-        for hdr, var in (("Content-Encoding", "HTTP_CONTENT_ENCODING"), ("Git-Protocol", "GIT_PROTOCOL")):
+        for hdr, var in (("Content-Encoding", "HTTP_CONTENT_ENCODING"), ("Git-Protocol", "GIT_PROTOCOL"),
+                         ("Git-Protocol", "HTTP_GIT_PROTOCOL")):
             if self.headers.get(hdr):
                 env[var] = self.headers[hdr]
-        self._cgi(env)
-
-    def _cgi(self, env):
-        h = self.hub
-        p = subprocess.Popen(["git", "http-backend"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env, close_fds=True)
-        with h.lock:
-            h.children.add(p)
-        killer = threading.Timer(CGI_TIMEOUT_S, p.kill)
-        killer.daemon = True
-        killer.start()
-        err = []
-
-        def feed():
-            try:
-                p.stdin.write(self.body)
-            except (BrokenPipeError, OSError):
-                pass
-            finally:
-                try:
-                    p.stdin.close()
-                except OSError:
-                    pass
-
-        def drain():
-            err.append(p.stderr.read(65536))
-            p.stderr.read()
-
-        threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=drain, daemon=True)]
-        for t in threads:
-            t.start()
-        try:
-            status, headers = 200, []
-            while True:
-                line = p.stdout.readline(8192)
-                if line in (b"\r\n", b"\n", b""):
-                    break
-                k, _, v = line.decode("latin-1").partition(":")
-                if k.strip().lower() == "status":
-                    status = int(v.strip().split()[0])
-                else:
-                    headers.append((k.strip(), v.strip()))
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            while True:
-                data = p.stdout.read1(CHUNK)
-                if not data:
-                    break
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self._sent += len(data)
-            self.wfile.write(b"0\r\n\r\n")
-        finally:
-            killer.cancel()
-            if p.poll() is None:
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            for t in threads:
-                t.join(timeout=5)
-            for s in (p.stdout, p.stderr):
-                s.close()
-            with h.lock:
-                h.children.discard(p)
-            if p.returncode and self.server.verbose:
-                sys.stderr.write("hub: http-backend exit %s: %r\n" % (p.returncode, b"".join(err)[:500]))
+        run_cgi(self, env)
 
     # ---- listener B ------------------------------------------------------------------------
     def _route_object(self):

@@ -1,5 +1,6 @@
 """Object listener (127.0.0.2) of lfs_hub.py: signed, expiring hrefs with Range support and faults."""
 
+import hmac
 import os
 import re
 import socket
@@ -33,13 +34,15 @@ def serve_object(h, oid):
     h._extra.update({"oid": oid, "range": "Range" in h.headers})
     if "Authorization" in h.headers:
         hub.stats.bump("authorization_on_object_listener")
-    t = hub.ticket((h.query.get("ticket") or [""])[0])
-    if not t or t[0] != oid:
-        return h._json(403, {"message": "unknown or revoked href; ask the batch API again"})
-    _, sig, expiry = t
-    if h.headers.get(hub.cfg["object_header"]) != sig:
-        return h._json(403, {"message": "missing or wrong %s header (send the action's header map)"
-                             % hub.cfg["object_header"]})
+    nonce, exp = (h.query.get("n") or [""])[0], (h.query.get("exp") or [""])[0]
+    try:
+        expiry = float(exp)
+    except ValueError:
+        return h._json(403, {"message": "malformed href; ask the batch API again"})
+    sent = h.headers.get(hub.cfg["object_header"]) or ""
+    if not hmac.compare_digest(sent, hub.sign(nonce, exp)):
+        return h._json(403, {"message": "missing or wrong %s header (send the action's header map), or "
+                             "a revoked href" % hub.cfg["object_header"]})
     if time.time() >= expiry:
         return h._json(403, {"message": "expired: this href expired; ask the batch API again"})
     f = h._fault("rate_limit_429", oid, "object")
