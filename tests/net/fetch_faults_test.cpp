@@ -48,8 +48,7 @@ class FetchFaults : public FetchTest {
 
   // Output goes to `log` (read it when the test fails).
   static pid_t spawn_bin(const std::vector<std::string>& args, const sfs::path& log = "/dev/null") {
-    const char* bin = std::getenv("SD35_BIN");
-    std::vector<std::string> all = {bin ? bin : "sd35-setup"};
+    std::vector<std::string> all = {sd35::test::cli_binary()};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : all) argv.push_back(a.data());

@@ -13,6 +13,7 @@
 
 #include "app/fetch.hpp"
 #include "net/local_hub.hpp"
+#include "support/test_env.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/reporter.hpp"
@@ -99,8 +100,7 @@ class FetchTest : public ::testing::Test {
   static proc::Outcome run_bin(std::vector<std::string> args,
                                std::map<std::string, std::string> env = {}) {
     proc::Command c;
-    const char* bin = std::getenv("SD35_BIN");
-    c.argv = {bin ? bin : "sd35-setup"};
+    c.argv = {sd35::test::cli_binary()};
     c.argv.insert(c.argv.end(), args.begin(), args.end());
     c.env_overrides = std::move(env);
     c.timeout = std::chrono::seconds(120);

@@ -133,8 +133,9 @@ TEST_F(FetchTest, TokenNeverLeavesTheHubHostAndIsStoredNowhere) {
   EXPECT_EQ(config->find("url"), std::string::npos) << "no remote URL in the bare repo's config";
   bool saw_auth_on_git = false;
   for (const auto& e : hub_->requests()) {
-    if (e.at("listener") == "object")
+    if (e.at("listener") == "object") {
       EXPECT_FALSE(e.at("has_authorization").get<bool>()) << e.dump();
+    }
     if (e.at("listener") == "git" && e.at("has_authorization").get<bool>()) saw_auth_on_git = true;
   }
   EXPECT_TRUE(saw_auth_on_git);
