@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "lfs/object_file.hpp"
+#include "net/curl_auth.hpp"
 #include "store/file_lock.hpp"
 #include "util/cancel.hpp"
 #include "util/strings.hpp"
@@ -280,21 +281,7 @@ void Engine::start(Obj& o, std::size_t seg) {
     action_auth = action_auth || str::to_lower(k) == "authorization";
     c->headers = curl_slist_append(c->headers, fmt::format("{}: {}", k, v).c_str());
   }
-  const net::Credentials* cred = opt_.credentials;
-  std::string secret_header;
-  if (cred && !action_auth && !cred->token.empty() &&
-      net::host_of(o.job.action.href) == cred->host) {
-    if (cred->bearer) {
-      secret_header = fmt::format("Authorization: Bearer {}", cred->token.reveal_for_transport());
-      c->headers = curl_slist_append(c->headers, secret_header.c_str());
-      for (char& ch : secret_header) ch = 0;
-    } else {
-      curl_easy_setopt(h, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));  // NOLINT
-      curl_easy_setopt(h, CURLOPT_USERNAME, cred->username.c_str());
-      curl_easy_setopt(h, CURLOPT_PASSWORD,
-                       std::string(cred->token.reveal_for_transport()).c_str());
-    }
-  }
+  if (!action_auth) net::apply_credentials(h, &c->headers, opt_.credentials, o.job.action.href);
   if (c->headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
   if (s.pos() > 0 || s.end < o.job.size) {
     c->ranged = true;
