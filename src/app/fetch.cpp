@@ -335,8 +335,11 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
       return *again[0].download;
     };
     SD35_TRY(report, lfs::run_transfers(std::move(jobs), topt, rep));
-    for (auto& o : report.objects)
+    for (auto& o : report.objects) {
       if (!o.ok) object_errors[o.oid] = o.error;
+      for (auto& it : items)  // another process finished it while this one waited for its lock
+        if (o.cached && it.blob_id == o.oid) it.cached = true;
+    }
   }
 
   // 6. The snapshot: only complete blobs are linked, so no partial file ever appears there.
