@@ -481,6 +481,7 @@ Result<TransferReport> Engine::run() {
     curl_multi_poll(multi_, nullptr, 0, 100, nullptr);
   }
   report_progress(true);
+  rep_.progress({"fetch", "", total_size_, total_size_, rate_, true});
   TransferReport rep;
   for (auto& o : objs_) rep.objects.push_back(o.outcome);
   rep.bytes_downloaded = received_;
