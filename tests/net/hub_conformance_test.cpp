@@ -89,11 +89,16 @@ class HubConformance : public ::testing::Test {
   static json probe(const json& file, std::vector<std::string> extra = {},
                     const std::string& token = "", const std::string& repo = "acme/tiny") {
     sd35::proc::Command c;
-    c.argv = {"python3",     (sd35::testing::hub_detail::tools_dir() / "hub_probe.py").string(),
-              "--batch-url", hub_->git_url() + "/" + repo + ".git/info/lfs/objects/batch",
-              "--oid",       file.at("oid").get<std::string>(),
-              "--size",      std::to_string(file.at("size").get<long>()),
-              "--token-env", "HUB_TOKEN"};
+    c.argv = {sd35::testing::hub_detail::python(),
+              (sd35::testing::hub_detail::tools_dir() / "hub_probe.py").string(),
+              "--batch-url",
+              hub_->git_url() + "/" + repo + ".git/info/lfs/objects/batch",
+              "--oid",
+              file.at("oid").get<std::string>(),
+              "--size",
+              std::to_string(file.at("size").get<long>()),
+              "--token-env",
+              "HUB_TOKEN"};
     c.argv.insert(c.argv.end(), extra.begin(), extra.end());
     c.env_overrides = {{"HUB_TOKEN", token}};
     c.timeout = std::chrono::seconds(30);
@@ -335,9 +340,13 @@ TEST_F(HubConformance, EachFaultFiresAsConfigured) {
   hub_->set_faults({{{"kind", "reset_mid_object"}, {"oid", std::string(64, 'b')}}});
   EXPECT_EQ(probe(f).at("sha256"), oid);  // an oid filter keeps other objects clean
 
+  hub_->set_faults({{{"kind", "git_500"}}});
+  EXPECT_NE(git({"ls-remote", hub_->repo_url("acme", "tiny")}).exit_code, 0);
+  EXPECT_TRUE(git({"ls-remote", hub_->repo_url("acme", "tiny")}).success());
+
   auto fired = hub_->stats().at("faults_fired");
   for (const char* k : {"batch_500", "rate_limit_429", "reset_mid_object", "flip_byte",
-                        "expired_href", "ignore_range", "stall", "slow_bytes_per_s"})
+                        "expired_href", "ignore_range", "stall", "slow_bytes_per_s", "git_500"})
     EXPECT_GE(fired.value(k, 0), 1) << k;
   EXPECT_EQ(fired.at("rate_limit_429"), 2);
   EXPECT_EQ(fired.at("reset_mid_object"), 1);

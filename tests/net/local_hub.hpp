@@ -49,6 +49,16 @@ inline std::filesystem::path tools_dir() {
   throw std::runtime_error("LocalHub: set SD35_TEST_TOOLS to the tests/tools folder");
 }
 
+// The interpreter for the tools (stdlib only): SD35_TEST_PYTHON, else the system python3 (starts
+// fastest; version-manager shims on PATH cost ~0.2 s per call), else python3 from PATH.
+inline std::string python() {
+  if (const char* p = std::getenv("SD35_TEST_PYTHON"); p && *p) return p;
+  if (::access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
+  auto found = proc::which("python3");
+  if (!found) throw std::runtime_error("LocalHub: python3 not found (set SD35_TEST_PYTHON)");
+  return *found;
+}
+
 // Minimal HTTP/1.0 client for the hub's own /_control and /_stats (independent of src/net, which is
 // what the tests exercise). Returns {status, body}.
 inline std::pair<int, std::string> http(const std::string& base_url, const std::string& method,
@@ -103,7 +113,13 @@ class LocalHub {
     dir_ = tmpl;
     std::filesystem::create_directories(root());
     std::ofstream(dir_ / "config.json") << config_.dump(1);
-    start(0, 0);
+    try {
+      start(0, 0);
+    } catch (...) {  // no destructor runs for a half-built object: clean up here
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+      throw;
+    }
   }
   LocalHub(const LocalHub&) = delete;
   LocalHub& operator=(const LocalHub&) = delete;
@@ -137,9 +153,12 @@ class LocalHub {
   nlohmann::json make_repo(const nlohmann::json& spec = nlohmann::json::object(),
                            std::chrono::milliseconds timeout = std::chrono::minutes(10)) const {
     proc::Command c;
-    c.argv = {"python3", (hub_detail::tools_dir() / "make_test_repo.py").string(),
-              "--root",  root().string(),
-              "--spec",  "-"};
+    c.argv = {hub_detail::python(),
+              (hub_detail::tools_dir() / "make_test_repo.py").string(),
+              "--root",
+              root().string(),
+              "--spec",
+              "-"};
     c.stdin_data = spec.dump();
     c.timeout = timeout;
     auto r = proc::run(c);
@@ -221,16 +240,16 @@ class LocalHub {
   void start(int git_port, int object_port) {
     auto port_file = dir_ / "ports.json";
     std::filesystem::remove(port_file);
-    auto python = proc::which("python3");
-    if (!python) throw std::runtime_error("LocalHub: python3 not on PATH");
+    std::string python = hub_detail::python();
     std::vector<std::string> args = {
-        *python,         (hub_detail::tools_dir() / "lfs_hub.py").string(),
+        python,          (hub_detail::tools_dir() / "lfs_hub.py").string(),
         "--root",        root().string(),
         "--config",      (dir_ / "config.json").string(),
         "--port-file",   port_file.string(),
         "--git-port",    std::to_string(git_port),
         "--object-port", std::to_string(object_port)};
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
@@ -244,7 +263,7 @@ class LocalHub {
     posix_spawnattr_setflags(&attr,
                              POSIX_SPAWN_SETPGROUP);  // own group: kill(-pid) gets its children
     posix_spawnattr_setpgroup(&attr, 0);
-    int rc = ::posix_spawn(&pid_, python->c_str(), &fa, &attr, argv.data(), environ);
+    int rc = ::posix_spawn(&pid_, python.c_str(), &fa, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {

@@ -11,7 +11,7 @@ import threading
 
 KINDS = {
     # kind: (where it applies, default params)
-    "reset_mid_object": ("object", {}),            # send half the body, then close the socket
+    "reset_mid_object": ("object", {"after_bytes": None}),  # send half (or after_bytes), close
     "batch_500": ("batch", {}),                    # batch answers 500 {"message": ...}
     "rate_limit_429": ("any", {"retry_after": 1, "target": "any"}),  # target: batch|object|any
     "flip_byte": ("object", {"offset": None}),     # absolute offset; default size//2 (or first byte sent)

@@ -78,6 +78,9 @@ class Hub:
         unknown = set(doc) - known
         if unknown:
             raise ValueError("unknown keys: %s (known: %s)" % (sorted(unknown), sorted(known)))
+        for k in ("faults", "append_faults"):  # validate before changing anything
+            if k in doc:
+                FaultTable.validate(doc[k])
         if "tokens" in doc:
             if not all(isinstance(t, str) and t for t in doc["tokens"]):
                 raise ValueError("tokens must be non-empty strings")

@@ -85,7 +85,7 @@ def _send_body(h, fobj, oid, start, length, size):
     flip = h._fault("flip_byte", oid)
     stall = h._fault("stall", oid)
     slow = h._fault("slow_bytes_per_s", oid)
-    limit = length // 2 if reset else length
+    limit = min(length, int(reset.get("after_bytes") or length // 2)) if reset else length
     if not (reset or flip or stall or slow):
         h._sent += h.connection.sendfile(fobj, start, length)
         return
