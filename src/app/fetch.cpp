@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <optional>
+#include <thread>
 
 #include "checks/check.hpp"
 #include "git/git_repo.hpp"
@@ -12,6 +13,7 @@
 #include "lfs/pointer.hpp"
 #include "lfs/transfer.hpp"
 #include "net/credentials.hpp"
+#include "net/status_policy.hpp"
 #include "store/file_lock.hpp"
 #include "store/hf_cache_layout.hpp"
 #include "store/path_glob.hpp"
@@ -231,6 +233,13 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   SD35_TRY(git::BareRepo bare, git::BareRepo::open_or_init(bare_path));
   rep.event(Level::info, fmt::format("resolving {} at {}", t.repo_id, t.revision));
   auto fetched = bare.fetch(t.repo_url, t.revision, &cred);
+  // libgit2 does not retry: a transient server or network failure gets two more tries.
+  for (int attempt = 1; attempt < 3 && !fetched && fetched.error().code == Errc::network;
+       ++attempt) {
+    rep.event(Level::warn, fmt::format("git fetch failed ({}); retrying", fetched.error().message));
+    std::this_thread::sleep_for(net::backoff_delay(attempt) * 4);
+    fetched = bare.fetch(t.repo_url, t.revision, &cred);
+  }
   if (!fetched) return enrich_git_error(std::move(fetched).error(), cred, t);
   { auto unlock = std::move(git_lock); }  // reading objects needs no lock
   const std::string commit = fetched->commit;

@@ -117,6 +117,18 @@ TEST_F(FetchFaults, Batch500IsRetriedThenGivesUp) {
   EXPECT_EQ(app::exit_code_for(run->result.error().code), 5);
 }
 
+TEST_F(FetchFaults, GitServerErrorIsRetriedThenGivesUp) {
+  hub_->set_faults({{{"kind", "git_500"}}});
+  expect_model_ok(*fetch("acme/tiny"));
+  EXPECT_EQ(fired("git_500"), 1);
+  hub_->set_faults({{{"kind", "git_500"}, {"count", -1}}});
+  cache_ += "-b";
+  auto run = fetch("acme/tiny");
+  ASSERT_FALSE(run->result);
+  EXPECT_EQ(run->result.error().code, Errc::network);
+  EXPECT_EQ(app::exit_code_for(run->result.error().code), 5);
+}
+
 TEST_F(FetchFaults, RateLimitWaitsForRetryAfterThenGivesUp) {
   hub_->set_faults({{{"kind", "rate_limit_429"}, {"target", "object"}, {"retry_after", 1}}});
   expect_model_ok(*fetch("acme/tiny"));
