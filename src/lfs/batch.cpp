@@ -107,7 +107,7 @@ nlohmann::json build_download_request(const std::vector<Pointer>& objects,
 Result<std::vector<ObjectResult>> parse_batch_response(std::string_view body,
                                                        Clock::time_point sent_at,
                                                        std::string_view where) {
-  auto bad = [&](std::string what) {
+  auto bad = [&](const std::string& what) {
     return make_error(
         Errc::network, "malformed LFS batch response: " + what, std::string(where),
         "the LFS server is misbehaving; retry, or report it to the server's operator");

@@ -55,10 +55,8 @@ StatusPolicy classify_status(long status, Endpoint endpoint,
       s.code = Errc::network;
       break;
     default:
-      if (status >= 500)
-        later(Errc::network);
-      else if (endpoint == Endpoint::object)
-        later(Errc::network);  // git-lfs: other object errors retry
+      if (status >= 500 || endpoint == Endpoint::object)
+        later(Errc::network);  // 5xx, and (as git-lfs does) any other error on an object GET
       else
         s.code = status == 422 ? Errc::bad_input : Errc::network;
       break;
