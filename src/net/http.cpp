@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "net/curl_auth.hpp"
 #include "util/strings.hpp"
 
 namespace sd35::net {
@@ -27,26 +28,35 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   if (line.starts_with("HTTP/")) headers->clear();  // a new response (after a redirect or 100)
   auto colon = line.find(':');
   if (colon != std::string_view::npos)
-    (*headers)[str::to_lower(str::trim(line.substr(0, colon)))] = std::string(str::trim(line.substr(colon + 1)));
+    (*headers)[str::to_lower(str::trim(line.substr(0, colon)))] =
+        std::string(str::trim(line.substr(colon + 1)));
   return size * n;
 }
 
 Errc errc_for(CURLcode c) {
   switch (c) {
-    case CURLE_OPERATION_TIMEDOUT: return Errc::timeout;
-    case CURLE_ABORTED_BY_CALLBACK: return Errc::interrupted;
-    default: return Errc::network;
+    case CURLE_OPERATION_TIMEDOUT:
+      return Errc::timeout;
+    case CURLE_ABORTED_BY_CALLBACK:
+      return Errc::interrupted;
+    default:
+      return Errc::network;
   }
 }
 
 std::string hint_for(CURLcode c) {
   switch (c) {
-    case CURLE_COULDNT_RESOLVE_HOST: return "check the host name, DNS and HF_ENDPOINT; set HF_HUB_OFFLINE=1 to use the cache only";
-    case CURLE_COULDNT_CONNECT: return "the server refused the connection: check the URL, proxy (https_proxy) and firewall";
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return "check the host name, DNS and HF_ENDPOINT; set HF_HUB_OFFLINE=1 to use the cache only";
+    case CURLE_COULDNT_CONNECT:
+      return "the server refused the connection: check the URL, proxy (https_proxy) and firewall";
     case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR: return "TLS failed: check the system CA certificates (ca-certificates) and the clock";
-    case CURLE_OPERATION_TIMEDOUT: return "the network is slow or the server stalled; retry";
-    default: return "retry; if it persists, check connectivity to the server";
+    case CURLE_SSL_CONNECT_ERROR:
+      return "TLS failed: check the system CA certificates (ca-certificates) and the clock";
+    case CURLE_OPERATION_TIMEDOUT:
+      return "the network is slow or the server stalled; retry";
+    default:
+      return "retry; if it persists, check connectivity to the server";
   }
 }
 
@@ -58,7 +68,8 @@ std::string host_of(std::string_view url) {
   std::string_view rest = url.substr(scheme + 3);
   rest = rest.substr(0, rest.find_first_of("/?#"));
   if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
-  if (!rest.empty() && rest.front() == '[') return str::to_lower(rest.substr(0, rest.find(']') + 1));
+  if (!rest.empty() && rest.front() == '[')
+    return str::to_lower(rest.substr(0, rest.find(']') + 1));
   return str::to_lower(rest.substr(0, rest.find(':')));
 }
 
@@ -68,7 +79,8 @@ std::string redact_url(std::string_view url) {
   if (scheme != std::string::npos) {
     auto at = out.find('@', scheme + 3);
     auto slash = out.find('/', scheme + 3);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) out.erase(scheme + 3, at - scheme - 2);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash))
+      out.erase(scheme + 3, at - scheme - 2);
   }
   return out;
 }
@@ -86,7 +98,8 @@ Result<Response> perform(const Request& req) {
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(c, CURLOPT_MAXREDIRS, req.max_redirects);
   curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);  // never resend credentials to another host
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(req.connect_timeout.count()));  // NOLINT
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+                   static_cast<long>(req.connect_timeout.count()));              // NOLINT
   curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(req.timeout.count()));  // NOLINT
   curl_easy_setopt(c, CURLOPT_USERAGENT, "sd35-setup/" SD35_VERSION);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -103,28 +116,18 @@ Result<Response> perform(const Request& req) {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   }
   curl_slist* headers = nullptr;
-  for (const auto& [k, v] : req.headers) headers = curl_slist_append(headers, fmt::format("{}: {}", k, v).c_str());
-  std::string bearer_header;
-  const bool send_credentials = req.credentials && !req.credentials->token.empty() &&
-                                host_of(req.url) == req.credentials->host;
-  if (send_credentials) {
-    if (req.credentials->bearer) {
-      // A custom Authorization header: curl drops it on redirects to other hosts (UNRESTRICTED_AUTH=0).
-      bearer_header = fmt::format("Authorization: Bearer {}", req.credentials->token.reveal_for_transport());
-      headers = curl_slist_append(headers, bearer_header.c_str());
-    } else {
-      curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));  // NOLINT
-      curl_easy_setopt(c, CURLOPT_USERNAME, req.credentials->username.c_str());
-      curl_easy_setopt(c, CURLOPT_PASSWORD, std::string(req.credentials->token.reveal_for_transport()).c_str());
-    }
-  }
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(headers, curl_slist_free_all);
+  for (const auto& [k, v] : req.headers)
+    headers = curl_slist_append(headers, fmt::format("{}: {}", k, v).c_str());
+  apply_credentials(c, &headers, req.credentials, req.url);
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(headers,
+                                                                           curl_slist_free_all);
   if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   CURLcode rc = curl_easy_perform(c);
-  for (char& ch : bearer_header) ch = 0;
   if (rc != CURLE_OK)
-    return make_error(errc_for(rc), fmt::format("{} failed: {}", req.method, errbuf[0] ? errbuf : curl_easy_strerror(rc)),
-                      redact_url(req.url), hint_for(rc));
+    return make_error(
+        errc_for(rc),
+        fmt::format("{} failed: {}", req.method, errbuf[0] ? errbuf : curl_easy_strerror(rc)),
+        redact_url(req.url), hint_for(rc));
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   char* eff = nullptr;
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);

@@ -1,0 +1,251 @@
+#include "lfs/object_file.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "util/fs.hpp"
+#include "util/strings.hpp"
+
+namespace sd35::lfs {
+namespace {
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0 || !str::is_hex(hex)) return std::nullopt;
+  std::string out(hex.size() / 2, '\0');
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<char>(std::stoi(std::string(hex.substr(2 * i, 2)), nullptr, 16));
+  return out;
+}
+
+bool tiles(const std::vector<Segment>& segs, std::uint64_t size) {
+  std::uint64_t at = 0;
+  for (const auto& s : segs) {
+    if (s.start != at || s.end < s.start || s.written > s.end - s.start) return false;
+    at = s.end;
+  }
+  return at == size && (!segs.empty() || size == 0);
+}
+
+}  // namespace
+
+std::vector<Segment> plan_ranges(std::uint64_t size, int parts, std::uint64_t min_part) {
+  std::uint64_t n = std::max(1, parts);
+  if (min_part > 0) n = std::min<std::uint64_t>(n, std::max<std::uint64_t>(1, size / min_part));
+  std::vector<Segment> out;
+  std::uint64_t base = size / n, extra = size % n, at = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t len = base + (i < extra ? 1 : 0);
+    out.push_back({at, at + len, 0});
+    at += len;
+  }
+  return out;
+}
+
+nlohmann::json to_json(const Sidecar& s) {
+  nlohmann::json segs = nlohmann::json::array();
+  for (const auto& g : s.segments) segs.push_back({g.start, g.end, g.written});
+  return {{"version", 1},
+          {"oid", s.oid},
+          {"size", s.size},
+          {"hashed", s.hashed},
+          {"hash_state",
+           to_hex(reinterpret_cast<const std::uint8_t*>(s.hash_state.data()), s.hash_state.size())},
+          {"segments", segs}};
+}
+
+Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
+                                  std::uint64_t size) {
+  auto bad = [&](std::string_view why) {
+    return make_error(Errc::bad_input, fmt::format("resume state ignored: {}", why),
+                      std::string(oid), "the object is downloaded again from the start");
+  };
+  try {
+    Sidecar s;
+    if (j.value("version", 0) != 1) return bad("unknown version");
+    s.oid = j.at("oid").get<std::string>();
+    s.size = j.at("size").get<std::uint64_t>();
+    s.hashed = j.at("hashed").get<std::uint64_t>();
+    auto state = from_hex(j.at("hash_state").get<std::string>());
+    if (!state) return bad("hash state is not hex");
+    s.hash_state = std::move(*state);
+    for (const auto& g : j.at("segments"))
+      s.segments.push_back({g.at(0).get<std::uint64_t>(), g.at(1).get<std::uint64_t>(),
+                            g.at(2).get<std::uint64_t>()});
+    if (s.oid != oid || s.size != size) return bad("it belongs to another object");
+    if (!tiles(s.segments, size)) return bad("its ranges do not cover the object");
+    // The hashed prefix must lie within what is on disk.
+    std::uint64_t contiguous = 0;
+    for (const auto& g : s.segments) {
+      contiguous = g.pos();
+      if (!g.done()) break;
+    }
+    if (s.hashed > contiguous) return bad("it claims more hashed bytes than were written");
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    return bad(e.what());
+  }
+}
+
+Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std::string oid,
+                                    std::uint64_t size, std::vector<Segment> fresh_segments) {
+  ObjectFile f;
+  f.blob_ = blob_path;
+  f.oid_ = std::move(oid);
+  f.size_ = size;
+  f.segments_ = std::move(fresh_segments);
+  f.fd_ = ::open(f.incomplete_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (f.fd_ < 0)
+    return fs::errno_error(errno, "cannot open the download file", f.incomplete_path());
+  if (auto text = fs::read_file(f.sidecar_path(), 1 << 20)) {
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    auto s = sidecar_from_json(j, f.oid_, size);
+    std::uint64_t on_disk =
+        static_cast<std::uint64_t>(std::max<off_t>(0, ::lseek(f.fd_, 0, SEEK_END)));
+    bool fits = s && std::all_of(s->segments.begin(), s->segments.end(), [&](const Segment& g) {
+                  return g.written == 0 || g.pos() <= on_disk;
+                });
+    if (fits) {
+      if (auto h = Sha256::import_state(s->hash_state)) {
+        f.hash_ = *h;
+        f.hashed_ = s->hashed;
+        f.segments_ = s->segments;
+        f.resumed_bytes_ = f.bytes_present();
+      }
+    }
+  }
+  if (f.resumed_bytes_ == 0) f.reset(f.segments_);
+  return f;
+}
+
+ObjectFile::ObjectFile(ObjectFile&& o) noexcept {
+  *this = std::move(o);
+}
+ObjectFile& ObjectFile::operator=(ObjectFile&& o) noexcept {
+  std::swap(blob_, o.blob_);
+  std::swap(oid_, o.oid_);
+  std::swap(size_, o.size_);
+  std::swap(fd_, o.fd_);
+  std::swap(segments_, o.segments_);
+  std::swap(hash_, o.hash_);
+  std::swap(hashed_, o.hashed_);
+  std::swap(resumed_bytes_, o.resumed_bytes_);
+  std::swap(reread_bytes_, o.reread_bytes_);
+  return *this;
+}
+ObjectFile::~ObjectFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::filesystem::path ObjectFile::incomplete_path() const {
+  return blob_.string() + ".incomplete";
+}
+std::filesystem::path ObjectFile::sidecar_path() const {
+  return blob_.string() + ".incomplete.json";
+}
+
+bool ObjectFile::complete() const {
+  return std::all_of(segments_.begin(), segments_.end(), [](const Segment& s) { return s.done(); });
+}
+
+std::uint64_t ObjectFile::bytes_present() const {
+  std::uint64_t n = 0;
+  for (const auto& s : segments_) n += s.written;
+  return n;
+}
+
+void ObjectFile::reset(std::vector<Segment> segments) {
+  segments_ = std::move(segments);
+  for (auto& s : segments_) s.written = 0;
+  hash_ = Sha256();
+  hashed_ = 0;
+  if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) { /* the next pwrite reports a real problem */
+  }
+}
+
+Status ObjectFile::write(std::size_t seg, const char* data, std::size_t n) {
+  Segment& s = segments_.at(seg);
+  n = static_cast<std::size_t>(std::min<std::uint64_t>(n, s.end - s.pos()));
+  std::uint64_t off = s.pos();
+  for (std::size_t done = 0; done < n;) {
+    ssize_t w = ::pwrite(fd_, data + done, n - done, static_cast<off_t>(off + done));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return fs::errno_error(errno, "cannot write the download", incomplete_path());
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  if (off == hashed_) {  // in order: hash from memory, no read-back
+    hash_.update(data, n);
+    hashed_ += n;
+  }
+  s.written += n;
+  return ok();
+}
+
+Status ObjectFile::catch_up_hash() {
+  std::string buf;
+  for (const auto& s : segments_) {
+    if (hashed_ >= s.end) continue;
+    if (hashed_ < s.start) break;  // a gap: the previous range is not complete
+    std::uint64_t upto = s.pos();
+    if (upto > hashed_ && buf.empty()) buf.resize(1 << 20);
+    while (hashed_ < upto) {
+      auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), upto - hashed_));
+      ssize_t r = ::pread(fd_, buf.data(), want, static_cast<off_t>(hashed_));
+      if (r <= 0) {
+        if (r < 0 && errno == EINTR) continue;
+        return fs::errno_error(r < 0 ? errno : EIO, "cannot read back the download",
+                               incomplete_path());
+      }
+      hash_.update(buf.data(), static_cast<std::size_t>(r));
+      hashed_ += static_cast<std::uint64_t>(r);
+      reread_bytes_ += static_cast<std::uint64_t>(r);
+    }
+    if (!s.done()) break;
+  }
+  return ok();
+}
+
+Status ObjectFile::save_sidecar() {
+  Sidecar s{oid_, size_, hashed_, hash_.export_state(), segments_};
+  return fs::write_file_atomic(sidecar_path(), to_json(s).dump());
+}
+
+Status ObjectFile::finish() {
+  SD35_TRY_STATUS(catch_up_hash());
+  if (hashed_ != size_)
+    return make_error(Errc::internal,
+                      fmt::format("hashed {} of {} bytes at completion", hashed_, size_), oid_);
+  std::string got = hash_.hex_digest();
+  if (got != oid_) {
+    discard();
+    return make_error(
+        Errc::integrity,
+        fmt::format("content does not match its oid: expected sha256 {}, got {} after {} bytes",
+                    oid_, got, size_),
+        oid_, "the server sent corrupt data; run the command again, and report it if it persists");
+  }
+  if (::fdatasync(fd_) != 0)
+    return fs::errno_error(errno, "cannot flush the download to disk", incomplete_path());
+  ::close(fd_);
+  fd_ = -1;
+  std::error_code ec;
+  std::filesystem::rename(incomplete_path(), blob_, ec);
+  if (ec) return fs::errno_error(ec.value(), "cannot move the finished download into place", blob_);
+  std::filesystem::remove(sidecar_path(), ec);
+  return ok();
+}
+
+void ObjectFile::discard() {
+  std::error_code ec;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  std::filesystem::remove(incomplete_path(), ec);
+  std::filesystem::remove(sidecar_path(), ec);
+}
+
+}  // namespace sd35::lfs

@@ -1,0 +1,96 @@
+// One LFS object being downloaded: `<blobs>/<oid>.incomplete` written with pwrite at any offset,
+// its byte ranges (segments), the SHA-256 of the contiguous prefix, and the sidecar
+// `<oid>.incomplete.json` that lets another process resume it.
+//
+// Hashing in order: bytes that arrive exactly at the hashed prefix's end are hashed from memory as
+// they arrive; bytes of later ranges go to disk only, and are read back (once) when the prefix
+// grows up to them. With one stream, nothing is ever read back.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/result.hpp"
+#include "util/sha256.hpp"
+
+namespace sd35::lfs {
+
+struct Segment {
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;      // exclusive
+  std::uint64_t written = 0;  // contiguous bytes from start that are on disk
+  [[nodiscard]] std::uint64_t pos() const { return start + written; }
+  [[nodiscard]] bool done() const { return start + written >= end; }
+  bool operator==(const Segment&) const = default;
+};
+
+// Splits [0,size) into `parts` nearly equal ranges, none smaller than `min_part` (at least one).
+std::vector<Segment> plan_ranges(std::uint64_t size, int parts, std::uint64_t min_part);
+
+struct Sidecar {
+  std::string oid;
+  std::uint64_t size = 0;
+  std::uint64_t hashed = 0;  // bytes fed to the hash
+  std::string hash_state;    // Sha256::export_state() after `hashed` bytes
+  std::vector<Segment> segments;
+};
+nlohmann::json to_json(const Sidecar& s);
+// Rejects anything inconsistent (oid/size differ, segments do not tile [0,size), hashed beyond
+// the contiguous prefix): the caller then restarts the object from zero.
+Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
+                                  std::uint64_t size);
+
+class ObjectFile {
+ public:
+  // Opens (creating) `<blob>.incomplete`; resumes from the sidecar when it is valid, else starts
+  // with `fresh_segments`.
+  static Result<ObjectFile> open(const std::filesystem::path& blob_path, std::string oid,
+                                 std::uint64_t size, std::vector<Segment> fresh_segments);
+  ObjectFile(ObjectFile&&) noexcept;
+  ObjectFile& operator=(ObjectFile&&) noexcept;
+  ObjectFile(const ObjectFile&) = delete;
+  ObjectFile& operator=(const ObjectFile&) = delete;
+  ~ObjectFile();
+
+  // Writes bytes of segment `seg` at its current position.
+  Status write(std::size_t seg, const char* data, std::size_t n);
+  // Feeds the hash with every byte now contiguous after the hashed prefix (reading back from disk).
+  Status catch_up_hash();
+  // Replaces the plan (e.g. single stream after the server ignored Range); drops progress.
+  void reset(std::vector<Segment> segments);
+  Status save_sidecar();
+  // All bytes present and hashed: fsync, compare with the oid, rename into place. An integrity
+  // error leaves nothing behind (the caller may retry from zero).
+  Status finish();
+  // Removes the incomplete file and its sidecar.
+  void discard();
+
+  [[nodiscard]] std::vector<Segment>& segments() { return segments_; }
+  [[nodiscard]] const std::vector<Segment>& segments() const { return segments_; }
+  [[nodiscard]] bool complete() const;
+  [[nodiscard]] std::uint64_t bytes_present() const;
+  [[nodiscard]] std::uint64_t resumed_bytes() const { return resumed_bytes_; }
+  [[nodiscard]] std::uint64_t reread_bytes() const { return reread_bytes_; }
+  [[nodiscard]] std::uint64_t size() const { return size_; }
+  [[nodiscard]] const std::string& oid() const { return oid_; }
+  [[nodiscard]] std::filesystem::path incomplete_path() const;
+  [[nodiscard]] std::filesystem::path sidecar_path() const;
+
+ private:
+  ObjectFile() = default;
+  std::filesystem::path blob_;
+  std::string oid_;
+  std::uint64_t size_ = 0;
+  int fd_ = -1;
+  std::vector<Segment> segments_;
+  Sha256 hash_;
+  std::uint64_t hashed_ = 0;
+  std::uint64_t resumed_bytes_ = 0;
+  std::uint64_t reread_bytes_ = 0;
+};
+
+}  // namespace sd35::lfs

@@ -1,0 +1,503 @@
+#include "lfs/transfer.hpp"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "lfs/object_file.hpp"
+#include "net/curl_auth.hpp"
+#include "store/file_lock.hpp"
+#include "util/cancel.hpp"
+#include "util/strings.hpp"
+
+namespace sd35::lfs {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+enum class RangeMode { unknown, yes, no };
+
+struct Conn;
+
+struct Obj {
+  TransferJob job;
+  std::optional<ObjectFile> file;
+  std::optional<store::FileLock> lock;
+  bool finished = false;
+  TransferOutcome outcome;
+  RangeMode range_mode = RangeMode::unknown;
+  int retries = 0, refreshes = 0, mismatches = 0;
+  Steady::time_point not_before{};
+  std::vector<Conn*> conns;  // in flight
+  Steady::time_point last_sidecar{};
+  bool dirty = false;
+};
+
+struct Conn {
+  Obj* obj = nullptr;
+  std::size_t seg = 0;
+  CURL* h = nullptr;
+  curl_slist* headers = nullptr;
+  bool ranged = false;
+  std::uint64_t asked_from = 0;
+  std::optional<std::uint64_t> content_range_start;
+  long status = 0;  // NOLINT(google-runtime-int)
+  bool checked = false, abandoned = false, error_body = false, range_mismatch = false;
+  std::optional<Error> write_error;
+  std::string body;  // of an error response, first 4 KiB
+  std::uint64_t* total_received = nullptr;
+  char errbuf[CURL_ERROR_SIZE] = {};
+};
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* c = static_cast<Conn*>(user);
+  std::string_view line(data, size * n);
+  if (line.starts_with("HTTP/")) c->content_range_start.reset();
+  auto colon = line.find(':');
+  if (colon != std::string_view::npos &&
+      str::to_lower(str::trim(line.substr(0, colon))) == "content-range") {
+    auto v = str::trim(line.substr(colon + 1));  // "bytes 100-199/1000"
+    if (v.starts_with("bytes "))
+      c->content_range_start = str::parse_u64(v.substr(6, v.find('-') - 6));
+  }
+  return size * n;
+}
+
+size_t on_data(char* data, size_t size, size_t n, void* user) {
+  auto* c = static_cast<Conn*>(user);
+  const size_t len = size * n;
+  if (c->abandoned) return 0;
+  Obj& o = *c->obj;
+  if (!c->checked) {
+    c->checked = true;
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->status);
+    if (c->status < 200 || c->status >= 300) {
+      c->error_body = true;
+    } else if (c->status == 206) {
+      if (!c->ranged || c->content_range_start != c->asked_from) {
+        c->range_mismatch = true;
+        return 0;
+      }
+      if (o.range_mode == RangeMode::unknown) o.range_mode = RangeMode::yes;
+    } else if (c->ranged) {
+      // 200 to a Range request: the server ignores Range. This response is the whole object
+      // from byte 0, so it becomes the single stream; every other range of the object stops.
+      o.range_mode = RangeMode::no;
+      for (Conn* other : o.conns)
+        if (other != c) other->abandoned = true;
+      o.file->reset({Segment{0, o.job.size, 0}});
+      c->seg = 0;
+      c->ranged = false;
+    }
+  }
+  if (c->error_body) {
+    if (c->body.size() < 4096) c->body.append(data, std::min<size_t>(len, 4096 - c->body.size()));
+    return len;
+  }
+  if (auto st = o.file->write(c->seg, data, len); !st) {
+    c->write_error = st.error();
+    return 0;
+  }
+  o.dirty = true;
+  o.outcome.downloaded += len;
+  *c->total_received += len;
+  return len;
+}
+
+class Engine {
+ public:
+  Engine(std::vector<TransferJob> jobs, const TransferOptions& opt, Reporter& r)
+      : opt_(opt), rep_(r) {
+    std::sort(jobs.begin(), jobs.end(),
+              [](const auto& a, const auto& b) { return a.size > b.size; });
+    for (auto& j : jobs) {
+      Obj o;
+      o.outcome.oid = j.oid;
+      o.outcome.label = j.label;
+      o.job = std::move(j);
+      objs_.push_back(std::move(o));
+    }
+    for (const auto& o : objs_) total_size_ += o.job.size;
+    multi_ = curl_multi_init();
+    // One connection per transfer: ranges multiplexed on one HTTP/2 connection would share one
+    // TCP window, which is what splitting is meant to avoid.
+    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_NOTHING));  // NOLINT
+  }
+  ~Engine() {
+    for (auto& c : conns_) drop(c.get());
+    for (auto& o : objs_) release(o);
+    curl_multi_cleanup(multi_);
+  }
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  Result<TransferReport> run();
+
+ private:
+  void schedule();
+  void start(Obj& o, std::size_t seg);
+  void on_done(Conn* c, CURLcode rc);
+  void retry(Obj& o, Error err, std::chrono::milliseconds wait);
+  void fail(Obj& o, Error err);
+  void finalize(Obj& o);
+  bool refresh(Obj& o);
+  bool acquire(Obj& o);
+  void release(Obj& o);
+  void drop(Conn* c);
+  void save_sidecars(bool force);
+  void report_progress(bool force);
+  Error abort_all(Error e);
+
+  const TransferOptions& opt_;
+  Reporter& rep_;
+  std::list<Obj> objs_;
+  std::list<std::unique_ptr<Conn>> conns_;
+  CURLM* multi_ = nullptr;
+  std::uint64_t received_ = 0, total_size_ = 0, reread_ = 0;
+  std::optional<Error> fatal_;
+  Steady::time_point started_ = Steady::now(), last_progress_{};
+  std::uint64_t rate_base_bytes_ = 0;
+  Steady::time_point rate_base_time_ = Steady::now();
+  double rate_ = 0;
+};
+
+bool Engine::acquire(Obj& o) {
+  if (o.lock) return true;
+  auto dir = opt_.lock_dir.empty() ? o.job.blob_path.parent_path() : opt_.lock_dir;
+  auto lock = store::FileLock::try_acquire(dir / (o.job.blob_path.filename().string() + ".lock"));
+  if (!lock)
+    return true;  // cannot lock here: go on unlocked; hashes and renames keep the cache correct
+  if (!*lock) return false;
+  o.lock.emplace(std::move(**lock));
+  return true;
+}
+
+void Engine::release(Obj& o) {
+  o.lock.reset();
+}
+
+void Engine::drop(Conn* c) {
+  curl_multi_remove_handle(multi_, c->h);
+  curl_easy_cleanup(c->h);
+  curl_slist_free_all(c->headers);
+  auto& v = c->obj->conns;
+  v.erase(std::remove(v.begin(), v.end(), c), v.end());
+}
+
+void Engine::fail(Obj& o, Error err) {
+  if (o.file) (void)o.file->save_sidecar();
+  o.file.reset();
+  for (Conn* c : o.conns) c->abandoned = true;
+  o.finished = true;
+  o.outcome.ok = false;
+  o.outcome.error = std::move(err);
+  release(o);
+}
+
+void Engine::retry(Obj& o, Error err, std::chrono::milliseconds wait) {
+  if (++o.retries > opt_.max_retries) {
+    err.message = fmt::format("{} (gave up after {} retries)", err.message, opt_.max_retries);
+    return fail(o, std::move(err));
+  }
+  rep_.event(Level::debug,
+             fmt::format("{}: {}; retrying in {} ms", o.job.label, err.message, wait.count()));
+  o.not_before = std::max(o.not_before, Steady::now() + wait);
+}
+
+bool Engine::refresh(Obj& o) {
+  if (!opt_.refresh || o.refreshes >= opt_.max_refreshes) return false;
+  ++o.refreshes;
+  auto a = opt_.refresh(o.job.oid, o.job.size);
+  if (!a) {
+    fail(o, std::move(a).error());
+    return true;
+  }
+  o.job.action = std::move(*a);
+  return true;
+}
+
+void Engine::finalize(Obj& o) {
+  auto st = o.file->finish();
+  reread_ += o.file->reread_bytes();
+  if (st) {
+    o.file.reset();
+    o.finished = true;
+    o.outcome.ok = true;
+    release(o);
+    rep_.progress({"fetch", o.job.label, o.job.size, o.job.size, 0, true});
+    return;
+  }
+  Error e = std::move(st).error();
+  if (e.code == Errc::integrity && o.mismatches++ == 0) {
+    rep_.event(Level::warn, fmt::format("{}: {}; downloading it again", o.job.label, e.message));
+    o.file.reset();  // finish() discarded the bytes; the next schedule() starts from zero
+    o.range_mode = RangeMode::unknown;
+    return;
+  }
+  if (e.code == Errc::integrity) {
+    e.message =
+        fmt::format("{} (oid {}) failed verification twice: {}", o.job.label, o.job.oid, e.message);
+    e.where = o.job.blob_path.string();
+  }
+  fail(o, std::move(e));
+}
+
+void Engine::start(Obj& o, std::size_t seg) {
+  auto owned = std::make_unique<Conn>();
+  Conn* c = owned.get();
+  c->obj = &o;
+  c->seg = seg;
+  c->total_received = &received_;
+  const Segment& s = o.file->segments()[seg];
+  c->h = curl_easy_init();
+  CURL* h = c->h;
+  curl_easy_setopt(h, CURLOPT_URL, o.job.action.href.c_str());
+  curl_easy_setopt(h, CURLOPT_PRIVATE, c);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+                   static_cast<long>(opt_.connect_timeout.count()));  // NOLINT
+  // Stall watchdog: fewer than 1 byte/s for stall_timeout seconds aborts; the range resumes.
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                   static_cast<long>(opt_.stall_timeout.count()));  // NOLINT
+  curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "sd35-setup/" SD35_VERSION);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+  bool action_auth = false;
+  for (const auto& [k, v] : o.job.action.headers) {
+    action_auth = action_auth || str::to_lower(k) == "authorization";
+    c->headers = curl_slist_append(c->headers, fmt::format("{}: {}", k, v).c_str());
+  }
+  if (!action_auth) net::apply_credentials(h, &c->headers, opt_.credentials, o.job.action.href);
+  if (c->headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+  if (s.pos() > 0 || s.end < o.job.size) {
+    c->ranged = true;
+    c->asked_from = s.pos();
+    std::string range = fmt::format("{}-{}", s.pos(), s.end - 1);
+    curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
+  }
+  o.conns.push_back(c);
+  conns_.push_back(std::move(owned));
+  curl_multi_add_handle(multi_, h);
+}
+
+void Engine::schedule() {
+  const auto now = Steady::now();
+  for (auto& o : objs_) {
+    if (conns_.size() >= static_cast<std::size_t>(opt_.jobs)) return;
+    if (o.finished || now < o.not_before) continue;
+    if (!o.file) {
+      if (!acquire(o)) {  // another process downloads it: look again shortly
+        o.not_before = now + std::chrono::milliseconds(200);
+        continue;
+      }
+      std::error_code ec;
+      if (std::filesystem::exists(o.job.blob_path, ec)) {
+        o.finished = o.outcome.ok = o.outcome.cached = true;
+        release(o);
+        continue;
+      }
+      auto plan = o.job.size >= opt_.range_threshold
+                      ? plan_ranges(o.job.size, opt_.jobs, opt_.min_range)
+                      : std::vector<Segment>{{0, o.job.size, 0}};
+      auto f = ObjectFile::open(o.job.blob_path, o.job.oid, o.job.size, std::move(plan));
+      if (!f) {
+        if (f.error().code == Errc::disk_full) fatal_ = f.error();
+        fail(o, std::move(f).error());
+        continue;
+      }
+      o.file.emplace(std::move(*f));
+      o.outcome.resumed = std::max(o.outcome.resumed, o.file->resumed_bytes());
+      if (o.file->complete()) {
+        finalize(o);
+        continue;
+      }
+    }
+    if (o.conns.empty() && o.job.action.expired(lfs::Clock::now()) && refresh(o) && o.finished)
+      continue;
+    for (std::size_t i = 0; i < o.file->segments().size(); ++i) {
+      if (conns_.size() >= static_cast<std::size_t>(opt_.jobs)) return;
+      const auto& s = o.file->segments()[i];
+      bool busy = std::any_of(o.conns.begin(), o.conns.end(),
+                              [&](Conn* c) { return c->seg == i && !c->abandoned; });
+      if (s.done() || busy) continue;
+      // Until a range request proved the server honours Range, one request per object.
+      if (o.range_mode != RangeMode::yes && !o.conns.empty()) break;
+      start(o, i);
+      if (o.range_mode != RangeMode::yes) break;
+    }
+  }
+}
+
+void Engine::on_done(Conn* c, CURLcode rc) {
+  Obj& o = *c->obj;
+  long status = c->status;  // NOLINT(google-runtime-int)
+  curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+  std::optional<std::chrono::seconds> retry_after;
+  curl_off_t ra = 0;
+  if (curl_easy_getinfo(c->h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+    retry_after = std::chrono::seconds(ra);
+  drop(c);
+  std::unique_ptr<Conn> keep;  // c stays valid until this function returns
+  for (auto it = conns_.begin(); it != conns_.end(); ++it)
+    if (it->get() == c) {
+      keep = std::move(*it);
+      conns_.erase(it);
+      break;
+    }
+  if (c->abandoned || o.finished || !o.file) return;
+  const std::string where = net::redact_url(o.job.action.href);
+  const auto backoff = net::backoff_delay(o.retries + 1, opt_.backoff);
+  if (c->write_error) {
+    if (c->write_error->code == Errc::disk_full) fatal_ = *c->write_error;
+    return fail(o, *c->write_error);
+  }
+  if (c->range_mismatch || status == 416) {
+    // The server's ranges cannot be trusted (or the saved offset is past its end): start over.
+    o.range_mode = RangeMode::no;
+    o.file->reset({Segment{0, o.job.size, 0}});
+    return retry(
+        o,
+        make_error(Errc::network,
+                   fmt::format("{}: the server did not honour the requested range", o.job.label),
+                   where),
+        {});
+  }
+  if (rc != CURLE_OK && !c->error_body) {
+    Errc code = rc == CURLE_OPERATION_TIMEDOUT ? Errc::timeout : Errc::network;
+    std::string what = rc == CURLE_OPERATION_TIMEDOUT
+                           ? fmt::format("no data for {} s (stalled)", opt_.stall_timeout.count())
+                           : std::string(c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+    return retry(o,
+                 make_error(code, fmt::format("download of {} interrupted: {}", o.job.label, what),
+                            where, "check the network; run the command again to resume"),
+                 backoff);
+  }
+  if (status < 200 || status >= 300) {
+    auto policy = net::classify_status(status, net::Endpoint::object, o.retries + 1, retry_after,
+                                       opt_.backoff);
+    Error e = make_error(
+        policy.code,
+        fmt::format("download of {} (oid {}) failed with HTTP {}", o.job.label, o.job.oid, status),
+        where,
+        policy.code == Errc::rate_limited
+            ? "the server is rate limiting; wait and run again"
+            : "run the command again; if it persists the server is failing");
+    if (policy.refresh_action && refresh(o)) {
+      if (!o.finished) o.not_before = Steady::now();
+      return;
+    }
+    if (policy.retry) return retry(o, std::move(e), policy.wait);
+    return fail(o, std::move(e));
+  }
+  if (!o.file->segments()[c->seg].done())
+    return retry(o,
+                 make_error(Errc::network,
+                            fmt::format("{}: the connection closed early", o.job.label), where),
+                 backoff);
+  if (auto st = o.file->catch_up_hash(); !st) return fail(o, st.error());
+  if (o.file->complete()) finalize(o);
+}
+
+void Engine::save_sidecars(bool force) {
+  const auto now = Steady::now();
+  for (auto& o : objs_) {
+    if (!o.file || !o.dirty || (!force && now - o.last_sidecar < opt_.sidecar_interval)) continue;
+    (void)o.file->catch_up_hash();
+    (void)o.file->save_sidecar();  // best effort: losing it costs a re-download, never wrong bytes
+    o.dirty = false;
+    o.last_sidecar = now;
+  }
+}
+
+void Engine::report_progress(bool force) {
+  const auto now = Steady::now();
+  if (!force && now - last_progress_ < std::chrono::milliseconds(100)) return;  // ≤ 10 updates/s
+  last_progress_ = now;
+  double window = std::chrono::duration<double>(now - rate_base_time_).count();
+  if (window >= 1.0) {
+    double inst = static_cast<double>(received_ - rate_base_bytes_) / window;
+    rate_ = rate_ == 0 ? inst : 0.7 * rate_ + 0.3 * inst;
+    rate_base_bytes_ = received_;
+    rate_base_time_ = now;
+  }
+  std::uint64_t done_all = 0;
+  for (auto& o : objs_) {
+    std::uint64_t done = o.finished ? o.job.size : o.file ? o.file->bytes_present() : 0;
+    done_all += done;
+    if (o.file && !o.conns.empty())
+      rep_.progress({"fetch", o.job.label, done, o.job.size, 0, false});
+  }
+  rep_.progress({"fetch", "", done_all, total_size_, rate_, false});
+}
+
+Error Engine::abort_all(Error e) {
+  for (auto& c : conns_) drop(c.get());
+  conns_.clear();
+  for (auto& o : objs_) {
+    if (o.file) (void)o.file->save_sidecar();
+    release(o);
+  }
+  return e;
+}
+
+Result<TransferReport> Engine::run() {
+  for (;;) {
+    if (cancel_requested()) {
+      save_sidecars(true);
+      return abort_all(make_error(Errc::interrupted, "interrupted; the partial downloads are kept",
+                                  "", "run the same command again to resume where it stopped"));
+    }
+    schedule();
+    if (fatal_) return abort_all(*fatal_);
+    bool all_done =
+        std::all_of(objs_.begin(), objs_.end(), [](const Obj& o) { return o.finished; });
+    if (all_done && conns_.empty()) break;
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    int left = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+      if (m->msg != CURLMSG_DONE) continue;
+      Conn* c = nullptr;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &c);
+      on_done(c, m->data.result);
+    }
+    if (fatal_) return abort_all(*fatal_);
+    save_sidecars(false);
+    report_progress(false);
+    curl_multi_poll(multi_, nullptr, 0, 100, nullptr);
+  }
+  report_progress(true);
+  rep_.progress({"fetch", "", total_size_, total_size_, rate_, true});
+  TransferReport rep;
+  for (auto& o : objs_) rep.objects.push_back(o.outcome);
+  rep.bytes_downloaded = received_;
+  rep.bytes_reread = reread_;
+  rep.seconds = std::chrono::duration<double>(Steady::now() - started_).count();
+  return rep;
+}
+
+}  // namespace
+
+Result<TransferReport> run_transfers(std::vector<TransferJob> jobs, const TransferOptions& options,
+                                     Reporter& reporter) {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  Engine engine(std::move(jobs), options, reporter);
+  return engine.run();
+}
+
+}  // namespace sd35::lfs

@@ -1,0 +1,19 @@
+// The one place a token is put on a curl handle (used by the blocking client and the transfer
+// engine). Only for `url`s on the credentials' host; curl never resends them to another host on a
+// redirect (CURLOPT_UNRESTRICTED_AUTH stays 0), and drops a custom Authorization header there too.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <string_view>
+
+#include "net/http.hpp"
+
+namespace sd35::net {
+
+// Returns whether credentials were added. Bearer goes into `headers` (the caller sets
+// CURLOPT_HTTPHEADER afterwards and frees the list); Basic uses curl's own user/password options.
+bool apply_credentials(CURL* handle, curl_slist** headers, const Credentials* credentials,
+                       std::string_view url);
+
+}  // namespace sd35::net

@@ -1,0 +1,238 @@
+// Pure logic of the fetch engine: globs, batch JSON, the status policy table, the resume sidecar
+// and range planning.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "lfs/batch.hpp"
+#include "lfs/object_file.hpp"
+#include "net/status_policy.hpp"
+#include "store/path_glob.hpp"
+#include "store/snapshot.hpp"
+#include "util/sha256.hpp"
+
+using namespace sd35;
+
+TEST(PathGlob, StarStaysInOnePart) {
+  EXPECT_TRUE(store::glob_match("*.json", "config.json"));
+  EXPECT_FALSE(store::glob_match("*.json", "transformer/config.json"));
+  EXPECT_TRUE(store::glob_match("transformer/*", "transformer/config.json"));
+  EXPECT_TRUE(store::glob_match("model.safetensors", "model.safetensors"));
+  EXPECT_FALSE(store::glob_match("model.safetensors", "model.safetensors.bak"));
+}
+
+TEST(PathGlob, DoubleStarSpansParts) {
+  EXPECT_TRUE(store::glob_match("**/*.json", "config.json"));
+  EXPECT_TRUE(store::glob_match("**/*.json", "a/b/c.json"));
+  EXPECT_TRUE(store::glob_match("**", "a/b/c"));
+  EXPECT_TRUE(store::glob_match("text_encoders/**", "text_encoders/clip_l.safetensors"));
+  EXPECT_FALSE(store::glob_match("text_encoders/**", "vae/x"));
+  EXPECT_TRUE(store::glob_match("a/**/z", "a/z"));
+  EXPECT_TRUE(store::glob_match("a/**/z", "a/b/c/z"));
+}
+
+TEST(PathGlob, ClassesQuestionMarksEscapes) {
+  EXPECT_TRUE(store::glob_match("sd3.5_[lm]*", "sd3.5_large.safetensors"));
+  EXPECT_FALSE(store::glob_match("sd3.5_[!lm]*", "sd3.5_large.safetensors"));
+  EXPECT_TRUE(store::glob_match("file?.bin", "file1.bin"));
+  EXPECT_FALSE(store::glob_match("a?b", "a/b"));
+  EXPECT_TRUE(store::glob_match("\\*.txt", "*.txt"));
+  EXPECT_FALSE(store::glob_match("\\*.txt", "a.txt"));
+  EXPECT_TRUE(store::glob_match("[a-c]", "b"));
+  EXPECT_TRUE(store::glob_match("[", "["));  // malformed class: literal
+}
+
+TEST(SnapshotPaths, RejectsEscapes) {
+  EXPECT_TRUE(store::is_safe_repo_path("a/b.json"));
+  EXPECT_FALSE(store::is_safe_repo_path("../x"));
+  EXPECT_FALSE(store::is_safe_repo_path("/etc/passwd"));
+  EXPECT_FALSE(store::is_safe_repo_path("a//b"));
+  EXPECT_FALSE(store::is_safe_repo_path("a/./b"));
+}
+
+TEST(LfsBatch, EndpointAndLfsConfig) {
+  EXPECT_EQ(lfs::lfs_endpoint("https://huggingface.co/org/name"),
+            "https://huggingface.co/org/name.git/info/lfs");
+  EXPECT_EQ(lfs::lfs_endpoint("https://h/org/name.git/"), "https://h/org/name.git/info/lfs");
+  EXPECT_EQ(lfs::lfs_endpoint("https://h/org/name", "https://lfs.example/x/"),
+            "https://lfs.example/x");
+  EXPECT_EQ(
+      lfs::lfs_url_from_config("[core]\n url = no\n[lfs]\n\turl = \"https://lfs.example/r\"\n"),
+      "https://lfs.example/r");
+  EXPECT_EQ(lfs::lfs_url_from_config("[remote \"origin\"]\nurl = x\n"), "");
+}
+
+TEST(LfsBatch, BuildsDownloadRequest) {
+  std::string oid(64, 'a');
+  auto j = lfs::build_download_request({{oid, 42}}, "refs/heads/main");
+  EXPECT_EQ(j["operation"], "download");
+  EXPECT_EQ(j["transfers"], nlohmann::json::array({"basic"}));
+  EXPECT_EQ(j["hash_algo"], "sha256");
+  EXPECT_EQ(j["ref"]["name"], "refs/heads/main");
+  EXPECT_EQ(j["objects"][0]["oid"], oid);
+  EXPECT_EQ(j["objects"][0]["size"], 42);
+  EXPECT_FALSE(lfs::build_download_request({{oid, 1}}, "").contains("ref"));
+}
+
+TEST(LfsBatch, ParsesActionsErrorsAndExpiry) {
+  std::string a(64, 'a'), b(64, 'b'), c(64, 'c');
+  nlohmann::json body = {
+      {"transfer", "basic"},
+      {"objects",
+       {{{"oid", a},
+         {"size", 1},
+         {"actions",
+          {{"download",
+            {{"href", "http://x/a"}, {"header", {{"X-Sig", "s"}}}, {"expires_in", 60}}}}}},
+        {{"oid", b}, {"size", 2}, {"error", {{"code", 404}, {"message", "Object does not exist"}}}},
+        {{"oid", c},
+         {"size", 3},
+         {"actions",
+          {{"download", {{"href", "http://x/c"}, {"expires_at", "2000-01-01T00:00:00Z"}}}}}}}}};
+  auto now = lfs::Clock::now();
+  auto r = lfs::parse_batch_response(body.dump(), now, "test");
+  ASSERT_TRUE(r) << r.error().describe();
+  ASSERT_EQ(r->size(), 3u);
+  ASSERT_TRUE((*r)[0].download);
+  EXPECT_EQ((*r)[0].download->headers,
+            (std::vector<std::pair<std::string, std::string>>{{"X-Sig", "s"}}));
+  EXPECT_FALSE((*r)[0].download->expired(now));
+  EXPECT_TRUE((*r)[0].download->expired(now + std::chrono::seconds(56)));  // within the 5 s margin
+  EXPECT_EQ((*r)[1].error_code, 404);
+  EXPECT_FALSE((*r)[1].download);
+  EXPECT_TRUE((*r)[2].download->expired(now));
+}
+
+TEST(LfsBatch, RejectsMalformedResponses) {
+  auto now = lfs::Clock::now();
+  EXPECT_FALSE(lfs::parse_batch_response("[]", now, "t"));
+  EXPECT_FALSE(lfs::parse_batch_response(R"({"objects":{}})", now, "t"));
+  EXPECT_FALSE(lfs::parse_batch_response(R"({"hash_algo":"sha512","objects":[]})", now, "t"));
+  EXPECT_FALSE(lfs::parse_batch_response(R"({"transfer":"xet","objects":[]})", now, "t"));
+  auto none = lfs::parse_batch_response(R"({"objects":[{"oid":"x","size":1}]})", now, "t");
+  ASSERT_TRUE(none);
+  EXPECT_EQ((*none)[0].error_code, 422);
+}
+
+TEST(StatusPolicy, Table) {
+  using net::Endpoint;
+  struct Row {
+    long status;
+    Endpoint ep;
+    bool ok, retry, refresh;
+    Errc code;
+  };
+  const Row rows[] = {
+      {200, Endpoint::api, true, false, false, Errc::internal},
+      {206, Endpoint::object, true, false, false, Errc::internal},
+      {401, Endpoint::api, false, false, false, Errc::auth},
+      {403, Endpoint::api, false, false, false, Errc::gated},
+      {403, Endpoint::object, false, false, true, Errc::network},
+      {404, Endpoint::api, false, false, false, Errc::not_found},
+      {404, Endpoint::object, false, false, true, Errc::not_found},
+      {410, Endpoint::object, false, false, true, Errc::not_found},
+      {422, Endpoint::api, false, false, false, Errc::bad_input},
+      {429, Endpoint::api, false, true, false, Errc::rate_limited},
+      {429, Endpoint::object, false, true, false, Errc::rate_limited},
+      {500, Endpoint::api, false, true, false, Errc::network},
+      {503, Endpoint::object, false, true, false, Errc::network},
+      {501, Endpoint::api, false, false, false, Errc::network},
+      {400, Endpoint::object, false, true, false, Errc::network},
+  };
+  for (const auto& r : rows) {
+    auto p = net::classify_status(r.status, r.ep, 1, std::nullopt);
+    SCOPED_TRACE(r.status);
+    EXPECT_EQ(p.ok, r.ok);
+    if (r.ok) continue;
+    EXPECT_EQ(p.retry, r.retry);
+    EXPECT_EQ(p.refresh_action, r.refresh);
+    EXPECT_EQ(p.code, r.code);
+  }
+}
+
+TEST(StatusPolicy, BackoffAndRetryAfter) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(net::backoff_delay(1), milliseconds(250));
+  EXPECT_EQ(net::backoff_delay(3), milliseconds(1000));
+  EXPECT_EQ(net::backoff_delay(30), milliseconds(10000));
+  EXPECT_EQ(net::classify_status(429, net::Endpoint::api, 1, std::chrono::seconds(7)).wait,
+            milliseconds(7000));
+  EXPECT_EQ(net::classify_status(429, net::Endpoint::api, 1, std::chrono::seconds(9999)).wait,
+            milliseconds(300000));
+}
+
+TEST(RangePlan, TilesTheObject) {
+  auto p = lfs::plan_ranges(100, 3, 0);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[0].start, 0u);
+  EXPECT_EQ(p[0].end, 34u);
+  EXPECT_EQ(p[2].end, 100u);
+  for (std::size_t i = 1; i < p.size(); ++i) EXPECT_EQ(p[i].start, p[i - 1].end);
+  EXPECT_EQ(lfs::plan_ranges(100, 8, 40).size(), 2u);  // never below min_part
+  EXPECT_EQ(lfs::plan_ranges(10, 8, 40).size(), 1u);
+  EXPECT_EQ(lfs::plan_ranges(0, 8, 40).size(), 1u);
+}
+
+TEST(Sidecar, RoundTripAndRejection) {
+  Sha256 h;
+  h.update("abc");
+  lfs::Sidecar s{std::string(64, 'e'), 100, 3, h.export_state(), {{0, 50, 10}, {50, 100, 20}}};
+  auto back = lfs::sidecar_from_json(nlohmann::json::parse(lfs::to_json(s).dump()), s.oid, 100);
+  ASSERT_TRUE(back) << back.error().describe();
+  EXPECT_EQ(back->segments, s.segments);
+  EXPECT_EQ(back->hashed, 3u);
+  EXPECT_EQ(back->hash_state, s.hash_state);
+  EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), std::string(64, 'f'), 100));  // other oid
+  EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), s.oid, 99));                  // other size
+  auto gap = s;
+  gap.segments = {{0, 40, 0}, {50, 100, 0}};
+  EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(gap), s.oid, 100));
+  auto over = s;
+  over.hashed = 11;  // more than the contiguous 10 bytes
+  EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(over), s.oid, 100));
+}
+
+TEST(ObjectFile, OutOfOrderRangesHashInOrderAndResume) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sd35-objfile-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string data(1000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + 3);
+  std::string oid = sha256_hex(data);
+  auto blob = dir / oid;
+  {
+    auto f = lfs::ObjectFile::open(blob, oid, 1000, lfs::plan_ranges(1000, 2, 0));
+    ASSERT_TRUE(f);
+    ASSERT_TRUE(f->write(1, data.data() + 500, 300));  // later range first: disk only
+    ASSERT_TRUE(f->write(0, data.data(), 200));
+    ASSERT_TRUE(f->save_sidecar());
+  }  // "process exits"
+  auto f = lfs::ObjectFile::open(blob, oid, 1000, lfs::plan_ranges(1000, 2, 0));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->resumed_bytes(), 500u);
+  ASSERT_TRUE(f->write(0, data.data() + 200, 300));
+  ASSERT_TRUE(f->write(1, data.data() + 800, 200));
+  ASSERT_TRUE(f->complete());
+  ASSERT_TRUE(f->finish()) << "hash of the reassembled object";
+  EXPECT_EQ(f->reread_bytes(), 500u);  // only the later range was read back
+  EXPECT_TRUE(std::filesystem::exists(blob));
+  EXPECT_FALSE(std::filesystem::exists(blob.string() + ".incomplete.json"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ObjectFile, CorruptContentIsDiscarded) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sd35-objfile-bad-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string oid = sha256_hex("hello");
+  auto f = lfs::ObjectFile::open(dir / oid, oid, 5, {{0, 5, 0}});
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(f->write(0, "hellO", 5));
+  auto st = f->finish();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::integrity);
+  EXPECT_FALSE(std::filesystem::exists(dir / oid));
+  EXPECT_FALSE(std::filesystem::exists(dir / (oid + ".incomplete")));
+  std::filesystem::remove_all(dir);
+}
