@@ -8,9 +8,8 @@
 #include "smoke/fp8_codec.hpp"
 #include "smoke/mmdit_model.hpp"
 
-#if defined(SD35_TORCH_SCALED_MM) && __has_include(<cuda_runtime_api.h>)
+#ifdef SD35_TORCH_CUDA
 #include <ATen/cuda/CUDAContext.h>
-#define SD35_TORCH_CUDA_PROPS 1
 #endif
 
 namespace sd35::smoke {
@@ -28,9 +27,19 @@ at::Tensor fp8_linear(const Linear& l, const at::Tensor& x) {
   const auto n = l.weight.size(0);
   out_shape.back() = n;
   at::Tensor x2 = x.reshape({-1, k});
-  at::Tensor xs = l.input_scale > 0 ? at::full({}, l.input_scale, x2.options().dtype(at::kFloat))
-                                    : x2.abs().amax().to(at::kFloat).div(fp8::kE4M3Max).clamp_min(1e-12);
-  at::Tensor xq = x2.div(xs).clamp(-fp8::kE4M3Max, fp8::kE4M3Max);
+  at::Tensor xs;
+  at::Tensor xq;
+  if (l.input_scale > 0) {
+    // Static scale from the checkpoint: values may exceed the E4M3 range, so clamp (as ComfyUI does).
+    xs = at::full({}, l.input_scale, x2.options().dtype(at::kFloat));
+    xq = x2.mul(1.0F / l.input_scale).clamp(-fp8::kE4M3Max, fp8::kE4M3Max);
+  } else {
+    // Dynamic per-tensor scale: |x / s| <= 448 by construction (BF16 rounding stays below the
+    // 464 overflow point of torch's non-saturating cast), so no clamp pass is needed.
+    auto [mn, mx] = at::aminmax(x2);
+    xs = at::maximum(mx, mn.neg()).to(at::kFloat).div(fp8::kE4M3Max).clamp_min(1e-12F);
+    xq = x2.mul(xs.reciprocal());
+  }
   if (l.k_pad != k) xq = at::constant_pad_nd(xq, {0, l.k_pad - k});
   xq = xq.to(at::kFloat8_e4m3fn);
   const bool padded_n = l.w_t.size(1) != n;
@@ -169,7 +178,7 @@ Result<Exec> plan_exec(Precision precision, const std::string& device) {
       e.act = on_cuda ? at::kBFloat16 : at::kFloat;
 #ifdef SD35_TORCH_SCALED_MM
       if (on_cuda) {
-#ifdef SD35_TORCH_CUDA_PROPS
+#ifdef SD35_TORCH_CUDA
         const auto* props = at::cuda::getCurrentDeviceProperties();
         if (props->major > 8 || (props->major == 8 && props->minor >= 9)) {
           e.native_fp8 = true;
@@ -238,9 +247,9 @@ Status prepare_model(Model& model, const Exec& exec) {
 Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& latents, const at::Tensor& context,
                            const at::Tensor& pooled, const at::Tensor& timestep) {
   const MmditConfig& c = model.config;
-  const auto p = c.patch_size;
+  const std::int64_t p = c.patch_size;
   const auto bsz = latents.size(0), hgt = latents.size(2), wid = latents.size(3);
-  const auto hp = hgt / p, wp = wid / p, m = c.pos_embed_max_size;
+  const std::int64_t hp = hgt / p, wp = wid / p, m = c.pos_embed_max_size;
   if (hgt % p != 0 || wid % p != 0 || hp > m || wp > m)
     return Error{Errc::usage,
                  fmt::format("latent {}x{} does not fit: sides must be multiples of {} and at most {}", hgt, wid, p, m * p),

@@ -134,7 +134,9 @@ Status read_catalog_file(const std::shared_ptr<st::File>& file, Catalog& cat, bo
       return Error{Errc::bad_input, "__metadata__._quantization_metadata is not {\"layers\": {...}} JSON",
                    file->path().string(), ""};
     cat.header_quant = true;
-    for (const auto& [name, layer] : doc["layers"].items()) {
+    for (auto it2 = doc["layers"].begin(); it2 != doc["layers"].end(); ++it2) {
+      const std::string name = it2.key();
+      const nlohmann::json& layer = it2.value();
       std::string_view k = name;
       if (k.substr(0, kSaiPrefix.size()) == kSaiPrefix) k.remove_prefix(kSaiPrefix.size());
       auto m = sai ? map_sai_name(std::string(k) + ".weight") : map_diffusers_name(std::string(k) + ".weight");
@@ -173,13 +175,13 @@ Status resolve_files(const std::string& path, std::vector<stdfs::path>& files, s
     return Error{Errc::not_found, "checkpoint not found", p.string(), "check --checkpoint"};
   const std::string name = p.filename().string();
   if (name.size() > 11 && name.substr(name.size() - 11) == ".index.json") {
-    SD35_TRY(auto text, read_file(p));
+    SD35_TRY(auto text, fs::read_file(p));
     auto doc = nlohmann::json::parse(text, nullptr, false);
     if (doc.is_discarded() || !doc.contains("weight_map") || !doc["weight_map"].is_object())
       return Error{Errc::bad_input, "shard index has no \"weight_map\" object", p.string(), ""};
     std::set<std::string> shards;
-    for (const auto& [k, v] : doc["weight_map"].items())
-      if (v.is_string()) shards.insert(v.get<std::string>());
+    for (const auto& entry : doc["weight_map"])
+      if (entry.is_string()) shards.insert(entry.get<std::string>());
     for (const auto& s : shards) {
       if (s.find('/') != std::string::npos || s.find("..") != std::string::npos)
         return Error{Errc::bad_input, fmt::format("shard name \"{}\" leaves the folder", s), p.string(), ""};
@@ -415,7 +417,7 @@ Result<Model> load_model(const std::string& path, bool quantize_fp8) {
     }
   LoadedCheckpointInfo& info = model.info;
   if (config_path) {
-    SD35_TRY(auto text, read_file(*config_path));
+    SD35_TRY(auto text, fs::read_file(*config_path));
     SD35_TRY(model.config, parse_diffusers_config(text, config_path->string()));
     info.config_source = "config.json";
   } else {

@@ -22,6 +22,11 @@
 #if TORCH_VERSION_MAJOR >= 2
 #define SD35_TORCH_SDPA 1
 #endif
+// CUDA-specific calls (device properties, allocator statistics) only where the CUDA toolkit
+// headers come with libtorch (pip CUDA builds); Debian's CPU libtorch has neither.
+#if defined(SD35_TORCH_FLOAT8) && __has_include(<cuda_runtime_api.h>)
+#define SD35_TORCH_CUDA 1
+#endif
 
 namespace sd35::smoke {
 
