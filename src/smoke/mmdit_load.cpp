@@ -389,20 +389,22 @@ Result<Model> load_model(const std::string& path, bool quantize_fp8) {
   Catalog cat;
   bool sai = false;
   bool any_known = false;
-  for (std::size_t i = 0; i < paths.size(); ++i) {
-    SD35_TRY(auto file, st::File::open(paths[i]));
+  std::vector<std::shared_ptr<st::File>> files;
+  for (const auto& p : paths) {
+    SD35_TRY(auto file, st::File::open(p));
     auto shared = std::make_shared<st::File>(std::move(file));
-    if (i == 0) {
-      for (const auto& t : shared->header().tensors) {
-        const std::string_view n = t.name;
-        if (n.substr(0, kSaiPrefix.size()) == kSaiPrefix || n.substr(0, 13) == "joint_blocks.") { sai = true; any_known = true; break; }
-        if (n.substr(0, 19) == "transformer_blocks.") any_known = true;
-      }
-      if (!any_known)
-        return Error{Errc::bad_input, "unknown checkpoint layout: neither SAI (joint_blocks.*) nor diffusers "
-                                      "(transformer_blocks.*) MMDiT tensors found",
-                     paths[i].string(), "pass an SD3/SD3.5 transformer checkpoint (diffusers folder or single file)"};
+    for (const auto& t : shared->header().tensors) {
+      const std::string_view n = t.name;
+      if (n.substr(0, kSaiPrefix.size()) == kSaiPrefix || n.substr(0, 13) == "joint_blocks.") sai = true;
+      if (sai || n.substr(0, 19) == "transformer_blocks.") any_known = true;
     }
+    files.push_back(std::move(shared));
+  }
+  if (!any_known)
+    return Error{Errc::bad_input, "unknown checkpoint layout: neither SAI (joint_blocks.*) nor diffusers "
+                                  "(transformer_blocks.*) MMDiT tensors found",
+                 paths.front().string(), "pass an SD3/SD3.5 transformer checkpoint (diffusers folder or single file)"};
+  for (auto& shared : files) {
     SD35_TRY_STATUS(read_catalog_file(shared, cat, sai));
     model.files.push_back(std::move(shared));
   }

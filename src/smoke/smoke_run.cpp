@@ -230,4 +230,139 @@ Result<CodecTorchAgreement> compare_codec_with_torch(const std::string& device) 
 #endif
 }
 
+namespace {
+
+// Runs the reference path and the requested path on the same weights and reports agreement.
+struct PathResult {
+  std::string name;
+  TimedSample run;
+  std::string path;
+};
+
+nlohmann::json path_json(const PathResult& p) {
+  return {{"precision", p.name}, {"path", p.path}, {"ms_per_step", p.run.ms_per_step},
+          {"peak_memory_bytes", p.run.peak}, {"finite", all_finite(p.run.out.data)}};
+}
+
+Result<nlohmann::json> run_fixture_protocol(const SmokeRequest& rq, Reporter& reporter) {
+  reporter.info(fmt::format("fixture protocol: {} with {}", rq.checkpoint, rq.inputs));
+  SD35_TRY(FixtureRun run, run_fixture(rq.checkpoint, rq.inputs, rq.precision, rq.device, rq.sampling));
+  if (!rq.dump.empty()) {
+    SD35_TRY_STATUS(write_f32_safetensors(rq.dump, {{"forward", &run.forward}, {"sample", &run.sample}}));
+  }
+  const bool finite = all_finite(run.forward.data) && all_finite(run.sample.data);
+  nlohmann::json doc{{"ok", finite},
+                     {"mode", "fixture"},
+                     {"checkpoint", rq.checkpoint},
+                     {"layout", run.checkpoint.layout},
+                     {"fp8_spelling", run.checkpoint.fp8_spelling},
+                     {"config", to_json(run.checkpoint.config)},
+                     {"path", run.path_taken},
+                     {"dump", rq.dump},
+                     {"timesteps", run.timesteps},
+                     {"sigmas", run.sigmas},
+                     {"fingerprint", fingerprint(run.sample.data, 1e-2)}};
+  doc["summary"] = {fmt::format("{}: forward + {}-step CFG sample ({}) on {} layout{}", finite ? "OK" : "FAILED",
+                                rq.sampling.steps, run.path_taken, run.checkpoint.layout,
+                                rq.dump.empty() ? "" : ", written to " + rq.dump)};
+  return doc;
+}
+
+}  // namespace
+
+Result<nlohmann::json> run_smoke(const SmokeRequest& rq, Reporter& reporter) {
+  if (!rq.inputs.empty()) return run_fixture_protocol(rq, reporter);
+  return guarded([&]() -> Result<nlohmann::json> {
+    const auto t_start = Clock::now();
+    SD35_TRY(Exec fast, plan_exec(rq.precision, rq.device));
+    // The comparison path: fp32 for the embedded model, bf16 from the same weights for a checkpoint.
+    const bool embedded = rq.checkpoint.empty();
+    SD35_TRY(Exec ref, plan_exec(embedded ? Precision::fp32 : Precision::bf16, rq.device));
+    if (!fast.note.empty()) reporter.warn(fast.note + "; running " + std::string(to_string(fast.effective)));
+    Model model;
+    if (embedded) {
+      model = synthetic_model(embedded_config(), 20241122, false, at::kCPU, at::kFloat);
+    } else {
+      reporter.info(fmt::format("loading {}", rq.checkpoint));
+      SD35_TRY(model, load_model(rq.checkpoint, false));
+    }
+    const MmditConfig cfg = model.config;
+    const int tokens = embedded ? 24 : 77;
+    const Conditioning cond = synthetic_conditioning(cfg, rq.latent_h, rq.latent_w, tokens, 7);
+    SD35_TRY_STATUS(prepare_model(model, ref));
+    reporter.info(fmt::format("reference path {}", path_text(ref)));
+    PathResult r_ref{std::string(to_string(ref.effective)), {}, path_text(ref)};
+    SD35_TRY(r_ref.run, timed_sample(model, ref, cond, rq.sampling));
+    // Requested path on the same weights (FP8 paths quantise the block Linears in place).
+    if (wants_fp8_storage(fast.effective) || fast.native_fp8) {
+      for (auto& b : model.blocks)
+        for (Linear* l : {&b.norm1, &b.norm1_ctx, &b.qkv, &b.add_qkv, &b.to_out, &b.to_add_out, &b.ff1, &b.ff2,
+                          &b.ffc1, &b.ffc2, &b.qkv2, &b.to_out2})
+          if (l->weight.defined() && !l->fp8) quantize_linear(*l);
+    }
+    SD35_TRY_STATUS(prepare_model(model, fast));
+    reporter.info(fmt::format("requested path {}", path_text(fast)));
+    PathResult r_fast{std::string(to_string(fast.effective)), {}, path_text(fast)};
+    SD35_TRY(r_fast.run, timed_sample(model, fast, cond, rq.sampling));
+    const double agreement = rel_l2(r_fast.run.out.data, r_ref.run.out.data);
+    const bool finite = all_finite(r_fast.run.out.data) && all_finite(r_ref.run.out.data);
+    // FP8 weights move a sample by a few percent (fixtures: 2-3 %); far more means broken scales.
+    const double limit = (fast.effective == Precision::fp32) ? 1e-4 : 0.15;
+    const bool agree = agreement <= limit;
+    const double total_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+    nlohmann::json doc{{"ok", finite && agree},
+                       {"mode", embedded ? "embedded" : "checkpoint"},
+                       {"checkpoint", embedded ? "<embedded synthetic SD3.5-shaped MMDiT>" : rq.checkpoint},
+                       {"layout", model.info.layout},
+                       {"fp8_spelling", model.info.fp8_spelling},
+                       {"config", to_json(cfg)},
+                       {"device", device_name(fast.device)},
+                       {"libtorch", TORCH_VERSION},
+                       {"requested_precision", to_string(rq.precision)},
+                       {"effective_precision", to_string(fast.effective)},
+                       {"fallback_reason", fast.note},
+                       {"latent", {rq.latent_h, rq.latent_w}},
+                       {"steps", rq.sampling.steps},
+                       {"guidance", rq.sampling.guidance},
+                       {"shift", rq.sampling.shift},
+                       {"weight_bytes", weight_bytes(model)},
+                       {"paths", {path_json(r_fast), path_json(r_ref)}},
+                       {"rel_l2_vs_reference", agreement},
+                       {"rel_l2_limit", limit},
+                       {"total_seconds", total_s},
+                       {"fingerprint",
+                        {{"sha256_grid_1e-2", fingerprint(r_fast.run.out.data, 1e-2)},
+                         {"path", r_fast.path},
+                         {"device", device_name(fast.device)},
+                         {"mean_abs", [&] {
+                            double s = 0;
+                            for (float v : r_fast.run.out.data) s += std::fabs(v);
+                            return s / std::max<std::size_t>(1, r_fast.run.out.data.size());
+                          }()}}}};
+    std::vector<std::string> summary;
+    summary.push_back(fmt::format("{}: {} {}x{} latent, {} steps: {} vs {} rel L2 {:.4f} (limit {}), {}",
+                                  finite && agree ? "SMOKE OK" : "SMOKE FAILED",
+                                  embedded ? "embedded MMDiT" : "checkpoint", rq.latent_h, rq.latent_w,
+                                  rq.sampling.steps, r_fast.name, r_ref.name, agreement, limit,
+                                  finite ? "outputs finite" : "NON-FINITE outputs"));
+    summary.push_back(fmt::format("{}: {:.1f} ms/step, peak {:.2f} GiB", r_fast.path, r_fast.run.ms_per_step,
+                                  gib(r_fast.run.peak)));
+    summary.push_back(fmt::format("{}: {:.1f} ms/step, peak {:.2f} GiB", r_ref.path, r_ref.run.ms_per_step,
+                                  gib(r_ref.run.peak)));
+    if (!fast.note.empty()) summary.push_back("native FP8 not used: " + fast.note);
+    if (rq.gemm_probe && fast.device.is_cuda()) {
+      auto probe = gemm_probe(cfg, 2 * (rq.latent_h * rq.latent_w / 4 + tokens));
+      if (probe) {
+        doc["gemm_probe"] = *probe;
+        if (probe->contains("summary")) summary.push_back((*probe)["summary"].get<std::string>());
+      } else {
+        doc["gemm_probe"] = {{"error", probe.error().describe()}};
+      }
+    }
+    summary.push_back(fmt::format("total {:.2f} s", total_s));
+    doc["summary"] = summary;
+    return doc;
+  }, "the smoke run");
+}
+
 }  // namespace sd35::smoke
