@@ -44,8 +44,8 @@ at::Tensor fp8_linear(const Linear& l, const at::Tensor& x) {
   xq = xq.to(at::kFloat8_e4m3fn);
   const bool padded_n = l.w_t.size(1) != n;
   at::Tensor y = at::_scaled_mm(xq, l.w_t, xs, l.scale_b,
-                                padded_n ? c10::optional<at::Tensor>() : c10::optional<at::Tensor>(l.bias_bf16),
-                                c10::nullopt, at::kBFloat16, /*use_fast_accum=*/true);
+                                padded_n ? std::optional<at::Tensor>() : std::optional<at::Tensor>(l.bias_bf16),
+                                std::nullopt, at::kBFloat16, /*use_fast_accum=*/true);
   if (padded_n) {
     y = y.narrow(1, 0, n);
     if (l.bias_bf16.defined()) y = y + l.bias_bf16;

@@ -1,6 +1,7 @@
 // Checkpoint loaders (diffusers dir / single file / shards, SAI single file, ComfyUI scaled FP8 in
 // both spellings) and the deterministic synthetic model. Weights keep their stored precision.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>

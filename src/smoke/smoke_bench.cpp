@@ -79,7 +79,7 @@ Result<nlohmann::json> gemm_probe(const MmditConfig& c, int tokens) {
         at::Tensor b8 = b.to(at::kFloat8_e4m3fn).t();
         at::Tensor one = at::ones({}, o.dtype(at::kFloat));
         fp8 = time_it([&] {
-          return at::_scaled_mm(a8, b8, one, one, c10::nullopt, c10::nullopt, at::kBFloat16, true);
+          return at::_scaled_mm(a8, b8, one, one, std::nullopt, std::nullopt, at::kBFloat16, true);
         });
       }
       nlohmann::json row{{"shape", s.name}, {"m", s.m}, {"n", s.n}, {"k", s.k}, {"bf16_tflops", bf16},
@@ -149,7 +149,7 @@ Result<nlohmann::json> run_benchmark(const BenchRequest& rq) {
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / rq.iters;
       auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-      const auto peak = stats.allocated_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+      const auto peak = stats.allocated_bytes[0].peak;
       rows.push_back({{"precision", to_string(e.effective)},
                       {"native_fp8", e.native_fp8},
                       {"ms_per_cfg_step", ms},

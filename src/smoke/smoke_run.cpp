@@ -61,7 +61,7 @@ std::uint64_t peak_bytes(const at::Device& d) {
   if (d.is_cuda()) {
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index() < 0 ? 0 : d.index());
     return static_cast<std::uint64_t>(
-        stats.allocated_bytes[static_cast<std::size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak);
+        stats.allocated_bytes[0].peak);
   }
 #endif
   return peak_rss_bytes();
@@ -180,7 +180,9 @@ Result<CodecTorchAgreement> compare_codec_with_torch(const std::string& device) 
     // Values: every code's value, midpoints between neighbours and one float ulp either side,
     // out-of-range magnitudes, specials.
     std::vector<float> values;
-    for (auto dec : {fp8::decode_e4m3fn, fp8::decode_e5m2}) {
+    using Decode = float (*)(std::uint8_t);
+    const Decode decoders[] = {fp8::decode_e4m3fn, fp8::decode_e5m2};
+    for (Decode dec : decoders) {
       std::vector<float> finite;
       for (int c = 0; c < 256; ++c) {
         const float v = dec(static_cast<std::uint8_t>(c));
