@@ -33,15 +33,28 @@ at::Tensor fp8_linear(const Linear& l, const at::Tensor& x) {
     // Static scale from the checkpoint: values may exceed the E4M3 range, so clamp (as ComfyUI does).
     xs = at::full({}, l.input_scale, x2.options().dtype(at::kFloat));
     xq = x2.mul(1.0F / l.input_scale).clamp(-fp8::kE4M3Max, fp8::kE4M3Max);
+    if (l.k_pad != k) xq = at::constant_pad_nd(xq, {0, l.k_pad - k});
+    xq = xq.to(at::kFloat8_e4m3fn);
   } else {
     // Dynamic per-tensor scale: |x / s| <= 448 by construction (BF16 rounding stays below the
     // 464 overflow point of torch's non-saturating cast), so no clamp pass is needed.
     auto [mn, mx] = at::aminmax(x2);
-    xs = at::maximum(mx, mn.neg()).to(at::kFloat).div(fp8::kE4M3Max).clamp_min(1e-12F);
-    xq = x2.mul(xs.reciprocal());
+    xs = at::maximum(mx, mn.neg()).to(at::kFloat).div_(fp8::kE4M3Max).clamp_min_(1e-12F);
+    at::Tensor inv = xs.reciprocal();
+    if (l.k_pad != k) x2 = at::constant_pad_nd(x2, {0, l.k_pad - k});
+    // Scale and cast in one pass (TensorIterator casts to the float8 output inside the kernel);
+    // libtorch builds whose kernels cannot store float8 fall back to two passes.
+    static bool fused_cast_ok = true;
+    if (fused_cast_ok) {
+      try {
+        xq = at::empty(x2.sizes(), x2.options().dtype(at::kFloat8_e4m3fn));
+        at::mul_out(xq, x2, inv);
+      } catch (const std::exception&) {
+        fused_cast_ok = false;
+      }
+    }
+    if (!fused_cast_ok) xq = x2.mul(inv).to(at::kFloat8_e4m3fn);
   }
-  if (l.k_pad != k) xq = at::constant_pad_nd(xq, {0, l.k_pad - k});
-  xq = xq.to(at::kFloat8_e4m3fn);
   const bool padded_n = l.w_t.size(1) != n;
   at::Tensor y = at::_scaled_mm(xq, l.w_t, xs, l.scale_b,
                                 padded_n ? std::optional<at::Tensor>() : std::optional<at::Tensor>(l.bias_bf16),
@@ -50,7 +63,7 @@ at::Tensor fp8_linear(const Linear& l, const at::Tensor& x) {
     y = y.narrow(1, 0, n);
     if (l.bias_bf16.defined()) y = y + l.bias_bf16;
   }
-  return y.view(out_shape);
+  return y.reshape(out_shape);
 }
 #endif
 
@@ -63,13 +76,23 @@ at::Tensor linear(const Linear& l, const at::Tensor& x, const Exec& e) {
 
 at::Tensor layer_norm(const at::Tensor& x) { return at::layer_norm(x, {x.size(-1)}, {}, {}, kEps); }
 
+// n * (1 + scale) + shift and h + gate * y as single fused kernels (these elementwise passes over
+// [B, tokens, D] cost as much as the GEMMs' memory traffic on a GPU).
 at::Tensor modulate(const at::Tensor& n, const at::Tensor& shift, const at::Tensor& scale) {
-  return n * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
+  return at::addcmul(shift.unsqueeze(1), n, (1 + scale).unsqueeze(1));
+}
+
+at::Tensor gated(const at::Tensor& h, const at::Tensor& gate, const at::Tensor& y) {
+  return at::addcmul(h, gate.unsqueeze(1), y);
 }
 
 // diffusers RMSNorm: float32 statistics, cast back, then the learned weight.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, const Exec& e) {
   if (!w.defined()) return x;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  // Fused kernel (float32 statistics inside) for the low-precision GPU paths.
+  if (e.act != at::kFloat) return at::rms_norm(x, {x.size(-1)}, w.to(e.act), kEps);
+#endif
   at::Tensor xf = x.to(at::kFloat);
   xf = xf * at::rsqrt(xf.pow(2).mean(-1, true) + kEps);
   return xf.to(e.act) * w.to(e.act);
@@ -124,18 +147,18 @@ void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tens
   at::Tensor o = merge_heads(attention(at::cat({q, cq}, 2), at::cat({k, ck}, 2), at::cat({v, cv}, 2)));
   at::Tensor o_img = o.narrow(1, 0, n_img);
   at::Tensor o_ctx = o.narrow(1, n_img, o.size(1) - n_img);
-  h = h + m[2].unsqueeze(1) * linear(b.to_out, o_img, e);
+  h = gated(h, m[2], linear(b.to_out, o_img, e));
   if (b.dual) {
     at::Tensor hn2 = modulate(n, m[6], m[7]);
     auto [q2, k2, v2] = split_qkv(linear(b.qkv2, hn2, e), heads);
     q2 = rms_norm(q2, b.norm_q2, e);
     k2 = rms_norm(k2, b.norm_k2, e);
-    h = h + m[8].unsqueeze(1) * linear(b.to_out2, merge_heads(attention(q2, k2, v2)), e);
+    h = gated(h, m[8], linear(b.to_out2, merge_heads(attention(q2, k2, v2)), e));
   }
-  h = h + m[5].unsqueeze(1) * feed_forward(b.ff1, b.ff2, modulate(layer_norm(h), m[3], m[4]), e);
+  h = gated(h, m[5], feed_forward(b.ff1, b.ff2, modulate(layer_norm(h), m[3], m[4]), e));
   if (!b.pre_only) {
-    ctx = ctx + cm[2].unsqueeze(1) * linear(b.to_add_out, o_ctx, e);
-    ctx = ctx + cm[5].unsqueeze(1) * feed_forward(b.ffc1, b.ffc2, modulate(layer_norm(ctx), cm[3], cm[4]), e);
+    ctx = gated(ctx, cm[2], linear(b.to_add_out, o_ctx, e));
+    ctx = gated(ctx, cm[5], feed_forward(b.ffc1, b.ffc2, modulate(layer_norm(ctx), cm[3], cm[4]), e));
   }
 }
 
