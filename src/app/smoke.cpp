@@ -19,23 +19,26 @@ Result<Outcome> smoke(const GlobalOptions&, const SmokeOptions&, Reporter&) {
 #else
 namespace {
 
-Result<std::pair<int, int>> parse_latent(const std::string& text) {
+Result<std::pair<int, int> > parse_latent(const std::string& text) {
   int h = 0, w = 0;
   char x = 0;
-  if (std::sscanf(text.c_str(), "%d%c%d", &h, &x, &w) != 3 || (x != 'x' && x != 'X') || h <= 0 || w <= 0 ||
-      h > 4096 || w > 4096)
-    return Error{Errc::usage, fmt::format("--latent \"{}\" is not HxW", text), "--latent", "e.g. --latent 64x64"};
+  if (std::sscanf(text.c_str(), "%d%c%d", &h, &x, &w) != 3 || (x != 'x' && x != 'X') || h <= 0 ||
+      w <= 0 || h > 4096 || w > 4096)
+    return Error{Errc::usage, fmt::format("--latent \"{}\" is not HxW", text), "--latent",
+                 "e.g. --latent 64x64"};
   return std::pair{h, w};
 }
 
 }  // namespace
 
-Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options, Reporter& reporter) {
+Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
+                      Reporter& reporter) {
   SD35_TRY(Manifest manifest, load_manifest_for(global));
   smoke::SmokeRequest rq;
   rq.checkpoint = options.checkpoint;
   rq.device = options.device;
-  const std::string precision = options.precision.empty() ? manifest.smoke.precision : options.precision;
+  const std::string precision =
+      options.precision.empty() ? manifest.smoke.precision : options.precision;
   auto p = smoke::parse_precision(precision);
   if (!p)
     return Error{Errc::usage, fmt::format("unknown precision \"{}\"", precision), "--precision",
@@ -61,7 +64,8 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options, 
   rq.dump = options.dump;
   rq.gemm_probe = !options.no_gemm_probe;
   if (!rq.inputs.empty() && rq.checkpoint.empty())
-    return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs", "the fixture protocol runs a given checkpoint"};
+    return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs",
+                 "the fixture protocol runs a given checkpoint"};
   SD35_TRY(nlohmann::json doc, smoke::run_smoke(rq, reporter));
   const bool passed = doc.value("ok", false);
   reporter.result("smoke", doc);

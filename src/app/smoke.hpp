@@ -12,12 +12,12 @@ namespace sd35::app {
 struct SmokeOptions {
   std::string checkpoint;  // empty: embedded synthetic model
   std::string device = "auto";
-  std::string precision;   // empty: manifest smoke.precision
-  std::string latent;      // "HxW"; empty: manifest smoke.latent
-  int steps = 0;           // 0: manifest
-  double guidance = -1;    // < 0: manifest
-  double shift = -1;       // < 0: manifest
-  std::string inputs;      // fixture protocol (with dump)
+  std::string precision;  // empty: manifest smoke.precision
+  std::string latent;     // "HxW"; empty: manifest smoke.latent
+  int steps = 0;          // 0: manifest
+  double guidance = -1;   // < 0: manifest
+  double shift = -1;      // < 0: manifest
+  std::string inputs;     // fixture protocol (with dump)
   std::string dump;
   bool no_gemm_probe = false;
 };

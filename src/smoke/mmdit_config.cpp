@@ -12,10 +12,13 @@
 namespace sd35::smoke {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
 // Splits "joint_blocks.12.rest" into (12, "rest").
-std::optional<std::pair<int, std::string_view>> block_index(std::string_view key, std::string_view prefix) {
+std::optional<std::pair<int, std::string_view>> block_index(std::string_view key,
+                                                            std::string_view prefix) {
   if (!starts_with(key, prefix)) return std::nullopt;
   key.remove_prefix(prefix.size());
   const auto dot = key.find('.');
@@ -79,26 +82,30 @@ bool MmditConfig::dual(int layer) const {
 
 std::uint64_t MmditConfig::parameter_count() const {
   const std::uint64_t d = static_cast<std::uint64_t>(inner_dim());
-  const std::uint64_t p2 = static_cast<std::uint64_t>(patch_size) * static_cast<std::uint64_t>(patch_size);
+  const std::uint64_t p2 =
+      static_cast<std::uint64_t>(patch_size) * static_cast<std::uint64_t>(patch_size);
   std::uint64_t n = d * static_cast<std::uint64_t>(in_channels) * p2 + d;  // patch conv
-  n += static_cast<std::uint64_t>(pos_embed_max_size) * static_cast<std::uint64_t>(pos_embed_max_size) * d;
-  n += (256 * d + d) + (d * d + d) + (static_cast<std::uint64_t>(pooled_projection_dim) * d + d) + (d * d + d);
+  n += static_cast<std::uint64_t>(pos_embed_max_size) *
+       static_cast<std::uint64_t>(pos_embed_max_size) * d;
+  n += (256 * d + d) + (d * d + d) + (static_cast<std::uint64_t>(pooled_projection_dim) * d + d) +
+       (d * d + d);
   n += static_cast<std::uint64_t>(joint_attention_dim) * d + d;
   for (int i = 0; i < num_layers; ++i) {
     const bool last = i == num_layers - 1;
     const std::uint64_t mods = dual(i) ? 9 : 6;
-    n += d * d * mods + d * mods;                                  // norm1
-    n += last ? (2 * d * d + 2 * d) : (6 * d * d + 6 * d);        // norm1_context
-    n += 2 * (3 * d * d + 3 * d) + (d * d + d);                    // qkv, add_qkv, to_out
-    if (!last) n += d * d + d;                                     // to_add_out
-    n += 2 * (4 * d * d + 4 * d) + 0;                              // ff fc1+fc2 weights
-    n += 4 * d + d;                                                // ff biases
-    if (!last) n += 8 * d * d + 5 * d;                             // ff_context
-    if (dual(i)) n += 4 * d * d + 4 * d;                           // attn2 qkv + out
+    n += d * d * mods + d * mods;                           // norm1
+    n += last ? (2 * d * d + 2 * d) : (6 * d * d + 6 * d);  // norm1_context
+    n += 2 * (3 * d * d + 3 * d) + (d * d + d);             // qkv, add_qkv, to_out
+    if (!last) n += d * d + d;                              // to_add_out
+    n += 2 * (4 * d * d + 4 * d) + 0;                       // ff fc1+fc2 weights
+    n += 4 * d + d;                                         // ff biases
+    if (!last) n += 8 * d * d + 5 * d;                      // ff_context
+    if (dual(i)) n += 4 * d * d + 4 * d;                    // attn2 qkv + out
     if (qk_norm) n += static_cast<std::uint64_t>(head_dim) * (dual(i) ? 6 : 4);
   }
-  n += 2 * d * d + 2 * d;                                          // norm_out
-  n += d * p2 * static_cast<std::uint64_t>(out_channels) + p2 * static_cast<std::uint64_t>(out_channels);
+  n += 2 * d * d + 2 * d;  // norm_out
+  n += d * p2 * static_cast<std::uint64_t>(out_channels) +
+       p2 * static_cast<std::uint64_t>(out_channels);
   return n;
 }
 
@@ -155,18 +162,20 @@ nlohmann::json to_json(const MmditConfig& c) {
 Result<MmditConfig> parse_diffusers_config(std::string_view text, std::string_view where) {
   SD35_TRY(auto doc, jsonio::parse(text, where));
   if (!doc.is_object())
-    return Error{Errc::bad_input, "transformer config is not a JSON object", std::string(where),
-                 "point --checkpoint at a diffusers transformer folder (config.json + *.safetensors)"};
+    return Error{
+        Errc::bad_input, "transformer config is not a JSON object", std::string(where),
+        "point --checkpoint at a diffusers transformer folder (config.json + *.safetensors)"};
   MmditConfig c;
   auto get_int = [&](const char* key, int& out, bool required) -> Status {
     auto it = doc.find(key);
     if (it == doc.end() || it->is_null()) {
       if (!required) return ok();
-      return Error{Errc::bad_input, fmt::format("transformer config lacks \"{}\"", key), std::string(where),
-                   "this does not look like an SD3Transformer2DModel config"};
+      return Error{Errc::bad_input, fmt::format("transformer config lacks \"{}\"", key),
+                   std::string(where), "this does not look like an SD3Transformer2DModel config"};
     }
     if (!it->is_number_integer() || it->get<long long>() <= 0 || it->get<long long>() > 1'000'000)
-      return Error{Errc::bad_input, fmt::format("\"{}\" must be a positive integer", key), std::string(where), ""};
+      return Error{Errc::bad_input, fmt::format("\"{}\" must be a positive integer", key),
+                   std::string(where), ""};
     out = it->get<int>();
     return ok();
   };
@@ -184,18 +193,20 @@ Result<MmditConfig> parse_diffusers_config(std::string_view text, std::string_vi
   SD35_TRY_STATUS(get_int("caption_projection_dim", c.caption_projection_dim, false));
   if (c.caption_projection_dim != c.inner_dim())
     return Error{Errc::bad_input,
-                 fmt::format("caption_projection_dim {} differs from heads x head_dim = {}", c.caption_projection_dim,
-                             c.inner_dim()),
+                 fmt::format("caption_projection_dim {} differs from heads x head_dim = {}",
+                             c.caption_projection_dim, c.inner_dim()),
                  std::string(where), "SD3 MMDiT requires them equal"};
   auto qk = doc.find("qk_norm");
   c.qk_norm = qk != doc.end() && qk->is_string() && qk->get<std::string>() == "rms_norm";
   if (qk != doc.end() && qk->is_string() && !c.qk_norm)
-    return Error{Errc::unsupported_version, fmt::format("qk_norm \"{}\" is not supported", qk->get<std::string>()),
+    return Error{Errc::unsupported_version,
+                 fmt::format("qk_norm \"{}\" is not supported", qk->get<std::string>()),
                  std::string(where), "only \"rms_norm\" or null are used by SD3/SD3.5"};
   if (auto d = doc.find("dual_attention_layers"); d != doc.end() && d->is_array()) {
     for (const auto& v : *d) {
       if (!v.is_number_integer() || v.get<int>() < 0 || v.get<int>() >= c.num_layers)
-        return Error{Errc::bad_input, "dual_attention_layers holds an index outside 0..num_layers-1",
+        return Error{Errc::bad_input,
+                     "dual_attention_layers holds an index outside 0..num_layers-1",
                      std::string(where), ""};
       c.dual_attention_layers.push_back(v.get<int>());
     }
@@ -216,8 +227,9 @@ Result<MmditConfig> infer_config(const std::map<std::string, std::vector<std::in
   const auto* out = shape("proj_out.weight");
   if (!conv || conv->size() != 4 || !pe || pe->size() != 3 || !ctx || ctx->size() != 2 || !pooled ||
       pooled->size() != 2 || !out || out->size() != 2)
-    return Error{Errc::bad_input, "cannot infer the MMDiT architecture: patch embedding, pos_embed, "
-                                  "context_embedder, text embedder or proj_out is missing or misshapen",
+    return Error{Errc::bad_input,
+                 "cannot infer the MMDiT architecture: patch embedding, pos_embed, "
+                 "context_embedder, text embedder or proj_out is missing or misshapen",
                  std::string(where), "is this an SD3/SD3.5 transformer checkpoint?"};
   MmditConfig c;
   const int d = static_cast<int>((*conv)[0]);
@@ -228,11 +240,13 @@ Result<MmditConfig> infer_config(const std::map<std::string, std::vector<std::in
   c.out_channels = static_cast<int>((*out)[0]) / (c.patch_size * c.patch_size);
   const auto m = static_cast<int>(std::lround(std::sqrt(static_cast<double>((*pe)[1]))));
   if (static_cast<std::int64_t>(m) * m != (*pe)[1])
-    return Error{Errc::bad_input, fmt::format("pos_embed holds {} positions, not a square grid", (*pe)[1]),
+    return Error{Errc::bad_input,
+                 fmt::format("pos_embed holds {} positions, not a square grid", (*pe)[1]),
                  std::string(where), ""};
   c.pos_embed_max_size = m;
   int layers = 0;
-  while (shapes.count(fmt::format("transformer_blocks.{}.norm1.linear.weight", layers)) != 0) ++layers;
+  while (shapes.count(fmt::format("transformer_blocks.{}.norm1.linear.weight", layers)) != 0)
+    ++layers;
   if (layers == 0)
     return Error{Errc::bad_input, "no transformer blocks found", std::string(where), ""};
   c.num_layers = layers;
@@ -244,21 +258,26 @@ Result<MmditConfig> infer_config(const std::map<std::string, std::vector<std::in
     c.qk_norm = false;
   }
   if (c.head_dim <= 0 || d % c.head_dim != 0)
-    return Error{Errc::bad_input, fmt::format("inner dim {} is not a multiple of head dim {}", d, c.head_dim),
+    return Error{Errc::bad_input,
+                 fmt::format("inner dim {} is not a multiple of head dim {}", d, c.head_dim),
                  std::string(where), ""};
   c.num_heads = d / c.head_dim;
   c.caption_projection_dim = d;
   for (int i = 0; i < layers; ++i)
-    if (shapes.count(fmt::format("transformer_blocks.{}.attn2.qkv.weight", i)) != 0) c.dual_attention_layers.push_back(i);
+    if (shapes.count(fmt::format("transformer_blocks.{}.attn2.qkv.weight", i)) != 0)
+      c.dual_attention_layers.push_back(i);
   return c;
 }
 
 std::optional<MappedName::Role> scale_role(std::string_view key, std::string* base) {
   auto [b, leaf] = split_leaf(key);
   std::optional<MappedName::Role> role;
-  if (leaf == "scale_weight" || leaf == "weight_scale") role = MappedName::Role::weight_scale;
-  else if (leaf == "scale_input" || leaf == "input_scale") role = MappedName::Role::input_scale;
-  else if (leaf == "comfy_quant") role = MappedName::Role::quant_config;
+  if (leaf == "scale_weight" || leaf == "weight_scale")
+    role = MappedName::Role::weight_scale;
+  else if (leaf == "scale_input" || leaf == "input_scale")
+    role = MappedName::Role::input_scale;
+  else if (leaf == "comfy_quant")
+    role = MappedName::Role::quant_config;
   if (role && base) *base = std::string(b);
   return role;
 }
@@ -278,7 +297,8 @@ std::optional<MappedName> map_sai_name(std::string_view key) {
   std::string mapped;
   if (auto blk = block_index(base, "joint_blocks.")) {
     for (const auto& [from, to] : kSaiBlock) {
-      if (!from.empty() && blk->second == from) mapped = fmt::format("transformer_blocks.{}.{}", blk->first, to);
+      if (!from.empty() && blk->second == from)
+        mapped = fmt::format("transformer_blocks.{}.{}", blk->first, to);
     }
   } else {
     for (const auto& [from, to] : kSaiTop)
@@ -294,15 +314,23 @@ std::optional<MappedName> map_diffusers_name(std::string_view key) {
   auto role = scale_role(key, &base_s);
   std::string_view base;
   std::string_view leaf;
-  if (role) base = base_s;
-  else std::tie(base, leaf) = split_leaf(key);
+  if (role)
+    base = base_s;
+  else
+    std::tie(base, leaf) = split_leaf(key);
   if (key == "scaled_fp8") return MappedName{"", MappedName::Role::marker};
   std::string mapped(base);
   int part = -1;
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kFuse{{
-      {"attn.to_q", "attn.qkv"},        {"attn.to_k", "attn.qkv"},        {"attn.to_v", "attn.qkv"},
-      {"attn.add_q_proj", "attn.add_qkv"}, {"attn.add_k_proj", "attn.add_qkv"}, {"attn.add_v_proj", "attn.add_qkv"},
-      {"attn2.to_q", "attn2.qkv"},      {"attn2.to_k", "attn2.qkv"},      {"attn2.to_v", "attn2.qkv"},
+      {"attn.to_q", "attn.qkv"},
+      {"attn.to_k", "attn.qkv"},
+      {"attn.to_v", "attn.qkv"},
+      {"attn.add_q_proj", "attn.add_qkv"},
+      {"attn.add_k_proj", "attn.add_qkv"},
+      {"attn.add_v_proj", "attn.add_qkv"},
+      {"attn2.to_q", "attn2.qkv"},
+      {"attn2.to_k", "attn2.qkv"},
+      {"attn2.to_v", "attn2.qkv"},
   }};
   if (auto blk = block_index(base, "transformer_blocks.")) {
     for (std::size_t i = 0; i < kFuse.size(); ++i)
@@ -311,7 +339,8 @@ std::optional<MappedName> map_diffusers_name(std::string_view key) {
         part = static_cast<int>(i % 3);
       }
   } else if (!(starts_with(base, "pos_embed") || starts_with(base, "time_text_embed.") ||
-               starts_with(base, "context_embedder") || starts_with(base, "norm_out.") || starts_with(base, "proj_out"))) {
+               starts_with(base, "context_embedder") || starts_with(base, "norm_out.") ||
+               starts_with(base, "proj_out"))) {
     return std::nullopt;
   }
   if (role) return MappedName{mapped, *role, part};

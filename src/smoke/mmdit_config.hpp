@@ -8,10 +8,9 @@
 // so one GEMM computes q, k and v.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,15 +49,24 @@ MmditConfig embedded_config();
 nlohmann::json to_json(const MmditConfig& c);
 // Reads diffusers transformer/config.json text.
 Result<MmditConfig> parse_diffusers_config(std::string_view text, std::string_view where);
-// Infers the architecture from internal tensor names and shapes (after map_sai_name / map_diffusers_name).
+// Infers the architecture from internal tensor names and shapes (after map_sai_name /
+// map_diffusers_name).
 Result<MmditConfig> infer_config(const std::map<std::string, std::vector<std::int64_t>>& shapes,
                                  std::string_view where);
 
 // One tensor of a checkpoint, mapped to the internal naming.
 struct MappedName {
-  std::string internal;  // internal tensor name ("...qkv.weight"), or the parameter's base for scales
-  enum class Role { tensor, weight_scale, input_scale, quant_config, marker, ignored } role = Role::tensor;
-  int qkv_part = -1;     // diffusers to_q/to_k/to_v (0/1/2): to be fused into qkv rows
+  std::string
+      internal;  // internal tensor name ("...qkv.weight"), or the parameter's base for scales
+  enum class Role {
+    tensor,
+    weight_scale,
+    input_scale,
+    quant_config,
+    marker,
+    ignored
+  } role = Role::tensor;
+  int qkv_part = -1;  // diffusers to_q/to_k/to_v (0/1/2): to be fused into qkv rows
 };
 
 // SAI/ComfyUI key (prefix already stripped) -> internal. nullopt: not an MMDiT tensor we know.

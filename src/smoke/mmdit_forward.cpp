@@ -17,7 +17,9 @@ namespace {
 
 constexpr double kEps = 1e-6;
 
-at::Tensor to_act(const at::Tensor& t, const Exec& e) { return t.defined() ? t.to(e.act) : t; }
+at::Tensor to_act(const at::Tensor& t, const Exec& e) {
+  return t.defined() ? t.to(e.act) : t;
+}
 
 #ifdef SD35_TORCH_SCALED_MM
 // y = x W^T + b with E4M3 activations (per-tensor dynamic or static scale) and E4M3 weights.
@@ -30,7 +32,8 @@ at::Tensor fp8_linear(const Linear& l, const at::Tensor& x) {
   at::Tensor xs;
   at::Tensor xq;
   if (l.input_scale > 0) {
-    // Static scale from the checkpoint: values may exceed the E4M3 range, so clamp (as ComfyUI does).
+    // Static scale from the checkpoint: values may exceed the E4M3 range, so clamp (as ComfyUI
+    // does).
     xs = at::full({}, l.input_scale, x2.options().dtype(at::kFloat));
     xq = x2.mul(1.0F / l.input_scale).clamp(-fp8::kE4M3Max, fp8::kE4M3Max);
     if (l.k_pad != k) xq = at::constant_pad_nd(xq, {0, l.k_pad - k});
@@ -56,9 +59,10 @@ at::Tensor fp8_linear(const Linear& l, const at::Tensor& x) {
     if (!fused_cast_ok) xq = x2.mul(inv).to(at::kFloat8_e4m3fn);
   }
   const bool padded_n = l.w_t.size(1) != n;
-  at::Tensor y = at::_scaled_mm(xq, l.w_t, xs, l.scale_b,
-                                padded_n ? std::optional<at::Tensor>() : std::optional<at::Tensor>(l.bias_bf16),
-                                std::nullopt, at::kBFloat16, /*use_fast_accum=*/true);
+  at::Tensor y = at::_scaled_mm(
+      xq, l.w_t, xs, l.scale_b,
+      padded_n ? std::optional<at::Tensor>() : std::optional<at::Tensor>(l.bias_bf16), std::nullopt,
+      at::kBFloat16, /*use_fast_accum=*/true);
   if (padded_n) {
     y = y.narrow(1, 0, n);
     if (l.bias_bf16.defined()) y = y + l.bias_bf16;
@@ -74,7 +78,9 @@ at::Tensor linear(const Linear& l, const at::Tensor& x, const Exec& e) {
   return at::linear(x, dequantize(l, e.act), to_act(l.bias, e));
 }
 
-at::Tensor layer_norm(const at::Tensor& x) { return at::layer_norm(x, {x.size(-1)}, {}, {}, kEps); }
+at::Tensor layer_norm(const at::Tensor& x) {
+  return at::layer_norm(x, {x.size(-1)}, {}, {}, kEps);
+}
 
 // n * (1 + scale) + shift and h + gate * y as single fused kernels (these elementwise passes over
 // [B, tokens, D] cost as much as the GEMMs' memory traffic on a GPU).
@@ -122,8 +128,8 @@ at::Tensor feed_forward(const Linear& fc1, const Linear& fc2, const at::Tensor& 
   return linear(fc2, at::gelu(linear(fc1, x, e), "tanh"), e);
 }
 
-void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx, const at::Tensor& silu_temb,
-                   const Exec& e) {
+void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx,
+                   const at::Tensor& silu_temb, const Exec& e) {
   const int heads = c.num_heads;
   auto m = linear(b.norm1, silu_temb, e).chunk(b.dual ? 9 : 6, 1);
   at::Tensor n = layer_norm(h);
@@ -144,7 +150,8 @@ void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tens
   cq = rms_norm(cq, b.norm_added_q, e);
   ck = rms_norm(ck, b.norm_added_k, e);
   const auto n_img = h.size(1);
-  at::Tensor o = merge_heads(attention(at::cat({q, cq}, 2), at::cat({k, ck}, 2), at::cat({v, cv}, 2)));
+  at::Tensor o =
+      merge_heads(attention(at::cat({q, cq}, 2), at::cat({k, ck}, 2), at::cat({v, cv}, 2)));
   at::Tensor o_img = o.narrow(1, 0, n_img);
   at::Tensor o_ctx = o.narrow(1, n_img, o.size(1) - n_img);
   h = gated(h, m[2], linear(b.to_out, o_img, e));
@@ -158,7 +165,8 @@ void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tens
   h = gated(h, m[5], feed_forward(b.ff1, b.ff2, modulate(layer_norm(h), m[3], m[4]), e));
   if (!b.pre_only) {
     ctx = gated(ctx, cm[2], linear(b.to_add_out, o_ctx, e));
-    ctx = gated(ctx, cm[5], feed_forward(b.ffc1, b.ffc2, modulate(layer_norm(ctx), cm[3], cm[4]), e));
+    ctx =
+        gated(ctx, cm[5], feed_forward(b.ffc1, b.ffc2, modulate(layer_norm(ctx), cm[3], cm[4]), e));
   }
 }
 
@@ -166,7 +174,8 @@ void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tens
 at::Tensor timestep_features(const at::Tensor& t) {
   constexpr int kHalf = 128;
   auto opts = t.options().dtype(at::kFloat);
-  at::Tensor exponent = at::arange(kHalf, opts) * static_cast<float>(-std::log(10000.0)) / static_cast<float>(kHalf);
+  at::Tensor exponent =
+      at::arange(kHalf, opts) * static_cast<float>(-std::log(10000.0)) / static_cast<float>(kHalf);
   at::Tensor emb = t.to(at::kFloat).unsqueeze(1) * at::exp(exponent).unsqueeze(0);
   return at::cat({at::cos(emb), at::sin(emb)}, 1);
 }
@@ -187,16 +196,26 @@ Result<Exec> plan_exec(Precision precision, const std::string& device) {
   e.effective = precision;
   const bool cuda = torch::cuda::is_available();
   if (device == "cuda" && !cuda)
-    return Error{Errc::unavailable, "--device cuda asked for, but libtorch sees no CUDA device", "libtorch",
-                 cuda ? "" : "use --device cpu, or a CUDA build of libtorch on a machine with an NVIDIA GPU"};
+    return Error{
+        Errc::unavailable, "--device cuda asked for, but libtorch sees no CUDA device", "libtorch",
+        cuda ? ""
+             : "use --device cpu, or a CUDA build of libtorch on a machine with an NVIDIA GPU"};
   if (device != "auto" && device != "cpu" && device != "cuda")
-    return Error{Errc::usage, fmt::format("unknown device \"{}\"", device), "--device", "use auto, cpu or cuda"};
-  e.device = (device == "cuda" || (device == "auto" && cuda)) ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+    return Error{Errc::usage, fmt::format("unknown device \"{}\"", device), "--device",
+                 "use auto, cpu or cuda"};
+  e.device = (device == "cuda" || (device == "auto" && cuda)) ? at::Device(at::kCUDA)
+                                                              : at::Device(at::kCPU);
   const bool on_cuda = e.device.is_cuda();
   switch (precision) {
-    case Precision::fp32: e.act = at::kFloat; break;
-    case Precision::bf16: e.act = at::kBFloat16; break;
-    case Precision::fp8_weights: e.act = on_cuda ? at::kBFloat16 : at::kFloat; break;
+    case Precision::fp32:
+      e.act = at::kFloat;
+      break;
+    case Precision::bf16:
+      e.act = at::kBFloat16;
+      break;
+    case Precision::fp8_weights:
+      e.act = on_cuda ? at::kBFloat16 : at::kFloat;
+      break;
     case Precision::fp8: {
       e.act = on_cuda ? at::kBFloat16 : at::kFloat;
 #ifdef SD35_TORCH_SCALED_MM
@@ -206,8 +225,8 @@ Result<Exec> plan_exec(Precision precision, const std::string& device) {
         if (props->major > 8 || (props->major == 8 && props->minor >= 9)) {
           e.native_fp8 = true;
         } else {
-          e.note = fmt::format("native FP8 GEMM needs compute capability >= 8.9; {} is {}.{}", props->name,
-                               props->major, props->minor);
+          e.note = fmt::format("native FP8 GEMM needs compute capability >= 8.9; {} is {}.{}",
+                               props->name, props->major, props->minor);
         }
 #else
         e.native_fp8 = true;
@@ -216,7 +235,8 @@ Result<Exec> plan_exec(Precision precision, const std::string& device) {
         e.note = "native FP8 GEMM runs on CUDA only (here: CPU)";
       }
 #else
-      e.note = fmt::format("libtorch {} has no at::_scaled_mm with the >= 2.5 signature", TORCH_VERSION);
+      e.note =
+          fmt::format("libtorch {} has no at::_scaled_mm with the >= 2.5 signature", TORCH_VERSION);
 #endif
       if (!e.native_fp8) e.effective = Precision::fp8_weights;
       break;
@@ -241,23 +261,25 @@ Status prepare_model(Model& model, const Exec& exec) {
         at::Tensor w = l.weight;
         if (n_pad != n || l.k_pad != k) {
           // Pad in the byte view (0x00 is +0 in E4M3): zero rows/columns add nothing.
-          w = at::constant_pad_nd(w.view(at::kByte), {0, l.k_pad - k, 0, n_pad - n}).view(at::kFloat8_e4m3fn);
+          w = at::constant_pad_nd(w.view(at::kByte), {0, l.k_pad - k, 0, n_pad - n})
+                  .view(at::kFloat8_e4m3fn);
         }
         l.w_t = w.contiguous().t();  // [K, N] column-major, as _scaled_mm wants mat2
-        l.scale_b = at::full({}, l.scale, at::TensorOptions().dtype(at::kFloat).device(exec.device));
+        l.scale_b =
+            at::full({}, l.scale, at::TensorOptions().dtype(at::kFloat).device(exec.device));
         if (l.bias.defined()) l.bias_bf16 = l.bias.to(at::kBFloat16);
       }
 #endif
     };
     move(model.pos_embed);
-    for (Linear* l : {&model.patch, &model.t1, &model.t2, &model.y1, &model.y2, &model.context_embedder,
-                      &model.norm_out, &model.proj_out})
+    for (Linear* l : {&model.patch, &model.t1, &model.t2, &model.y1, &model.y2,
+                      &model.context_embedder, &model.norm_out, &model.proj_out})
       prep(*l, false);
     for (auto& b : model.blocks) {
-      for (Linear* l : {&b.norm1, &b.norm1_ctx, &b.qkv, &b.add_qkv, &b.to_out, &b.to_add_out, &b.ff1, &b.ff2, &b.ffc1,
-                        &b.ffc2, &b.qkv2, &b.to_out2})
-        prep(*l, true);
-      for (at::Tensor* t : {&b.norm_q, &b.norm_k, &b.norm_added_q, &b.norm_added_k, &b.norm_q2, &b.norm_k2}) move(*t);
+      for (Linear* l : block_linears(b)) prep(*l, true);
+      for (at::Tensor* t :
+           {&b.norm_q, &b.norm_k, &b.norm_added_q, &b.norm_added_k, &b.norm_q2, &b.norm_k2})
+        move(*t);
     }
     if (exec.device.is_cuda()) model.files.clear();  // nothing points into the mappings any more
   } catch (const std::exception& ex) {
@@ -267,16 +289,19 @@ Status prepare_model(Model& model, const Exec& exec) {
   return ok();
 }
 
-Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& latents, const at::Tensor& context,
-                           const at::Tensor& pooled, const at::Tensor& timestep) {
+Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& latents,
+                           const at::Tensor& context, const at::Tensor& pooled,
+                           const at::Tensor& timestep) {
   const MmditConfig& c = model.config;
   const std::int64_t p = c.patch_size;
   const auto bsz = latents.size(0), hgt = latents.size(2), wid = latents.size(3);
   const std::int64_t hp = hgt / p, wp = wid / p, m = c.pos_embed_max_size;
   if (hgt % p != 0 || wid % p != 0 || hp > m || wp > m)
-    return Error{Errc::usage,
-                 fmt::format("latent {}x{} does not fit: sides must be multiples of {} and at most {}", hgt, wid, p, m * p),
-                 "--latent", "choose a smaller latent"};
+    return Error{
+        Errc::usage,
+        fmt::format("latent {}x{} does not fit: sides must be multiples of {} and at most {}", hgt,
+                    wid, p, m * p),
+        "--latent", "choose a smaller latent"};
   try {
     c10::InferenceMode guard;
     const auto d = static_cast<std::int64_t>(c.inner_dim());
@@ -284,7 +309,10 @@ Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& 
     at::Tensor h = at::conv2d(x, model.patch.weight.to(e.act), to_act(model.patch.bias, e), {p, p});
     h = h.flatten(2).transpose(1, 2);
     const auto top = (m - hp) / 2, left = (m - wp) / 2;
-    at::Tensor pe = model.pos_embed.view({1, m, m, d}).narrow(1, top, hp).narrow(2, left, wp).reshape({1, -1, d});
+    at::Tensor pe = model.pos_embed.view({1, m, m, d})
+                        .narrow(1, top, hp)
+                        .narrow(2, left, wp)
+                        .reshape({1, -1, d});
     h = h + pe.to(e.act);
 
     at::Tensor tf = timestep_features(timestep.to(e.device)).to(e.act);
@@ -300,13 +328,15 @@ Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& 
     h = h.reshape({bsz, hp, wp, p, p, c.out_channels}).permute({0, 5, 1, 3, 2, 4});
     return h.reshape({bsz, c.out_channels, hp * p, wp * p}).to(at::kFloat);
   } catch (const std::exception& ex) {
-    return Error{Errc::internal, "MMDiT forward failed: " + torch_error_text(ex), e.device.str(),
-                 "run with --precision fp32 --device cpu to tell a kernel problem from a model problem"};
+    return Error{
+        Errc::internal, "MMDiT forward failed: " + torch_error_text(ex), e.device.str(),
+        "run with --precision fp32 --device cpu to tell a kernel problem from a model problem"};
   }
 }
 
-Result<at::Tensor> sample(const Model& model, const Exec& exec, const at::Tensor& noise, const at::Tensor& context,
-                          const at::Tensor& pooled, const at::Tensor& uncond_context, const at::Tensor& uncond_pooled,
+Result<at::Tensor> sample(const Model& model, const Exec& exec, const at::Tensor& noise,
+                          const at::Tensor& context, const at::Tensor& pooled,
+                          const at::Tensor& uncond_context, const at::Tensor& uncond_pooled,
                           const SamplingSpec& spec) {
   std::vector<float> ts, sigmas;
   flow_match_schedule(spec.steps, spec.shift, ts, sigmas);
@@ -316,7 +346,8 @@ Result<at::Tensor> sample(const Model& model, const Exec& exec, const at::Tensor
   const at::Tensor pooled2 = at::cat({uncond_pooled, pooled}, 0);
   const auto b = x.size(0);
   for (int i = 0; i < spec.steps; ++i) {
-    at::Tensor t = at::full({2 * b}, ts[static_cast<std::size_t>(i)], at::TensorOptions().dtype(at::kFloat));
+    at::Tensor t =
+        at::full({2 * b}, ts[static_cast<std::size_t>(i)], at::TensorOptions().dtype(at::kFloat));
     SD35_TRY(at::Tensor v, forward(model, exec, at::cat({x, x}, 0), ctx2, pooled2, t));
     auto parts = v.chunk(2, 0);
     at::Tensor guided = parts[0] + static_cast<float>(spec.guidance) * (parts[1] - parts[0]);
@@ -326,8 +357,8 @@ Result<at::Tensor> sample(const Model& model, const Exec& exec, const at::Tensor
   return x;
 }
 
-Model synthetic_model(const MmditConfig& c, std::uint64_t seed, bool quantize_fp8, at::Device device,
-                      at::ScalarType storage) {
+Model synthetic_model(const MmditConfig& c, std::uint64_t seed, bool quantize_fp8,
+                      at::Device device, at::ScalarType storage) {
   Model model;
   model.config = c;
   std::mt19937_64 rng(seed);
@@ -335,7 +366,8 @@ Model synthetic_model(const MmditConfig& c, std::uint64_t seed, bool quantize_fp
   auto gen = [&](std::vector<std::int64_t> shape, float bound) {
     at::Tensor t;
     if (big) {
-      t = (torch::rand(shape, at::TensorOptions().device(device).dtype(at::kFloat)) * 2 - 1) * bound;
+      t = (torch::rand(shape, at::TensorOptions().device(device).dtype(at::kFloat)) * 2 - 1) *
+          bound;
     } else {
       t = torch::empty(shape);
       init_uniform(t, rng, bound);
@@ -351,7 +383,8 @@ Model synthetic_model(const MmditConfig& c, std::uint64_t seed, bool quantize_fp
   };
   const std::int64_t d = c.inner_dim(), p = c.patch_size, m = c.pos_embed_max_size;
   model.pos_embed = gen({1, m * m, d}, 0.5F);
-  model.patch.weight = gen({d, c.in_channels, p, p}, std::sqrt(3.0F / static_cast<float>(c.in_channels * p * p)));
+  model.patch.weight =
+      gen({d, c.in_channels, p, p}, std::sqrt(3.0F / static_cast<float>(c.in_channels * p * p)));
   model.patch.bias = gen({d}, 0.02F);
   model.t1 = lin(d, 256);
   model.t2 = lin(d, d);
@@ -377,7 +410,8 @@ Model synthetic_model(const MmditConfig& c, std::uint64_t seed, bool quantize_fp
       b.ffc2 = lin(d, 4 * d, 1.0F, true);
     }
     if (c.qk_norm) {
-      for (at::Tensor* t : {&b.norm_q, &b.norm_k, &b.norm_added_q, &b.norm_added_k}) *t = gen({c.head_dim}, 0.1F) + 1;
+      for (at::Tensor* t : {&b.norm_q, &b.norm_k, &b.norm_added_q, &b.norm_added_k})
+        *t = gen({c.head_dim}, 0.1F) + 1;
     }
     if (b.dual) {
       b.qkv2 = lin(3 * d, d, 1.0F, true);

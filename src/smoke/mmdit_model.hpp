@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,12 @@ struct Block {
   bool pre_only = false;  // context_pre_only (last block)
 };
 
+// Every Linear of a block (absent ones have an undefined weight), for loops over parameters.
+inline std::array<Linear*, 12> block_linears(Block& b) {
+  return {&b.norm1, &b.norm1_ctx, &b.qkv,  &b.add_qkv, &b.to_out, &b.to_add_out,
+          &b.ff1,   &b.ff2,       &b.ffc1, &b.ffc2,    &b.qkv2,   &b.to_out2};
+}
+
 struct Model {
   MmditConfig config;
   LoadedCheckpointInfo info;
@@ -74,24 +81,30 @@ struct Exec {
 // Device + precision -> what can run here (never fails: falls back and says why in `note`).
 Result<Exec> plan_exec(Precision precision, const std::string& device);
 
-// Loads diffusers (dir, single file, shards + index) or SAI/ComfyUI single files (bf16 or scaled FP8).
-// quantize_fp8: store the transformer-block Linears as per-tensor scaled E4M3 when they are not FP8.
+// Loads diffusers (dir, single file, shards + index) or SAI/ComfyUI single files (bf16 or scaled
+// FP8). quantize_fp8: store the transformer-block Linears as per-tensor scaled E4M3 when they are
+// not FP8.
 Result<Model> load_model(const std::string& path, bool quantize_fp8);
-// Deterministic random weights (seeded), optionally quantised, for the embedded default and benchmarks.
-Model synthetic_model(const MmditConfig& config, std::uint64_t seed, bool quantize_fp8, at::Device device,
-                      at::ScalarType storage);
+// Deterministic random weights (seeded), optionally quantised, for the embedded default and
+// benchmarks.
+Model synthetic_model(const MmditConfig& config, std::uint64_t seed, bool quantize_fp8,
+                      at::Device device, at::ScalarType storage);
 // Moves the weights to the device (FP8 stays FP8) and prepares native FP8 weights when exec asks.
 Status prepare_model(Model& model, const Exec& exec);
 
 // Velocity prediction; inputs in any float dtype, result float32 [B, C, H, W].
 Result<at::Tensor> forward(const Model& model, const Exec& exec, const at::Tensor& latents,
-                           const at::Tensor& context, const at::Tensor& pooled, const at::Tensor& timestep);
+                           const at::Tensor& context, const at::Tensor& pooled,
+                           const at::Tensor& timestep);
 
 // CFG flow-matching Euler loop from `noise` (batch [uncond, cond]), float32 result.
-Result<at::Tensor> sample(const Model& model, const Exec& exec, const at::Tensor& noise, const at::Tensor& context,
-                          const at::Tensor& pooled, const at::Tensor& uncond_context,
-                          const at::Tensor& uncond_pooled, const SamplingSpec& spec);
+Result<at::Tensor> sample(const Model& model, const Exec& exec, const at::Tensor& noise,
+                          const at::Tensor& context, const at::Tensor& pooled,
+                          const at::Tensor& uncond_context, const at::Tensor& uncond_pooled,
+                          const SamplingSpec& spec);
 
+// Stores every transformer-block Linear that is not FP8 yet as per-tensor scaled E4M3.
+void quantize_blocks(Model& m);
 // Quantises a float tensor to per-tensor scaled E4M3 (stored like a checkpoint's FP8 weight).
 void quantize_linear(Linear& l);
 at::Tensor dequantize(const Linear& l, at::ScalarType dtype);

@@ -2,9 +2,8 @@
 // the CLI, the tests and the benchmarks call through it without seeing torch headers.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,11 +35,13 @@ struct SamplingSpec {
 };
 
 // FlowMatchEulerDiscreteScheduler(shift).set_timesteps(steps): sigmas has steps+1 entries (last 0).
-void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps, std::vector<float>& sigmas);
+void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps,
+                         std::vector<float>& sigmas);
 
 struct LoadedCheckpointInfo {
-  std::string layout;       // "diffusers", "diffusers-sharded", "sai", "sai-scaled-fp8"
-  std::string fp8_spelling; // "", "scale_weight+scaled_fp8", "weight_scale+comfy_quant", "weight_scale+_quantization_metadata", "weight_scale"
+  std::string layout;        // "diffusers", "diffusers-sharded", "sai", "sai-scaled-fp8"
+  std::string fp8_spelling;  // "", "scale_weight+scaled_fp8", "weight_scale+comfy_quant",
+                             // "weight_scale+_quantization_metadata", "weight_scale"
   MmditConfig config;
   int fp8_tensors = 0;
   std::uint64_t weight_bytes = 0;  // bytes held by the loaded MMDiT weights
@@ -58,9 +59,11 @@ struct FixtureRun {
   std::string path_taken;  // what actually ran (e.g. "fp8-weights (fp32 compute on cpu)")
 };
 
-// Runs the fixture protocol with the weights at `checkpoint` and tensors from `inputs` (safetensors).
-Result<FixtureRun> run_fixture(const std::string& checkpoint, const std::string& inputs, Precision precision,
-                               const std::string& device, const SamplingSpec& sampling);
+// Runs the fixture protocol with the weights at `checkpoint` and tensors from `inputs`
+// (safetensors).
+Result<FixtureRun> run_fixture(const std::string& checkpoint, const std::string& inputs,
+                               Precision precision, const std::string& device,
+                               const SamplingSpec& sampling);
 
 // Reads F32 tensors from a safetensors file (fixtures, dumps).
 Result<Tensor32> read_f32_tensor(const std::string& file, const std::string& name);

@@ -1,5 +1,7 @@
 // Torch-free parts of the smoke test: precision names, the flow-matching schedule, F32
 // safetensors reading/writing for the fixture protocol, and error metrics.
+#include "smoke/smoke_io.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 
 #include "safetensors/safetensors.hpp"
 #include "smoke/smoke.hpp"
-#include "smoke/smoke_io.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
@@ -23,17 +24,22 @@ std::optional<Precision> parse_precision(std::string_view text) {
 
 std::string_view to_string(Precision p) noexcept {
   switch (p) {
-    case Precision::fp32: return "fp32";
-    case Precision::bf16: return "bf16";
-    case Precision::fp8_weights: return "fp8-weights";
-    case Precision::fp8: return "fp8";
+    case Precision::fp32:
+      return "fp32";
+    case Precision::bf16:
+      return "bf16";
+    case Precision::fp8_weights:
+      return "fp8-weights";
+    case Precision::fp8:
+      return "fp8";
   }
   return "?";
 }
 
 // diffusers FlowMatchEulerDiscreteScheduler: the training sigmas are float32
 // (shift*s/(1+(shift-1)*s)), set_timesteps works in float64 and stores float32.
-void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps, std::vector<float>& sigmas) {
+void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps,
+                         std::vector<float>& sigmas) {
   timesteps.clear();
   sigmas.clear();
   const auto s_min_train = static_cast<float>(1.0F / 1000.0F);
@@ -42,7 +48,8 @@ void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps,
   const double t_max = 1.0 * 1000.0;
   const double t_min = static_cast<double>(sigma_min) * 1000.0;
   for (int i = 0; i < steps; ++i) {
-    const double t = steps == 1 ? t_max : t_max + (t_min - t_max) * i / static_cast<double>(steps - 1);
+    const double t =
+        steps == 1 ? t_max : t_max + (t_min - t_max) * i / static_cast<double>(steps - 1);
     const double s = t / 1000.0;
     const auto shifted = static_cast<float>(shift * s / (1.0 + (shift - 1.0) * s));
     sigmas.push_back(shifted);
@@ -56,10 +63,13 @@ Result<Tensor32> read_f32_tensor(const std::string& file, const std::string& nam
   const auto* info = f.header().find(name);
   if (!info)
     return Error{Errc::bad_input, fmt::format("tensor \"{}\" not found", name), file,
-                 "the fixture inputs need latents, context, pooled, timestep, uncond_context, uncond_pooled, noise"};
+                 "the fixture inputs need latents, context, pooled, timestep, uncond_context, "
+                 "uncond_pooled, noise"};
   if (info->dtype != st::Dtype::F32)
-    return Error{Errc::bad_input, fmt::format("tensor \"{}\" is {}, expected F32", name, st::dtype_name(info->dtype)),
-                 file, ""};
+    return Error{
+        Errc::bad_input,
+        fmt::format("tensor \"{}\" is {}, expected F32", name, st::dtype_name(info->dtype)), file,
+        ""};
   Tensor32 t;
   for (auto s : info->shape) t.shape.push_back(static_cast<std::int64_t>(s));
   t.data.resize(static_cast<std::size_t>(info->numel()));
@@ -68,7 +78,8 @@ Result<Tensor32> read_f32_tensor(const std::string& file, const std::string& nam
   return t;
 }
 
-Status write_f32_safetensors(const std::string& file, const std::vector<std::pair<std::string, const Tensor32*>>& tensors) {
+Status write_f32_safetensors(const std::string& file,
+                             const std::vector<std::pair<std::string, const Tensor32*>>& tensors) {
   nlohmann::json header = nlohmann::json::object();
   std::uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
@@ -81,10 +92,12 @@ Status write_f32_safetensors(const std::string& file, const std::vector<std::pai
   text.resize((text.size() + 7) / 8 * 8, ' ');
   std::string out(8, '\0');
   const std::uint64_t len = text.size();
-  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xFFU);
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xFFU);
   out += text;
   for (const auto& [name, t] : tensors)
-    out.append(reinterpret_cast<const char*>(t->data.data()), t->data.size() * 4);  // little-endian host
+    out.append(reinterpret_cast<const char*>(t->data.data()),
+               t->data.size() * 4);  // little-endian host
   return fs::write_file_atomic(file, out);
 }
 

@@ -4,9 +4,8 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "smoke/smoke.hpp"
 
@@ -45,7 +44,8 @@ TEST_P(FixtureTest, ForwardAndSampleMatchDiffusers) {
   spec.guidance = ref["guidance"].get<double>();
   spec.shift = ref["shift"].get<double>();
   const std::string dir = data_dir() + "/" + c.set;
-  auto run = smoke::run_fixture(checkpoint_path(c), dir + "/inputs.safetensors", smoke::Precision::fp32, "cpu", spec);
+  auto run = smoke::run_fixture(checkpoint_path(c), dir + "/inputs.safetensors",
+                                smoke::Precision::fp32, "cpu", spec);
   ASSERT_TRUE(run) << run.error().describe();
   const bool fp8 = c.layout == "fp8_scaled";
   const std::string suffix = fp8 ? "_fp8_weights" : "";
@@ -61,7 +61,8 @@ TEST_P(FixtureTest, ForwardAndSampleMatchDiffusers) {
   auto sig = smoke::read_f32_tensor(dir + "/reference.safetensors", "sigmas");
   ASSERT_TRUE(sig);
   ASSERT_EQ(sig->data.size(), run->sigmas.size());
-  for (std::size_t i = 0; i < sig->data.size(); ++i) EXPECT_NEAR(run->sigmas[i], sig->data[i], 1e-6);
+  for (std::size_t i = 0; i < sig->data.size(); ++i)
+    EXPECT_NEAR(run->sigmas[i], sig->data[i], 1e-6);
   if (fp8) {
     EXPECT_GT(run->checkpoint.fp8_tensors, 0);
     // The FP8 file must be far from the BF16 reference (the scales matter), as reference.json says.
@@ -71,15 +72,16 @@ TEST_P(FixtureTest, ForwardAndSampleMatchDiffusers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllSetsAllLayouts, FixtureTest,
-                         ::testing::Values(Case{"tiny-large", "diffusers"}, Case{"tiny-large", "sai_bf16"},
-                                           Case{"tiny-large", "fp8_scaled"}, Case{"tiny-mmditx", "diffusers"},
-                                           Case{"tiny-mmditx", "sai_bf16"}, Case{"tiny-mmditx", "fp8_scaled"}),
-                         [](const auto& info) {
-                           std::string n = info.param.set + "_" + info.param.layout;
-                           for (auto& ch : n)
-                             if (ch == '-') ch = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllSetsAllLayouts, FixtureTest,
+    ::testing::Values(Case{"tiny-large", "diffusers"}, Case{"tiny-large", "sai_bf16"},
+                      Case{"tiny-large", "fp8_scaled"}, Case{"tiny-mmditx", "diffusers"},
+                      Case{"tiny-mmditx", "sai_bf16"}, Case{"tiny-mmditx", "fp8_scaled"}),
+    [](const auto& info) {
+      std::string n = info.param.set + "_" + info.param.layout;
+      for (auto& ch : n)
+        if (ch == '-') ch = '_';
+      return n;
+    });
 
 }  // namespace

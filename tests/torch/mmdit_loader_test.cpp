@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-
 #include <nlohmann/json.hpp>
 
 #include "safetensors/safetensors.hpp"
@@ -31,13 +30,15 @@ fs::path temp_dir() {
 }
 
 // Rewrites a safetensors file: drop tensors, edit them, add header metadata.
-void rewrite(const std::string& src, const fs::path& dst, const std::function<bool(StTensor&)>& keep,
+void rewrite(const std::string& src, const fs::path& dst,
+             const std::function<bool(StTensor&)>& keep,
              const std::map<std::string, std::string>& metadata = {}) {
   auto file = sd35::st::File::open(src);
   ASSERT_TRUE(file) << file.error().describe();
   std::vector<StTensor> out;
   for (const auto& t : file->header().tensors) {
-    StTensor s{t.name, std::string(sd35::st::dtype_name(t.dtype)), t.shape, std::string(file->bytes(t))};
+    StTensor s{t.name, std::string(sd35::st::dtype_name(t.dtype)), t.shape,
+               std::string(file->bytes(t))};
     if (keep(s)) out.push_back(std::move(s));
   }
   std::ofstream(dst, std::ios::binary) << sd35::testing::st_file(out, metadata);
@@ -50,7 +51,8 @@ smoke::SamplingSpec spec_for(const std::string& set) {
 }
 
 double forward_error(const std::string& set, const std::string& ckpt, const std::string& ref_name) {
-  auto run = smoke::run_fixture(ckpt, ref_dir(set) + "/inputs.safetensors", smoke::Precision::fp32, "cpu", spec_for(set));
+  auto run = smoke::run_fixture(ckpt, ref_dir(set) + "/inputs.safetensors", smoke::Precision::fp32,
+                                "cpu", spec_for(set));
   EXPECT_TRUE(run) << (run ? "" : run.error().describe());
   if (!run) return 1.0;
   auto want = smoke::read_f32_tensor(ref_dir(set) + "/reference.safetensors", ref_name);
@@ -64,12 +66,14 @@ TEST(MmditLoader, DescribesEachFixtureLayout) {
   ASSERT_TRUE(d) << d.error().describe();
   EXPECT_EQ(d->layout, "diffusers");
   EXPECT_EQ(d->config_source, "config.json");
-  auto legacy = smoke::inspect_checkpoint(ref_dir("tiny-large") + "/tiny-large_fp8_scaled.safetensors");
+  auto legacy =
+      smoke::inspect_checkpoint(ref_dir("tiny-large") + "/tiny-large_fp8_scaled.safetensors");
   ASSERT_TRUE(legacy) << legacy.error().describe();
   EXPECT_EQ(legacy->layout, "sai-scaled-fp8");
   EXPECT_EQ(legacy->fp8_spelling, "scale_weight+scaled_fp8");
   EXPECT_EQ(legacy->fp8_tensors, 27);  // 10 + 10 + 7 (last block: no context out/MLP)
-  auto newer = smoke::inspect_checkpoint(ref_dir("tiny-mmditx") + "/tiny-mmditx_fp8_scaled.safetensors");
+  auto newer =
+      smoke::inspect_checkpoint(ref_dir("tiny-mmditx") + "/tiny-mmditx_fp8_scaled.safetensors");
   ASSERT_TRUE(newer) << newer.error().describe();
   EXPECT_EQ(newer->fp8_spelling, "weight_scale+comfy_quant");
 }
@@ -125,11 +129,17 @@ TEST(MmditLoader, LegacyScaleInputIsAccepted) {
   auto f = sd35::st::File::open(dst);
   ASSERT_TRUE(f);
   for (const auto& t : f->header().tensors)
-    extra.push_back({t.name, std::string(sd35::st::dtype_name(t.dtype)), t.shape, std::string(f->bytes(t))});
-  extra.push_back({"model.diffusion_model.joint_blocks.0.x_block.attn.qkv.scale_input", "F32", {},
+    extra.push_back(
+        {t.name, std::string(sd35::st::dtype_name(t.dtype)), t.shape, std::string(f->bytes(t))});
+  extra.push_back({"model.diffusion_model.joint_blocks.0.x_block.attn.qkv.scale_input",
+                   "F32",
+                   {},
                    sd35::testing::f32_bytes({0.05F})});
-  std::ofstream(temp_dir() / "scale_input2.safetensors", std::ios::binary) << sd35::testing::st_file(extra);
-  EXPECT_LE(forward_error(set, (temp_dir() / "scale_input2.safetensors").string(), "forward_fp8_weights"), 1e-4);
+  std::ofstream(temp_dir() / "scale_input2.safetensors", std::ios::binary)
+      << sd35::testing::st_file(extra);
+  EXPECT_LE(
+      forward_error(set, (temp_dir() / "scale_input2.safetensors").string(), "forward_fp8_weights"),
+      1e-4);
 }
 
 TEST(MmditLoader, DiffusersShardsWithIndex) {
@@ -139,15 +149,19 @@ TEST(MmditLoader, DiffusersShardsWithIndex) {
   const std::string src = ref_dir(set) + "/transformer/diffusion_pytorch_model.safetensors";
   nlohmann::json map = nlohmann::json::object();
   auto first = [](const StTensor& t) { return t.name.find("transformer_blocks.") != 0; };
-  rewrite(src, dir / "diffusion_pytorch_model-00001-of-00002.safetensors", [&](StTensor& t) { return first(t); });
-  rewrite(src, dir / "diffusion_pytorch_model-00002-of-00002.safetensors", [&](StTensor& t) { return !first(t); });
+  rewrite(src, dir / "diffusion_pytorch_model-00001-of-00002.safetensors",
+          [&](StTensor& t) { return first(t); });
+  rewrite(src, dir / "diffusion_pytorch_model-00002-of-00002.safetensors",
+          [&](StTensor& t) { return !first(t); });
   auto f = sd35::st::File::open(src);
   ASSERT_TRUE(f);
   for (const auto& t : f->header().tensors)
-    map[t.name] = std::string("diffusion_pytorch_model-0000") + (first({t.name, "", {}, ""}) ? "1" : "2") +
-                  "-of-00002.safetensors";
-  std::ofstream(dir / "diffusion_pytorch_model.safetensors.index.json") << nlohmann::json{{"weight_map", map}}.dump();
-  fs::copy_file(ref_dir(set) + "/transformer/config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+    map[t.name] = std::string("diffusion_pytorch_model-0000") +
+                  (first({t.name, "", {}, ""}) ? "1" : "2") + "-of-00002.safetensors";
+  std::ofstream(dir / "diffusion_pytorch_model.safetensors.index.json")
+      << nlohmann::json{{"weight_map", map}}.dump();
+  fs::copy_file(ref_dir(set) + "/transformer/config.json", dir / "config.json",
+                fs::copy_options::overwrite_existing);
   auto info = smoke::inspect_checkpoint(dir.string());
   ASSERT_TRUE(info) << info.error().describe();
   EXPECT_EQ(info->layout, "diffusers-sharded");
@@ -163,7 +177,8 @@ TEST(MmditLoader, MissingScaleIsAClearError) {
   auto r = smoke::inspect_checkpoint(dst.string());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, sd35::Errc::bad_input);
-  EXPECT_NE(r.error().message.find("transformer_blocks.1.ff.net.0.proj"), std::string::npos) << r.error().describe();
+  EXPECT_NE(r.error().message.find("transformer_blocks.1.ff.net.0.proj"), std::string::npos)
+      << r.error().describe();
   EXPECT_NE(r.error().message.find("scale"), std::string::npos);
 }
 
@@ -180,7 +195,8 @@ TEST(MmditLoader, WrongShapeIsAClearError) {
   auto r = smoke::inspect_checkpoint(dst.string());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, sd35::Errc::bad_input);
-  EXPECT_NE(r.error().message.find("transformer_blocks.0.ff.net.2.weight"), std::string::npos) << r.error().describe();
+  EXPECT_NE(r.error().message.find("transformer_blocks.0.ff.net.2.weight"), std::string::npos)
+      << r.error().describe();
   EXPECT_NE(r.error().message.find("[64, 256]"), std::string::npos) << r.error().describe();
 }
 

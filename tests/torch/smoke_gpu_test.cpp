@@ -3,7 +3,6 @@
 
 #include <cstdlib>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "smoke/smoke.hpp"
@@ -39,12 +38,15 @@ TEST(SmokeTorch, NativeFp8NearDequantisedReferenceOnCuda) {
   for (const std::string set : {"tiny-large", "tiny-mmditx"}) {
     std::ifstream in(ref_dir(set) + "/reference.json");
     auto j = nlohmann::json::parse(in);
-    smoke::SamplingSpec spec{j["steps"].get<int>(), j["guidance"].get<double>(), j["shift"].get<double>()};
+    smoke::SamplingSpec spec{j["steps"].get<int>(), j["guidance"].get<double>(),
+                             j["shift"].get<double>()};
     auto run = smoke::run_fixture(ref_dir(set) + "/" + set + "_fp8_scaled.safetensors",
-                                  ref_dir(set) + "/inputs.safetensors", smoke::Precision::fp8, "cuda", spec);
+                                  ref_dir(set) + "/inputs.safetensors", smoke::Precision::fp8,
+                                  "cuda", spec);
     ASSERT_TRUE(run) << run.error().describe();
     if (run->path_taken.find("_scaled_mm") == std::string::npos) GTEST_SKIP() << run->path_taken;
-    auto want = smoke::read_f32_tensor(ref_dir(set) + "/reference.safetensors", "forward_fp8_weights");
+    auto want =
+        smoke::read_f32_tensor(ref_dir(set) + "/reference.safetensors", "forward_fp8_weights");
     ASSERT_TRUE(want);
     const double err = smoke::rel_l2(run->forward.data, want->data);
     std::printf("%s native FP8 forward rel L2 vs forward_fp8_weights: %.4f\n", set.c_str(), err);
