@@ -131,8 +131,35 @@ Result<nlohmann::json> gemm_probe(const MmditConfig& c, int tokens) {
                       {"fp8_over_bf16", 0.0},
                       {"ms", sec * 1e3}});
     }
-    nlohmann::json doc{
-        {"device", name}, {"cc", fmt::format("{}.{}", props->major, props->minor)}, {"rows", rows}};
+    // Activation quantisation cost (per-tensor abs-max + scale + cast) at the FF-down input shape.
+    nlohmann::json quant = nlohmann::json::object();
+    if (fp8_ok) {
+      at::Tensor x = at::randn({tokens, 4 * d}, o.dtype(at::kBFloat16));
+      auto time_ms = [&](auto&& fn) {
+        for (int i = 0; i < 3; ++i) fn();
+        torch::cuda::synchronize();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < 20; ++i) fn();
+        torch::cuda::synchronize();
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                   .count() /
+               20;
+      };
+      quant["shape"] = {tokens, 4 * d};
+      quant["aminmax_ms"] = time_ms([&] { return at::aminmax(x); });
+      at::Tensor inv = at::full({}, 0.5F, o.dtype(at::kFloat));
+      quant["fused_scale_cast_ms"] = time_ms([&] {
+        at::Tensor q = at::empty(x.sizes(), x.options().dtype(at::kFloat8_e4m3fn));
+        return at::mul_out(q, x, inv);
+      });
+      quant["two_pass_scale_cast_ms"] = time_ms([&] { return x.mul(inv).to(at::kFloat8_e4m3fn); });
+      quant["plain_cast_ms"] = time_ms([&] { return x.to(at::kFloat8_e4m3fn); });
+      quant["bf16_copy_ms"] = time_ms([&] { return x.clone(); });
+    }
+    nlohmann::json doc{{"device", name},
+                       {"cc", fmt::format("{}.{}", props->major, props->minor)},
+                       {"rows", rows},
+                       {"activation_quantisation", quant}};
     if (peak)
       doc["dense_peak_tflops"] = {
           {"bf16", peak->bf16}, {"fp8", peak->fp8}, {"matched", peak->match}};

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
           static_cast<long long>(row["k"].get<std::int64_t>()), row["bf16_tflops"].get<double>(),
           row["fp8_tflops"].get<double>(), row["fp8_over_bf16"].get<double>());
     std::printf("%s\n", (*probe)["summary"].get<std::string>().c_str());
+    std::printf("activation quantisation: %s\n",
+                (*probe)["activation_quantisation"].dump().c_str());
   } else {
     std::printf("gemm probe: %s\n", probe.error().describe().c_str());
   }
