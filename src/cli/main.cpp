@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   cli::add_probe_command(root, global, chosen);
   cli::add_doctor_command(root, global, chosen);
   cli::add_fetch_command(root, global, chosen);
+  cli::add_smoke_command(root, global, chosen);
 
   try {
     root.parse(argc, argv);

@@ -7,7 +7,8 @@ namespace sd35::smoke {
 
 TorchBuildInfo torch_build_info() {
   TorchBuildInfo info;
-  info.version = fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH);
+  info.version =
+      fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH);
 #ifdef USE_CUDA
   info.cuda_compiled = true;
 #endif

@@ -11,8 +11,8 @@ struct TorchBuildInfo {
   bool cuda_compiled = false;   // libtorch built with CUDA
   bool cuda_available = false;  // a CUDA device is usable right now
   int cuda_device_count = 0;
-  bool native_float8 = false;   // at::kFloat8_e4m3fn exists (libtorch >= 2.1)
-  bool scaled_mm = false;       // at::_scaled_mm with the stable (>= 2.5) signature
+  bool native_float8 = false;  // at::kFloat8_e4m3fn exists (libtorch >= 2.1)
+  bool scaled_mm = false;      // at::_scaled_mm with the stable (>= 2.5) signature
   bool cxx11_abi = false;
   double probe_matmul_checksum = 0.0;  // a tiny real matmul proves the library runs
 };

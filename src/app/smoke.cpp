@@ -1,0 +1,76 @@
+#include "app/smoke.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#ifdef SD35_HAVE_TORCH
+#include "smoke/smoke.hpp"
+#endif
+
+namespace sd35::app {
+
+#ifndef SD35_HAVE_TORCH
+Result<Outcome> smoke(const GlobalOptions&, const SmokeOptions&, Reporter&) {
+  return Error{Errc::unavailable, "smoke: built without libtorch", "sd35-setup",
+               "rebuild with -DSD35_WITH_TORCH=ON and libtorch installed (Debian: libtorch-dev)"};
+}
+#else
+namespace {
+
+Result<std::pair<int, int> > parse_latent(const std::string& text) {
+  int h = 0, w = 0;
+  char x = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d", &h, &x, &w) != 3 || (x != 'x' && x != 'X') || h <= 0 ||
+      w <= 0 || h > 4096 || w > 4096)
+    return Error{Errc::usage, fmt::format("--latent \"{}\" is not HxW", text), "--latent",
+                 "e.g. --latent 64x64"};
+  return std::pair{h, w};
+}
+
+}  // namespace
+
+Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
+                      Reporter& reporter) {
+  SD35_TRY(Manifest manifest, load_manifest_for(global));
+  smoke::SmokeRequest rq;
+  rq.checkpoint = options.checkpoint;
+  rq.device = options.device;
+  const std::string precision =
+      options.precision.empty() ? manifest.smoke.precision : options.precision;
+  auto p = smoke::parse_precision(precision);
+  if (!p)
+    return Error{Errc::usage, fmt::format("unknown precision \"{}\"", precision), "--precision",
+                 "use fp8, fp8-weights, bf16 or fp32"};
+  rq.precision = *p;
+  rq.latent_h = manifest.smoke.latent[0];
+  rq.latent_w = manifest.smoke.latent[1];
+  if (options.checkpoint.empty() && options.latent.empty()) {
+    // The embedded model is a proof of the toolchain, not of the weights: a 32x32 latent keeps it
+    // within seconds on a 2-core CPU. The manifest's latent is for real checkpoints.
+    rq.latent_h = std::min(rq.latent_h, 32);
+    rq.latent_w = std::min(rq.latent_w, 32);
+  }
+  if (!options.latent.empty()) {
+    SD35_TRY(auto hw, parse_latent(options.latent));
+    rq.latent_h = hw.first;
+    rq.latent_w = hw.second;
+  }
+  rq.sampling.steps = options.steps > 0 ? options.steps : manifest.smoke.steps;
+  rq.sampling.guidance = options.guidance >= 0 ? options.guidance : manifest.smoke.guidance;
+  rq.sampling.shift = options.shift > 0 ? options.shift : manifest.smoke.shift;
+  rq.inputs = options.inputs;
+  rq.dump = options.dump;
+  rq.gemm_probe = !options.no_gemm_probe;
+  if (!rq.inputs.empty() && rq.checkpoint.empty())
+    return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs",
+                 "the fixture protocol runs a given checkpoint"};
+  SD35_TRY(nlohmann::json doc, smoke::run_smoke(rq, reporter));
+  const bool passed = doc.value("ok", false);
+  reporter.result("smoke", doc);
+  return passed ? Outcome::ok : Outcome::verification_failed;
+}
+#endif
+
+}  // namespace sd35::app

@@ -1,0 +1,33 @@
+#include "app/smoke.hpp"
+#include "cli/commands.hpp"
+
+namespace sd35::cli {
+
+void add_smoke_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen) {
+  auto opts = std::make_shared<app::SmokeOptions>();
+  auto* cmd = root.add_subcommand(
+      "smoke",
+      "Run the embedded FP8 SD3.5 MMDiT (or --checkpoint) and report agreement, speed and memory");
+  cmd->add_option("--checkpoint", opts->checkpoint,
+                  "diffusers transformer folder, shard index, or SAI/ComfyUI .safetensors (bf16 or "
+                  "scaled FP8)");
+  cmd->add_option("--device", opts->device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--precision", opts->precision,
+                  "fp8 (default from the manifest), fp8-weights, bf16 or fp32")
+      ->check(CLI::IsMember({"fp8", "fp8-weights", "bf16", "fp32"}));
+  cmd->add_option("--latent", opts->latent, "latent size HxW (image = 8x)");
+  cmd->add_option("--steps", opts->steps, "sampling steps")->check(CLI::Range(1, 1000));
+  cmd->add_option("--guidance", opts->guidance, "CFG scale")->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--shift", opts->shift, "flow-matching shift")->check(CLI::Range(0.01, 100.0));
+  cmd->add_option("--inputs", opts->inputs,
+                  "fixture inputs .safetensors (runs the fixture protocol)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--dump", opts->dump, "write forward and sample (F32 safetensors) here");
+  cmd->add_flag("--no-gemm-probe", opts->no_gemm_probe, "skip the FP8/BF16 GEMM probe on CUDA");
+  cmd->callback([&chosen, &global, opts] {
+    chosen = [&global, opts](Reporter& r) { return app::smoke(global, *opts, r); };
+  });
+}
+
+}  // namespace sd35::cli

@@ -1,0 +1,112 @@
+// `sd35-setup smoke`: the embedded SD3/SD3.5 MMDiT on libtorch. Torch-free header: sd35core,
+// the CLI, the tests and the benchmarks call through it without seeing torch headers.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "smoke/mmdit_config.hpp"
+#include "util/reporter.hpp"
+#include "util/result.hpp"
+
+namespace sd35::smoke {
+
+// fp32: float32 reference. bf16: bfloat16 weights and activations. fp8_weights: FP8 storage,
+// dequantised per layer on the fly (bf16 compute on CUDA, fp32 on CPU). fp8: at::_scaled_mm with
+// E4M3 activations (libtorch >= 2.5, CUDA cc >= 8.9), else the fp8_weights path with the reason.
+enum class Precision { fp32, bf16, fp8_weights, fp8 };
+std::optional<Precision> parse_precision(std::string_view text);
+std::string_view to_string(Precision p) noexcept;
+
+// Inputs of one sampling run (fixture protocol of tests/data/sd3-reference/README.md).
+struct Tensor32 {
+  std::vector<std::int64_t> shape;
+  std::vector<float> data;
+};
+
+struct SamplingSpec {
+  int steps = 4;
+  double guidance = 4.5;
+  double shift = 3.0;
+};
+
+// FlowMatchEulerDiscreteScheduler(shift).set_timesteps(steps): sigmas has steps+1 entries (last 0).
+void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps,
+                         std::vector<float>& sigmas);
+
+struct LoadedCheckpointInfo {
+  std::string layout;        // "diffusers", "diffusers-sharded", "sai", "sai-scaled-fp8"
+  std::string fp8_spelling;  // "", "scale_weight+scaled_fp8", "weight_scale+comfy_quant",
+                             // "weight_scale+_quantization_metadata", "weight_scale"
+  MmditConfig config;
+  int fp8_tensors = 0;
+  std::uint64_t weight_bytes = 0;  // bytes held by the loaded MMDiT weights
+  std::string config_source;       // "config.json" or "inferred"
+};
+
+// Loads (validates) a checkpoint on the CPU in its stored precision and describes it.
+Result<LoadedCheckpointInfo> inspect_checkpoint(const std::string& path);
+
+struct FixtureRun {
+  Tensor32 forward;  // transformer(latents, context, pooled, timestep)
+  Tensor32 sample;   // CFG flow-matching Euler loop from `noise`
+  std::vector<float> timesteps, sigmas;
+  LoadedCheckpointInfo checkpoint;
+  std::string path_taken;  // what actually ran (e.g. "fp8-weights (fp32 compute on cpu)")
+};
+
+// Runs the fixture protocol with the weights at `checkpoint` and tensors from `inputs`
+// (safetensors).
+Result<FixtureRun> run_fixture(const std::string& checkpoint, const std::string& inputs,
+                               Precision precision, const std::string& device,
+                               const SamplingSpec& sampling);
+
+// Reads F32 tensors from a safetensors file (fixtures, dumps).
+Result<Tensor32> read_f32_tensor(const std::string& file, const std::string& name);
+// Relative L2 error |a-b| / |b|.
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b);
+
+struct CodecTorchAgreement {
+  bool native_float8 = false;
+  std::string device;
+  int checked = 0;
+  int mismatches = 0;
+  std::string first_mismatch;
+};
+// Compares the torch-free codec with torch's own float8 conversions (all 256 codes, every rounding
+// boundary, out-of-range values). unavailable when libtorch has no float8 or the device is missing.
+Result<CodecTorchAgreement> compare_codec_with_torch(const std::string& device);
+
+struct SmokeRequest {
+  std::string checkpoint;  // empty: embedded synthetic model
+  std::string device = "auto";
+  Precision precision = Precision::fp8;
+  int latent_h = 64;
+  int latent_w = 64;
+  SamplingSpec sampling;
+  std::string inputs;  // fixture inputs (with dump)
+  std::string dump;    // write forward + sample here (F32 safetensors)
+  bool gemm_probe = true;
+};
+
+// The whole smoke test; the result document carries "summary", "ok", metrics and a fingerprint.
+Result<nlohmann::json> run_smoke(const SmokeRequest& request, Reporter& reporter);
+
+struct BenchRequest {
+  std::string model = "large";  // large | medium
+  int latent = 128;             // latent side (1024 px image)
+  int text_tokens = 333;
+  int warmup = 2;
+  int iters = 5;
+  std::vector<Precision> precisions{Precision::fp8, Precision::fp8_weights, Precision::bf16};
+};
+// One CFG step (batch 2) of a random-weight model per precision: ms/step, peak memory.
+Result<nlohmann::json> run_benchmark(const BenchRequest& request);
+// FP8 and BF16 GEMM TFLOP/s at the given (M,N,K) shapes and 8192^3, with % of the GPU's dense peak.
+Result<nlohmann::json> gemm_probe(const MmditConfig& config, int tokens);
+
+}  // namespace sd35::smoke

@@ -1,0 +1,133 @@
+// Torch-free parts of the smoke test: precision names, the flow-matching schedule, F32
+// safetensors reading/writing for the fixture protocol, and error metrics.
+#include "smoke/smoke_io.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "safetensors/safetensors.hpp"
+#include "smoke/smoke.hpp"
+#include "util/fs.hpp"
+#include "util/sha256.hpp"
+
+namespace sd35::smoke {
+
+std::optional<Precision> parse_precision(std::string_view text) {
+  if (text == "fp32") return Precision::fp32;
+  if (text == "bf16") return Precision::bf16;
+  if (text == "fp8-weights") return Precision::fp8_weights;
+  if (text == "fp8") return Precision::fp8;
+  return std::nullopt;
+}
+
+std::string_view to_string(Precision p) noexcept {
+  switch (p) {
+    case Precision::fp32:
+      return "fp32";
+    case Precision::bf16:
+      return "bf16";
+    case Precision::fp8_weights:
+      return "fp8-weights";
+    case Precision::fp8:
+      return "fp8";
+  }
+  return "?";
+}
+
+// diffusers FlowMatchEulerDiscreteScheduler: the training sigmas are float32
+// (shift*s/(1+(shift-1)*s)), set_timesteps works in float64 and stores float32.
+void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps,
+                         std::vector<float>& sigmas) {
+  timesteps.clear();
+  sigmas.clear();
+  const auto s_min_train = static_cast<float>(1.0F / 1000.0F);
+  const auto shift_f = static_cast<float>(shift);
+  const float sigma_min = shift_f * s_min_train / (1.0F + (shift_f - 1.0F) * s_min_train);
+  const double t_max = 1.0 * 1000.0;
+  const double t_min = static_cast<double>(sigma_min) * 1000.0;
+  for (int i = 0; i < steps; ++i) {
+    const double t =
+        steps == 1 ? t_max : t_max + (t_min - t_max) * i / static_cast<double>(steps - 1);
+    const double s = t / 1000.0;
+    const auto shifted = static_cast<float>(shift * s / (1.0 + (shift - 1.0) * s));
+    sigmas.push_back(shifted);
+    timesteps.push_back(shifted * 1000.0F);
+  }
+  sigmas.push_back(0.0F);
+}
+
+Result<Tensor32> read_f32_tensor(const std::string& file, const std::string& name) {
+  SD35_TRY(auto f, st::File::open(file));
+  const auto* info = f.header().find(name);
+  if (!info)
+    return Error{Errc::bad_input, fmt::format("tensor \"{}\" not found", name), file,
+                 "the fixture inputs need latents, context, pooled, timestep, uncond_context, "
+                 "uncond_pooled, noise"};
+  if (info->dtype != st::Dtype::F32)
+    return Error{
+        Errc::bad_input,
+        fmt::format("tensor \"{}\" is {}, expected F32", name, st::dtype_name(info->dtype)), file,
+        ""};
+  Tensor32 t;
+  for (auto s : info->shape) t.shape.push_back(static_cast<std::int64_t>(s));
+  t.data.resize(static_cast<std::size_t>(info->numel()));
+  const auto bytes = f.bytes(*info);
+  std::memcpy(t.data.data(), bytes.data(), bytes.size());
+  return t;
+}
+
+Status write_f32_safetensors(const std::string& file,
+                             const std::vector<std::pair<std::string, const Tensor32*>>& tensors) {
+  nlohmann::json header = nlohmann::json::object();
+  std::uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    const std::uint64_t n = t->data.size() * 4;
+    header[name] = {{"dtype", "F32"}, {"shape", t->shape}, {"data_offsets", {offset, offset + n}}};
+    offset += n;
+  }
+  header["__metadata__"] = {{"format", "pt"}, {"producer", "sd35-setup smoke"}};
+  std::string text = header.dump();
+  text.resize((text.size() + 7) / 8 * 8, ' ');
+  std::string out(8, '\0');
+  const std::uint64_t len = text.size();
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xFFU);
+  out += text;
+  for (const auto& [name, t] : tensors)
+    out.append(reinterpret_cast<const char*>(t->data.data()),
+               t->data.size() * 4);  // little-endian host
+  return fs::write_file_atomic(file, out);
+}
+
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    const double d = static_cast<double>(a[i]) - b[i];
+    num += d * d;
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  if (a.size() != b.size()) return INFINITY;
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+std::string fingerprint(const std::vector<float>& values, double grid) {
+  // Quantise to a coarse grid so that tiny platform differences do not change the hash.
+  Sha256 h;
+  for (float v : values) {
+    const auto q = static_cast<std::int64_t>(std::llround(static_cast<double>(v) / grid));
+    h.update(&q, sizeof q);
+  }
+  return h.hex_digest();
+}
+
+std::uint64_t peak_rss_bytes() {
+  auto text = fs::read_file("/proc/self/status", 1U << 20);
+  if (!text) return 0;
+  const auto pos = text->find("VmHWM:");
+  if (pos == std::string::npos) return 0;
+  return std::strtoull(text->c_str() + pos + 6, nullptr, 10) * 1024;
+}
+
+}  // namespace sd35::smoke
