@@ -14,5 +14,9 @@ using Runner = std::function<Result<app::Outcome>(Reporter&)>;
 
 void add_probe_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 void add_doctor_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_resolve_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_install_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_lock_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_verify_lock_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 
 }  // namespace sd35::cli

@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
   cli::Runner chosen;
   cli::add_probe_command(root, global, chosen);
   cli::add_doctor_command(root, global, chosen);
+  cli::add_resolve_command(root, global, chosen);
+  cli::add_install_command(root, global, chosen);
+  cli::add_lock_command(root, global, chosen);
+  cli::add_verify_lock_command(root, global, chosen);
 
   try {
     root.parse(argc, argv);
