@@ -336,7 +336,7 @@ Result<std::vector<std::string>> pin_from_indexes(std::vector<Package>& packages
       p.file = best->filename;
       p.url = best->url;
       p.sha256 = best->sha256;
-      p.index_url = page.substr(0, page.size() - p.name.size() - 1);
+      p.index_url = page.substr(0, page.size() - p.name.size() - 2);  // "<base>/<name>/" -> "<base>"
       if (p.sha256.empty())
         notes.push_back(fmt::format("{}: the index published no sha256 for {} (hash missing; install will refuse it)",
                                     p.name, p.file));
