@@ -28,14 +28,17 @@ Result<std::vector<resolve::Package>> packages_to_install(const std::string& pat
     return lock.packages;
   }
   if (!doc.is_object() || !doc.contains("selected") || !doc["selected"].is_object())
-    return make_error(Errc::bad_input, "neither a resolution (no /selected) nor a lockfile", path,
-                      "pass the file written by `sd35-setup resolve --out FILE` or `sd35-setup lock`");
-  SD35_TRY(auto pk, resolve::packages_from_json(doc["selected"]["packages"], path, "/selected/packages"));
+    return make_error(
+        Errc::bad_input, "neither a resolution (no /selected) nor a lockfile", path,
+        "pass the file written by `sd35-setup resolve --out FILE` or `sd35-setup lock`");
+  SD35_TRY(auto pk,
+           resolve::packages_from_json(doc["selected"]["packages"], path, "/selected/packages"));
   std::string missing;
   for (const auto& p : pk)
     if (!p.pinned() || p.sha256.empty()) missing += (missing.empty() ? "" : ", ") + p.name;
   if (!missing.empty())
-    return make_error(Errc::bad_input, fmt::format("no pinned wheel + sha256 for: {}", missing), path,
+    return make_error(Errc::bad_input, fmt::format("no pinned wheel + sha256 for: {}", missing),
+                      path,
                       "resolve with --index URL --closure so every wheel has a URL and a hash");
   return pk;
 }
@@ -56,25 +59,30 @@ Status run_tool(proc::Command cmd, const std::string& what) {
   cmd.env_overrides.emplace("PIP_NO_INPUT", "1");
   SD35_TRY(auto outcome, proc::run(cmd));
   if (outcome.success()) return ok();
-  std::string err = outcome.err.size() > 2000 ? outcome.err.substr(outcome.err.size() - 2000) : outcome.err;
+  std::string err =
+      outcome.err.size() > 2000 ? outcome.err.substr(outcome.err.size() - 2000) : outcome.err;
   bool hash = err.find("THESE PACKAGES DO NOT MATCH THE HASHES") != std::string::npos;
-  return make_error(hash ? Errc::integrity : Errc::host_not_ready,
-                    fmt::format("{} failed (exit {}{}): {}", what, outcome.exit_code, outcome.timed_out ? ", timed out" : "",
-                                str::trim(err)),
-                    cmd.argv.front(), hash ? "a downloaded wheel differs from the lock: the index changed or was tampered with"
-                                           : "read the tool's message above");
+  return make_error(
+      hash ? Errc::integrity : Errc::host_not_ready,
+      fmt::format("{} failed (exit {}{}): {}", what, outcome.exit_code,
+                  outcome.timed_out ? ", timed out" : "", str::trim(err)),
+      cmd.argv.front(),
+      hash ? "a downloaded wheel differs from the lock: the index changed or was tampered with"
+           : "read the tool's message above");
 }
 
 }  // namespace
 
-Result<Outcome> install(const GlobalOptions& global, const InstallOptions& options, Reporter& reporter) {
+Result<Outcome> install(const GlobalOptions& global, const InstallOptions& options,
+                        Reporter& reporter) {
   SD35_TRY(Manifest manifest, load_manifest_for(global));
   SD35_TRY(auto packages, packages_to_install(options.from));
   const stdfs::path venv = stdfs::absolute(options.venv);
   const stdfs::path vpython = venv / "bin" / "python";
   std::error_code ec;
   if (!stdfs::exists(vpython, ec)) {
-    std::string python = options.python.empty() ? proc::which("python3").value_or("python3") : options.python;
+    std::string python =
+        options.python.empty() ? proc::which("python3").value_or("python3") : options.python;
     reporter.info(fmt::format("creating {} with {}", venv.string(), python));
     proc::Command mk;
     mk.argv = {python, "-m", "venv", venv.string()};
@@ -83,10 +91,21 @@ Result<Outcome> install(const GlobalOptions& global, const InstallOptions& optio
   }
   const stdfs::path req = venv / "sd35-requirements.txt";
   SD35_TRY_STATUS(fs::write_file_atomic(req, requirements_text(packages)));
-  reporter.info(fmt::format("installing {} locked wheel(s) into {}", packages.size(), venv.string()));
+  reporter.info(
+      fmt::format("installing {} locked wheel(s) into {}", packages.size(), venv.string()));
   proc::Command pip;
-  pip.argv = {vpython.string(), "-m", "pip", "install", "--require-hashes", "--no-deps", "--no-index", "--only-binary",
-              ":all:", "--quiet", "-r", req.string()};
+  pip.argv = {vpython.string(),
+              "-m",
+              "pip",
+              "install",
+              "--require-hashes",
+              "--no-deps",
+              "--no-index",
+              "--only-binary",
+              ":all:",
+              "--quiet",
+              "-r",
+              req.string()};
   pip.timeout = std::chrono::minutes(30);
   SD35_TRY_STATUS(run_tool(pip, "pip install --require-hashes --no-deps"));
 
@@ -96,7 +115,8 @@ Result<Outcome> install(const GlobalOptions& global, const InstallOptions& optio
   checks::CheckContext ctx{manifest, host};
   nlohmann::json jchecks = nlohmann::json::array();
   int failed = 0;
-  for (const char* id : {"python.version", "torch.float8", "torch.cuda-arch", "xformers.torch-pin"}) {
+  for (const char* id :
+       {"python.version", "torch.float8", "torch.cuda-arch", "xformers.torch-pin"}) {
     const checks::CheckDef* def = checks::find_check(id);
     if (!def) continue;
     Finding f = def->run(def->info, ctx);
@@ -106,12 +126,15 @@ Result<Outcome> install(const GlobalOptions& global, const InstallOptions& optio
   }
   const PythonFacts& py = host.python.front();
   std::vector<std::string> summary = {
-      fmt::format("installed {} wheel(s) into {} (Python {})", packages.size(), venv.string(), py.version),
-      py.torch ? fmt::format("venv torch {} (CUDA {})", py.torch->version, py.torch->cuda.value_or("none"))
+      fmt::format("installed {} wheel(s) into {} (Python {})", packages.size(), venv.string(),
+                  py.version),
+      py.torch ? fmt::format("venv torch {} (CUDA {})", py.torch->version,
+                             py.torch->cuda.value_or("none"))
                : std::string("venv has no importable torch")};
   if (failed) summary.push_back(fmt::format("{} required check(s) failed on the new venv", failed));
   nlohmann::json jpk = nlohmann::json::array();
-  for (const auto& p : packages) jpk.push_back({{"name", p.name}, {"version", p.version}, {"sha256", p.sha256}});
+  for (const auto& p : packages)
+    jpk.push_back({{"name", p.name}, {"version", p.version}, {"sha256", p.sha256}});
   reporter.result("install", {{"ok", failed == 0},
                               {"venv", venv.string()},
                               {"python", py.version},

@@ -52,25 +52,29 @@ Result<FromResolution> read_resolution(const std::string& path) {
   SD35_TRY(r.packages, resolve::packages_from_json(s["packages"], path, "/selected/packages"));
   for (const auto& p : r.packages)
     if (!p.pinned() || p.sha256.empty())
-      return make_error(Errc::bad_input, fmt::format("{} has no pinned wheel + sha256", p.name), path,
-                        "resolve with --index URL --closure so every wheel is pinned");
+      return make_error(Errc::bad_input, fmt::format("{} has no pinned wheel + sha256", p.name),
+                        path, "resolve with --index URL --closure so every wheel is pinned");
   return r;
 }
 
 // Every locked wheel must be what the venv has (pip recorded the wheel hash in direct_url.json).
-Status cross_check_venv(const std::vector<resolve::Package>& pk, const std::map<std::string, lock::InstalledDist>& have,
+Status cross_check_venv(const std::vector<resolve::Package>& pk,
+                        const std::map<std::string, lock::InstalledDist>& have,
                         const std::string& venv) {
   for (const auto& p : pk) {
     auto it = have.find(p.name);
     if (it == have.end())
-      return make_error(Errc::integrity, fmt::format("{} {} is not installed in the venv", p.name, p.version), venv,
-                        "run `sd35-setup install --venv DIR` first");
-    if (it->second.version != p.version || (!it->second.sha256.empty() && it->second.sha256 != p.sha256))
       return make_error(Errc::integrity,
-                        fmt::format("{}: venv has {} (sha256 {}), the resolution says {} (sha256 {})", p.name,
-                                    it->second.version, it->second.sha256.empty() ? "unknown" : it->second.sha256,
-                                    p.version, p.sha256),
-                        it->second.dist_info.string(), "reinstall with `sd35-setup install`, or resolve again");
+                        fmt::format("{} {} is not installed in the venv", p.name, p.version), venv,
+                        "run `sd35-setup install --venv DIR` first");
+    if (it->second.version != p.version ||
+        (!it->second.sha256.empty() && it->second.sha256 != p.sha256))
+      return make_error(
+          Errc::integrity,
+          fmt::format("{}: venv has {} (sha256 {}), the resolution says {} (sha256 {})", p.name,
+                      it->second.version, it->second.sha256.empty() ? "unknown" : it->second.sha256,
+                      p.version, p.sha256),
+          it->second.dist_info.string(), "reinstall with `sd35-setup install`, or resolve again");
   }
   return ok();
 }
@@ -102,11 +106,14 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
     SD35_TRY(auto have, lock::installed_dists(options.venv));
     if (!from.empty()) {
       SD35_TRY_STATUS(cross_check_venv(l.packages, have, options.venv));
-      summary.push_back(fmt::format("venv {} matches the resolution ({} wheels)", options.venv, l.packages.size()));
+      summary.push_back(fmt::format("venv {} matches the resolution ({} wheels)", options.venv,
+                                    l.packages.size()));
     } else {
       for (const auto& [name, d] : have) {
         if (d.sha256.empty() || d.url.empty()) {
-          reporter.warn(fmt::format("{} {} left out: pip recorded no wheel hash (not installed by `sd35-setup install`)", name, d.version));
+          reporter.warn(fmt::format(
+              "{} {} left out: pip recorded no wheel hash (not installed by `sd35-setup install`)",
+              name, d.version));
           continue;
         }
         resolve::Package p;
@@ -119,7 +126,9 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
         l.packages.push_back(std::move(p));
         if (name == "torch") {
           l.torch = d.version.substr(0, d.version.find('+'));
-          l.cuda = d.version.find('+') == std::string::npos ? "" : d.version.substr(d.version.find('+') + 1);
+          l.cuda = d.version.find('+') == std::string::npos
+                       ? ""
+                       : d.version.substr(d.version.find('+') + 1);
         }
       }
     }
@@ -133,11 +142,13 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
   }
   l.host.glibc = host.glibc;
   l.host.machine = host.os.arch;
-  if (l.host.python.empty() && host.primary_python()) l.host.python = host.primary_python()->version;
+  if (l.host.python.empty() && host.primary_python())
+    l.host.python = host.primary_python()->version;
 
   l.model = lock::model_from_cache(manifest, resolve_cache_dir(global));
   if (!l.model.verified)
-    summary.push_back("model: not (completely) fetched: the manifest's values are recorded, marked unverified");
+    summary.push_back(
+        "model: not (completely) fetched: the manifest's values are recorded, marked unverified");
   if (!options.smoke_result.empty()) {
     SD35_TRY(auto smoke, jsonio::parse_file(options.smoke_result));
     if (!smoke.is_object())
@@ -149,18 +160,24 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
   if (!options.created.empty()) l.created = options.created;
   std::string text = lock::serialize(l);
   SD35_TRY_STATUS(fs::write_file_atomic(options.out, text));
-  summary.insert(summary.begin(), fmt::format("wrote {}: torch {} {}, {} wheel(s), model {} ({} file(s))", options.out,
-                                              l.torch, l.cuda, l.packages.size(), l.model.repo, l.model.files.size()));
+  summary.insert(
+      summary.begin(),
+      fmt::format("wrote {}: torch {} {}, {} wheel(s), model {} ({} file(s))", options.out, l.torch,
+                  l.cuda, l.packages.size(), l.model.repo, l.model.files.size()));
   nlohmann::json doc = nlohmann::json::parse(text);
-  reporter.result("lock", {{"ok", true}, {"path", options.out}, {"lock", doc}, {"summary", summary}});
+  reporter.result("lock",
+                  {{"ok", true}, {"path", options.out}, {"lock", doc}, {"summary", summary}});
   return Outcome::ok;
 }
 
-Result<Outcome> lock_export(const GlobalOptions& /*global*/, const LockExportOptions& options, Reporter& reporter) {
+Result<Outcome> lock_export(const GlobalOptions& /*global*/, const LockExportOptions& options,
+                            Reporter& reporter) {
   SD35_TRY(auto l, lock::load(options.lock));
   std::string text;
-  if (options.format == "requirements") text = lock::export_requirements(l);
-  else if (options.format == "pylock") text = lock::export_pylock(l);
+  if (options.format == "requirements")
+    text = lock::export_requirements(l);
+  else if (options.format == "pylock")
+    text = lock::export_pylock(l);
   else
     return make_error(Errc::usage, fmt::format("unknown export format '{}'", options.format), {},
                       "use --format requirements or --format pylock");
@@ -172,23 +189,31 @@ Result<Outcome> lock_export(const GlobalOptions& /*global*/, const LockExportOpt
     for (auto line : str::split(text, '\n')) summary.emplace_back(line);
     if (!summary.empty() && summary.back().empty()) summary.pop_back();
   }
-  reporter.result("lock-export", {{"ok", true}, {"format", options.format}, {"text", text}, {"summary", summary}});
+  reporter.result("lock-export",
+                  {{"ok", true}, {"format", options.format}, {"text", text}, {"summary", summary}});
   return Outcome::ok;
 }
 
-Result<Outcome> lock_diff(const GlobalOptions& /*global*/, const LockDiffOptions& options, Reporter& reporter) {
+Result<Outcome> lock_diff(const GlobalOptions& /*global*/, const LockDiffOptions& options,
+                          Reporter& reporter) {
   SD35_TRY(auto a, lock::load(options.a));
   SD35_TRY(auto b, lock::load(options.b));
   auto lines = lock::diff(a, b);
   nlohmann::json changes = nlohmann::json::array();
   std::vector<std::string> summary;
   for (const auto& d : lines) {
-    changes.push_back({{"section", d.section}, {"key", d.key}, {"a", d.a.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.a)},
+    changes.push_back({{"section", d.section},
+                       {"key", d.key},
+                       {"a", d.a.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.a)},
                        {"b", d.b.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.b)}});
-    summary.push_back(fmt::format("{} {}: {} -> {}", d.section, d.key, d.a.empty() ? "(absent)" : d.a, d.b.empty() ? "(absent)" : d.b));
+    summary.push_back(fmt::format("{} {}: {} -> {}", d.section, d.key,
+                                  d.a.empty() ? "(absent)" : d.a, d.b.empty() ? "(absent)" : d.b));
   }
   if (lines.empty()) summary.push_back("the locks are equivalent");
-  reporter.result("lock-diff", {{"ok", lines.empty()}, {"identical", lines.empty()}, {"changes", changes}, {"summary", summary}});
+  reporter.result("lock-diff", {{"ok", lines.empty()},
+                                {"identical", lines.empty()},
+                                {"changes", changes},
+                                {"summary", summary}});
   return lines.empty() ? Outcome::ok : Outcome::verification_failed;
 }
 

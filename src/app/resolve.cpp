@@ -31,19 +31,23 @@ Status run_closure(const HostFacts& host, const ResolveOptions& options, resolve
     for (const auto& i : options.indexes) pip.indexes.push_back(substitute(i, s.cuda));
   }
   for (const auto& p : s.packages)
-    pip.requirements.push_back(p.pinned() ? fmt::format("{}=={}", p.name, p.version) : p.name + p.specifier);
-  reporter.info(fmt::format("asking pip's resolver ({}) for the closure of {} requirement(s)", py->path, pip.requirements.size()));
+    pip.requirements.push_back(p.pinned() ? fmt::format("{}=={}", p.name, p.version)
+                                          : p.name + p.specifier);
+  reporter.info(fmt::format("asking pip's resolver ({}) for the closure of {} requirement(s)",
+                            py->path, pip.requirements.size()));
   SD35_TRY(auto closure, resolve::run_pip_report(pip));
   hash_notes.clear();
   for (const auto& p : closure)
-    if (p.sha256.empty()) hash_notes.push_back(fmt::format("{}: pip's report has no sha256 for {}", p.name, p.url));
+    if (p.sha256.empty())
+      hash_notes.push_back(fmt::format("{}: pip's report has no sha256 for {}", p.name, p.url));
   s.packages = std::move(closure);
   return ok();
 }
 
 }  // namespace
 
-Result<Outcome> resolve(const GlobalOptions& global, const ResolveOptions& options, Reporter& reporter) {
+Result<Outcome> resolve(const GlobalOptions& global, const ResolveOptions& options,
+                        Reporter& reporter) {
   SD35_TRY(Manifest manifest, load_manifest_for(global));
   SD35_TRY(HostFacts host, host_facts_for(global, options.host_file, options.pythons));
   for (const auto& note : host.notes) reporter.event(Level::debug, note);
@@ -53,14 +57,18 @@ Result<Outcome> resolve(const GlobalOptions& global, const ResolveOptions& optio
   if (res.selected) {
     resolve::Selection& s = *res.selected;
     if (!options.indexes.empty()) {
-      SD35_TRY(res.hash_notes, resolve::pin_from_indexes(s.packages, options.indexes, s.cuda, host));
+      SD35_TRY(res.hash_notes,
+               resolve::pin_from_indexes(s.packages, options.indexes, s.cuda, host));
       for (const auto& p : s.packages)
-        if (!p.pinned()) res.hash_notes.push_back(fmt::format("{}{}: a range, pinned only by --closure (pip's resolver)", p.name, p.specifier));
+        if (!p.pinned())
+          res.hash_notes.push_back(fmt::format(
+              "{}{}: a range, pinned only by --closure (pip's resolver)", p.name, p.specifier));
       for (const auto& p : s.packages)
         if (p.name == "torch" && p.pinned()) s.index_url = p.index_url;
     }
     if (options.closure) SD35_TRY_STATUS(run_closure(host, options, s, res.hash_notes, reporter));
-    summary.push_back(fmt::format("selected torch {} {} for Python {} from {}", s.torch, s.cuda, s.python, s.index_url));
+    summary.push_back(fmt::format("selected torch {} {} for Python {} from {}", s.torch, s.cuda,
+                                  s.python, s.index_url));
     for (const auto& w : s.why) summary.push_back("  because " + w);
     for (const auto& n : s.notes) summary.push_back("  note: " + n);
   } else {

@@ -16,7 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-json or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+json or_null(const std::string& s) {
+  return s.empty() ? json(nullptr) : json(s);
+}
 
 std::string toml_string(std::string_view s) {
   std::string out = "\"";
@@ -83,25 +85,34 @@ Result<LockedModel> read_model(jsonio::ObjectReader r, const std::string& source
 
 json to_json_unsigned(const Lockfile& l) {
   json gpus = json::array();
-  for (const auto& g : l.host.gpus) gpus.push_back({{"name", g.name}, {"compute_capability", g.compute_capability}});
+  for (const auto& g : l.host.gpus)
+    gpus.push_back({{"name", g.name}, {"compute_capability", g.compute_capability}});
   std::vector<resolve::Package> pk = l.packages;
   std::sort(pk.begin(), pk.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   json packages = json::array();
   for (const auto& p : pk) {
-    packages.push_back({{"name", p.name}, {"version", p.version}, {"file", p.file}, {"url", p.url},
-                        {"sha256", or_null(p.sha256)}, {"index_url", p.index_url}, {"requested", p.requested}});
+    packages.push_back({{"name", p.name},
+                        {"version", p.version},
+                        {"file", p.file},
+                        {"url", p.url},
+                        {"sha256", or_null(p.sha256)},
+                        {"index_url", p.index_url},
+                        {"requested", p.requested}});
   }
   std::vector<LockedModelFile> files = l.model.files;
-  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
   json jfiles = json::array();
-  for (const auto& f : files) jfiles.push_back({{"path", f.path}, {"size", f.size}, {"oid", or_null(f.oid)}});
+  for (const auto& f : files)
+    jfiles.push_back({{"path", f.path}, {"size", f.size}, {"oid", or_null(f.oid)}});
   json doc = {
       {"schema_version", l.schema_version},
       {"tool", {{"name", "sd35-setup"}, {"version", l.tool_version}}},
       {"manifest", {{"name", l.manifest_name}, {"digest", l.manifest_digest}}},
       {"host",
        {{"driver", or_null(l.host.driver)},
-        {"cuda_driver_version", l.host.cuda_driver_version ? json(*l.host.cuda_driver_version) : json(nullptr)},
+        {"cuda_driver_version",
+         l.host.cuda_driver_version ? json(*l.host.cuda_driver_version) : json(nullptr)},
         {"gpus", gpus},
         {"glibc", or_null(l.host.glibc)},
         {"python", or_null(l.host.python)},
@@ -109,15 +120,20 @@ json to_json_unsigned(const Lockfile& l) {
       {"environment", {{"torch", l.torch}, {"cuda", l.cuda}, {"index_url", l.index_url}}},
       {"packages", packages},
       {"model",
-       {{"repo", l.model.repo}, {"revision", l.model.revision}, {"commit", or_null(l.model.commit)},
-        {"verified", l.model.verified}, {"files", jfiles}}},
+       {{"repo", l.model.repo},
+        {"revision", l.model.revision},
+        {"commit", or_null(l.model.commit)},
+        {"verified", l.model.verified},
+        {"files", jfiles}}},
   };
   if (l.smoke) doc["smoke"] = *l.smoke;
   if (l.created) doc["created"] = *l.created;
   return doc;
 }
 
-std::string digest_of(const json& unsigned_doc) { return "sha256:" + sha256_hex(unsigned_doc.dump()); }
+std::string digest_of(const json& unsigned_doc) {
+  return "sha256:" + sha256_hex(unsigned_doc.dump());
+}
 
 std::string serialize(const Lockfile& lock) {
   json doc = to_json_unsigned(lock);
@@ -132,20 +148,24 @@ Result<Lockfile> parse(std::string_view text, const std::string& source) {
     return lock_error(source + ": /schema_version", "the lockfile has no integer schema_version");
   int version = doc["schema_version"].get<int>();
   if (version > kLockSchemaVersion || version < 1)
-    return make_error(Errc::unsupported_version,
-                      fmt::format("lockfile schema_version {} is not supported (this sd35-setup reads {})", version,
-                                  kLockSchemaVersion),
-                      source + ": /schema_version", "upgrade sd35-setup to the version that wrote the lock");
+    return make_error(
+        Errc::unsupported_version,
+        fmt::format("lockfile schema_version {} is not supported (this sd35-setup reads {})",
+                    version, kLockSchemaVersion),
+        source + ": /schema_version", "upgrade sd35-setup to the version that wrote the lock");
   if (!doc.contains("lock_digest") || !doc["lock_digest"].is_string())
-    return lock_error(source + ": /lock_digest", "the lockfile has no lock_digest (truncated or not written by sd35-setup)");
+    return lock_error(source + ": /lock_digest",
+                      "the lockfile has no lock_digest (truncated or not written by sd35-setup)");
   std::string stated = doc["lock_digest"].get<std::string>();
   json body = doc;
   body.erase("lock_digest");
   std::string actual = digest_of(body);
   if (stated != actual)
-    return lock_error(source + ": /lock_digest",
-                      fmt::format("lock_digest {} does not match the content ({}): the file was edited or corrupted",
-                                  stated, actual));
+    return lock_error(
+        source + ": /lock_digest",
+        fmt::format(
+            "lock_digest {} does not match the content ({}): the file was edited or corrupted",
+            stated, actual));
 
   std::vector<std::string> warnings;
   SD35_TRY(auto root, jsonio::root_object(body, source, &warnings));
@@ -177,9 +197,10 @@ Result<Lockfile> load(const std::string& path) {
 }
 
 std::string export_requirements(const Lockfile& l) {
-  std::string out = fmt::format("# Generated by sd35-setup {} from the lock of {} (torch {} {}).\n"
-                                "# pip install --require-hashes --no-deps -r requirements.txt\n",
-                                l.tool_version, l.manifest_name, l.torch, l.cuda);
+  std::string out = fmt::format(
+      "# Generated by sd35-setup {} from the lock of {} (torch {} {}).\n"
+      "# pip install --require-hashes --no-deps -r requirements.txt\n",
+      l.tool_version, l.manifest_name, l.torch, l.cuda);
   std::set<std::string> indexes;
   for (const auto& p : l.packages)
     if (!p.index_url.empty()) indexes.insert(p.index_url);
@@ -205,13 +226,16 @@ std::string export_pylock(const Lockfile& l) {
   std::string out = "lock-version = \"1.0\"\n";
   if (!l.host.python.empty()) {
     auto parts = str::split(l.host.python, '.');
-    if (parts.size() >= 2) out += fmt::format("requires-python = \"=={}.{}.*\"\n", parts[0], parts[1]);
+    if (parts.size() >= 2)
+      out += fmt::format("requires-python = \"=={}.{}.*\"\n", parts[0], parts[1]);
   }
   out += "created-by = \"sd35-setup\"\n";
   for (const auto& p : l.packages) {
-    out += fmt::format("\n[[packages]]\nname = {}\nversion = {}\n", toml_string(p.name), toml_string(p.version));
+    out += fmt::format("\n[[packages]]\nname = {}\nversion = {}\n", toml_string(p.name),
+                       toml_string(p.version));
     if (!p.index_url.empty()) out += fmt::format("index = {}\n", toml_string(p.index_url));
-    out += fmt::format("\n[[packages.wheels]]\nname = {}\nurl = {}\n", toml_string(p.file), toml_string(p.url));
+    out += fmt::format("\n[[packages.wheels]]\nname = {}\nurl = {}\n", toml_string(p.file),
+                       toml_string(p.url));
     if (!p.sha256.empty()) out += fmt::format("hashes = {{sha256 = {}}}\n", toml_string(p.sha256));
   }
   return out;
@@ -231,11 +255,14 @@ std::vector<DiffLine> diff(const Lockfile& a, const Lockfile& b) {
   cmp("host", "python", a.host.python, b.host.python);
   auto gpus = [](const LockedHost& h) {
     std::string s;
-    for (const auto& g : h.gpus) s += (s.empty() ? "" : ", ") + g.name + " (" + g.compute_capability + ")";
+    for (const auto& g : h.gpus)
+      s += (s.empty() ? "" : ", ") + g.name + " (" + g.compute_capability + ")";
     return s;
   };
   cmp("host", "gpus", gpus(a.host), gpus(b.host));
-  auto pkg_text = [](const resolve::Package& p) { return p.version + " sha256:" + p.sha256.substr(0, 12); };
+  auto pkg_text = [](const resolve::Package& p) {
+    return p.version + " sha256:" + p.sha256.substr(0, 12);
+  };
   std::map<std::string, std::pair<std::string, std::string>> pk;
   for (const auto& p : a.packages) pk[p.name].first = pkg_text(p);
   for (const auto& p : b.packages) pk[p.name].second = pkg_text(p);
@@ -243,11 +270,14 @@ std::vector<DiffLine> diff(const Lockfile& a, const Lockfile& b) {
   cmp("model", "repo", a.model.repo, b.model.repo);
   cmp("model", "commit", a.model.commit, b.model.commit);
   std::map<std::string, std::pair<std::string, std::string>> files;
-  for (const auto& f : a.model.files) files[f.path].first = fmt::format("{} bytes oid {}", f.size, f.oid);
-  for (const auto& f : b.model.files) files[f.path].second = fmt::format("{} bytes oid {}", f.size, f.oid);
+  for (const auto& f : a.model.files)
+    files[f.path].first = fmt::format("{} bytes oid {}", f.size, f.oid);
+  for (const auto& f : b.model.files)
+    files[f.path].second = fmt::format("{} bytes oid {}", f.size, f.oid);
   for (const auto& [path, v] : files) cmp("model", path, v.first, v.second);
   auto fp = [](const Lockfile& l) {
-    return l.smoke && l.smoke->contains("fingerprint") ? l.smoke->at("fingerprint").dump() : std::string();
+    return l.smoke && l.smoke->contains("fingerprint") ? l.smoke->at("fingerprint").dump()
+                                                       : std::string();
   };
   cmp("smoke", "fingerprint", fp(a), fp(b));
   return out;

@@ -4,11 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "resolve/resolve.hpp"
 #include "util/result.hpp"
@@ -23,12 +22,12 @@ struct LockedGpu {
 };
 
 struct LockedHost {
-  std::string driver;                   // "" when no NVIDIA driver
+  std::string driver;  // "" when no NVIDIA driver
   std::optional<int> cuda_driver_version;
   std::vector<LockedGpu> gpus;
   std::string glibc;
-  std::string python;                   // "3.11.7"
-  std::string machine;                  // "x86_64"
+  std::string python;   // "3.11.7"
+  std::string machine;  // "x86_64"
 };
 
 struct LockedModelFile {
@@ -38,10 +37,11 @@ struct LockedModelFile {
 };
 
 struct LockedModel {
-  std::string repo;      // https URL, no credentials
+  std::string repo;  // https URL, no credentials
   std::string revision;
-  std::string commit;    // "" when not fetched
-  bool verified = false; // false: values copied from the manifest, not read from a fetched snapshot
+  std::string commit;  // "" when not fetched
+  bool verified =
+      false;  // false: values copied from the manifest, not read from a fetched snapshot
   std::vector<LockedModelFile> files;  // sorted by path
 };
 
@@ -51,13 +51,13 @@ struct Lockfile {
   std::string manifest_name;
   std::string manifest_digest;
   LockedHost host;
-  std::string torch;          // "2.9.1"
-  std::string cuda;           // "cu128"
+  std::string torch;  // "2.9.1"
+  std::string cuda;   // "cu128"
   std::string index_url;
   std::vector<resolve::Package> packages;  // sorted by name
   LockedModel model;
-  std::optional<nlohmann::json> smoke;     // path, device, metrics, fingerprint
-  std::optional<std::string> created;      // only when the caller passes a timestamp
+  std::optional<nlohmann::json> smoke;  // path, device, metrics, fingerprint
+  std::optional<std::string> created;   // only when the caller passes a timestamp
 };
 
 // The document without lock_digest, then the digest over its compact dump.
@@ -79,7 +79,7 @@ std::string export_pylock(const Lockfile& lock);
 struct DiffLine {
   std::string section;  // "package", "environment", "host", "model", "smoke", "manifest"
   std::string key;
-  std::string a, b;     // "" = absent on that side
+  std::string a, b;  // "" = absent on that side
 };
 std::vector<DiffLine> diff(const Lockfile& a, const Lockfile& b);
 

@@ -28,7 +28,8 @@ std::optional<StatKey> stat_key(const stdfs::path& p) {
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) return std::nullopt;
   return StatKey{static_cast<std::uint64_t>(st.st_size), static_cast<std::uint64_t>(st.st_ino),
-                 st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec};
+                 st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+                 st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec};
 }
 
 // git's object id of a regular (non-LFS) file: sha1("blob <size>\0" + content).
@@ -51,12 +52,15 @@ Result<std::string> git_blob_sha1(const stdfs::path& p, std::uint64_t size) {
   return to_hex(md, len);
 }
 
-stdfs::path state_file(const stdfs::path& cache_dir) { return cache_dir / ".sd35-lock-state.json"; }
+stdfs::path state_file(const stdfs::path& cache_dir) {
+  return cache_dir / ".sd35-lock-state.json";
+}
 
 }  // namespace
 
 std::string repo_url(std::string_view repo) {
-  if (str::starts_with(repo, "http://") || str::starts_with(repo, "https://")) return net::redact_url(repo);
+  if (str::starts_with(repo, "http://") || str::starts_with(repo, "https://"))
+    return net::redact_url(repo);
   return "https://huggingface.co/" + std::string(repo);
 }
 
@@ -68,7 +72,8 @@ LockedModel model_from_cache(const Manifest& manifest, const stdfs::path& cache_
     m.commit.clear();
     m.verified = false;
     m.files.clear();
-    for (const auto& f : manifest.model.files) m.files.push_back({f.path, f.size.value_or(0), f.sha256.value_or("")});
+    for (const auto& f : manifest.model.files)
+      m.files.push_back({f.path, f.size.value_or(0), f.sha256.value_or("")});
     return m;
   };
   auto repo_id = store::repo_id_from(manifest.model.repo);
@@ -84,7 +89,8 @@ LockedModel model_from_cache(const Manifest& manifest, const stdfs::path& cache_
     auto size = stdfs::file_size(link, ec);
     if (ec) return fallback();
     // The snapshot entry links to blobs/<oid>; fetch names a blob after its verified content.
-    std::string oid = stdfs::is_symlink(link, ec) ? stdfs::read_symlink(link, ec).filename().string() : "";
+    std::string oid =
+        stdfs::is_symlink(link, ec) ? stdfs::read_symlink(link, ec).filename().string() : "";
     if (f.sha256 && oid != *f.sha256) m.verified = false;
     if (f.size && *f.size != size) m.verified = false;
     m.files.push_back({f.path, size, oid.empty() ? f.sha256.value_or("") : oid});
@@ -92,13 +98,16 @@ LockedModel model_from_cache(const Manifest& manifest, const stdfs::path& cache_
   return m;
 }
 
-Result<std::vector<FileCheck>> check_model_files(const LockedModel& model, const stdfs::path& cache_dir) {
+Result<std::vector<FileCheck>> check_model_files(const LockedModel& model,
+                                                 const stdfs::path& cache_dir) {
   SD35_TRY(auto repo_id, store::repo_id_from(model.repo));
   auto rc = store::repo_cache(cache_dir, repo_id);
-  std::string commit = model.commit.empty() ? rc.commit_for(model.revision).value_or("") : model.commit;
+  std::string commit =
+      model.commit.empty() ? rc.commit_for(model.revision).value_or("") : model.commit;
   nlohmann::json state = nlohmann::json::object();
   if (auto text = fs::read_file(state_file(cache_dir), 16u << 20))
-    if (auto j = jsonio::parse(*text, state_file(cache_dir).string()); j && j->is_object()) state = *j;
+    if (auto j = jsonio::parse(*text, state_file(cache_dir).string()); j && j->is_object())
+      state = *j;
   bool state_changed = false;
   std::vector<FileCheck> out;
   for (const auto& f : model.files) {
@@ -109,7 +118,8 @@ Result<std::vector<FileCheck>> check_model_files(const LockedModel& model, const
     stdfs::path real = commit.empty() ? p : stdfs::canonical(p, ec);
     auto key = commit.empty() || ec ? std::nullopt : stat_key(real);
     if (!key) {
-      c.detail = commit.empty() ? fmt::format("revision {} of {} is not in the cache {}", model.revision, repo_id, cache_dir.string())
+      c.detail = commit.empty() ? fmt::format("revision {} of {} is not in the cache {}",
+                                              model.revision, repo_id, cache_dir.string())
                                 : fmt::format("missing: {}", p.string());
       out.push_back(std::move(c));
       continue;
@@ -121,19 +131,25 @@ Result<std::vector<FileCheck>> check_model_files(const LockedModel& model, const
     }
     const std::string id = real.string();
     if (state.contains(id) && state[id].is_object() && state[id].value("oid", "") == f.oid &&
-        StatKey{state[id].value("size", 0ULL), state[id].value("inode", 0ULL), state[id].value("mtime_ns", 0LL),
-                state[id].value("ctime_ns", 0LL)} == *key) {
+        StatKey{state[id].value("size", 0ULL), state[id].value("inode", 0ULL),
+                state[id].value("mtime_ns", 0LL), state[id].value("ctime_ns", 0LL)} == *key) {
       c.ok = c.fast = true;
       c.detail = "unchanged since last verified (size, mtime, ctime, inode)";
       out.push_back(std::move(c));
       continue;
     }
-    Result<std::string> got = f.oid.size() == 40 ? git_blob_sha1(real, key->size) : sha256_file(real);
+    Result<std::string> got =
+        f.oid.size() == 40 ? git_blob_sha1(real, key->size) : sha256_file(real);
     if (!got) return got.error();
     c.ok = !f.oid.empty() && *got == f.oid;
-    c.detail = c.ok ? "content hash matches" : fmt::format("content hash {} != locked oid {}", *got, f.oid);
+    c.detail = c.ok ? "content hash matches"
+                    : fmt::format("content hash {} != locked oid {}", *got, f.oid);
     if (c.ok) {
-      state[id] = {{"size", key->size}, {"inode", key->inode}, {"mtime_ns", key->mtime_ns}, {"ctime_ns", key->ctime_ns}, {"oid", f.oid}};
+      state[id] = {{"size", key->size},
+                   {"inode", key->inode},
+                   {"mtime_ns", key->mtime_ns},
+                   {"ctime_ns", key->ctime_ns},
+                   {"oid", f.oid}};
       state_changed = true;
     } else {
       state.erase(id);

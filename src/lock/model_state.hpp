@@ -16,21 +16,23 @@
 
 namespace sd35::lock {
 
-// What the cache holds for the manifest's model. Not fetched: the manifest's values, verified=false.
+// What the cache holds for the manifest's model. Not fetched: the manifest's values,
+// verified=false.
 LockedModel model_from_cache(const Manifest& manifest, const std::filesystem::path& cache_dir);
 
 // "https://huggingface.co/org/name" from "org/name"; URLs lose userinfo and query.
 std::string repo_url(std::string_view repo);
 
 struct FileCheck {
-  std::string path;    // repo-relative
+  std::string path;  // repo-relative
   bool ok = false;
-  bool fast = false;   // decided by the stat fast path, no hashing
+  bool fast = false;  // decided by the stat fast path, no hashing
   std::string detail;
 };
 
 // Checks every locked file in the snapshot of model.commit: present, size, content hash (sha256
 // for 64-hex oids, git blob sha1 for 40-hex oids).
-Result<std::vector<FileCheck>> check_model_files(const LockedModel& model, const std::filesystem::path& cache_dir);
+Result<std::vector<FileCheck>> check_model_files(const LockedModel& model,
+                                                 const std::filesystem::path& cache_dir);
 
 }  // namespace sd35::lock

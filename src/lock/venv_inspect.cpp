@@ -18,11 +18,12 @@ Result<stdfs::path> site_packages(const stdfs::path& venv) {
     if (!stdfs::is_directory(dir, ec)) continue;
     for (const auto& e : stdfs::directory_iterator(dir, ec)) {
       auto sp = e.path() / "site-packages";
-      if (e.path().filename().string().starts_with("python") && stdfs::is_directory(sp, ec)) return sp;
+      if (e.path().filename().string().starts_with("python") && stdfs::is_directory(sp, ec))
+        return sp;
     }
   }
-  return make_error(Errc::not_found, "no lib/python3.X/site-packages in the virtual environment", venv.string(),
-                    "create it with `sd35-setup install --venv DIR`");
+  return make_error(Errc::not_found, "no lib/python3.X/site-packages in the virtual environment",
+                    venv.string(), "create it with `sd35-setup install --venv DIR`");
 }
 
 Result<std::map<std::string, InstalledDist>> installed_dists(const stdfs::path& venv) {
@@ -37,18 +38,22 @@ Result<std::map<std::string, InstalledDist>> installed_dists(const stdfs::path& 
     d.dist_info = e.path();
     for (auto line : str::split(*metadata, '\n')) {
       if (line.empty() || line == "\r") break;  // headers end at the first blank line
-      if (str::starts_with(line, "Name:")) d.name = resolve::normalize_name(str::trim(line.substr(5)));
-      else if (str::starts_with(line, "Version:")) d.version = std::string(str::trim(line.substr(8)));
+      if (str::starts_with(line, "Name:"))
+        d.name = resolve::normalize_name(str::trim(line.substr(5)));
+      else if (str::starts_with(line, "Version:"))
+        d.version = std::string(str::trim(line.substr(8)));
     }
     if (d.name.empty()) continue;
     if (auto du = fs::read_file(e.path() / "direct_url.json", 1u << 20)) {
-      if (auto j = jsonio::parse(*du, (e.path() / "direct_url.json").string()); j && j->is_object()) {
+      if (auto j = jsonio::parse(*du, (e.path() / "direct_url.json").string());
+          j && j->is_object()) {
         d.url = j->value("url", "");
         if (j->contains("archive_info") && (*j)["archive_info"].is_object()) {
           const auto& ai = (*j)["archive_info"];
           if (ai.contains("hashes") && ai["hashes"].is_object() && ai["hashes"].contains("sha256"))
             d.sha256 = ai["hashes"]["sha256"].get<std::string>();
-          else if (ai.contains("hash") && ai["hash"].is_string() && str::starts_with(ai["hash"].get<std::string>(), "sha256="))
+          else if (ai.contains("hash") && ai["hash"].is_string() &&
+                   str::starts_with(ai["hash"].get<std::string>(), "sha256="))
             d.sha256 = ai["hash"].get<std::string>().substr(7);
         }
       }

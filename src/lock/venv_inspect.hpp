@@ -13,10 +13,10 @@
 namespace sd35::lock {
 
 struct InstalledDist {
-  std::string name;     // normalised
+  std::string name;  // normalised
   std::string version;
-  std::string url;      // direct_url.json "url", "" when installed from an index by name
-  std::string sha256;   // direct_url.json archive_info hash, "" when absent
+  std::string url;     // direct_url.json "url", "" when installed from an index by name
+  std::string sha256;  // direct_url.json archive_info hash, "" when absent
   std::filesystem::path dist_info;
 };
 

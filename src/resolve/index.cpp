@@ -20,8 +20,9 @@ std::string html_unescape(std::string_view s) {
       out += s[i];
       continue;
     }
-    static const std::pair<std::string_view, char> entities[] = {
-        {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&#39;", '\''}, {"&#x27;", '\''}};
+    static const std::pair<std::string_view, char> entities[] = {{"&lt;", '<'},   {"&gt;", '>'},
+                                                                 {"&amp;", '&'},  {"&quot;", '"'},
+                                                                 {"&#39;", '\''}, {"&#x27;", '\''}};
     bool done = false;
     for (const auto& [name, ch] : entities) {
       if (s.substr(i, name.size()) == name) {
@@ -57,12 +58,15 @@ std::vector<std::pair<std::string, std::string>> parse_attributes(std::string_vi
   std::vector<std::pair<std::string, std::string>> attrs;
   std::size_t i = 0;
   auto skip_ws = [&] {
-    while (i < tag.size() && (tag[i] == ' ' || tag[i] == '\t' || tag[i] == '\n' || tag[i] == '\r')) ++i;
+    while (i < tag.size() && (tag[i] == ' ' || tag[i] == '\t' || tag[i] == '\n' || tag[i] == '\r'))
+      ++i;
   };
   while (i < tag.size()) {
     skip_ws();
     std::size_t start = i;
-    while (i < tag.size() && tag[i] != '=' && tag[i] != ' ' && tag[i] != '\t' && tag[i] != '\n' && tag[i] != '/') ++i;
+    while (i < tag.size() && tag[i] != '=' && tag[i] != ' ' && tag[i] != '\t' && tag[i] != '\n' &&
+           tag[i] != '/')
+      ++i;
     std::string name = str::to_lower(tag.substr(start, i - start));
     skip_ws();
     std::string value;
@@ -95,7 +99,9 @@ std::pair<std::string, std::string> origin_and_dir(std::string_view url) {
   std::string origin(url.substr(0, path_start == std::string_view::npos ? url.size() : path_start));
   std::string_view no_frag = url.substr(0, url.find_first_of("?#"));
   auto last = no_frag.rfind('/');
-  std::string dir(last == std::string_view::npos || last < host_start ? std::string(no_frag) + "/" : no_frag.substr(0, last + 1));
+  std::string dir(last == std::string_view::npos || last < host_start
+                      ? std::string(no_frag) + "/"
+                      : no_frag.substr(0, last + 1));
   return {origin, dir};
 }
 
@@ -110,7 +116,9 @@ std::string sha256_from_fragment(std::string_view url) {
   return str::to_lower(url.substr(pos + 8, 64));
 }
 
-std::string strip_fragment(std::string_view url) { return std::string(url.substr(0, url.find('#'))); }
+std::string strip_fragment(std::string_view url) {
+  return std::string(url.substr(0, url.find('#')));
+}
 
 // "cp311" -> (3, 11), "cp39" -> (3, 9).
 std::optional<std::pair<int, int>> cp_version(std::string_view tag) {
@@ -141,7 +149,10 @@ int platform_rank(std::string_view plat, const HostTags& t) {
   if (plat == "any") return 1;
   if (plat == "linux_" + t.machine) return 2;
   auto legacy = [&](std::string_view name, int minor) {
-    return plat == fmt::format("{}_{}", name, t.machine) && t.glibc_major == 2 && t.glibc_minor >= minor ? 3 + minor : 0;
+    return plat == fmt::format("{}_{}", name, t.machine) && t.glibc_major == 2 &&
+                   t.glibc_minor >= minor
+               ? 3 + minor
+               : 0;
   };
   if (int r = legacy("manylinux1", 5)) return r;
   if (int r = legacy("manylinux2010", 12)) return r;
@@ -167,7 +178,8 @@ std::vector<IndexFile> parse_simple_html(std::string_view html, std::string_view
   while (true) {
     auto open = html.find("<a", pos);
     if (open == std::string_view::npos) break;
-    if (open + 2 < html.size() && html[open + 2] != ' ' && html[open + 2] != '\n' && html[open + 2] != '\t') {
+    if (open + 2 < html.size() && html[open + 2] != ' ' && html[open + 2] != '\n' &&
+        html[open + 2] != '\t') {
       pos = open + 2;
       continue;
     }
@@ -178,9 +190,12 @@ std::vector<IndexFile> parse_simple_html(std::string_view html, std::string_view
     IndexFile f;
     std::string href;
     for (auto& [name, value] : parse_attributes(html.substr(open + 2, tag_end - open - 2))) {
-      if (name == "href") href = value;
-      else if (name == "data-requires-python") f.requires_python = value;
-      else if (name == "data-yanked") f.yanked = true;
+      if (name == "href")
+        href = value;
+      else if (name == "data-requires-python")
+        f.requires_python = value;
+      else if (name == "data-yanked")
+        f.yanked = true;
     }
     pos = close;
     if (href.empty()) continue;
@@ -196,7 +211,8 @@ std::vector<IndexFile> parse_simple_html(std::string_view html, std::string_view
 Result<std::vector<IndexFile>> parse_simple_json(std::string_view text, std::string_view page_url) {
   SD35_TRY(auto doc, jsonio::parse(text, std::string(page_url)));
   if (!doc.is_object() || !doc.contains("files") || !doc["files"].is_array())
-    return make_error(Errc::bad_input, "PEP 691 project page has no \"files\" array", net::redact_url(page_url),
+    return make_error(Errc::bad_input, "PEP 691 project page has no \"files\" array",
+                      net::redact_url(page_url),
                       "check that the --index URL points at a simple repository API root");
   std::vector<IndexFile> files;
   for (const auto& f : doc["files"]) {
@@ -261,7 +277,8 @@ int wheel_rank(const WheelName& w, const HostTags& tags) {
   return best;
 }
 
-std::string project_page_url(std::string_view index_base, std::string_view variant, std::string_view project) {
+std::string project_page_url(std::string_view index_base, std::string_view variant,
+                             std::string_view project) {
   std::string base(index_base);
   if (auto at = base.find("{variant}"); at != std::string::npos) base.replace(at, 9, variant);
   while (!base.empty() && base.back() == '/') base.pop_back();
@@ -281,13 +298,15 @@ std::string resolve_url(std::string_view page_url, std::string_view href) {
   return origin + path + std::string(href);
 }
 
-Result<std::vector<std::string>> pin_from_indexes(std::vector<Package>& packages, const std::vector<std::string>& indexes,
+Result<std::vector<std::string>> pin_from_indexes(std::vector<Package>& packages,
+                                                  const std::vector<std::string>& indexes,
                                                   std::string_view variant, const HostFacts& host) {
   std::vector<std::string> notes;
   const HostTags tags = host_tags(host);
   const std::string pyver = host.primary_python() ? host.primary_python()->version : "";
   for (auto& p : packages) {
-    if (!compat::is_pytorch_project(p.name)) continue;  // ranges from PyPI: pip's resolver pins them
+    if (!compat::is_pytorch_project(p.name))
+      continue;  // ranges from PyPI: pip's resolver pins them
     auto spec = pep440::parse_specifiers(p.specifier);
     if (!spec) return spec.error();
     bool found = false;
@@ -295,13 +314,15 @@ Result<std::vector<std::string>> pin_from_indexes(std::vector<Package>& packages
       const std::string page = project_page_url(index, variant, p.name);
       net::Request req;
       req.url = page;
-      req.headers = {{"Accept", "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"}};
+      req.headers = {{"Accept",
+                      "application/vnd.pypi.simple.v1+json, "
+                      "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"}};
       req.timeout = std::chrono::seconds(60);
       SD35_TRY(auto resp, net::perform(req));
       if (resp.status == 404) continue;
       if (resp.status != 200)
-        return make_error(Errc::network, fmt::format("package index answered HTTP {}", resp.status), net::redact_url(page),
-                          "check the --index URL and the network");
+        return make_error(Errc::network, fmt::format("package index answered HTTP {}", resp.status),
+                          net::redact_url(page), "check the --index URL and the network");
       std::vector<IndexFile> files;
       auto ct = resp.headers.count("content-type") ? resp.headers["content-type"] : std::string();
       if (ct.find("json") != std::string::npos) {
@@ -336,18 +357,22 @@ Result<std::vector<std::string>> pin_from_indexes(std::vector<Package>& packages
       p.file = best->filename;
       p.url = best->url;
       p.sha256 = best->sha256;
-      p.index_url = page.substr(0, page.size() - p.name.size() - 2);  // "<base>/<name>/" -> "<base>"
+      p.index_url =
+          page.substr(0, page.size() - p.name.size() - 2);  // "<base>/<name>/" -> "<base>"
       if (p.sha256.empty())
-        notes.push_back(fmt::format("{}: the index published no sha256 for {} (hash missing; install will refuse it)",
-                                    p.name, p.file));
+        notes.push_back(fmt::format(
+            "{}: the index published no sha256 for {} (hash missing; install will refuse it)",
+            p.name, p.file));
       found = true;
       break;
     }
     if (!found)
-      return make_error(Errc::host_not_ready,
-                        fmt::format("no wheel of {}{} for Python {} ({}, glibc {}) on the given index(es)", p.name,
-                                    p.specifier, pyver, tags.machine, host.glibc),
-                        fmt::format("variant {}", variant), "check the --index URLs, or choose another candidate in the manifest");
+      return make_error(
+          Errc::host_not_ready,
+          fmt::format("no wheel of {}{} for Python {} ({}, glibc {}) on the given index(es)",
+                      p.name, p.specifier, pyver, tags.machine, host.glibc),
+          fmt::format("variant {}", variant),
+          "check the --index URLs, or choose another candidate in the manifest");
   }
   return notes;
 }

@@ -27,8 +27,8 @@ std::vector<IndexFile> parse_simple_html(std::string_view html, std::string_view
 Result<std::vector<IndexFile>> parse_simple_json(std::string_view json, std::string_view page_url);
 
 struct WheelName {
-  std::string name;     // normalised
-  std::string version;  // as in the file name ("2.9.1+cu128")
+  std::string name;                                // normalised
+  std::string version;                             // as in the file name ("2.9.1+cu128")
   std::vector<std::string> python, abi, platform;  // compressed tag sets expanded
 };
 std::optional<WheelName> parse_wheel_name(std::string_view filename);
@@ -44,14 +44,16 @@ HostTags host_tags(const HostFacts& host);
 int wheel_rank(const WheelName& w, const HostTags& tags);
 
 // "<base>/<project>/" with {variant} replaced.
-std::string project_page_url(std::string_view index_base, std::string_view variant, std::string_view project);
+std::string project_page_url(std::string_view index_base, std::string_view variant,
+                             std::string_view project);
 // A URL relative to a page, resolved (absolute, "/path", "../x", "x").
 std::string resolve_url(std::string_view page_url, std::string_view href);
 
 // Fetches the project page of each exactly pinned package ("==X" without wildcard) from the
 // indexes in order and fills version/file/url/sha256. Packages with ranges are left for pip.
 // Returns notes (missing hashes, unpinned packages); network failures are errors.
-Result<std::vector<std::string>> pin_from_indexes(std::vector<Package>& packages, const std::vector<std::string>& indexes,
+Result<std::vector<std::string>> pin_from_indexes(std::vector<Package>& packages,
+                                                  const std::vector<std::string>& indexes,
                                                   std::string_view variant, const HostFacts& host);
 
 }  // namespace sd35::resolve

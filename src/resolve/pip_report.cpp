@@ -17,7 +17,8 @@ namespace {
 std::string file_of(std::string_view url) {
   auto path = url.substr(0, url.find_first_of("?#"));
   std::string name(path.substr(path.rfind('/') + 1));
-  for (std::size_t at = name.find("%2B"); at != std::string::npos; at = name.find("%2B")) name.replace(at, 3, "+");
+  for (std::size_t at = name.find("%2B"); at != std::string::npos; at = name.find("%2B"))
+    name.replace(at, 3, "+");
   return name;
 }
 
@@ -33,9 +34,10 @@ std::string index_for(std::string_view url, const std::vector<std::string>& inde
 Result<std::vector<Package>> parse_pip_report(std::string_view text, const std::string& source,
                                               const std::vector<std::string>& indexes) {
   SD35_TRY(auto doc, jsonio::parse(text, source));
-  if (!doc.is_object() || doc.value("version", "") != "1" || !doc.contains("install") || !doc["install"].is_array())
-    return make_error(Errc::unsupported_version, "not a pip installation report of version \"1\"", source,
-                      "use pip >= 22.2 (python -m pip install -U pip)");
+  if (!doc.is_object() || doc.value("version", "") != "1" || !doc.contains("install") ||
+      !doc["install"].is_array())
+    return make_error(Errc::unsupported_version, "not a pip installation report of version \"1\"",
+                      source, "use pip >= 22.2 (python -m pip install -U pip)");
   std::vector<Package> out;
   const auto& install = doc["install"];
   for (std::size_t i = 0; i < install.size(); ++i) {
@@ -55,26 +57,35 @@ Result<std::vector<Package>> parse_pip_report(std::string_view text, const std::
     p.index_url = index_for(p.url, indexes);
     if (di.contains("archive_info")) {
       const auto& ai = di["archive_info"];
-      if (ai.contains("hashes") && ai["hashes"].contains("sha256")) p.sha256 = ai["hashes"]["sha256"].get<std::string>();
+      if (ai.contains("hashes") && ai["hashes"].contains("sha256"))
+        p.sha256 = ai["hashes"]["sha256"].get<std::string>();
       else if (ai.contains("hash") && str::starts_with(ai["hash"].get<std::string>(), "sha256="))
         p.sha256 = ai["hash"].get<std::string>().substr(7);
     }
     if (p.name.empty() || p.version.empty() || p.url.empty())
       return make_error(Errc::bad_input, "report entry lacks name, version or URL", where);
     if (!str::ends_with(p.file, ".whl"))
-      return make_error(Errc::host_not_ready, fmt::format("{} {} resolves to a source distribution ({})", p.name, p.version, p.file),
-                        where, "only wheels are locked: pick versions that publish wheels for this Python");
+      return make_error(
+          Errc::host_not_ready,
+          fmt::format("{} {} resolves to a source distribution ({})", p.name, p.version, p.file),
+          where, "only wheels are locked: pick versions that publish wheels for this Python");
     out.push_back(std::move(p));
   }
-  std::sort(out.begin(), out.end(), [](const Package& a, const Package& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(),
+            [](const Package& a, const Package& b) { return a.name < b.name; });
   return out;
 }
 
 Result<std::vector<Package>> run_pip_report(const PipRunOptions& o) {
-  auto report = std::filesystem::temp_directory_path() / fmt::format("sd35-pip-report-{}.json", ::getpid());
+  auto report =
+      std::filesystem::temp_directory_path() / fmt::format("sd35-pip-report-{}.json", ::getpid());
   proc::Command cmd;
-  cmd.argv = {o.python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--only-binary", ":all:",
-              "--report", report.string()};
+  cmd.argv = {o.python,       "-m",
+              "pip",          "install",
+              "--dry-run",    "--ignore-installed",
+              "--quiet",      "--only-binary",
+              ":all:",        "--report",
+              report.string()};
   for (std::size_t i = 0; i < o.indexes.size(); ++i) {
     cmd.argv.push_back(i == 0 ? "--index-url" : "--extra-index-url");
     cmd.argv.push_back(o.indexes[i]);
@@ -86,11 +97,15 @@ Result<std::vector<Package>> run_pip_report(const PipRunOptions& o) {
   if (!outcome.success()) {
     std::error_code ec;
     std::filesystem::remove(report, ec);
-    std::string err = outcome.err.size() > 1500 ? outcome.err.substr(outcome.err.size() - 1500) : outcome.err;
-    return make_error(Errc::host_not_ready,
-                      fmt::format("pip could not resolve the environment (exit {}{}): {}", outcome.exit_code,
-                                  outcome.timed_out ? ", timed out" : "", str::trim(err)),
-                      o.python, "read pip's message above; check the index URLs and that the pins have wheels for this Python");
+    std::string err =
+        outcome.err.size() > 1500 ? outcome.err.substr(outcome.err.size() - 1500) : outcome.err;
+    return make_error(
+        Errc::host_not_ready,
+        fmt::format("pip could not resolve the environment (exit {}{}): {}", outcome.exit_code,
+                    outcome.timed_out ? ", timed out" : "", str::trim(err)),
+        o.python,
+        "read pip's message above; check the index URLs and that the pins have wheels for this "
+        "Python");
   }
   auto text = fs::read_file(report);
   std::error_code ec;

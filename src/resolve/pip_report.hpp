@@ -19,8 +19,8 @@ Result<std::vector<Package>> parse_pip_report(std::string_view text, const std::
                                               const std::vector<std::string>& indexes);
 
 struct PipRunOptions {
-  std::string python;                 // interpreter whose pip resolves (the host's)
-  std::vector<std::string> indexes;   // first = --index-url, rest = --extra-index-url
+  std::string python;                     // interpreter whose pip resolves (the host's)
+  std::vector<std::string> indexes;       // first = --index-url, rest = --extra-index-url
   std::vector<std::string> requirements;  // "torch==2.9.1+cu128", "diffusers>=0.31"
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
 };

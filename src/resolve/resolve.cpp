@@ -20,7 +20,9 @@ std::string join(const std::vector<std::string>& v, std::string_view sep = " ") 
   return out;
 }
 
-bool has_gpu(const HostFacts& host) { return host.nvidia && !host.nvidia->gpus.empty(); }
+bool has_gpu(const HostFacts& host) {
+  return host.nvidia && !host.nvidia->gpus.empty();
+}
 
 bool version_in(std::string_view version, std::string_view specifiers) {
   auto v = pep440::parse_version(version);
@@ -38,48 +40,59 @@ void judge_python(const Manifest& m, const compat::TorchRelease& rel, const Torc
                   const PythonFacts* py, Judgement& j) {
   if (!py || py->version.empty()) {
     j.reasons.push_back("no Python interpreter was found or probed on this host");
-    j.changes.push_back(fmt::format("install Python {} (torch {} wheels: {})", m.environment.python, c.torch, rel.python));
+    j.changes.push_back(fmt::format("install Python {} (torch {} wheels: {})", m.environment.python,
+                                    c.torch, rel.python));
     return;
   }
   bool wheels = version_in(py->version, rel.python);
   bool manifest_ok = m.environment.python.empty() || version_in(py->version, m.environment.python);
   if (!wheels) {
-    j.reasons.push_back(fmt::format("Python {} has no torch {} wheels (published for Python {})", py->version, c.torch, rel.python));
+    j.reasons.push_back(fmt::format("Python {} has no torch {} wheels (published for Python {})",
+                                    py->version, c.torch, rel.python));
     j.changes.push_back(fmt::format("Python {}", rel.python));
   } else if (!manifest_ok) {
-    j.reasons.push_back(fmt::format("Python {} is outside the manifest's environment.python {}", py->version, m.environment.python));
+    j.reasons.push_back(fmt::format("Python {} is outside the manifest's environment.python {}",
+                                    py->version, m.environment.python));
     j.changes.push_back(fmt::format("Python {}", m.environment.python));
   } else {
-    j.why.push_back(fmt::format("Python {} within {} (torch {} wheels) and {} (manifest)", py->version, rel.python,
-                                rel.torch, m.environment.python));
+    j.why.push_back(fmt::format("Python {} within {} (torch {} wheels) and {} (manifest)",
+                                py->version, rel.python, rel.torch, m.environment.python));
   }
 }
 
 void judge_glibc(const HostFacts& host, const compat::TorchRelease& rel, Judgement& j) {
   if (host.glibc.empty()) {
-    j.notes.push_back(fmt::format("glibc version unknown; torch {} wheels need glibc >= {}", rel.torch, rel.manylinux_glibc));
+    j.notes.push_back(fmt::format("glibc version unknown; torch {} wheels need glibc >= {}",
+                                  rel.torch, rel.manylinux_glibc));
     return;
   }
   if (str::compare_dotted(host.glibc, rel.manylinux_glibc) < 0) {
-    j.reasons.push_back(fmt::format("glibc {} < {} required by torch {}'s manylinux wheels (\"version 'GLIBC_{}' not "
-                                    "found\")", host.glibc, rel.manylinux_glibc, rel.torch, rel.manylinux_glibc));
+    j.reasons.push_back(fmt::format(
+        "glibc {} < {} required by torch {}'s manylinux wheels (\"version 'GLIBC_{}' not "
+        "found\")",
+        host.glibc, rel.manylinux_glibc, rel.torch, rel.manylinux_glibc));
     j.changes.push_back(fmt::format("glibc >= {} (a newer OS)", rel.manylinux_glibc));
   } else {
-    j.why.push_back(fmt::format("glibc {} >= {} (manylinux tag of torch {})", host.glibc, rel.manylinux_glibc, rel.torch));
+    j.why.push_back(fmt::format("glibc {} >= {} (manylinux tag of torch {})", host.glibc,
+                                rel.manylinux_glibc, rel.torch));
   }
 }
 
-void judge_cuda(const HostFacts& host, const compat::TorchRelease& rel, const std::string& variant, Judgement& j) {
+void judge_cuda(const HostFacts& host, const compat::TorchRelease& rel, const std::string& variant,
+                Judgement& j) {
   const compat::TorchVariant* tv = rel.find_variant(variant);
   if (!tv) {
     std::vector<std::string> known;
     for (const auto& v : rel.variants) known.push_back(v.variant);
-    j.reasons.push_back(fmt::format("torch {} has no {} build on the PyTorch index (variants: {} cpu)", rel.torch, variant, join(known)));
+    j.reasons.push_back(
+        fmt::format("torch {} has no {} build on the PyTorch index (variants: {} cpu)", rel.torch,
+                    variant, join(known)));
     return;
   }
   j.arch_list = tv->arch_list;
   if (!has_gpu(host)) {
-    j.reasons.push_back(fmt::format("no NVIDIA GPU/driver on this host: a {} build cannot run", variant));
+    j.reasons.push_back(
+        fmt::format("no NVIDIA GPU/driver on this host: a {} build cannot run", variant));
     j.changes.push_back("an NVIDIA GPU with its driver (or a cpu variant in the manifest)");
     return;
   }
@@ -88,28 +101,34 @@ void judge_cuda(const HostFacts& host, const compat::TorchRelease& rel, const st
   if (!floor) {
     j.reasons.push_back(fmt::format("no driver floor is known for {} (compat data)", variant));
   } else if (driver.empty()) {
-    j.reasons.push_back("the NVIDIA driver version is unknown (no /sys/module/nvidia/version, NVML or nvidia-smi)");
+    j.reasons.push_back(
+        "the NVIDIA driver version is unknown (no /sys/module/nvidia/version, NVML or nvidia-smi)");
     j.changes.push_back(fmt::format("NVIDIA driver >= {}", floor->linux_min_driver));
   } else if (str::compare_dotted(driver, floor->linux_min_driver) < 0) {
-    j.reasons.push_back(fmt::format("driver {} < {} (CUDA {} minimum under minor-version compatibility)", driver,
-                                    floor->linux_min_driver, floor->cuda_major));
+    j.reasons.push_back(
+        fmt::format("driver {} < {} (CUDA {} minimum under minor-version compatibility)", driver,
+                    floor->linux_min_driver, floor->cuda_major));
     j.changes.push_back(fmt::format("NVIDIA driver >= {}", floor->linux_min_driver));
   } else {
-    j.why.push_back(fmt::format("driver {} >= {} (CUDA {} floor)", driver, floor->linux_min_driver, floor->cuda_major));
+    j.why.push_back(fmt::format("driver {} >= {} (CUDA {} floor)", driver, floor->linux_min_driver,
+                                floor->cuda_major));
   }
   for (const auto& g : host.nvidia->gpus) {
     auto cov = compat::gpu_covered(g.compute_capability, tv->arch_list);
     std::string sm = "sm_" + g.compute_capability;
     sm.erase(std::remove(sm.begin(), sm.end(), '.'), sm.end());
     if (!cov.runs) {
-      j.reasons.push_back(fmt::format("{} (cc {}) is not in torch {} {}'s arch list [{}]: {}", g.name, g.compute_capability,
-                                      rel.torch, variant, join(tv->arch_list), cov.via));
+      j.reasons.push_back(fmt::format("{} (cc {}) is not in torch {} {}'s arch list [{}]: {}",
+                                      g.name, g.compute_capability, rel.torch, variant,
+                                      join(tv->arch_list), cov.via));
       j.changes.push_back(fmt::format("a torch/CUDA build that lists {}", sm));
     } else {
       j.why.push_back(fmt::format("{} (cc {}) runs via {}", g.name, g.compute_capability, cov.via));
       if (cov.via.find("PTX") != std::string::npos)
-        j.notes.push_back(fmt::format("{} runs only through PTX JIT of {}: first use compiles kernels, and a driver older "
-                                      "than the toolkit fails with 'unsupported toolchain'", g.name, cov.via));
+        j.notes.push_back(fmt::format(
+            "{} runs only through PTX JIT of {}: first use compiles kernels, and a driver older "
+            "than the toolkit fails with 'unsupported toolchain'",
+            g.name, cov.via));
     }
   }
 }
@@ -122,41 +141,54 @@ void judge_xformers(const TorchCandidate& c, const std::string& variant, Judgeme
   }
   const compat::XformersPin* pin = compat::find_xformers_pin(*c.xformers);
   if (!pin) {
-    j.reasons.push_back(fmt::format("xformers {} is not in the compat data: cannot tell which torch it was built for", *c.xformers));
+    j.reasons.push_back(fmt::format(
+        "xformers {} is not in the compat data: cannot tell which torch it was built for",
+        *c.xformers));
     return;
   }
   if (!version_in(c.torch, pin->torch)) {
-    j.reasons.push_back(fmt::format("xformers {} requires torch {}, the candidate has {} (\"xFormers can't load C++/CUDA "
-                                    "extensions\")", pin->xformers, pin->torch, c.torch));
+    j.reasons.push_back(fmt::format(
+        "xformers {} requires torch {}, the candidate has {} (\"xFormers can't load C++/CUDA "
+        "extensions\")",
+        pin->xformers, pin->torch, c.torch));
     j.changes.push_back(fmt::format("the manifest's xformers pinned to torch {}", c.torch));
     return;
   }
   if (std::find(pin->variants.begin(), pin->variants.end(), variant) == pin->variants.end()) {
-    j.reasons.push_back(fmt::format("xformers {} has no {} wheel on the PyTorch index (built for {})", pin->xformers, variant,
-                                    join(pin->variants, ", ")));
+    j.reasons.push_back(
+        fmt::format("xformers {} has no {} wheel on the PyTorch index (built for {})",
+                    pin->xformers, variant, join(pin->variants, ", ")));
     return;
   }
-  j.why.push_back(fmt::format("xformers {} requires torch {} and has a {} wheel", pin->xformers, pin->torch, variant));
+  j.why.push_back(fmt::format("xformers {} requires torch {} and has a {} wheel", pin->xformers,
+                              pin->torch, variant));
 }
 
-void fp8_notes(const Manifest& m, const HostFacts& host, const TorchCandidate& c, const std::string& variant, Judgement& j) {
+void fp8_notes(const Manifest& m, const HostFacts& host, const TorchCandidate& c,
+               const std::string& variant, Judgement& j) {
   const auto& fp8 = compat::data().fp8;
   if (variant == "cpu") {
     j.notes.push_back("CPU build: no FP8 GPU compute; the smoke test runs on CPU");
     return;
   }
   if (!version_in(c.torch, ">=" + fp8.scaled_mm_stable_from_torch))
-    j.notes.push_back(fmt::format("torch {} < {}: _scaled_mm has the unstable (out, amax) form; FP8 compute unavailable",
-                                  c.torch, fp8.scaled_mm_stable_from_torch));
-  const std::string& min_cc = m.requirements.gpu.fp8_compute_min_cc.empty() ? fp8.min_compute_capability
-                                                                             : m.requirements.gpu.fp8_compute_min_cc;
+    j.notes.push_back(fmt::format(
+        "torch {} < {}: _scaled_mm has the unstable (out, amax) form; FP8 compute unavailable",
+        c.torch, fp8.scaled_mm_stable_from_torch));
+  const std::string& min_cc = m.requirements.gpu.fp8_compute_min_cc.empty()
+                                  ? fp8.min_compute_capability
+                                  : m.requirements.gpu.fp8_compute_min_cc;
   for (const auto& g : host.nvidia->gpus) {
     if (str::compare_dotted(g.compute_capability, min_cc) < 0)
-      j.notes.push_back(fmt::format("FP8 compute unavailable on {} (cc {} < {}): FP8 weights are stored, math runs in BF16/FP32",
-                                    g.name, g.compute_capability, min_cc));
+      j.notes.push_back(
+          fmt::format("FP8 compute unavailable on {} (cc {} < {}): FP8 weights are stored, math "
+                      "runs in BF16/FP32",
+                      g.name, g.compute_capability, min_cc));
     else if (variant == "cu118" && g.compute_capability == "8.9")
-      j.notes.push_back(fmt::format("{} with a cu118 build: cuBLASLt FP8 needs CUDA >= 12.1 Update 1 "
-                                    "(CUBLAS_STATUS_NOT_SUPPORTED)", g.name));
+      j.notes.push_back(
+          fmt::format("{} with a cu118 build: cuBLASLt FP8 needs CUDA >= 12.1 Update 1 "
+                      "(CUBLAS_STATUS_NOT_SUPPORTED)",
+                      g.name));
   }
 }
 
@@ -168,16 +200,18 @@ Package requirement(std::string name, std::string specifier, std::string index_u
   return p;
 }
 
-std::vector<Package> packages_for(const Manifest& m, const TorchCandidate& c, const compat::TorchRelease& rel,
-                                  const std::string& variant) {
+std::vector<Package> packages_for(const Manifest& m, const TorchCandidate& c,
+                                  const compat::TorchRelease& rel, const std::string& variant) {
   const std::string torch_index = compat::pytorch_index_url(variant);
   std::vector<Package> out;
   out.push_back(requirement("torch", fmt::format("=={}+{}", c.torch, variant), torch_index));
   if (c.torchvision)
-    out.push_back(requirement("torchvision", fmt::format("=={}+{}", *c.torchvision, variant), torch_index));
+    out.push_back(
+        requirement("torchvision", fmt::format("=={}+{}", *c.torchvision, variant), torch_index));
   else
     out.push_back(requirement("torchvision", fmt::format("=={}.*", rel.torchvision), torch_index));
-  if (c.xformers && variant != "cpu") out.push_back(requirement("xformers", "==" + *c.xformers, torch_index));
+  if (c.xformers && variant != "cpu")
+    out.push_back(requirement("xformers", "==" + *c.xformers, torch_index));
   for (const auto& [name, spec] : m.environment.packages)
     out.push_back(requirement(normalize_name(name), spec, compat::data().index.pypi_url));
   return out;
@@ -192,7 +226,8 @@ std::vector<std::string> summarise_changes(const std::vector<Rejection>& rejecte
     for (const auto& ch : r.changes) seen.emplace(ch, fmt::format("torch {} {}", r.torch, r.cuda));
   }
   std::vector<std::string> out;
-  for (const auto& [change, what] : seen) out.push_back(fmt::format("{} (would allow {})", change, what));
+  for (const auto& [change, what] : seen)
+    out.push_back(fmt::format("{} (would allow {})", change, what));
   return out;
 }
 
@@ -221,14 +256,16 @@ Resolution resolve(const Manifest& manifest, const HostFacts& host) {
     for (const auto& variant : c.cuda) {
       Judgement j;
       if (!rel) {
-        j.reasons.push_back(fmt::format("torch {} is not in the compat data's release matrix", c.torch));
+        j.reasons.push_back(
+            fmt::format("torch {} is not in the compat data's release matrix", c.torch));
       } else {
         judge_python(manifest, *rel, c, py, j);
         judge_glibc(host, *rel, j);
         if (variant == "cpu") {
           if (has_gpu(host))
-            j.reasons.push_back(fmt::format("this host has {} NVIDIA GPU(s): a CPU build would leave them unused",
-                                            host.nvidia->gpus.size()));
+            j.reasons.push_back(
+                fmt::format("this host has {} NVIDIA GPU(s): a CPU build would leave them unused",
+                            host.nvidia->gpus.size()));
           else
             j.why.push_back("no NVIDIA GPU: the cpu build is the one that runs");
         } else {
@@ -252,8 +289,9 @@ Resolution resolve(const Manifest& manifest, const HostFacts& host) {
       s.why = std::move(j.why);
       s.notes = std::move(j.notes);
       res.selected = std::move(s);
-      res.hash_notes.push_back("no index was read: versions come from the compat data and the manifest, wheel files and "
-                               "sha256 are missing (run with --index URL, or --closure to ask pip)");
+      res.hash_notes.push_back(
+          "no index was read: versions come from the compat data and the manifest, wheel files and "
+          "sha256 are missing (run with --index URL, or --closure to ask pip)");
       return res;
     }
   }
@@ -262,7 +300,9 @@ Resolution resolve(const Manifest& manifest, const HostFacts& host) {
 }
 
 nlohmann::json to_json(const Package& p) {
-  nlohmann::json j = {{"name", p.name}, {"specifier", p.specifier}, {"index_url", p.index_url},
+  nlohmann::json j = {{"name", p.name},
+                      {"specifier", p.specifier},
+                      {"index_url", p.index_url},
                       {"requested", p.requested}};
   if (!p.version.empty()) j["version"] = p.version;
   if (!p.file.empty()) j["file"] = p.file;
@@ -278,22 +318,26 @@ nlohmann::json to_json(const Resolution& r) {
     const Selection& s = *r.selected;
     nlohmann::json pk = nlohmann::json::array();
     for (const auto& p : s.packages) pk.push_back(to_json(p));
-    j["selected"] = {{"torch", s.torch}, {"torch_version", s.torch_version}, {"cuda", s.cuda},
-                     {"index_url", s.index_url}, {"python", s.python}, {"arch_list", s.arch_list},
-                     {"packages", pk}, {"why", s.why}, {"notes", s.notes}};
+    j["selected"] = {{"torch", s.torch},   {"torch_version", s.torch_version},
+                     {"cuda", s.cuda},     {"index_url", s.index_url},
+                     {"python", s.python}, {"arch_list", s.arch_list},
+                     {"packages", pk},     {"why", s.why},
+                     {"notes", s.notes}};
   } else {
     j["selected"] = nullptr;
   }
   nlohmann::json rej = nlohmann::json::array();
   for (const auto& x : r.rejected)
-    rej.push_back({{"torch", x.torch}, {"cuda", x.cuda}, {"reasons", x.reasons}, {"changes", x.changes}});
+    rej.push_back(
+        {{"torch", x.torch}, {"cuda", x.cuda}, {"reasons", x.reasons}, {"changes", x.changes}});
   j["rejected"] = rej;
   j["would_need"] = r.would_need;
   j["hash_notes"] = r.hash_notes;
   return j;
 }
 
-Result<std::vector<Package>> packages_from_json(const nlohmann::json& packages, const std::string& source,
+Result<std::vector<Package>> packages_from_json(const nlohmann::json& packages,
+                                                const std::string& source,
                                                 const std::string& pointer) {
   if (!packages.is_array())
     return make_error(Errc::bad_input, "packages is not an array", source + ": " + pointer,
@@ -303,7 +347,8 @@ Result<std::vector<Package>> packages_from_json(const nlohmann::json& packages, 
   for (std::size_t i = 0; i < packages.size(); ++i) {
     jsonio::ObjectReader r(packages[i], fmt::format("{}/{}", pointer, i), source, &warnings);
     if (!packages[i].is_object())
-      return make_error(Errc::bad_input, "package entry is not an object", fmt::format("{}: {}/{}", source, pointer, i));
+      return make_error(Errc::bad_input, "package entry is not an object",
+                        fmt::format("{}: {}/{}", source, pointer, i));
     Package p;
     SD35_TRY(p.name, r.str("name"));
     SD35_TRY(auto spec, r.opt_str("specifier"));

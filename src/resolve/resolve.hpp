@@ -3,11 +3,10 @@
 // docs/resolve.md.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "host/host_facts.hpp"
 #include "manifest/manifest.hpp"
@@ -31,11 +30,11 @@ struct Package {
 };
 
 struct Selection {
-  std::string torch;         // candidate's version, "2.9.1"
-  std::string torch_version; // version string of the wheel, "2.9.1+cu128"
-  std::string cuda;          // "cu128" | "cpu"
-  std::string index_url;     // https://download.pytorch.org/whl/<variant>
-  std::string python;        // the Python it was chosen for, "3.11.7"
+  std::string torch;          // candidate's version, "2.9.1"
+  std::string torch_version;  // version string of the wheel, "2.9.1+cu128"
+  std::string cuda;           // "cu128" | "cpu"
+  std::string index_url;      // https://download.pytorch.org/whl/<variant>
+  std::string python;         // the Python it was chosen for, "3.11.7"
   std::vector<std::string> arch_list;
   std::vector<Package> packages;
   std::vector<std::string> why;    // the checks it passed, one line each
@@ -52,7 +51,8 @@ struct Rejection {
 struct Resolution {
   std::optional<Selection> selected;
   std::vector<Rejection> rejected;
-  std::vector<std::string> would_need;  // when nothing fits: the smallest host changes that would help
+  std::vector<std::string>
+      would_need;  // when nothing fits: the smallest host changes that would help
   std::vector<std::string> hash_notes;  // why some packages have no pinned hash
 };
 
@@ -67,7 +67,8 @@ nlohmann::json to_json(const Package& p);
 nlohmann::json to_json(const Resolution& r);
 // Reads the packages of a resolution (`resolve --out`) or of a lockfile: both carry them as
 // "packages" arrays (resolution: under /selected). Errors name the file and JSON pointer.
-Result<std::vector<Package>> packages_from_json(const nlohmann::json& packages, const std::string& source,
+Result<std::vector<Package>> packages_from_json(const nlohmann::json& packages,
+                                                const std::string& source,
                                                 const std::string& pointer);
 
 }  // namespace sd35::resolve

@@ -21,7 +21,8 @@ double median_ms(int runs, F&& f) {
   for (int i = 0; i < runs; ++i) {
     auto a = std::chrono::steady_clock::now();
     f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    t.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
@@ -41,7 +42,8 @@ int main(int argc, char** argv) {
     auto h = load_host_facts(argv[1]);
     ok = ok && m && h && resolve::resolve(*m, *h).selected.has_value();
   });
-  fmt::print("in-process resolve (manifest + host file + decision): {:.3f} ms median of 51\n", resolve_ms);
+  fmt::print("in-process resolve (manifest + host file + decision): {:.3f} ms median of 51\n",
+             resolve_ms);
   if (argc >= 5) {
     app::GlobalOptions g;
     g.manifest_path = argv[2];
@@ -54,7 +56,8 @@ int main(int argc, char** argv) {
       auto rc = app::verify_lock(g, o, r);
       ok = ok && rc && *rc == app::Outcome::ok;
     });
-    fmt::print("in-process verify --lock (unchanged model, fast path): {:.3f} ms median of 21\n", verify_ms);
+    fmt::print("in-process verify --lock (unchanged model, fast path): {:.3f} ms median of 21\n",
+               verify_ms);
   }
   return ok ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 // resolve --index --closure, install, lock and verify --lock end to end through the real pip,
-// against a PEP 503 index on 127.0.0.1 with fixture wheels built by tests/tools/lock_pep503_index.py.
+// against a PEP 503 index on 127.0.0.1 with fixture wheels built by
+// tests/tools/lock_pep503_index.py.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -8,7 +9,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "util/fs.hpp"
@@ -42,7 +42,8 @@ class LocalIndex {
       ::dup2(fds[1], 1);
       ::close(fds[0]);
       std::string script = env("SD35_TEST_TOOLS") + "/lock_pep503_index.py";
-      ::execlp("python3", "python3", script.c_str(), root.c_str(), "--lifetime", "240", static_cast<char*>(nullptr));
+      ::execlp("python3", "python3", script.c_str(), root.c_str(), "--lifetime", "240",
+               static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(fds[1]);
@@ -65,11 +66,14 @@ class LocalIndex {
   int port_ = 0;
 };
 
-proc::Outcome run_tool(std::vector<std::string> argv, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+proc::Outcome run_tool(std::vector<std::string> argv,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   proc::Command cmd;
   cmd.argv = std::move(argv);
   cmd.timeout = timeout;
-  cmd.env_overrides = {{"PIP_NO_CACHE_DIR", "1"}, {"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PIP_CONFIG_FILE", "/dev/null"}};
+  cmd.env_overrides = {{"PIP_NO_CACHE_DIR", "1"},
+                       {"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
+                       {"PIP_CONFIG_FILE", "/dev/null"}};
   auto r = proc::run(cmd);
   EXPECT_TRUE(r.has_value());
   return r ? *r : proc::Outcome{};
@@ -80,7 +84,9 @@ proc::Outcome run_cli(const std::vector<std::string>& args) {
   cmd.argv = {env("SD35_BIN")};
   cmd.argv.insert(cmd.argv.end(), args.begin(), args.end());
   cmd.timeout = std::chrono::minutes(4);
-  cmd.env_overrides = {{"PIP_NO_CACHE_DIR", "1"}, {"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PIP_CONFIG_FILE", "/dev/null"}};
+  cmd.env_overrides = {{"PIP_NO_CACHE_DIR", "1"},
+                       {"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
+                       {"PIP_CONFIG_FILE", "/dev/null"}};
   auto r = proc::run(cmd);
   EXPECT_TRUE(r.has_value());
   return r ? *r : proc::Outcome{};
@@ -89,8 +95,10 @@ proc::Outcome run_cli(const std::vector<std::string>& args) {
 }  // namespace
 
 TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
-  if (env("SD35_BIN").empty() || !proc::which("python3")) GTEST_SKIP() << "needs SD35_BIN and python3";
-  const stdfs::path dir = stdfs::temp_directory_path() / ("sd35-lock-install-" + std::to_string(::getpid()));
+  if (env("SD35_BIN").empty() || !proc::which("python3"))
+    GTEST_SKIP() << "needs SD35_BIN and python3";
+  const stdfs::path dir =
+      stdfs::temp_directory_path() / ("sd35-lock-install-" + std::to_string(::getpid()));
   stdfs::remove_all(dir);
   LocalIndex index(dir / "index");
   ASSERT_GT(index.port(), 0);
@@ -104,36 +112,44 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
   write(repo / "refs" / "main", kCommit);
   stdfs::create_directories(repo / "snapshots" / kCommit);
   stdfs::create_symlink("../../blobs/" + sha, repo / "snapshots" / kCommit / "m.safetensors");
-  write(dir / "manifest.json", R"({"schema_version":1,"name":"fixture","model":{"repo":"org/tiny","revision":"main",
-    "format":"sai-single-file","architecture":"sd35-large","files":[{"path":"m.safetensors","size":1000,"sha256":")" + sha + R"("}]},
+  write(dir / "manifest.json",
+        R"({"schema_version":1,"name":"fixture","model":{"repo":"org/tiny","revision":"main",
+    "format":"sai-single-file","architecture":"sd35-large","files":[{"path":"m.safetensors","size":1000,"sha256":")" +
+            sha + R"("}]},
     "environment":{"python":">=3.8","candidates":[{"torch":"2.9.1","cuda":["cu128"],"torchvision":"0.24.1"}],
     "packages":{"fixture-dep":">=1.0"}},"requirements":{},"smoke":{}})");
-  nlohmann::json host = nlohmann::json::parse(*fs::read_file(env("SD35_TEST_DATA") + "/hosts/resolve-h100-driver535.json"));
-  auto py = run_tool({"python3", "-c", "import sys,platform;print(sys.executable);print(platform.python_version())"});
+  nlohmann::json host = nlohmann::json::parse(
+      *fs::read_file(env("SD35_TEST_DATA") + "/hosts/resolve-h100-driver535.json"));
+  auto py =
+      run_tool({"python3", "-c",
+                "import sys,platform;print(sys.executable);print(platform.python_version())"});
   ASSERT_TRUE(py.success());
   auto nl = py.out.find('\n');
-  host["python"] = {{{"path", py.out.substr(0, nl)}, {"version", py.out.substr(nl + 1, py.out.size() - nl - 2)}}};
+  host["python"] = {
+      {{"path", py.out.substr(0, nl)}, {"version", py.out.substr(nl + 1, py.out.size() - nl - 2)}}};
   write(dir / "host.json", host.dump());
-  const std::vector<std::string> common = {"--manifest", (dir / "manifest.json").string(), "--cache", (dir / "cache").string(), "--json"};
+  const std::vector<std::string> common = {"--manifest", (dir / "manifest.json").string(),
+                                           "--cache", (dir / "cache").string(), "--json"};
   auto with = [&](std::vector<std::string> args) {
     args.insert(args.begin(), common.begin(), common.end());
     return run_cli(args);
   };
 
-  auto resolved = with({"resolve", "--host", (dir / "host.json").string(), "--index", url, "--closure", "--out",
-                        (dir / "resolve.json").string()});
+  auto resolved = with({"resolve", "--host", (dir / "host.json").string(), "--index", url,
+                        "--closure", "--out", (dir / "resolve.json").string()});
   ASSERT_EQ(resolved.exit_code, 0) << resolved.out << resolved.err;
   auto doc = nlohmann::json::parse(*fs::read_file(dir / "resolve.json"));
   EXPECT_EQ(doc["selected"]["cuda"], "cu128");
   EXPECT_EQ(doc["selected"]["index_url"], url);
-  ASSERT_EQ(doc["selected"]["packages"].size(), 3u) << doc.dump(1);  // torch, torchvision + fixture-dep from pip's resolver
+  ASSERT_EQ(doc["selected"]["packages"].size(), 3u)
+      << doc.dump(1);  // torch, torchvision + fixture-dep from pip's resolver
   for (const auto& p : doc["selected"]["packages"]) {
     EXPECT_EQ(p["sha256"].get<std::string>().size(), 64u) << p.dump();
     EXPECT_NE(p["url"].get<std::string>().find("127.0.0.1"), std::string::npos);
   }
 
-  auto installed = with({"install", "--venv", (dir / "venv").string(), "--from", (dir / "resolve.json").string(),
-                         "--host", (dir / "host.json").string()});
+  auto installed = with({"install", "--venv", (dir / "venv").string(), "--from",
+                         (dir / "resolve.json").string(), "--host", (dir / "host.json").string()});
   ASSERT_EQ(installed.exit_code, 0) << installed.out << installed.err;
   auto inst = nlohmann::json::parse(installed.out);
   bool float8_pass = false;
@@ -141,24 +157,28 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
     if (c["id"] == "torch.float8") float8_pass = c["verdict"] == "pass";
   EXPECT_TRUE(float8_pass) << installed.out;
 
-  auto locked = with({"lock", "--from", (dir / "resolve.json").string(), "--venv", (dir / "venv").string(), "--host",
-                      (dir / "host.json").string(), "--out", (dir / "sd35.lock.json").string()});
+  auto locked =
+      with({"lock", "--from", (dir / "resolve.json").string(), "--venv", (dir / "venv").string(),
+            "--host", (dir / "host.json").string(), "--out", (dir / "sd35.lock.json").string()});
   ASSERT_EQ(locked.exit_code, 0) << locked.out << locked.err;
 
-  auto gate = with({"verify", "--lock", (dir / "sd35.lock.json").string(), "--venv", (dir / "venv").string(), "--host",
-                    (dir / "host.json").string(), "--junit", (dir / "junit.xml").string()});
+  auto gate = with({"verify", "--lock", (dir / "sd35.lock.json").string(), "--venv",
+                    (dir / "venv").string(), "--host", (dir / "host.json").string(), "--junit",
+                    (dir / "junit.xml").string()});
   EXPECT_EQ(gate.exit_code, 0) << gate.out << gate.err;
 
   // A wheel swapped behind the lock's back: pip reinstalls torchvision without a recorded hash.
-  auto swap = run_tool({(dir / "venv" / "bin" / "python").string(), "-m", "pip", "install", "--no-deps", "--force-reinstall",
-                        "--index-url", url, "torchvision==0.24.1+cu128"},
-                       std::chrono::minutes(2));
+  auto swap =
+      run_tool({(dir / "venv" / "bin" / "python").string(), "-m", "pip", "install", "--no-deps",
+                "--force-reinstall", "--index-url", url, "torchvision==0.24.1+cu128"},
+               std::chrono::minutes(2));
   ASSERT_TRUE(swap.success()) << swap.err;
-  gate = with({"verify", "--lock", (dir / "sd35.lock.json").string(), "--venv", (dir / "venv").string(), "--host",
-               (dir / "host.json").string()});
+  gate = with({"verify", "--lock", (dir / "sd35.lock.json").string(), "--venv",
+               (dir / "venv").string(), "--host", (dir / "host.json").string()});
   EXPECT_EQ(gate.exit_code, 4) << gate.out;
 
-  auto exported = with({"lock", "export", "--lock", (dir / "sd35.lock.json").string(), "--format", "requirements"});
+  auto exported = with(
+      {"lock", "export", "--lock", (dir / "sd35.lock.json").string(), "--format", "requirements"});
   EXPECT_EQ(exported.exit_code, 0);
   EXPECT_NE(exported.out.find("--hash=sha256:"), std::string::npos);
   stdfs::remove_all(dir);

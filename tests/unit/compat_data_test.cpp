@@ -27,7 +27,8 @@ TEST(CompatData, EveryRowHasASource) {
   for (const auto& r : d.torch_releases) {
     EXPECT_FALSE(r.source.empty()) << r.torch;
     EXPECT_FALSE(r.python.empty()) << r.torch;
-    for (const auto& v : r.variants) EXPECT_FALSE(v.arch_source.empty()) << r.torch << " " << v.variant;
+    for (const auto& v : r.variants)
+      EXPECT_FALSE(v.arch_source.empty()) << r.torch << " " << v.variant;
   }
   for (const auto& p : d.xformers_pins) EXPECT_FALSE(p.source.empty()) << p.xformers;
   for (const auto& row : d.raw.at("driver_branch_cuda")) EXPECT_TRUE(row.contains("source"));
@@ -48,7 +49,8 @@ TEST(CompatData, ArchitectureFacts) {
         EXPECT_FALSE(lists(v, "sm_70")) << r.torch << ": CUDA 13 has no Volta";
       }
       if (lists(v, "sm_120")) {  // Blackwell: cu128+ and torch >= 2.7
-        EXPECT_GE(*compat::cuda_major_of_variant(v.variant) * 10 + (v.variant.back() - '0'), 128) << r.torch;
+        EXPECT_GE(*compat::cuda_major_of_variant(v.variant) * 10 + (v.variant.back() - '0'), 128)
+            << r.torch;
         EXPECT_TRUE(at_least(r.torch, "2.7")) << r.torch;
       }
       if (lists(v, "sm_60") && at_least(r.torch, "2.8")) {

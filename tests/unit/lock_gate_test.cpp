@@ -32,8 +32,9 @@ std::string hosts(const std::string& name) {
 class LockGate : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = stdfs::temp_directory_path() / ("sd35-lock-gate-" + std::to_string(::getpid()) + "-" +
-                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir = stdfs::temp_directory_path() /
+          ("sd35-lock-gate-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
     stdfs::remove_all(dir);
     const std::string content(4096, 'w');
     model_sha = sha256_hex(content);
@@ -41,21 +42,27 @@ class LockGate : public ::testing::Test {
     write(repo / "blobs" / model_sha, content);
     write(repo / "refs" / "main", kCommit);
     stdfs::create_directories(repo / "snapshots" / kCommit);
-    stdfs::create_symlink("../../blobs/" + model_sha, repo / "snapshots" / kCommit / "model.safetensors");
-    write(dir / "manifest.json", R"({"schema_version":1,"name":"tiny","model":{"repo":"org/tiny","revision":"main",
+    stdfs::create_symlink("../../blobs/" + model_sha,
+                          repo / "snapshots" / kCommit / "model.safetensors");
+    write(dir / "manifest.json",
+          R"({"schema_version":1,"name":"tiny","model":{"repo":"org/tiny","revision":"main",
       "format":"sai-single-file","architecture":"sd35-large","files":[{"path":"model.safetensors","size":4096,"sha256":")" +
-                                     model_sha + R"("}]},
+              model_sha + R"("}]},
       "environment":{"python":">=3.10,<3.14","candidates":[{"torch":"2.9.1","cuda":["cu128"]}]},
       "requirements":{},"smoke":{}})");
     torch_sha = std::string(64, 'a');
-    write(dir / "resolve.json", R"({"selected":{"torch":"2.9.1","cuda":"cu128","index_url":"http://127.0.0.1:9/whl/cu128",
+    write(dir / "resolve.json",
+          R"({"selected":{"torch":"2.9.1","cuda":"cu128","index_url":"http://127.0.0.1:9/whl/cu128",
       "python":"3.11.7","packages":[{"name":"torch","specifier":"==2.9.1+cu128","version":"2.9.1+cu128",
       "file":"torch-2.9.1+cu128-cp311-cp311-manylinux_2_28_x86_64.whl","url":"http://127.0.0.1:9/whl/cu128/torch-2.9.1%2Bcu128-cp311-cp311-manylinux_2_28_x86_64.whl",
-      "sha256":")" + torch_sha + R"(","index_url":"http://127.0.0.1:9/whl/cu128"}]}})");
+      "sha256":")" +
+              torch_sha + R"(","index_url":"http://127.0.0.1:9/whl/cu128"}]}})");
     auto sp = dir / "venv" / "lib" / "python3.11" / "site-packages" / "torch-2.9.1+cu128.dist-info";
     write(dir / "venv" / "pyvenv.cfg", "home = /usr/bin\nversion = 3.11.7\n");
     write(sp / "METADATA", "Metadata-Version: 2.1\nName: torch\nVersion: 2.9.1+cu128\n\nbody\n");
-    write(sp / "direct_url.json", R"({"url":"http://127.0.0.1:9/x.whl","archive_info":{"hashes":{"sha256":")" + torch_sha + R"("}}})");
+    write(sp / "direct_url.json",
+          R"({"url":"http://127.0.0.1:9/x.whl","archive_info":{"hashes":{"sha256":")" + torch_sha +
+              R"("}}})");
     global.manifest_path = (dir / "manifest.json").string();
     global.cache_dir = (dir / "cache").string();
   }
@@ -73,7 +80,8 @@ class LockGate : public ::testing::Test {
     return *fs::read_file(o.out);
   }
 
-  Result<app::Outcome> gate(const std::string& host = "h100-driver535", CollectingReporter* out = nullptr) {
+  Result<app::Outcome> gate(const std::string& host = "h100-driver535",
+                            CollectingReporter* out = nullptr) {
     app::VerifyLockOptions o;
     o.lock = (dir / "sd35.lock.json").string();
     o.venv = (dir / "venv").string();
@@ -150,14 +158,16 @@ TEST_F(LockGate, GatePassesThenUsesTheFastPath) {
   EXPECT_TRUE(fast);
   auto junit = fs::read_file(dir / "junit.xml");
   ASSERT_TRUE(junit.has_value());
-  EXPECT_NE(junit->find("<testcase classname=\"model\" name=\"model:model.safetensors\""), std::string::npos);
+  EXPECT_NE(junit->find("<testcase classname=\"model\" name=\"model:model.safetensors\""),
+            std::string::npos);
   EXPECT_NE(junit->find("failures=\"0\""), std::string::npos);
 }
 
 TEST_F(LockGate, ChangedModelFileFails) {
   make_lock();
   ASSERT_EQ(*gate(), app::Outcome::ok);
-  write(dir / "cache" / "models--org--tiny" / "blobs" / model_sha, std::string(4096, 'x'));  // same size
+  write(dir / "cache" / "models--org--tiny" / "blobs" / model_sha,
+        std::string(4096, 'x'));  // same size
   EXPECT_EQ(*gate(), app::Outcome::verification_failed);
   EXPECT_NE(fs::read_file(dir / "junit.xml")->find("<failure"), std::string::npos);
   stdfs::remove(dir / "cache" / "models--org--tiny" / "blobs" / model_sha);
@@ -167,7 +177,8 @@ TEST_F(LockGate, ChangedModelFileFails) {
 TEST_F(LockGate, ChangedWheelFails) {
   make_lock();
   auto sp = dir / "venv" / "lib" / "python3.11" / "site-packages" / "torch-2.9.1+cu128.dist-info";
-  write(sp / "direct_url.json", R"({"url":"http://x/y.whl","archive_info":{"hash":"sha256=)" + std::string(64, 'b') + R"("}})");
+  write(sp / "direct_url.json", R"({"url":"http://x/y.whl","archive_info":{"hash":"sha256=)" +
+                                    std::string(64, 'b') + R"("}})");
   EXPECT_EQ(*gate(), app::Outcome::verification_failed);
   write(sp / "METADATA", "Name: torch\nVersion: 2.9.0+cu128\n\n");
   EXPECT_EQ(*gate(), app::Outcome::verification_failed);
@@ -175,7 +186,8 @@ TEST_F(LockGate, ChangedWheelFails) {
 
 TEST_F(LockGate, IncompatibleHostIsNotReady) {
   make_lock();
-  EXPECT_EQ(*gate("a100-driver470"), app::Outcome::not_ready);  // driver < 525.60.13 and another GPU
+  EXPECT_EQ(*gate("a100-driver470"),
+            app::Outcome::not_ready);  // driver < 525.60.13 and another GPU
   EXPECT_EQ(*gate("nogpu"), app::Outcome::not_ready);
 }
 
@@ -183,7 +195,8 @@ TEST_F(LockGate, ExportAndDiff) {
   make_lock();
   auto l = *lock::load((dir / "sd35.lock.json").string());
   std::string req = lock::export_requirements(l);
-  EXPECT_NE(req.find("torch==2.9.1+cu128 \\\n    --hash=sha256:" + torch_sha), std::string::npos) << req;
+  EXPECT_NE(req.find("torch==2.9.1+cu128 \\\n    --hash=sha256:" + torch_sha), std::string::npos)
+      << req;
   EXPECT_NE(req.find("--index-url http://127.0.0.1:9/whl/cu128"), std::string::npos);
   std::string pylock = lock::export_pylock(l);
   EXPECT_NE(pylock.find("lock-version = \"1.0\""), std::string::npos);

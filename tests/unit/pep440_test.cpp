@@ -1,7 +1,7 @@
 // PEP 440 against the PEP's own examples (https://peps.python.org/pep-0440/).
-#include <gtest/gtest.h>
-
 #include "compat/pep440.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace sd35;
 
@@ -23,22 +23,54 @@ bool in(const char* version, const char* spec, bool pre = false) {
 
 TEST(Pep440, SummaryOfPermittedSuffixesAndRelativeOrdering) {
   // The ordering example from the PEP's "Summary of permitted suffixes and relative ordering".
-  const char* order[] = {"1.dev0",        "1.0.dev456",  "1.0a1",           "1.0a2.dev456",   "1.0a12.dev456",
-                         "1.0a12",        "1.0b1.dev456", "1.0b2",          "1.0b2.post345.dev456", "1.0b2.post345",
-                         "1.0rc1.dev456", "1.0rc1",      "1.0",             "1.0+abc.5",      "1.0+abc.7",
-                         "1.0+5",         "1.0.post456.dev34", "1.0.post456", "1.0.15",       "1.1.dev1"};
+  const char* order[] = {"1.dev0",
+                         "1.0.dev456",
+                         "1.0a1",
+                         "1.0a2.dev456",
+                         "1.0a12.dev456",
+                         "1.0a12",
+                         "1.0b1.dev456",
+                         "1.0b2",
+                         "1.0b2.post345.dev456",
+                         "1.0b2.post345",
+                         "1.0rc1.dev456",
+                         "1.0rc1",
+                         "1.0",
+                         "1.0+abc.5",
+                         "1.0+abc.7",
+                         "1.0+5",
+                         "1.0.post456.dev34",
+                         "1.0.post456",
+                         "1.0.15",
+                         "1.1.dev1"};
   for (std::size_t i = 0; i + 1 < std::size(order); ++i)
-    EXPECT_LT(pep440::compare(V(order[i]), V(order[i + 1])), 0) << order[i] << " < " << order[i + 1];
+    EXPECT_LT(pep440::compare(V(order[i]), V(order[i + 1])), 0)
+        << order[i] << " < " << order[i + 1];
 }
 
 TEST(Pep440, NormalizationExamples) {
-  const std::pair<const char*, const char*> cases[] = {
-      {"1.0a", "1.0a0"},           {"1.0alpha1", "1.0a1"},   {"1.1RC1", "1.1rc1"},    {"1.0c1", "1.0rc1"},
-      {"1.0-a1", "1.0a1"},         {"1.0pre1", "1.0rc1"},    {"1.0preview1", "1.0rc1"}, {"1.0beta2", "1.0b2"},
-      {"1.0-1", "1.0.post1"},      {"1.0-r4", "1.0.post4"},  {"1.0rev4", "1.0.post4"}, {"1.0.post", "1.0.post0"},
-      {"1.0.dev", "1.0.dev0"},     {"1.0-dev1", "1.0.dev1"}, {"v1.0", "1.0"},          {"  1.0\n", "1.0"},
-      {"1.01", "1.1"},             {"1!2.0", "1!2.0"},       {"1.0+ubuntu-1", "1.0+ubuntu.1"}, {"1.0+UBUNTU_1", "1.0+ubuntu.1"},
-      {"2.11.0+cu130", "2.11.0+cu130"}, {"0.0.33.post2", "0.0.33.post2"}};
+  const std::pair<const char*, const char*> cases[] = {{"1.0a", "1.0a0"},
+                                                       {"1.0alpha1", "1.0a1"},
+                                                       {"1.1RC1", "1.1rc1"},
+                                                       {"1.0c1", "1.0rc1"},
+                                                       {"1.0-a1", "1.0a1"},
+                                                       {"1.0pre1", "1.0rc1"},
+                                                       {"1.0preview1", "1.0rc1"},
+                                                       {"1.0beta2", "1.0b2"},
+                                                       {"1.0-1", "1.0.post1"},
+                                                       {"1.0-r4", "1.0.post4"},
+                                                       {"1.0rev4", "1.0.post4"},
+                                                       {"1.0.post", "1.0.post0"},
+                                                       {"1.0.dev", "1.0.dev0"},
+                                                       {"1.0-dev1", "1.0.dev1"},
+                                                       {"v1.0", "1.0"},
+                                                       {"  1.0\n", "1.0"},
+                                                       {"1.01", "1.1"},
+                                                       {"1!2.0", "1!2.0"},
+                                                       {"1.0+ubuntu-1", "1.0+ubuntu.1"},
+                                                       {"1.0+UBUNTU_1", "1.0+ubuntu.1"},
+                                                       {"2.11.0+cu130", "2.11.0+cu130"},
+                                                       {"0.0.33.post2", "0.0.33.post2"}};
   for (const auto& [in_text, want] : cases) EXPECT_EQ(V(in_text).str(), want) << in_text;
   for (const char* bad : {"", "french toast", "1.0+", "1..0", "1.0.", "1.0+a b"})
     EXPECT_FALSE(pep440::parse_version(bad).has_value()) << bad;
@@ -65,11 +97,11 @@ TEST(Pep440, VersionMatching) {
   EXPECT_TRUE(in("1.1.post1", "==1.1.*"));
   EXPECT_TRUE(in("3.1.0", "==3.1"));
   EXPECT_FALSE(in("3.1.1", "==3.1"));
-  EXPECT_TRUE(in("1.0+downstream1", "==1.0"));       // local label ignored when the spec has none
+  EXPECT_TRUE(in("1.0+downstream1", "==1.0"));  // local label ignored when the spec has none
   EXPECT_FALSE(in("1.0+downstream1", "==1.0+other"));
   EXPECT_TRUE(in("2.9.1+cu128", "==2.9.1+cu128"));
   EXPECT_TRUE(in("1.1.0+local", "==1.1.*"));
-  EXPECT_FALSE(in("1.1a1", "==1.1.*"));               // pre-releases excluded by default
+  EXPECT_FALSE(in("1.1a1", "==1.1.*"));  // pre-releases excluded by default
   EXPECT_TRUE(in("1.1a1", "==1.1.*", true));
   EXPECT_FALSE(in("1.1.post1", "!=1.1.*"));
   EXPECT_TRUE(in("1.2", "!=1.1.*"));

@@ -1,4 +1,6 @@
 // Resolution cases from real hardware (fake host facts in tests/data/hosts/resolve-*.json).
+#include "resolve/resolve.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -6,7 +8,6 @@
 
 #include "host/host_facts.hpp"
 #include "manifest/manifest.hpp"
-#include "resolve/resolve.hpp"
 
 using namespace sd35;
 
@@ -24,7 +25,8 @@ HostFacts host(const std::string& name) {
 }
 
 Manifest manifest(const std::string& name = "") {
-  auto m = name.empty() ? default_manifest() : load_manifest(data_dir() + "/manifests/" + name + ".json");
+  auto m = name.empty() ? default_manifest()
+                        : load_manifest(data_dir() + "/manifests/" + name + ".json");
   EXPECT_TRUE(m.has_value()) << (m ? "" : m.error().describe());
   return *m;
 }
@@ -35,7 +37,8 @@ std::string all(const std::vector<std::string>& v) {
   return s;
 }
 
-const resolve::Rejection* rejected(const resolve::Resolution& r, const std::string& torch, const std::string& cuda) {
+const resolve::Rejection* rejected(const resolve::Resolution& r, const std::string& torch,
+                                   const std::string& cuda) {
   for (const auto& x : r.rejected)
     if (x.torch == torch && x.cuda == cuda) return &x;
   return nullptr;
@@ -53,7 +56,8 @@ TEST(Resolve, H100Driver535PicksCuda12AndRejectsCu130) {
   EXPECT_EQ(r.selected->index_url, "https://download.pytorch.org/whl/cu128");
   const auto* cu130 = rejected(r, "2.9.1", "cu130");
   ASSERT_NE(cu130, nullptr);
-  EXPECT_NE(all(cu130->reasons).find("driver 535.104.05 < 580"), std::string::npos) << all(cu130->reasons);
+  EXPECT_NE(all(cu130->reasons).find("driver 535.104.05 < 580"), std::string::npos)
+      << all(cu130->reasons);
   EXPECT_EQ(r.selected->packages.front().name, "torch");
   EXPECT_EQ(r.selected->packages.front().specifier, "==2.9.1+cu128");
   EXPECT_FALSE(r.hash_notes.empty());  // offline: hashes are missing and it says so
@@ -62,14 +66,16 @@ TEST(Resolve, H100Driver535PicksCuda12AndRejectsCu130) {
 TEST(Resolve, Rtx5090NeedsTorch27WithCu128) {
   Manifest m = manifest();
   // Put an old release first: it must be rejected for lack of sm_120.
-  m.environment.candidates.insert(m.environment.candidates.begin(),
-                                  TorchCandidate{"2.6.0", {"cu126", "cu124"}, std::nullopt, std::nullopt});
+  m.environment.candidates.insert(
+      m.environment.candidates.begin(),
+      TorchCandidate{"2.6.0", {"cu126", "cu124"}, std::nullopt, std::nullopt});
   m.environment.candidates[1].cuda = {"cu126", "cu128"};
   auto r = resolve::resolve(m, host("rtx5090-driver575"));
   ASSERT_TRUE(r.selected);
   EXPECT_EQ(r.selected->cuda, "cu128");
   EXPECT_EQ(r.selected->torch, "2.9.1");
-  for (const auto* x : {rejected(r, "2.6.0", "cu126"), rejected(r, "2.6.0", "cu124"), rejected(r, "2.9.1", "cu126")}) {
+  for (const auto* x : {rejected(r, "2.6.0", "cu126"), rejected(r, "2.6.0", "cu124"),
+                        rejected(r, "2.9.1", "cu126")}) {
     ASSERT_NE(x, nullptr);
     EXPECT_NE(all(x->reasons).find("sm_120"), std::string::npos) << all(x->reasons);
   }
@@ -84,7 +90,8 @@ TEST(Resolve, V100Driver580Torch211FallsBackToCu126) {
     ASSERT_NE(x, nullptr) << v;
     EXPECT_NE(all(x->reasons).find("cc 7.0"), std::string::npos) << all(x->reasons);
   }
-  EXPECT_NE(all(r.selected->notes).find("FP8 compute unavailable"), std::string::npos) << all(r.selected->notes);
+  EXPECT_NE(all(r.selected->notes).find("FP8 compute unavailable"), std::string::npos)
+      << all(r.selected->notes);
 }
 
 TEST(Resolve, A100Driver470OnlyCu118) {
@@ -125,7 +132,8 @@ TEST(Resolve, Rtx4090AcceptedThroughBinaryCompatibleSass) {
   ASSERT_TRUE(r.selected);
   EXPECT_EQ(r.selected->cuda, "cu128");
   // 2.9 cu128 lists sm_86 but not sm_89.
-  EXPECT_NE(all(r.selected->why).find("sm_86 SASS (binary compatible with 8.9)"), std::string::npos) << all(r.selected->why);
+  EXPECT_NE(all(r.selected->why).find("sm_86 SASS (binary compatible with 8.9)"), std::string::npos)
+      << all(r.selected->why);
   EXPECT_EQ(all(r.selected->notes).find("FP8 compute unavailable"), std::string::npos);
 }
 
