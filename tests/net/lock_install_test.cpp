@@ -80,16 +80,9 @@ proc::Outcome run_tool(std::vector<std::string> argv,
 }
 
 proc::Outcome run_cli(const std::vector<std::string>& args) {
-  proc::Command cmd;
-  cmd.argv = {env("SD35_BIN")};
-  cmd.argv.insert(cmd.argv.end(), args.begin(), args.end());
-  cmd.timeout = std::chrono::minutes(4);
-  cmd.env_overrides = {{"PIP_NO_CACHE_DIR", "1"},
-                       {"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
-                       {"PIP_CONFIG_FILE", "/dev/null"}};
-  auto r = proc::run(cmd);
-  EXPECT_TRUE(r.has_value());
-  return r ? *r : proc::Outcome{};
+  std::vector<std::string> argv = {env("SD35_BIN")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_tool(std::move(argv), std::chrono::minutes(4));
 }
 
 }  // namespace
