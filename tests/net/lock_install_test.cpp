@@ -174,6 +174,24 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
       {"lock", "export", "--lock", (dir / "sd35.lock.json").string(), "--format", "requirements"});
   EXPECT_EQ(exported.exit_code, 0);
   EXPECT_NE(exported.out.find("--hash=sha256:"), std::string::npos);
+
+  // The requirements export installs through plain pip from the index, hash-checked.
+  exported = with({"lock", "export", "--lock", (dir / "sd35.lock.json").string(), "--format",
+                   "requirements", "--out", (dir / "requirements.txt").string()});
+  ASSERT_EQ(exported.exit_code, 0);
+  ASSERT_TRUE(run_tool({"python3", "-m", "venv", (dir / "venv2").string()}, std::chrono::minutes(2))
+                  .success());
+  auto plain =
+      run_tool({(dir / "venv2" / "bin" / "python").string(), "-m", "pip", "install",
+                "--require-hashes", "--no-deps", "-r", (dir / "requirements.txt").string()},
+               std::chrono::minutes(2));
+  EXPECT_TRUE(plain.success()) << plain.err;
+
+  // An unreachable index degrades to an offline resolution that says the hashes are missing.
+  auto offline = with(
+      {"resolve", "--host", (dir / "host.json").string(), "--index", "http://127.0.0.1:1/simple"});
+  EXPECT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_NE(offline.out.find("index unreachable"), std::string::npos) << offline.out;
   stdfs::remove_all(dir);
 }
 

@@ -127,3 +127,15 @@ TEST(Pep440, InclusiveAndSets) {
   EXPECT_TRUE(in("2.0rc1", ">=2.0rc1"));  // a spec naming a pre-release admits them
   EXPECT_EQ(pep440::parse_specifiers(">=3.10, <3.14")->str(), ">=3.10,<3.14");
 }
+
+TEST(Pep440, MoreExamplesFromThePep) {
+  EXPECT_FALSE(in("1.1.0", "!=1.1"));  // zero padding in exclusion
+  EXPECT_TRUE(in("1.4.5.0", "~=1.4.5.0"));
+  EXPECT_FALSE(in("1.4.6", "~=1.4.5.0"));
+  EXPECT_TRUE(in("1!1.3", "~=1!1.2"));
+  EXPECT_FALSE(in("1.3", "~=1!1.2"));  // epochs never mix
+  EXPECT_LT(pep440::compare(V("1.0.post1.dev1"), V("1.0.post1")), 0);
+  EXPECT_LT(pep440::compare(V("2013.10"), V("1!1.0")), 0);
+  EXPECT_FALSE(in("1.0rc1", ">=1.0"));  // pre-releases excluded by default
+  EXPECT_TRUE(in("1.0rc1", ">=0.9", true));
+}
