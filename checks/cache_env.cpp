@@ -14,20 +14,20 @@ static Finding run_cache_env(const CheckInfo& info, const CheckContext& ctx) {
   std::string hub = get("HF_HUB_CACHE");
   if (hub.empty() && !get("HF_HOME").empty()) hub = get("HF_HOME") + "/hub";
   if (!get("TRANSFORMERS_CACHE").empty()) {
-    problems.push_back(fmt::format("TRANSFORMERS_CACHE={} is deprecated (transformers v5 ignores it)", get("TRANSFORMERS_CACHE")));
+    problems.emplace_back(fmt::format("TRANSFORMERS_CACHE={} is deprecated (transformers v5 ignores it)", get("TRANSFORMERS_CACHE")));
     if (!hub.empty() && hub != get("TRANSFORMERS_CACHE"))
-      problems.push_back(fmt::format("TRANSFORMERS_CACHE and the hub cache ({}) differ: diffusers and transformers would keep two copies", hub));
+      problems.emplace_back(fmt::format("TRANSFORMERS_CACHE and the hub cache ({}) differ: diffusers and transformers would keep two copies", hub));
   }
   if (!get("HUGGINGFACE_HUB_CACHE").empty()) {
-    problems.push_back(fmt::format("HUGGINGFACE_HUB_CACHE={} is the deprecated spelling of HF_HUB_CACHE", get("HUGGINGFACE_HUB_CACHE")));
+    problems.emplace_back(fmt::format("HUGGINGFACE_HUB_CACHE={} is the deprecated spelling of HF_HUB_CACHE", get("HUGGINGFACE_HUB_CACHE")));
     if (!get("HF_HUB_CACHE").empty() && get("HF_HUB_CACHE") != get("HUGGINGFACE_HUB_CACHE"))
-      problems.push_back("HF_HUB_CACHE and HUGGINGFACE_HUB_CACHE disagree; HF_HUB_CACHE wins");
+      problems.emplace_back("HF_HUB_CACHE and HUGGINGFACE_HUB_CACHE disagree; HF_HUB_CACHE wins");
   }
   if (env.count("HF_TOKEN") && env.count("HUGGING_FACE_HUB_TOKEN"))
-    problems.push_back("both HF_TOKEN and the deprecated HUGGING_FACE_HUB_TOKEN are set; HF_TOKEN wins");
+    problems.emplace_back("both HF_TOKEN and the deprecated HUGGING_FACE_HUB_TOKEN are set; HF_TOKEN wins");
   std::string offline = get("HF_HUB_OFFLINE");
   if (!offline.empty() && offline != "0")
-    problems.push_back("HF_HUB_OFFLINE is set: fetch will use the cache only");
+    problems.emplace_back("HF_HUB_OFFLINE is set: fetch will use the cache only");
   if (problems.empty())
     return make_finding(info, Verdict::pass,
                         hub.empty() ? "no conflicting cache variables; default cache ~/.cache/huggingface/hub"

@@ -32,7 +32,7 @@ using CheckFn = Finding (*)(const CheckInfo&, const CheckContext&);
 
 struct CheckDef {
   CheckInfo info;
-  CheckFn run;
+  CheckFn run = nullptr;
 };
 
 const std::vector<const CheckDef*>& all_checks();

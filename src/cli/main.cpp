@@ -4,6 +4,10 @@
 
 #include "cli/commands.hpp"
 #include "cli/render.hpp"
+#include "host/probe.hpp"
+#ifdef SD35_HAVE_TORCH
+#include "smoke/torch_info.hpp"
+#endif
 #include "util/cancel.hpp"
 
 namespace {
@@ -43,6 +47,10 @@ int main(int argc, char** argv) {
   root.add_flag("-v,--verbose", verbose, "More detail (repeat for debug)");
   root.add_flag("--no-color", no_color, "No ANSI colours (NO_COLOR is honoured too)");
   root.fallthrough();
+
+#ifdef SD35_HAVE_TORCH
+  set_embedded_torch_probe([] { return smoke::torch_build_info().version; });
+#endif
 
   cli::Runner chosen;
   cli::add_probe_command(root, global, chosen);

@@ -64,7 +64,7 @@ ArchCoverage gpu_covered(std::string_view cc, const std::vector<std::string>& ar
   if (!parse_cc(cc, gm, gn)) return {false, fmt::format("unknown compute capability '{}'", cc)};
   ArchCoverage best;
   int best_rank = 0;  // 3 exact SASS, 2 compatible SASS, 1 PTX
-  int best_minor = -1;
+  int best_minor = -1;  // among compatible SASS (or PTX), the closest to the GPU wins
   for (const auto& entry : arch_list) {
     for (const Arch& a : parse_entry(entry)) {
       std::string name = a.ptx ? fmt::format("compute_{}{}", a.major, a.minor)
@@ -74,13 +74,14 @@ ArchCoverage gpu_covered(std::string_view cc, const std::vector<std::string>& ar
         best_rank = 3;
       } else if (!a.ptx && !a.arch_specific && a.major == gm && a.minor < gn &&
                  (best_rank < 2 || (best_rank == 2 && a.minor > best_minor))) {
-        // The highest lower minor is the code tuned closest to this GPU (8.9 runs sm_86, not sm_80).
         best = {true, fmt::format("{} SASS (binary compatible with {}.{})", name, gm, gn)};
         best_rank = 2;
         best_minor = a.minor;
-      } else if (a.ptx && (a.major < gm || (a.major == gm && a.minor <= gn)) && best_rank < 1) {
+      } else if (a.ptx && (a.major < gm || (a.major == gm && a.minor <= gn)) &&
+                 (best_rank < 1 || (best_rank == 1 && a.major * 10 + a.minor > best_minor))) {
         best = {true, fmt::format("{} PTX (JIT-compiled by the driver at first use)", name)};
         best_rank = 1;
+        best_minor = a.major * 10 + a.minor;
       }
     }
   }

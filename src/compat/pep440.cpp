@@ -133,7 +133,8 @@ Result<Version> parse_version(std::string_view text) {
                       "write versions like 2.9.1, 0.0.33.post2 or 2.11.0+cu130");
   Version v;
   v.epoch = static_cast<int>(num(m[1]));
-  for (auto part : str::split(m[2].str(), '.')) v.release.push_back(std::stoll(std::string(part)));
+  const std::string release = m[2].str();  // split() returns views: keep the string alive
+  for (auto part : str::split(release, '.')) v.release.push_back(std::stoll(std::string(part)));
   if (m[4].matched) {
     std::string l = str::to_lower(m[4].str());
     char kind = (l == "a" || l == "alpha") ? 'a' : (l == "b" || l == "beta") ? 'b' : 'c';

@@ -40,7 +40,7 @@ void probe_nvml(const ProbeOptions& o, NvidiaFacts& n, std::vector<std::string>&
   Library nvml(o.nvml_library);
   if (!nvml) {
     if (!o.nvml_library.empty())
-      notes.push_back(fmt::format("NVML ({}) could not be loaded: GPU list unknown", o.nvml_library));
+      notes.emplace_back(fmt::format("NVML ({}) could not be loaded: GPU list unknown", o.nvml_library));
     return;
   }
   auto init = nvml.sym<int (*)()>("nvmlInit_v2");
@@ -53,11 +53,11 @@ void probe_nvml(const ProbeOptions& o, NvidiaFacts& n, std::vector<std::string>&
   auto drv_fn = nvml.sym<int (*)(char*, unsigned)>("nvmlSystemGetDriverVersion");
   auto cuda_fn = nvml.sym<int (*)(int*)>("nvmlSystemGetCudaDriverVersion");
   if (!init || !count_fn || !handle_fn) {
-    notes.push_back("NVML lacks the expected symbols: GPU list unknown");
+    notes.emplace_back("NVML lacks the expected symbols: GPU list unknown");
     return;
   }
   if (int rc = init(); rc != 0) {
-    notes.push_back(fmt::format("nvmlInit failed with NVML error {}{}", rc,
+    notes.emplace_back(fmt::format("nvmlInit failed with NVML error {}{}", rc,
                                 rc == 18 ? " (driver/library version mismatch: reboot after a driver upgrade)" : ""));
     return;
   }
@@ -123,7 +123,7 @@ std::optional<NvidiaFacts> probe_nvidia(const ProbeOptions& o, std::vector<std::
       n.driver_version = *parsed;
       n.source = "/proc/driver/nvidia/version";
     } else {
-      notes.push_back("/proc/driver/nvidia/version has no desktop driver version (Jetson/L4T?)");
+      notes.emplace_back("/proc/driver/nvidia/version has no desktop driver version (Jetson/L4T?)");
     }
   }
   const bool kernel_driver = !n.driver_version.empty();

@@ -17,9 +17,6 @@
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/strings.hpp"
-#ifdef SD35_HAVE_TORCH
-#include "smoke/torch_info.hpp"
-#endif
 
 namespace sd35 {
 namespace {
@@ -122,7 +119,7 @@ std::optional<bool> rotational_for(const stdfs::path& path, const stdfs::path& r
   stdfs::path real = stdfs::canonical(dev, ec);
   if (ec) return std::nullopt;
   // A partition has no queue/; its parent (the whole disk) does.
-  for (stdfs::path p : {real, real.parent_path()}) {
+  for (const stdfs::path& p : {real, real.parent_path()}) {
     if (auto v = fs::read_first_line(p / "queue/rotational")) return *v == "1";
   }
   return std::nullopt;
@@ -141,7 +138,14 @@ std::optional<std::string> tool_version(std::vector<std::string> argv) {
   return line;
 }
 
+EmbeddedTorchVersionFn& embedded_torch_probe() {
+  static EmbeddedTorchVersionFn fn = nullptr;
+  return fn;
+}
+
 }  // namespace
+
+void set_embedded_torch_probe(EmbeddedTorchVersionFn fn) { embedded_torch_probe() = fn; }
 
 DiskFacts probe_disk(const stdfs::path& path, std::string role, const stdfs::path& root) {
   DiskFacts d;
@@ -207,9 +211,7 @@ Result<HostFacts> probe_host(const ProbeOptions& o) {
     h.tools.git = tool_version({"git", "--version"});
     if (h.tools.git) h.tools.git_lfs = tool_version({"git", "lfs", "version"});
   }
-#ifdef SD35_HAVE_TORCH
-  h.embedded_torch = smoke::torch_build_info().version;
-#endif
+  if (auto fn = embedded_torch_probe()) h.embedded_torch = fn();
   return h;
 }
 

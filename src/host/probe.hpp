@@ -26,6 +26,11 @@ struct ProbeOptions {
 
 Result<HostFacts> probe_host(const ProbeOptions& options);
 
+// The libtorch version this binary carries. The executable registers a function (it links the
+// torch target); the library and its tests stay free of libtorch.
+using EmbeddedTorchVersionFn = std::string (*)();
+void set_embedded_torch_probe(EmbeddedTorchVersionFn fn);
+
 // Pieces, exposed for tests.
 std::optional<std::string> parse_proc_driver_version(std::string_view proc_text);
 std::optional<NvidiaFacts> probe_nvidia(const ProbeOptions& options, std::vector<std::string>& notes);

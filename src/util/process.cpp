@@ -56,7 +56,8 @@ std::optional<std::string> which(const std::string& name) {
   if (!path) return std::nullopt;
   for (auto dir : str::split(path, ':')) {
     if (dir.empty()) continue;
-    std::string cand = std::string(dir) + "/" + name;
+    std::string cand(dir);
+    cand.append("/").append(name);
     struct stat st {};
     if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0)
       return cand;

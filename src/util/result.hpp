@@ -69,10 +69,14 @@ inline Status ok() { return {}; }
 // Propagate an error in one line: SD35_TRY(auto x, parse(...)); / SD35_TRY_STATUS(write(...));
 #define SD35_CONCAT_INNER(a, b) a##b
 #define SD35_CONCAT(a, b) SD35_CONCAT_INNER(a, b)
+// NOLINTBEGIN(bugprone-macro-parentheses): `decl` is a declaration and cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses): `decl` is a declaration and cannot be parenthesised.
 #define SD35_TRY_IMPL(tmp, decl, expr)     \
   auto tmp = (expr);                       \
   if (!tmp) return std::move(tmp).error(); \
   decl = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
+// NOLINTEND(bugprone-macro-parentheses)
 #define SD35_TRY(decl, expr) SD35_TRY_IMPL(SD35_CONCAT(sd35_try_, __LINE__), decl, expr)
 #define SD35_TRY_STATUS(expr)                                        \
   do {                                                               \
