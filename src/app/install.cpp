@@ -21,6 +21,12 @@ namespace stdfs = std::filesystem;
 
 // The packages of a resolution (/selected/packages) or of a lockfile (/packages, digest-checked).
 Result<std::vector<resolve::Package>> packages_to_install(const std::string& path) {
+  std::error_code ec;
+  if (!stdfs::exists(path, ec))
+    return make_error(Errc::usage, "no resolution to install from", path,
+                      "run `sd35-setup resolve --index https://download.pytorch.org/whl/{variant} "
+                      "--closure --out "
+                      "sd35-resolve.json` first, or pass --from FILE");
   SD35_TRY(auto text, fs::read_file(path));
   SD35_TRY(auto doc, jsonio::parse(text, path));
   if (doc.is_object() && doc.contains("lock_digest")) {

@@ -49,7 +49,10 @@ void judge_python(const Manifest& m, const compat::TorchRelease& rel, const Torc
   if (!wheels) {
     j.reasons.push_back(fmt::format("Python {} has no torch {} wheels (published for Python {})",
                                     py->version, c.torch, rel.python));
-    j.changes.push_back(fmt::format("Python {}", rel.python));
+    j.changes.push_back(m.environment.python.empty()
+                            ? fmt::format("Python {}", rel.python)
+                            : fmt::format("Python {} (torch {} wheels) and {} (manifest)",
+                                          rel.python, c.torch, m.environment.python));
   } else if (!manifest_ok) {
     j.reasons.push_back(fmt::format("Python {} is outside the manifest's environment.python {}",
                                     py->version, m.environment.python));
@@ -118,10 +121,10 @@ void judge_cuda(const HostFacts& host, const compat::TorchRelease& rel, const st
     std::string sm = "sm_" + g.compute_capability;
     sm.erase(std::remove(sm.begin(), sm.end(), '.'), sm.end());
     if (!cov.runs) {
-      j.reasons.push_back(fmt::format("{} (cc {}) is not in torch {} {}'s arch list [{}]: {}",
-                                      g.name, g.compute_capability, rel.torch, variant,
+      j.reasons.push_back(fmt::format("{} (cc {}, {}) is not in torch {} {}'s arch list [{}]: {}",
+                                      g.name, g.compute_capability, sm, rel.torch, variant,
                                       join(tv->arch_list), cov.via));
-      j.changes.push_back(fmt::format("a torch/CUDA build that lists {}", sm));
+      // Not a host change: another candidate or variant is the fix, so no "would_need" entry.
     } else {
       j.why.push_back(fmt::format("{} (cc {}) runs via {}", g.name, g.compute_capability, cov.via));
       if (cov.via.find("PTX") != std::string::npos)
