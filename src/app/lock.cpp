@@ -147,7 +147,7 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
 
   l.model = lock::model_from_cache(manifest, resolve_cache_dir(global));
   if (!l.model.verified)
-    summary.push_back(
+    summary.emplace_back(
         "model: not (completely) fetched: the manifest's values are recorded, marked unverified");
   if (!options.smoke_result.empty()) {
     SD35_TRY(auto smoke, jsonio::parse_file(options.smoke_result));
@@ -209,7 +209,7 @@ Result<Outcome> lock_diff(const GlobalOptions& /*global*/, const LockDiffOptions
     summary.push_back(fmt::format("{} {}: {} -> {}", d.section, d.key,
                                   d.a.empty() ? "(absent)" : d.a, d.b.empty() ? "(absent)" : d.b));
   }
-  if (lines.empty()) summary.push_back("the locks are equivalent");
+  if (lines.empty()) summary.emplace_back("the locks are equivalent");
   reporter.result("lock-diff", {{"ok", lines.empty()},
                                 {"identical", lines.empty()},
                                 {"changes", changes},

@@ -185,7 +185,7 @@ void check_smoke(const lock::Lockfile& l, const GlobalOptions& global, std::vect
   if (!global.manifest_path.empty())
     cmd.argv.insert(cmd.argv.end(), {"--manifest", global.manifest_path});
   if (!global.cache_dir.empty()) cmd.argv.insert(cmd.argv.end(), {"--cache", global.cache_dir});
-  cmd.argv.push_back("smoke");
+  cmd.argv.emplace_back("smoke");
   cmd.timeout = std::chrono::minutes(20);
   auto run = proc::run(cmd);
   nlohmann::json doc;

@@ -87,7 +87,7 @@ Result<std::vector<Package>> run_pip_report(const PipRunOptions& o) {
               ":all:",        "--report",
               report.string()};
   for (std::size_t i = 0; i < o.indexes.size(); ++i) {
-    cmd.argv.push_back(i == 0 ? "--index-url" : "--extra-index-url");
+    cmd.argv.emplace_back(i == 0 ? "--index-url" : "--extra-index-url");
     cmd.argv.push_back(o.indexes[i]);
   }
   for (const auto& r : o.requirements) cmd.argv.push_back(r);

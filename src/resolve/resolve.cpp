@@ -39,7 +39,7 @@ struct Judgement {
 void judge_python(const Manifest& m, const compat::TorchRelease& rel, const TorchCandidate& c,
                   const PythonFacts* py, Judgement& j) {
   if (!py || py->version.empty()) {
-    j.reasons.push_back("no Python interpreter was found or probed on this host");
+    j.reasons.emplace_back("no Python interpreter was found or probed on this host");
     j.changes.push_back(fmt::format("install Python {} (torch {} wheels: {})", m.environment.python,
                                     c.torch, rel.python));
     return;
@@ -96,7 +96,7 @@ void judge_cuda(const HostFacts& host, const compat::TorchRelease& rel, const st
   if (!has_gpu(host)) {
     j.reasons.push_back(
         fmt::format("no NVIDIA GPU/driver on this host: a {} build cannot run", variant));
-    j.changes.push_back("an NVIDIA GPU with its driver (or a cpu variant in the manifest)");
+    j.changes.emplace_back("an NVIDIA GPU with its driver (or a cpu variant in the manifest)");
     return;
   }
   const compat::DriverFloor* floor = compat::driver_floor_for_variant(variant);
@@ -104,7 +104,7 @@ void judge_cuda(const HostFacts& host, const compat::TorchRelease& rel, const st
   if (!floor) {
     j.reasons.push_back(fmt::format("no driver floor is known for {} (compat data)", variant));
   } else if (driver.empty()) {
-    j.reasons.push_back(
+    j.reasons.emplace_back(
         "the NVIDIA driver version is unknown (no /sys/module/nvidia/version, NVML or nvidia-smi)");
     j.changes.push_back(fmt::format("NVIDIA driver >= {}", floor->linux_min_driver));
   } else if (str::compare_dotted(driver, floor->linux_min_driver) < 0) {
@@ -171,7 +171,7 @@ void fp8_notes(const Manifest& m, const HostFacts& host, const TorchCandidate& c
                const std::string& variant, Judgement& j) {
   const auto& fp8 = compat::data().fp8;
   if (variant == "cpu") {
-    j.notes.push_back("CPU build: no FP8 GPU compute; the smoke test runs on CPU");
+    j.notes.emplace_back("CPU build: no FP8 GPU compute; the smoke test runs on CPU");
     return;
   }
   if (!version_in(c.torch, ">=" + fp8.scaled_mm_stable_from_torch))
@@ -229,6 +229,7 @@ std::vector<std::string> summarise_changes(const std::vector<Rejection>& rejecte
     for (const auto& ch : r.changes) seen.emplace(ch, fmt::format("torch {} {}", r.torch, r.cuda));
   }
   std::vector<std::string> out;
+  out.reserve(seen.size());
   for (const auto& [change, what] : seen)
     out.push_back(fmt::format("{} (would allow {})", change, what));
   return out;
@@ -270,7 +271,7 @@ Resolution resolve(const Manifest& manifest, const HostFacts& host) {
                 fmt::format("this host has {} NVIDIA GPU(s): a CPU build would leave them unused",
                             host.nvidia->gpus.size()));
           else
-            j.why.push_back("no NVIDIA GPU: the cpu build is the one that runs");
+            j.why.emplace_back("no NVIDIA GPU: the cpu build is the one that runs");
         } else {
           judge_cuda(host, *rel, variant, j);
         }
@@ -292,7 +293,7 @@ Resolution resolve(const Manifest& manifest, const HostFacts& host) {
       s.why = std::move(j.why);
       s.notes = std::move(j.notes);
       res.selected = std::move(s);
-      res.hash_notes.push_back(
+      res.hash_notes.emplace_back(
           "no index was read: versions come from the compat data and the manifest, wheel files and "
           "sha256 are missing (run with --index URL, or --closure to ask pip)");
       return res;
