@@ -34,7 +34,7 @@ void write(const stdfs::path& p, const std::string& text) {
 
 class LocalIndex {
  public:
-  explicit LocalIndex(const stdfs::path& root) {
+  explicit LocalIndex(const stdfs::path& root, bool json = false) {
     int fds[2];
     if (::pipe(fds) != 0) return;
     pid_ = ::fork();
@@ -43,7 +43,7 @@ class LocalIndex {
       ::close(fds[0]);
       std::string script = env("SD35_TEST_TOOLS") + "/lock_pep503_index.py";
       ::execlp("python3", "python3", script.c_str(), root.c_str(), "--lifetime", "240",
-               static_cast<char*>(nullptr));
+               json ? "--json" : "--html", static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(fds[1]);
@@ -208,4 +208,32 @@ TEST(LockInstall, ResolveCliExitCodes) {
   EXPECT_NE(none.out.find("would_need"), std::string::npos);
   auto bad = run_cli({"verify", "--lock", hosts + "resolve-nogpu.json"});  // not a lockfile
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+TEST(LockInstall, PinsFromPep691JsonPages) {
+  if (env("SD35_BIN").empty() || !proc::which("python3"))
+    GTEST_SKIP() << "needs SD35_BIN and python3";
+  const stdfs::path dir =
+      stdfs::temp_directory_path() / ("sd35-lock-json-" + std::to_string(::getpid()));
+  stdfs::remove_all(dir);
+  LocalIndex index(dir / "index", /*json=*/true);
+  ASSERT_GT(index.port(), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
+  write(dir / "manifest.json",
+        R"({"schema_version":1,"name":"fixture","model":{"repo":"org/tiny","revision":"main",
+    "format":"sai-single-file","architecture":"sd35-large","files":[{"path":"m.safetensors"}]},
+    "environment":{"python":">=3.8","candidates":[{"torch":"2.9.1","cuda":["cu128"],"torchvision":"0.24.1"}]},
+    "requirements":{},"smoke":{}})");
+  auto r = run_cli({"--manifest", (dir / "manifest.json").string(), "--json", "resolve", "--host",
+                    env("SD35_TEST_DATA") + "/hosts/resolve-h100-driver535.json", "--index", url});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["selected"]["packages"].size(), 2u);
+  for (const auto& p : doc["selected"]["packages"]) {
+    EXPECT_EQ(p["sha256"].get<std::string>().size(), 64u) << p.dump();
+    EXPECT_NE(p["url"].get<std::string>().find("/files/"), std::string::npos) << p.dump();
+    EXPECT_NE(p["url"].get<std::string>().find("via=pep691"), std::string::npos)
+        << "parsed as JSON: " << p.dump();
+  }
+  stdfs::remove_all(dir);
 }

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Test-only PEP 503 package index on 127.0.0.1 with fixture wheels built here (real wheel format).
 
-Usage: lock_pep503_index.py ROOT [--lifetime SECONDS]
+Usage: lock_pep503_index.py ROOT [--lifetime SECONDS] [--json]
 Builds wheels into ROOT/files, writes ROOT/simple/<project>/index.html with #sha256= fragments
 (as on download.pytorch.org), serves ROOT on 127.0.0.1 on a free port, prints "PORT <n>" and
 serves until killed or the lifetime (default 300 s) ends. Fixture "torch" imports without CUDA and
 answers the probe: __version__, version.cuda, float8 dtypes, _scaled_mm schema, _C._cuda_getArchFlags.
+With --json, project pages are PEP 691 JSON when the client asks for
+application/vnd.pypi.simple.v1+json (as PyPI does), HTML otherwise.
 """
-import base64, hashlib, http.server, os, sys, threading, zipfile
+import base64, hashlib, http.server, json, os, sys, threading, zipfile
 
 TORCH_INIT = '''
 from . import version
@@ -76,24 +78,42 @@ def build(root):
     for project, names in wheels.items():
         d = os.path.join(root, "simple", project)
         os.makedirs(d, exist_ok=True)
-        links = []
+        links, entries = [], []
         for n in names:
             with open(os.path.join(files, n), "rb") as f:
                 sha = hashlib.sha256(f.read()).hexdigest()
             href = "../../files/" + n.replace("+", "%2B")
             links.append(f'<a href="{href}#sha256={sha}" data-requires-python="&gt;=3.8">{n}</a><br/>')
+            entries.append({"filename": n, "url": href + "?via=pep691", "hashes": {"sha256": sha}, "requires-python": ">=3.8", "yanked": False})
         with open(os.path.join(d, "index.html"), "w") as f:
             f.write("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+        with open(os.path.join(d, "index.json"), "w") as f:
+            json.dump({"meta": {"api-version": "1.1"}, "name": project, "files": entries}, f)
 
 
 def main():
     root = sys.argv[1]
     lifetime = float(sys.argv[sys.argv.index("--lifetime") + 1]) if "--lifetime" in sys.argv else 300.0
+    serve_json = "--json" in sys.argv
     build(root)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *a, **kw):
             super().__init__(*a, directory=root, **kw)
+
+        def do_GET(self):
+            wants_json = "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
+            page = os.path.join(root, self.path.lstrip("/").split("?")[0], "index.json")
+            if serve_json and wants_json and self.path.startswith("/simple/") and os.path.isfile(page):
+                with open(page, "rb") as f:
+                    body = f.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            super().do_GET()
 
         def log_message(self, *a):
             pass
