@@ -187,6 +187,14 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
                std::chrono::minutes(2));
   EXPECT_TRUE(plain.success()) << plain.err;
 
+  const std::string lockfile = (dir / "sd35.lock.json").string();
+  EXPECT_EQ(with({"lock", "diff", lockfile, lockfile}).exit_code, 0);
+  std::string text = *fs::read_file(lockfile);
+  text.replace(text.find("\"glibc\": \"2.36\""), 17, "\"glibc\": \"2.35\"");
+  write(dir / "edited.lock.json", text);
+  EXPECT_EQ(with({"lock", "diff", lockfile, (dir / "edited.lock.json").string()}).exit_code, 2);
+  EXPECT_EQ(with({"verify", "--lock", (dir / "edited.lock.json").string()}).exit_code, 2);
+
   // An unreachable index degrades to an offline resolution that says the hashes are missing.
   auto offline = with(
       {"resolve", "--host", (dir / "host.json").string(), "--index", "http://127.0.0.1:1/simple"});
