@@ -14,5 +14,6 @@ using Runner = std::function<Result<app::Outcome>(Reporter&)>;
 
 void add_probe_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 void add_doctor_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_verify_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 
 }  // namespace sd35::cli

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   cli::Runner chosen;
   cli::add_probe_command(root, global, chosen);
   cli::add_doctor_command(root, global, chosen);
+  cli::add_verify_command(root, global, chosen);
 
   try {
     root.parse(argc, argv);
