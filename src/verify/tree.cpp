@@ -20,7 +20,7 @@ TreeScan scan_tree(const std::filesystem::path& root, bool snapshot) {
       if (name == ".git" || name == ".cache") it.disable_recursion_pending();
       continue;
     }
-    const std::string rel = std::filesystem::relative(entry.path(), root, sec).generic_string();
+    const std::string rel = entry.path().lexically_relative(root).generic_string();
     if (rel == kDirStateName) continue;
     scan.files.push_back(rel);
     if (!snapshot) continue;
