@@ -11,6 +11,7 @@
 #include "store/hf_cache_layout.hpp"
 #include "util/strings.hpp"
 #include "verify/content.hpp"
+#include "verify/finding.hpp"
 #include "verify/model_audit.hpp"
 #include "verify/structure.hpp"
 #include "verify/tree.hpp"
@@ -54,13 +55,7 @@ struct Target {
 
 Finding simple(std::string id, Verdict v, std::string detail, std::string fix = {},
                bool required = true) {
-  Finding f;
-  f.rule = id;
-  f.id = std::move(id);
-  f.title = f.id;
-  f.verdict = v;
-  f.detail = std::move(detail);
-  f.fix = std::move(fix);
+  Finding f = verify::rule_finding(std::move(id), v, {}, std::move(detail), std::move(fix));
   f.required = required;
   return f;
 }

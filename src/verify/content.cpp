@@ -13,6 +13,7 @@
 #include "util/fs.hpp"
 #include "util/strings.hpp"
 #include "verify/digest.hpp"
+#include "verify/finding.hpp"
 #include "verify/verify_state.hpp"
 
 namespace sd35::verify {
@@ -24,15 +25,7 @@ constexpr std::string_view kFetchFix =
 
 Finding file_finding(std::string id, Verdict verdict, const Expectation& e, std::string detail,
                      std::string fix = {}) {
-  Finding f;
-  f.id = id;
-  f.rule = std::move(id);
-  f.verdict = verdict;
-  f.title = e.path;
-  f.file = e.path;
-  f.detail = std::move(detail);
-  f.fix = std::move(fix);
-  return f;
+  return rule_finding(std::move(id), verdict, e.path, std::move(detail), std::move(fix));
 }
 
 // A small file that reads like a Git LFS pointer: the weights were never downloaded.

@@ -12,6 +12,7 @@
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
 #include "util/strings.hpp"
+#include "verify/finding.hpp"
 
 namespace sd35::verify {
 
@@ -55,20 +56,6 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kComponen
     {"text_encoders.t5xxl.", "T5-XXL text encoder"},
     {"first_stage_model.", "VAE"},
 }};
-
-Finding make(std::string id, Verdict v, std::string file, std::string detail, std::string fix = {},
-             std::string tensor = {}) {
-  Finding f;
-  f.rule = id;
-  f.id = std::move(id);
-  f.verdict = v;
-  f.title = file;
-  f.file = std::move(file);
-  f.tensor = std::move(tensor);
-  f.detail = std::move(detail);
-  f.fix = std::move(fix);
-  return f;
-}
 
 bool is_fp8(st::Dtype d) {
   return d == st::Dtype::F8_E4M3 || d == st::Dtype::F8_E5M2;
@@ -178,11 +165,11 @@ class Auditor {
   void fail(std::string id, std::string detail, std::string fix, std::string tensor = {},
             std::string file = {}) {
     ++audit_.failed;
-    reporter_.finding(make(std::move(id), Verdict::fail, file.empty() ? unit_ : file,
-                           std::move(detail), std::move(fix), std::move(tensor)));
+    reporter_.finding(rule_finding(std::move(id), Verdict::fail, file.empty() ? unit_ : file,
+                                   std::move(detail), std::move(fix), std::move(tensor)));
   }
   void pass(std::string id, std::string detail, nlohmann::json data = nlohmann::json::object()) {
-    auto f = make(std::move(id), Verdict::pass, unit_, std::move(detail));
+    auto f = rule_finding(std::move(id), Verdict::pass, unit_, std::move(detail));
     f.data = std::move(data);
     reporter_.finding(f);
   }
@@ -351,8 +338,8 @@ class Auditor {
            fmt::format("config.json disagrees with the weights: {}", fmt::join(diffs, "; ")),
            "config.json and the weights come from different models: re-fetch both", {}, cfg_rel);
     } else {
-      reporter_.finding(
-          make("model.config", Verdict::pass, cfg_rel, "config.json agrees with the weights"));
+      reporter_.finding(rule_finding("model.config", Verdict::pass, cfg_rel,
+                                     "config.json agrees with the weights"));
     }
   }
 
@@ -507,7 +494,7 @@ class Auditor {
       }
     }
     if (failures > kMaxListedFailures) {
-      reporter_.finding(make(
+      reporter_.finding(rule_finding(
           "fp8.scale-missing", Verdict::fail, unit_,
           fmt::format("{} more FP8 scale problems not listed", failures - kMaxListedFailures)));
     }

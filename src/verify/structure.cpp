@@ -9,26 +9,13 @@
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
 #include "util/strings.hpp"
+#include "verify/finding.hpp"
 
 namespace sd35::verify {
 
 namespace {
 
 constexpr std::string_view kIndexSuffix = ".safetensors.index.json";
-
-Finding make(std::string id, Verdict v, std::string file, std::string detail, std::string fix = {},
-             std::string tensor = {}) {
-  Finding f;
-  f.rule = id;
-  f.id = std::move(id);
-  f.verdict = v;
-  f.title = file;
-  f.file = std::move(file);
-  f.tensor = std::move(tensor);
-  f.detail = std::move(detail);
-  f.fix = std::move(fix);
-  return f;
-}
 
 std::string parent_of(const std::string& rel) {
   const auto slash = rel.rfind('/');
@@ -46,8 +33,8 @@ void audit_index(const std::filesystem::path& root, const std::string& rel, Stru
                  Reporter& reporter) {
   auto fail = [&](std::string id, std::string detail, std::string fix, std::string tensor = {}) {
     ++report.failed;
-    reporter.finding(make(std::move(id), Verdict::fail, rel, std::move(detail), std::move(fix),
-                          std::move(tensor)));
+    reporter.finding(rule_finding(std::move(id), Verdict::fail, rel, std::move(detail),
+                                  std::move(fix), std::move(tensor)));
   };
   const std::string refetch =
       "re-download the checkpoint (sd35-setup fetch): its shards and index disagree";
@@ -130,19 +117,19 @@ void audit_index(const std::filesystem::path& root, const std::string& rel, Stru
     }
   }
   if (problems == 0) {
-    reporter.finding(make("index.shards", Verdict::pass, rel,
-                          fmt::format("{} shard(s) present, {} tensors match the index",
-                                      by_shard.size(), (*doc)["weight_map"].size())));
+    reporter.finding(rule_finding("index.shards", Verdict::pass, rel,
+                                  fmt::format("{} shard(s) present, {} tensors match the index",
+                                              by_shard.size(), (*doc)["weight_map"].size())));
   }
   const auto meta = doc->find("metadata");
   if (problems == 0 && meta != doc->end() && meta->is_object() && meta->contains("total_size") &&
       (*meta)["total_size"].is_number_unsigned() &&
       (*meta)["total_size"].get<std::uint64_t>() != total_bytes) {
-    reporter.finding(
-        make("index.total-size", Verdict::warn, rel,
-             fmt::format("metadata.total_size is {} but the shards' tensors hold {} bytes",
-                         (*meta)["total_size"].get<std::uint64_t>(), total_bytes),
-             "harmless for loading; the index was written by a tool that counts differently"));
+    reporter.finding(rule_finding(
+        "index.total-size", Verdict::warn, rel,
+        fmt::format("metadata.total_size is {} but the shards' tensors hold {} bytes",
+                    (*meta)["total_size"].get<std::uint64_t>(), total_bytes),
+        "harmless for loading; the index was written by a tool that counts differently"));
   }
 }
 
@@ -162,15 +149,16 @@ StructureReport audit_structure(const std::filesystem::path& root,
     auto h = st::read_header(root / rel, &why);
     if (!h) {
       ++report.failed;
-      auto f = make(std::string(why.rule.empty() ? st::rule::io : why.rule), Verdict::fail, rel,
-                    h.error().message, h.error().hint, why.tensor);
+      auto f = rule_finding(std::string(why.rule.empty() ? st::rule::io : why.rule), Verdict::fail,
+                            rel, h.error().message, h.error().hint, why.tensor);
       f.data = {{"where", h.error().where}};
       reporter.finding(f);
       continue;
     }
-    reporter.finding(make("safetensors.header", Verdict::pass, rel,
-                          fmt::format("{} tensors, {}-byte header, {} data bytes exactly covered",
-                                      h->tensors.size(), h->header_len, h->data_size)));
+    reporter.finding(
+        rule_finding("safetensors.header", Verdict::pass, rel,
+                     fmt::format("{} tensors, {}-byte header, {} data bytes exactly covered",
+                                 h->tensors.size(), h->header_len, h->data_size)));
     report.headers.emplace(rel, std::move(h).value());
   }
   for (const auto& rel : indexes) audit_index(root, rel, report, reporter);
