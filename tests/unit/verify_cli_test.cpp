@@ -22,9 +22,21 @@ namespace stdfs = std::filesystem;
 
 constexpr const char* kCommit = "0123456789abcdef0123456789abcdef01234567";
 
+// ctest passes SD35_TEST_DATA; SD35_BIN and SD35_SOURCE_DIR may be missing (gtest_discover_tests
+// keeps only the first ENVIRONMENT entry), so they fall back to the build layout: the test
+// binary sits next to sd35-setup in build/<preset>/bin, and the data dir is <source>/tests/data.
 std::string env(const char* k) {
-  const char* v = std::getenv(k);
-  return v ? v : "";
+  if (const char* v = std::getenv(k); v != nullptr && *v != '\0') return v;
+  std::error_code ec;
+  const std::string key = k;
+  if (key == "SD35_BIN") {
+    const auto bin = stdfs::read_symlink("/proc/self/exe", ec).parent_path() / "sd35-setup";
+    return stdfs::exists(bin, ec) ? bin.string() : "";
+  }
+  if (key == "SD35_SOURCE_DIR" && std::getenv("SD35_TEST_DATA") != nullptr) {
+    return stdfs::path(std::getenv("SD35_TEST_DATA")).parent_path().parent_path().string();
+  }
+  return "";
 }
 
 class VerifyCli : public ::testing::Test {
