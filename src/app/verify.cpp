@@ -6,6 +6,7 @@
 #include <atomic>
 #include <set>
 
+#include "app/verify_lock.hpp"
 #include "checks/check.hpp"
 #include "host/probe.hpp"
 #include "store/hf_cache_layout.hpp"
@@ -187,12 +188,10 @@ std::vector<nlohmann::json> audit_models(const Target& t, const Manifest& manife
 }  // namespace
 
 Result<Outcome> verify(const GlobalOptions& global, const VerifyOptions& options, Reporter& outer) {
-  if (!options.lock_file.empty()) {
-    return make_error(Errc::usage, "verify --lock is not available in this build",
-                      options.lock_file,
-                      "verify against the manifest (omit --lock); lockfile verification comes with "
-                      "`sd35-setup lock`");
-  }
+  if (!options.lock_file.empty())
+    return verify_lock(global,
+                       {options.lock_file, options.lock_venv, options.lock_smoke, options.junit, options.host_file},
+                       outer);
   SD35_TRY(Manifest manifest, load_manifest_for(global));
   CountingReporter reporter(outer);
   for (const auto& w : manifest.warnings) reporter.warn(w);

@@ -1,9 +1,7 @@
 // The model part of the lock: read from the Hugging Face cache snapshot (commit from refs/,
-// oid from the blob each snapshot link points to), and checked back against a lock with a
-// (size, mtime, ctime, inode) fast path so an unchanged multi-GB model is verified in
-// milliseconds. The fast-path record lives next to the cache (<cache>/.sd35-lock-state.json).
-// NOTE: the verify helper (branch issue-verify) owns the general file-verification library; this
-// is the small subset the lock gate needs until that lands (see docs/ci-gating.md).
+// oid from the blob each snapshot link points to), and checked back against a lock through the
+// verify library (src/verify/content.hpp) with its (size, mtime, ctime, dev, inode) fast path, so
+// an unchanged multi-GB model is verified in milliseconds.
 #pragma once
 
 #include <filesystem>
