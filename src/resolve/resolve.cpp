@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "compat/compat.hpp"
 #include "compat/gpu_arch.hpp"
@@ -220,18 +221,29 @@ std::vector<Package> packages_for(const Manifest& m, const TorchCandidate& c,
   return out;
 }
 
-// The host changes that would unblock a candidate on their own (driver, Python, glibc), cheapest
-// first: only rejections whose every reason comes with a change count.
+// The host changes that would unblock a candidate, fewest first: only rejections whose every
+// reason comes with a change count, and all of a rejection's changes are needed together.
 std::vector<std::string> summarise_changes(const std::vector<Rejection>& rejected) {
-  std::map<std::string, std::string> seen;  // change -> first (torch cuda) it unblocks
+  struct Option {
+    std::size_t count;
+    std::size_t order;
+    std::string text;
+  };
+  std::vector<Option> options;
+  std::set<std::string> seen;
   for (const auto& r : rejected) {
     if (r.changes.empty() || r.changes.size() != r.reasons.size()) continue;
-    for (const auto& ch : r.changes) seen.emplace(ch, fmt::format("torch {} {}", r.torch, r.cuda));
+    std::set<std::string> unique(r.changes.begin(), r.changes.end());
+    std::string all;
+    for (const auto& ch : unique) all += (all.empty() ? "" : " and ") + ch;
+    if (!seen.insert(all).second) continue;
+    options.push_back({unique.size(), options.size(),
+                       fmt::format("{} (would allow torch {} {})", all, r.torch, r.cuda)});
   }
+  std::stable_sort(options.begin(), options.end(),
+                   [](const Option& a, const Option& b) { return a.count < b.count; });
   std::vector<std::string> out;
-  out.reserve(seen.size());
-  for (const auto& [change, what] : seen)
-    out.push_back(fmt::format("{} (would allow {})", change, what));
+  for (std::size_t i = 0; i < options.size() && i < 5; ++i) out.push_back(options[i].text);
   return out;
 }
 

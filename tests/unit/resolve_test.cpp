@@ -124,6 +124,8 @@ TEST(Resolve, Python38WithOnlyNewTorchIsNotResolvable) {
   EXPECT_FALSE(r.selected);
   EXPECT_EQ(r.rejected.size(), 16u);
   EXPECT_NE(all(r.would_need).find("Python"), std::string::npos) << all(r.would_need);
+  // A driver upgrade alone would not help: every suggestion carries the Python change too.
+  for (const auto& w : r.would_need) EXPECT_NE(w.find("Python"), std::string::npos) << w;
   EXPECT_NE(all(rejected(r, "2.5.1", "cu124")->reasons).find("Python 3.8.18"), std::string::npos);
 }
 
