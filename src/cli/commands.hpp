@@ -16,5 +16,9 @@ void add_probe_command(CLI::App& root, const app::GlobalOptions& global, Runner&
 void add_doctor_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 void add_fetch_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 void add_smoke_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_resolve_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_install_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_lock_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_verify_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 
 }  // namespace sd35::cli

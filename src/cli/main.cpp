@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   cli::add_doctor_command(root, global, chosen);
   cli::add_fetch_command(root, global, chosen);
   cli::add_smoke_command(root, global, chosen);
+  cli::add_resolve_command(root, global, chosen);
+  cli::add_install_command(root, global, chosen);
+  cli::add_lock_command(root, global, chosen);
+  cli::add_verify_command(root, global, chosen);
 
   try {
     root.parse(argc, argv);

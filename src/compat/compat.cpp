@@ -24,6 +24,36 @@ const CompatData& data() {
     d.fp8.min_compute_capability = fp8.at("min_compute_capability").get<std::string>();
     d.fp8.float8_dtypes_from_torch = fp8.at("float8_dtypes_from_torch").get<std::string>();
     d.fp8.scaled_mm_stable_from_torch = fp8.at("scaled_mm_stable_from_torch").get<std::string>();
+    for (const auto& row : d.raw.at("torch_releases")) {
+      TorchRelease r;
+      r.torch = row.at("torch").get<std::string>();
+      r.python = row.at("python").get<std::string>();
+      for (const auto& v : row.at("variants")) {
+        TorchVariant tv;
+        tv.variant = v.at("variant").get<std::string>();
+        tv.arch_list = v.at("arch_list").get<std::vector<std::string>>();
+        tv.arch_source = v.at("arch_source").get<std::string>();
+        if (v.contains("cxx11_abi")) tv.cxx11_abi = v.at("cxx11_abi").get<bool>();
+        r.variants.push_back(std::move(tv));
+      }
+      r.torchvision = row.at("torchvision").get<std::string>();
+      r.torchaudio = row.at("torchaudio").get<std::string>();
+      if (!row.at("cxx11_abi").is_null()) r.cxx11_abi = row.at("cxx11_abi").get<bool>();
+      r.manylinux_glibc = row.at("manylinux_glibc").get<std::string>();
+      r.pypi_default = row.at("pypi_default").get<std::string>();
+      if (row.contains("notes")) r.notes = row.at("notes").get<std::vector<std::string>>();
+      r.source = row.at("source").get<std::string>();
+      d.torch_releases.push_back(std::move(r));
+    }
+    for (const auto& row : d.raw.at("xformers_pins")) {
+      d.xformers_pins.push_back({row.at("xformers").get<std::string>(), row.at("torch").get<std::string>(),
+                                 row.at("variants").get<std::vector<std::string>>(),
+                                 row.at("source").get<std::string>()});
+    }
+    const auto& index = d.raw.at("index");
+    d.index.pytorch_url = index.at("pytorch_url").get<std::string>();
+    d.index.pypi_url = index.at("pypi_url").get<std::string>();
+    d.index.pytorch_projects = index.at("pytorch_projects").get<std::vector<std::string>>();
     return d;
   }();
   return parsed;
@@ -43,6 +73,42 @@ const DriverFloor* driver_floor_for_variant(std::string_view variant) {
   for (const auto& f : data().driver_floors)
     if (f.cuda_major == *major) return &f;
   return nullptr;
+}
+
+const TorchVariant* TorchRelease::find_variant(std::string_view variant) const {
+  for (const auto& v : variants)
+    if (v.variant == variant) return &v;
+  return nullptr;
+}
+
+const TorchRelease* find_torch_release(std::string_view torch_version) {
+  // "2.9.1+cu128" -> "2.9": the release matrix is per minor release.
+  auto pub = torch_version.substr(0, torch_version.find('+'));
+  auto parts = str::split(pub, '.');
+  if (parts.size() < 2) return nullptr;
+  std::string minor = std::string(parts[0]) + "." + std::string(parts[1]);
+  for (const auto& r : data().torch_releases)
+    if (r.torch == minor) return &r;
+  return nullptr;
+}
+
+const XformersPin* find_xformers_pin(std::string_view xformers_version) {
+  for (const auto& p : data().xformers_pins)
+    if (p.xformers == xformers_version) return &p;
+  return nullptr;
+}
+
+std::string pytorch_index_url(std::string_view variant) {
+  std::string url = data().index.pytorch_url;
+  auto at = url.find("{variant}");
+  if (at != std::string::npos) url.replace(at, 9, variant);
+  return url;
+}
+
+bool is_pytorch_project(std::string_view name) {
+  for (const auto& p : data().index.pytorch_projects)
+    if (p == name) return true;
+  return false;
 }
 
 }  // namespace sd35::compat

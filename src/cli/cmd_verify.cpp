@@ -1,0 +1,28 @@
+#include "app/verify.hpp"
+#include "cli/commands.hpp"
+
+namespace sd35::cli {
+
+void add_verify_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen) {
+  auto opts = std::make_shared<app::VerifyOptions>();
+  auto* cmd = root.add_subcommand("verify",
+                                  "Verify the model files (content, safetensors structure, model "
+                                  "audit, cache); exit 4 on a failure");
+  cmd->add_option("--path", opts->path,
+                  "Verify this directory instead of the manifest's snapshot in the cache");
+  cmd->add_flag("--full", opts->full,
+                "Rehash every file, even those unchanged since the last verification");
+  cmd->add_option("--lock", opts->lock_file,
+                  "Verify against a lockfile's recorded files (sd35-setup lock)");
+  cmd->add_option("--venv", opts->lock_venv, "With --lock: also check the wheels installed in this venv");
+  cmd->add_flag("--smoke", opts->lock_smoke, "With --lock: re-run the smoke test and compare its fingerprint");
+  cmd->add_option("--junit", opts->junit, "With --lock: write JUnit XML here");
+  cmd->add_option("--host", opts->host_file, "With --lock: host facts instead of probing")->check(CLI::ExistingFile);
+  cmd->add_option("--threads", opts->threads, "Hashing threads (default: one per core)")
+      ->check(CLI::Range(0u, 1024u));
+  cmd->callback([&chosen, &global, opts] {
+    chosen = [&global, opts](Reporter& r) { return app::verify(global, *opts, r); };
+  });
+}
+
+}  // namespace sd35::cli

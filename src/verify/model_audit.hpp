@@ -1,0 +1,48 @@
+// Model audit from safetensors headers: which layout (SAI single file or diffusers), which SD3
+// family (keys decide: `attn2` = MMDiT-X / SD3.5 Medium, RMS qk-norm without it = SD3.5 Large,
+// neither = SD3 Medium), its dimensions, parameters per dtype, FP8 scale sanity (scale VALUES are
+// read with pread: a few bytes each), and bundled text encoders / VAE.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "safetensors/safetensors.hpp"
+#include "util/reporter.hpp"
+
+namespace sd35::verify {
+
+struct ModelPart {
+  std::string rel;           // path relative to the root
+  const st::Header* header;  // valid header of that file
+};
+
+struct AuditExpectations {
+  std::string architecture;  // manifest: "sd35-large" | "sd35-medium" | "sd3-medium" ("" = any)
+  std::string format;        // manifest: "sai-single-file" | "diffusers" ("" = any)
+};
+
+struct ModelAudit {
+  std::string unit;         // file, or the index / folder that groups the shards
+  std::string layout;       // "sai-single-file" | "diffusers"
+  std::string family;       // "sd35-large" | "sd35-medium" | "sd3-medium"
+  nlohmann::json document;  // dims, dtype census, fp8, components
+  std::size_t failed = 0;
+};
+
+// True when the tensors hold an SD3-family diffusion transformer (either layout).
+bool holds_mmdit(const st::Header& header);
+
+// Audits one model made of `parts` (one file, or the shards of one index); reports findings.
+ModelAudit audit_model(const std::filesystem::path& root, const std::string& unit,
+                       const std::vector<ModelPart>& parts, const AuditExpectations& expect,
+                       Reporter& reporter);
+
+// Decodes the little-endian elements of a float tensor (F32, F16, BF16, F64) to double.
+std::optional<std::vector<double>> decode_floats(st::Dtype dtype, std::string_view bytes);
+
+}  // namespace sd35::verify
