@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
   cli::add_install_command(root, global, chosen);
   cli::add_lock_command(root, global, chosen);
   cli::add_verify_command(root, global, chosen);
+  cli::add_verify_lock_command(root, global, chosen);
+  cli::add_up_command(root, global, chosen);
 
   try {
     root.parse(argc, argv);
