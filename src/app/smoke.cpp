@@ -5,18 +5,10 @@
 #include <algorithm>
 #include <cstdio>
 
-#ifdef SD35_HAVE_TORCH
-#include "smoke/smoke.hpp"
-#endif
+#include "app/smoke_plugin.hpp"
 
 namespace sd35::app {
 
-#ifndef SD35_HAVE_TORCH
-Result<Outcome> smoke(const GlobalOptions&, const SmokeOptions&, Reporter&) {
-  return Error{Errc::unavailable, "smoke: built without libtorch", "sd35-setup",
-               "rebuild with -DSD35_WITH_TORCH=ON and libtorch installed (Debian: libtorch-dev)"};
-}
-#else
 namespace {
 
 Result<std::pair<int, int> > parse_latent(const std::string& text) {
@@ -34,12 +26,13 @@ Result<std::pair<int, int> > parse_latent(const std::string& text) {
 Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
                       Reporter& reporter) {
   SD35_TRY(Manifest manifest, load_manifest_for(global));
+  SD35_TRY(const smoke::PluginApi* plugin, load_smoke_plugin());
   smoke::SmokeRequest rq;
   rq.checkpoint = options.checkpoint;
   rq.device = options.device;
   const std::string precision =
       options.precision.empty() ? manifest.smoke.precision : options.precision;
-  auto p = smoke::parse_precision(precision);
+  auto p = plugin->parse_precision(precision);
   if (!p)
     return Error{Errc::usage, fmt::format("unknown precision \"{}\"", precision), "--precision",
                  "use fp8, fp8-weights, bf16 or fp32"};
@@ -66,11 +59,9 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   if (!rq.inputs.empty() && rq.checkpoint.empty())
     return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs",
                  "the fixture protocol runs a given checkpoint"};
-  SD35_TRY(nlohmann::json doc, smoke::run_smoke(rq, reporter));
+  SD35_TRY(nlohmann::json doc, plugin->run_smoke(rq, reporter));
   const bool passed = doc.value("ok", false);
   reporter.result("smoke", doc);
   return passed ? Outcome::ok : Outcome::verification_failed;
 }
-#endif
-
 }  // namespace sd35::app

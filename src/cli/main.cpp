@@ -5,9 +5,6 @@
 #include "cli/commands.hpp"
 #include "cli/render.hpp"
 #include "host/probe.hpp"
-#ifdef SD35_HAVE_TORCH
-#include "smoke/torch_info.hpp"
-#endif
 #include "util/cancel.hpp"
 
 namespace {
@@ -48,8 +45,8 @@ int main(int argc, char** argv) {
   root.add_flag("--no-color", no_color, "No ANSI colours (NO_COLOR is honoured too)");
   root.fallthrough();
 
-#ifdef SD35_HAVE_TORCH
-  set_embedded_torch_probe([] { return smoke::torch_build_info().version; });
+#ifdef SD35_TORCH_VERSION
+  set_embedded_torch_probe([] { return std::string(SD35_TORCH_VERSION); });
 #endif
 
   cli::Runner chosen;
