@@ -18,9 +18,9 @@ int exit_code_for(Errc code) noexcept {
     case Errc::timeout:
     case Errc::auth:
     case Errc::gated:
-    case Errc::rate_limited: return exit_code::network;
+    case Errc::rate_limited:
+    case Errc::not_found: return exit_code::network;  // a 404 repo, revision or file
     case Errc::interrupted: return exit_code::interrupted;
-    case Errc::not_found:
     case Errc::io:
     case Errc::permission:
     case Errc::internal: return exit_code::internal;
