@@ -58,7 +58,6 @@ int main(int argc, char** argv) {
   cli::add_install_command(root, global, chosen);
   cli::add_lock_command(root, global, chosen);
   cli::add_verify_command(root, global, chosen);
-  cli::add_verify_lock_command(root, global, chosen);
   cli::add_up_command(root, global, chosen);
 
   try {
