@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "net/local_index.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/sha256.hpp"
@@ -31,40 +32,6 @@ void write(const stdfs::path& p, const std::string& text) {
   stdfs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary) << text;
 }
-
-class LocalIndex {
- public:
-  explicit LocalIndex(const stdfs::path& root, bool json = false) {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      std::string script = env("SD35_TEST_TOOLS") + "/lock_pep503_index.py";
-      ::execlp("python3", "python3", script.c_str(), root.c_str(), "--lifetime", "240",
-               json ? "--json" : "--html", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    std::string line;
-    char c = 0;
-    while (line.size() < 64 && ::read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(fds[0]);
-    if (line.starts_with("PORT ")) port_ = std::stoi(line.substr(5));
-  }
-  ~LocalIndex() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  [[nodiscard]] int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 proc::Outcome run_tool(std::vector<std::string> argv,
                        std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
@@ -93,7 +60,7 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
   const stdfs::path dir =
       stdfs::temp_directory_path() / ("sd35-lock-install-" + std::to_string(::getpid()));
   stdfs::remove_all(dir);
-  LocalIndex index(dir / "index");
+  sd35::testing::LocalIndex index(dir / "index");
   ASSERT_GT(index.port(), 0);
   const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
 
@@ -224,7 +191,7 @@ TEST(LockInstall, PinsFromPep691JsonPages) {
   const stdfs::path dir =
       stdfs::temp_directory_path() / ("sd35-lock-json-" + std::to_string(::getpid()));
   stdfs::remove_all(dir);
-  LocalIndex index(dir / "index", /*json=*/true);
+  sd35::testing::LocalIndex index(dir / "index", /*json=*/true);
   ASSERT_GT(index.port(), 0);
   const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
   write(dir / "manifest.json",
