@@ -189,9 +189,17 @@ class LocalHub {
 
   // The request log (one object per request: listener, addr, method, path, status, headers (names
   // only), has_authorization, bytes, oid/range on the object listener).
+  // The hub logs a request after answering it, so a client can finish before its entry is
+  // written: wait until the log has stopped growing (50 ms apart, at most ~1 s) before reading.
   std::vector<nlohmann::json> requests() const {
     std::vector<nlohmann::json> out;
     std::string text = hub_detail::read_all(root() / "requests.jsonl");
+    for (int i = 0; i < 20; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::string again = hub_detail::read_all(root() / "requests.jsonl");
+      if (again == text && !text.empty()) break;
+      text = std::move(again);
+    }
     text.erase(
         text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);  // a line being written
     std::istringstream in(text);
