@@ -23,9 +23,9 @@ struct CheckContext {
 struct CheckInfo {
   std::string_view id;
   std::string_view title;
-  std::string_view proves;   // what a pass proves
-  std::string_view fix;      // the generic fix; findings add the specific one
-  bool required = true;      // a failure makes the host "not ready" (exit 3)
+  std::string_view proves;  // what a pass proves
+  std::string_view fix;     // the generic fix; findings add the specific one
+  bool required = true;     // a failure makes the host "not ready" (exit 3)
 };
 
 using CheckFn = Finding (*)(const CheckInfo&, const CheckContext&);
@@ -40,6 +40,7 @@ const CheckDef* find_check(std::string_view id);
 std::vector<Finding> run_all(const CheckContext& ctx);
 
 // A Finding pre-filled from the check's info.
-Finding make_finding(const CheckInfo& info, Verdict verdict, std::string detail, std::string fix = {});
+Finding make_finding(const CheckInfo& info, Verdict verdict, std::string detail,
+                     std::string fix = {});
 
 }  // namespace sd35::checks

@@ -21,9 +21,9 @@ extern const CheckDef auth_token;
 
 const std::vector<const CheckDef*>& all_checks() {
   static const std::vector<const CheckDef*> list = {
-      &gpu_present,     &gpu_fp8_compute,    &gpu_memory, &driver_cuda_compat, &python_version,
-      &torch_float8,    &torch_cuda_arch,    &xformers_torch_pin, &disk_free, &cache_writable,
-      &cache_env,       &cache_rotational,   &auth_token};
+      &gpu_present,  &gpu_fp8_compute,  &gpu_memory,         &driver_cuda_compat, &python_version,
+      &torch_float8, &torch_cuda_arch,  &xformers_torch_pin, &disk_free,          &cache_writable,
+      &cache_env,    &cache_rotational, &auth_token};
   return list;
 }
 
@@ -45,7 +45,9 @@ Finding make_finding(const CheckInfo& info, Verdict verdict, std::string detail,
   f.title = std::string(info.title);
   f.verdict = verdict;
   f.detail = std::move(detail);
-  f.fix = fix.empty() && verdict != Verdict::pass && verdict != Verdict::skip ? std::string(info.fix) : std::move(fix);
+  f.fix = fix.empty() && verdict != Verdict::pass && verdict != Verdict::skip
+              ? std::string(info.fix)
+              : std::move(fix);
   f.required = info.required;
   return f;
 }

@@ -7,23 +7,32 @@ namespace sd35::checks {
 static Finding run_torch_float8(const CheckInfo& info, const CheckContext& ctx) {
   const PythonFacts* py = ctx.host.primary_python();
   if (!py || !py->torch)
-    return make_finding(info, Verdict::warn,
-                        "torch is not installed in the probed Python, so float8 support cannot be checked yet",
-                        "run `sd35-setup resolve` then `sd35-setup install --venv DIR`, and probe with --python DIR/bin/python");
+    return make_finding(
+        info, Verdict::warn,
+        "torch is not installed in the probed Python, so float8 support cannot be checked yet",
+        "run `sd35-setup resolve` then `sd35-setup install --venv DIR`, and probe with --python "
+        "DIR/bin/python");
   const TorchFacts& t = *py->torch;
   if (!t.float8)
-    return make_finding(info, Verdict::fail,
-                        fmt::format("torch {} has no torch.float8_e4m3fn (float8 dtypes arrived in torch 2.1): FP8 "
-                                    "checkpoints cannot even be loaded", t.version),
-                        "install torch >= 2.5 (see `sd35-setup resolve`)");
+    return make_finding(
+        info, Verdict::fail,
+        fmt::format("torch {} has no torch.float8_e4m3fn (float8 dtypes arrived in torch 2.1): FP8 "
+                    "checkpoints cannot even be loaded",
+                    t.version),
+        "install torch >= 2.5 (see `sd35-setup resolve`)");
   if (t.scaled_mm != "tensor")
-    return make_finding(info, Verdict::warn,
-                        fmt::format("torch {} has float8 dtypes but _scaled_mm is '{}' (the stable single-tensor form "
-                                    "with required scales arrived in 2.5): FP8 compute paths may break", t.version,
-                                    t.scaled_mm.empty() ? "absent" : t.scaled_mm),
-                        "install torch >= 2.5");
-  return make_finding(info, Verdict::pass,
-                      fmt::format("torch {} has float8_e4m3fn/e5m2 and the stable _scaled_mm(a, b, scale_a, scale_b) form", t.version));
+    return make_finding(
+        info, Verdict::warn,
+        fmt::format(
+            "torch {} has float8 dtypes but _scaled_mm is '{}' (the stable single-tensor form "
+            "with required scales arrived in 2.5): FP8 compute paths may break",
+            t.version, t.scaled_mm.empty() ? "absent" : t.scaled_mm),
+        "install torch >= 2.5");
+  return make_finding(
+      info, Verdict::pass,
+      fmt::format(
+          "torch {} has float8_e4m3fn/e5m2 and the stable _scaled_mm(a, b, scale_a, scale_b) form",
+          t.version));
 }
 
 extern const CheckDef torch_float8{

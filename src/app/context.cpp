@@ -8,22 +8,28 @@ int exit_code_for(Errc code) noexcept {
   switch (code) {
     case Errc::usage:
     case Errc::bad_input:
-    case Errc::unsupported_version: return exit_code::usage;
+    case Errc::unsupported_version:
+      return exit_code::usage;
     case Errc::host_not_ready:
-    case Errc::unavailable: return exit_code::not_ready;
+    case Errc::unavailable:
+      return exit_code::not_ready;
     case Errc::verification_failed:
     case Errc::integrity:
-    case Errc::disk_full: return exit_code::verification_failed;
+    case Errc::disk_full:
+      return exit_code::verification_failed;
     case Errc::network:
     case Errc::timeout:
     case Errc::auth:
     case Errc::gated:
     case Errc::rate_limited:
-    case Errc::not_found: return exit_code::network;  // a 404 repo, revision or file
-    case Errc::interrupted: return exit_code::interrupted;
+    case Errc::not_found:
+      return exit_code::network;  // a 404 repo, revision or file
+    case Errc::interrupted:
+      return exit_code::interrupted;
     case Errc::io:
     case Errc::permission:
-    case Errc::internal: return exit_code::internal;
+    case Errc::internal:
+      return exit_code::internal;
   }
   return exit_code::internal;
 }

@@ -15,7 +15,7 @@ struct GlobalOptions {
   std::string manifest_path;  // empty: the embedded default
   std::string cache_dir;      // empty: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub
   bool json = false;
-  int verbosity = 0;          // -1 quiet, 0 normal, 1+ verbose
+  int verbosity = 0;  // -1 quiet, 0 normal, 1+ verbose
   bool color = true;
 };
 

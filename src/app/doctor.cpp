@@ -7,7 +7,8 @@
 
 namespace sd35::app {
 
-Result<Outcome> doctor(const GlobalOptions& global, const DoctorOptions& options, Reporter& reporter) {
+Result<Outcome> doctor(const GlobalOptions& global, const DoctorOptions& options,
+                       Reporter& reporter) {
   SD35_TRY(Manifest manifest, load_manifest_for(global));
   for (const auto& w : manifest.warnings) reporter.event(Level::warn, w);
   SD35_TRY(HostFacts host, host_facts_for(global, options.host_file, options.pythons));
@@ -26,16 +27,19 @@ Result<Outcome> doctor(const GlobalOptions& global, const DoctorOptions& options
   const bool ready = failed_required == 0;
   std::string verdict =
       ready ? fmt::format("READY for {} ({} warning(s))", manifest.name, warnings)
-            : fmt::format("NOT READY for {}: {} required check(s) failed, {} warning(s)", manifest.name,
-                          failed_required, warnings);
-  reporter.result("doctor", {{"ok", ready},
-                             {"ready", ready},
-                             {"manifest", {{"name", manifest.name}, {"source", manifest.source}, {"digest", manifest.digest}}},
-                             {"host_source", options.host_file.empty() ? "probe" : options.host_file},
-                             {"checks", jfindings},
-                             {"failed_required", failed_required},
-                             {"warnings", warnings},
-                             {"summary", {verdict}}});
+            : fmt::format("NOT READY for {}: {} required check(s) failed, {} warning(s)",
+                          manifest.name, failed_required, warnings);
+  reporter.result(
+      "doctor",
+      {{"ok", ready},
+       {"ready", ready},
+       {"manifest",
+        {{"name", manifest.name}, {"source", manifest.source}, {"digest", manifest.digest}}},
+       {"host_source", options.host_file.empty() ? "probe" : options.host_file},
+       {"checks", jfindings},
+       {"failed_required", failed_required},
+       {"warnings", warnings},
+       {"summary", {verdict}}});
   return ready ? Outcome::ok : Outcome::not_ready;
 }
 

@@ -13,6 +13,7 @@ struct DoctorOptions {
 };
 
 // Runs every named check for the manifest against the host; not ready when a required check fails.
-Result<Outcome> doctor(const GlobalOptions& global, const DoctorOptions& options, Reporter& reporter);
+Result<Outcome> doctor(const GlobalOptions& global, const DoctorOptions& options,
+                       Reporter& reporter);
 
 }  // namespace sd35::app

@@ -9,16 +9,18 @@
 namespace sd35::app {
 
 struct ProbeCommandOptions {
-  std::string out;                    // write the facts here (else: result document)
-  std::vector<std::string> pythons;   // extra interpreters
+  std::string out;                   // write the facts here (else: result document)
+  std::vector<std::string> pythons;  // extra interpreters
 };
 
 // Probes this machine (cache and temp disks included); shared by every stage.
-Result<HostFacts> probe_this_host(const GlobalOptions& global, const std::vector<std::string>& pythons);
+Result<HostFacts> probe_this_host(const GlobalOptions& global,
+                                  const std::vector<std::string>& pythons);
 // Facts from --host FILE when given, else probed.
 Result<HostFacts> host_facts_for(const GlobalOptions& global, const std::string& host_file,
                                  const std::vector<std::string>& pythons);
 
-Result<Outcome> probe(const GlobalOptions& global, const ProbeCommandOptions& options, Reporter& reporter);
+Result<Outcome> probe(const GlobalOptions& global, const ProbeCommandOptions& options,
+                      Reporter& reporter);
 
 }  // namespace sd35::app

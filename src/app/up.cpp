@@ -25,7 +25,9 @@ namespace stdfs = std::filesystem;
 class StageReporter final : public Reporter {
  public:
   explicit StageReporter(Reporter& inner) : inner_(inner) {}
-  void event(Level l, std::string_view m, const nlohmann::json& f) override { inner_.event(l, m, f); }
+  void event(Level l, std::string_view m, const nlohmann::json& f) override {
+    inner_.event(l, m, f);
+  }
   void progress(const ProgressUpdate& u) override { inner_.progress(u); }
   void finding(const Finding& f) override {
     // Passing findings of inner stages would drown the summary; failures and warnings matter.
@@ -58,7 +60,8 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
   nlohmann::json documents = nlohmann::json::object();
   Result<Outcome> final_outcome = Outcome::ok;
 
-  auto run_stage = [&](const std::string& name, const std::function<Result<Outcome>(StageReporter&)>& fn) {
+  auto run_stage = [&](const std::string& name,
+                       const std::function<Result<Outcome>(StageReporter&)>& fn) {
     if (!final_outcome || *final_outcome != Outcome::ok) {
       stages.push_back({name, "skipped", 0, "an earlier stage did not pass"});
       return;
@@ -70,14 +73,17 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     documents[name] = sr.document;
     std::string detail;
-    if (sr.document.contains("summary") && sr.document["summary"].is_array() && !sr.document["summary"].empty())
+    if (sr.document.contains("summary") && sr.document["summary"].is_array() &&
+        !sr.document["summary"].empty())
       detail = sr.document["summary"].back().get<std::string>();
     if (!r) {
       stages.push_back({name, "failed", secs, r.error().describe()});
       final_outcome = r.error();
       return;
     }
-    const char* status = *r == Outcome::ok ? "ok" : *r == Outcome::not_ready ? "not_ready" : "verification_failed";
+    const char* status = *r == Outcome::ok          ? "ok"
+                         : *r == Outcome::not_ready ? "not_ready"
+                                                    : "verification_failed";
     stages.push_back({name, status, secs, detail});
     final_outcome = *r;
   };
@@ -134,14 +140,19 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
   nlohmann::json jstages = nlohmann::json::array();
   std::vector<std::string> summary;
   for (const auto& s : stages) {
-    jstages.push_back({{"stage", s.name}, {"status", s.status}, {"seconds", s.seconds}, {"detail", s.detail}});
-    summary.push_back(fmt::format("{:<8} {:<20} {:6.2f} s  {}", s.name, s.status, s.seconds, s.detail));
+    jstages.push_back(
+        {{"stage", s.name}, {"status", s.status}, {"seconds", s.seconds}, {"detail", s.detail}});
+    summary.push_back(
+        fmt::format("{:<8} {:<20} {:6.2f} s  {}", s.name, s.status, s.seconds, s.detail));
   }
   const bool ok = final_outcome && *final_outcome == Outcome::ok;
   summary.push_back(ok ? fmt::format("up: environment proven; lockfile {}", lock_file)
                        : "up: stopped at the first stage that did not pass (see above)");
-  reporter.result("up", {{"ok", ok}, {"stages", jstages}, {"documents", documents},
-                         {"lockfile", ok ? nlohmann::json(lock_file) : nlohmann::json()}, {"summary", summary}});
+  reporter.result("up", {{"ok", ok},
+                         {"stages", jstages},
+                         {"documents", documents},
+                         {"lockfile", ok ? nlohmann::json(lock_file) : nlohmann::json()},
+                         {"summary", summary}});
   return final_outcome;
 }
 

@@ -8,13 +8,13 @@
 namespace sd35::app {
 
 struct UpOptions {
-  std::string dir = ".";              // where sd35-resolve.json, sd35-smoke.json and sd35.lock.json go
-  std::string venv;                   // install into this venv (skipped when empty)
-  std::vector<std::string> indexes;   // package indexes for resolve (pins wheels + sha256)
-  std::string host_file;              // plan for facts in FILE instead of probing
-  int jobs = 8;                       // fetch connections
-  bool full_verify = false;           // rehash even when the verify state says unchanged
-  bool skip_fetch = false;            // use what is in the cache (verify still checks it)
+  std::string dir = ".";  // where sd35-resolve.json, sd35-smoke.json and sd35.lock.json go
+  std::string venv;       // install into this venv (skipped when empty)
+  std::vector<std::string> indexes;  // package indexes for resolve (pins wheels + sha256)
+  std::string host_file;             // plan for facts in FILE instead of probing
+  int jobs = 8;                      // fetch connections
+  bool full_verify = false;          // rehash even when the verify state says unchanged
+  bool skip_fetch = false;           // use what is in the cache (verify still checks it)
 };
 
 // probe -> resolve -> fetch -> verify -> (install) -> smoke -> lock, stopping at the first stage

@@ -190,7 +190,8 @@ std::vector<nlohmann::json> audit_models(const Target& t, const Manifest& manife
 Result<Outcome> verify(const GlobalOptions& global, const VerifyOptions& options, Reporter& outer) {
   if (!options.lock_file.empty())
     return verify_lock(global,
-                       {options.lock_file, options.lock_venv, options.lock_smoke, options.junit, options.host_file},
+                       {options.lock_file, options.lock_venv, options.lock_smoke, options.junit,
+                        options.host_file},
                        outer);
   SD35_TRY(Manifest manifest, load_manifest_for(global));
   CountingReporter reporter(outer);

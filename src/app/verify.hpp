@@ -13,10 +13,10 @@ struct VerifyOptions {
       lock_file;         // --lock FILE: expectations from a lockfile (the lock stage implements it)
   unsigned threads = 0;  // hashing threads; 0 = one per core
   // With --lock (app/verify_lock.hpp): the gate's extra inputs.
-  std::string lock_venv;   // --venv DIR: also check the installed wheels
-  bool lock_smoke = false; // --smoke: re-run the smoke test and compare its fingerprint
-  std::string junit;       // --junit FILE
-  std::string host_file;   // --host FILE
+  std::string lock_venv;    // --venv DIR: also check the installed wheels
+  bool lock_smoke = false;  // --smoke: re-run the smoke test and compare its fingerprint
+  std::string junit;        // --junit FILE
+  std::string host_file;    // --host FILE
 };
 
 // Content (size, sha256 / git blob id, pointer files), safetensors structure, model audit

@@ -5,7 +5,8 @@ namespace sd35::cli {
 
 void add_probe_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen) {
   auto opts = std::make_shared<app::ProbeCommandOptions>();
-  auto* cmd = root.add_subcommand("probe", "Write this machine's facts (OS, driver, GPUs, Python, disks) as JSON");
+  auto* cmd = root.add_subcommand(
+      "probe", "Write this machine's facts (OS, driver, GPUs, Python, disks) as JSON");
   cmd->add_option("--out", opts->out, "Write the facts to FILE instead of stdout");
   cmd->add_option("--python", opts->pythons, "Also probe this interpreter (repeatable)");
   cmd->callback([&chosen, &global, opts] {

@@ -6,11 +6,14 @@ namespace sd35::cli {
 void add_up_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen) {
   auto opts = std::make_shared<app::UpOptions>();
   auto* cmd = root.add_subcommand(
-      "up", "probe -> resolve -> fetch -> verify -> (install) -> smoke -> lock, skipping proven work");
-  cmd->add_option("--dir", opts->dir, "Where the resolution, smoke result and lockfile are written");
+      "up",
+      "probe -> resolve -> fetch -> verify -> (install) -> smoke -> lock, skipping proven work");
+  cmd->add_option("--dir", opts->dir,
+                  "Where the resolution, smoke result and lockfile are written");
   cmd->add_option("--venv", opts->venv, "Install the resolved wheels into this venv");
   cmd->add_option("--index", opts->indexes, "Package index for exact wheel pins (repeatable)");
-  cmd->add_option("--host", opts->host_file, "Host facts instead of probing")->check(CLI::ExistingFile);
+  cmd->add_option("--host", opts->host_file, "Host facts instead of probing")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--jobs", opts->jobs, "Parallel fetch connections")->check(CLI::Range(1, 64));
   cmd->add_flag("--full", opts->full_verify, "Rehash every file even when unchanged");
   cmd->add_flag("--skip-fetch", opts->skip_fetch, "Do not download; verify what the cache holds");

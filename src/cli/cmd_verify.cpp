@@ -14,10 +14,13 @@ void add_verify_command(CLI::App& root, const app::GlobalOptions& global, Runner
                 "Rehash every file, even those unchanged since the last verification");
   cmd->add_option("--lock", opts->lock_file,
                   "Verify against a lockfile's recorded files (sd35-setup lock)");
-  cmd->add_option("--venv", opts->lock_venv, "With --lock: also check the wheels installed in this venv");
-  cmd->add_flag("--smoke", opts->lock_smoke, "With --lock: re-run the smoke test and compare its fingerprint");
+  cmd->add_option("--venv", opts->lock_venv,
+                  "With --lock: also check the wheels installed in this venv");
+  cmd->add_flag("--smoke", opts->lock_smoke,
+                "With --lock: re-run the smoke test and compare its fingerprint");
   cmd->add_option("--junit", opts->junit, "With --lock: write JUnit XML here");
-  cmd->add_option("--host", opts->host_file, "With --lock: host facts instead of probing")->check(CLI::ExistingFile);
+  cmd->add_option("--host", opts->host_file, "With --lock: host facts instead of probing")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--threads", opts->threads, "Hashing threads (default: one per core)")
       ->check(CLI::Range(0u, 1024u));
   cmd->callback([&chosen, &global, opts] {

@@ -9,7 +9,9 @@
 
 namespace {
 
-extern "C" void on_signal(int sig) { sd35::request_cancel(sig); }
+extern "C" void on_signal(int sig) {
+  sd35::request_cancel(sig);
+}
 
 void report_error(sd35::Reporter& reporter, const sd35::Error& e, int code) {
   reporter.event(sd35::Level::error, e.describe(),
@@ -37,9 +39,11 @@ int main(int argc, char** argv) {
   root.add_option("--manifest", global.manifest_path,
                   "Manifest JSON (default: the embedded SD3.5 Large FP8 manifest)")
       ->check(CLI::ExistingFile);
-  root.add_option("--cache", global.cache_dir,
-                  "Hugging Face hub cache (default: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)");
-  root.add_flag("--json", global.json, "Machine-readable output: result on stdout, events on stderr");
+  root.add_option(
+      "--cache", global.cache_dir,
+      "Hugging Face hub cache (default: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)");
+  root.add_flag("--json", global.json,
+                "Machine-readable output: result on stdout, events on stderr");
   root.add_flag("-q,--quiet", quiet, "Only warnings, errors and failed findings");
   root.add_flag("-v,--verbose", verbose, "More detail (repeat for debug)");
   root.add_flag("--no-color", no_color, "No ANSI colours (NO_COLOR is honoured too)");
@@ -68,7 +72,8 @@ int main(int argc, char** argv) {
   }
   global.verbosity = quiet ? -1 : verbose;
 
-  auto reporter = cli::make_renderer(cli::choose_render_options(global.json, no_color, global.verbosity));
+  auto reporter =
+      cli::make_renderer(cli::choose_render_options(global.json, no_color, global.verbosity));
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 

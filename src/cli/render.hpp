@@ -19,7 +19,8 @@ struct RenderOptions {
   std::FILE* err = stderr;
 };
 
-// --json wins; otherwise TTY when stderr is a terminal. Colour needs a TTY, no --no-color and no NO_COLOR.
+// --json wins; otherwise TTY when stderr is a terminal. Colour needs a TTY, no --no-color and no
+// NO_COLOR.
 RenderOptions choose_render_options(bool json, bool no_color_flag, int verbosity);
 
 std::unique_ptr<Reporter> make_renderer(const RenderOptions& options);

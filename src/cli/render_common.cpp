@@ -19,9 +19,11 @@ RenderOptions choose_render_options(bool json, bool no_color_flag, int verbosity
 
 std::unique_ptr<Reporter> make_renderer(const RenderOptions& options) {
   switch (options.mode) {
-    case RenderMode::json: return make_json_renderer(options);
+    case RenderMode::json:
+      return make_json_renderer(options);
     case RenderMode::tty:
-    case RenderMode::plain: return make_text_renderer(options);
+    case RenderMode::plain:
+      return make_text_renderer(options);
   }
   return make_text_renderer(options);
 }

@@ -31,8 +31,13 @@ class JsonRenderer final : public Reporter {
       if (!u.finished && now - last < std::chrono::seconds(1)) return;
       last = now;
     }
-    line({{"type", "progress"}, {"task", u.task}, {"item", u.item}, {"done", u.done},
-          {"total", u.total}, {"rate_per_s", u.rate_per_s}, {"finished", u.finished}});
+    line({{"type", "progress"},
+          {"task", u.task},
+          {"item", u.item},
+          {"done", u.done},
+          {"total", u.total},
+          {"rate_per_s", u.rate_per_s},
+          {"finished", u.finished}});
   }
   void finding(const Finding& f) override {
     nlohmann::json j = f.to_json();

@@ -45,8 +45,9 @@ class TextRenderer final : public Reporter {
     clear_bar();
     const char* color = level == Level::error ? kRed : level == Level::warn ? kYellow : kDim;
     std::string prefix = level == Level::info ? "" : std::string(to_string(level)) + ": ";
-    std::fputs(fmt::format("{}{}{}{}\n", paint(color, ""), prefix, message, paint(kReset, "")).c_str(),
-               o_.err);
+    std::fputs(
+        fmt::format("{}{}{}{}\n", paint(color, ""), prefix, message, paint(kReset, "")).c_str(),
+        o_.err);
   }
 
   void progress(const ProgressUpdate& u) override {
@@ -57,15 +58,22 @@ class TextRenderer final : public Reporter {
     const auto min_gap = tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(5000);
     if (!u.finished && now - last < min_gap) return;
     last = now;
-    std::string amount = u.total ? fmt::format("{} / {}", str::human_bytes(u.done), str::human_bytes(u.total))
-                                 : str::human_bytes(u.done);
+    std::string amount =
+        u.total ? fmt::format("{} / {}", str::human_bytes(u.done), str::human_bytes(u.total))
+                : str::human_bytes(u.done);
     std::string label = u.item.empty() ? u.task : fmt::format("{} {}", u.task, u.item);
     if (tty_) {
-      int pct = u.total ? static_cast<int>(100.0 * static_cast<double>(u.done) / static_cast<double>(u.total)) : 0;
+      int pct =
+          u.total
+              ? static_cast<int>(100.0 * static_cast<double>(u.done) / static_cast<double>(u.total))
+              : 0;
       int filled = pct / 5;
-      std::string bar = std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(20 - filled), '.');
+      std::string bar = std::string(static_cast<std::size_t>(filled), '#') +
+                        std::string(static_cast<std::size_t>(20 - filled), '.');
       std::fputs(fmt::format("\r\x1b[2K{} [{}] {:3}% {}  {}  {}", label, bar, pct, amount,
-                             format_rate(u.rate_per_s), format_eta(u)).c_str(), o_.err);
+                             format_rate(u.rate_per_s), format_eta(u))
+                     .c_str(),
+                 o_.err);
       bar_visible_ = true;
       if (u.finished) {
         std::fputc('\n', o_.err);
@@ -73,7 +81,9 @@ class TextRenderer final : public Reporter {
       }
     } else {
       std::fputs(fmt::format("{}: {} {} {}{}\n", label, u.finished ? "done" : "at", amount,
-                             format_rate(u.rate_per_s), u.finished ? "" : " " + format_eta(u)).c_str(), o_.err);
+                             format_rate(u.rate_per_s), u.finished ? "" : " " + format_eta(u))
+                     .c_str(),
+                 o_.err);
     }
     std::fflush(o_.err);
   }
@@ -85,8 +95,11 @@ class TextRenderer final : public Reporter {
       return;
     }
     if (o_.verbosity < 0 && (f.verdict == Verdict::pass || f.verdict == Verdict::skip)) return;
-    std::string where = f.file.empty() ? "" : fmt::format(" [{}{}]", f.file, f.tensor.empty() ? "" : ":" + f.tensor);
-    std::fputs(fmt::format("{} {}{}: {}\n", verdict_word(f.verdict), f.id, where, f.detail).c_str(), o_.out);
+    std::string where =
+        f.file.empty() ? ""
+                       : fmt::format(" [{}{}]", f.file, f.tensor.empty() ? "" : ":" + f.tensor);
+    std::fputs(fmt::format("{} {}{}: {}\n", verdict_word(f.verdict), f.id, where, f.detail).c_str(),
+               o_.out);
     if (!f.fix.empty() && f.verdict != Verdict::pass)
       std::fputs(fmt::format("     fix: {}\n", f.fix).c_str(), o_.out);
   }
@@ -102,7 +115,8 @@ class TextRenderer final : public Reporter {
     if (tty_ && !findings_.empty()) print_table();
     for (const auto& doc : pending_results_) {
       if (doc.contains("summary") && doc["summary"].is_array()) {
-        for (const auto& l : doc["summary"]) std::fputs((l.get<std::string>() + "\n").c_str(), o_.out);
+        for (const auto& l : doc["summary"])
+          std::fputs((l.get<std::string>() + "\n").c_str(), o_.out);
       } else {
         std::fputs((doc.dump(2) + "\n").c_str(), o_.out);
       }
@@ -116,10 +130,14 @@ class TextRenderer final : public Reporter {
   }
   std::string verdict_word(Verdict v) const {
     switch (v) {
-      case Verdict::pass: return paint(kGreen, "PASS") + paint(kReset, "");
-      case Verdict::warn: return paint(kYellow, "WARN") + paint(kReset, "");
-      case Verdict::fail: return paint(kRed, "FAIL") + paint(kReset, "");
-      case Verdict::skip: return paint(kDim, "SKIP") + paint(kReset, "");
+      case Verdict::pass:
+        return paint(kGreen, "PASS") + paint(kReset, "");
+      case Verdict::warn:
+        return paint(kYellow, "WARN") + paint(kReset, "");
+      case Verdict::fail:
+        return paint(kRed, "FAIL") + paint(kReset, "");
+      case Verdict::skip:
+        return paint(kDim, "SKIP") + paint(kReset, "");
     }
     return "????";
   }
@@ -133,13 +151,21 @@ class TextRenderer final : public Reporter {
     std::size_t id_w = 5;
     for (const auto& f : findings_) id_w = std::max(id_w, f.id.size());
     std::fputs(fmt::format("{}{:<6}{:<{}}  {}{}\n", paint(kBold, ""), "", "check", id_w, "result",
-                           paint(kReset, "")).c_str(), o_.out);
+                           paint(kReset, ""))
+                   .c_str(),
+               o_.out);
     for (const auto& f : findings_) {
       if (o_.verbosity < 0 && (f.verdict == Verdict::pass || f.verdict == Verdict::skip)) continue;
       std::string where = f.file.empty() ? "" : fmt::format(" [{}]", f.file);
-      std::fputs(fmt::format("{}  {:<{}}  {}{}\n", verdict_word(f.verdict), f.id, id_w, f.detail, where).c_str(), o_.out);
+      std::fputs(
+          fmt::format("{}  {:<{}}  {}{}\n", verdict_word(f.verdict), f.id, id_w, f.detail, where)
+              .c_str(),
+          o_.out);
       if (!f.fix.empty() && f.verdict != Verdict::pass)
-        std::fputs(fmt::format("      {:<{}}  {}fix: {}{}\n", "", id_w, paint(kDim, ""), f.fix, paint(kReset, "")).c_str(), o_.out);
+        std::fputs(fmt::format("      {:<{}}  {}fix: {}{}\n", "", id_w, paint(kDim, ""), f.fix,
+                               paint(kReset, ""))
+                       .c_str(),
+                   o_.out);
     }
   }
 

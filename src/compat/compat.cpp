@@ -46,7 +46,8 @@ const CompatData& data() {
       d.torch_releases.push_back(std::move(r));
     }
     for (const auto& row : d.raw.at("xformers_pins")) {
-      d.xformers_pins.push_back({row.at("xformers").get<std::string>(), row.at("torch").get<std::string>(),
+      d.xformers_pins.push_back({row.at("xformers").get<std::string>(),
+                                 row.at("torch").get<std::string>(),
                                  row.at("variants").get<std::vector<std::string>>(),
                                  row.at("source").get<std::string>()});
     }

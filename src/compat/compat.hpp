@@ -2,11 +2,10 @@
 // from the versioned data file src/compat/compat-data.json compiled into the binary.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace sd35::compat {
 
@@ -24,22 +23,22 @@ struct Fp8Facts {
 
 // One CUDA variant of a torch release as published on download.pytorch.org/whl/<variant>.
 struct TorchVariant {
-  std::string variant;                  // "cu128", "cpu"
-  std::vector<std::string> arch_list;   // "sm_90", "compute_120"
+  std::string variant;                 // "cu128", "cpu"
+  std::vector<std::string> arch_list;  // "sm_90", "compute_120"
   std::string arch_source;
-  std::optional<bool> cxx11_abi;        // set when it differs from the release's
+  std::optional<bool> cxx11_abi;  // set when it differs from the release's
 };
 
 // One torch minor release ("2.9" matches 2.9.0, 2.9.1, ...).
 struct TorchRelease {
-  std::string torch;                    // "2.9"
-  std::string python;                   // PEP 440 specifier set of the published wheels
-  std::vector<TorchVariant> variants;   // CUDA variants; "cpu" always exists and is not listed
-  std::string torchvision;              // minor series, "0.24"
-  std::string torchaudio;               // "2.9"
-  std::optional<bool> cxx11_abi;        // nullopt: per variant
-  std::string manylinux_glibc;          // glibc the Linux wheels need ("2.28", "2.17")
-  std::string pypi_default;             // CUDA variant of the PyPI wheel
+  std::string torch;                   // "2.9"
+  std::string python;                  // PEP 440 specifier set of the published wheels
+  std::vector<TorchVariant> variants;  // CUDA variants; "cpu" always exists and is not listed
+  std::string torchvision;             // minor series, "0.24"
+  std::string torchaudio;              // "2.9"
+  std::optional<bool> cxx11_abi;       // nullopt: per variant
+  std::string manylinux_glibc;         // glibc the Linux wheels need ("2.28", "2.17")
+  std::string pypi_default;            // CUDA variant of the PyPI wheel
   std::vector<std::string> notes;
   std::string source;
 

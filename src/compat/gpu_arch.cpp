@@ -63,12 +63,13 @@ ArchCoverage gpu_covered(std::string_view cc, const std::vector<std::string>& ar
   int gm = 0, gn = 0;
   if (!parse_cc(cc, gm, gn)) return {false, fmt::format("unknown compute capability '{}'", cc)};
   ArchCoverage best;
-  int best_rank = 0;  // 3 exact SASS, 2 compatible SASS, 1 PTX
+  int best_rank = 0;    // 3 exact SASS, 2 compatible SASS, 1 PTX
   int best_minor = -1;  // among compatible SASS (or PTX), the closest to the GPU wins
   for (const auto& entry : arch_list) {
     for (const Arch& a : parse_entry(entry)) {
-      std::string name = a.ptx ? fmt::format("compute_{}{}", a.major, a.minor)
-                               : fmt::format("sm_{}{}{}", a.major, a.minor, a.arch_specific ? "a" : "");
+      std::string name =
+          a.ptx ? fmt::format("compute_{}{}", a.major, a.minor)
+                : fmt::format("sm_{}{}{}", a.major, a.minor, a.arch_specific ? "a" : "");
       if (!a.ptx && a.major == gm && a.minor == gn && best_rank < 3) {
         best = {true, fmt::format("{} (exact)", name)};
         best_rank = 3;
@@ -85,7 +86,9 @@ ArchCoverage gpu_covered(std::string_view cc, const std::vector<std::string>& ar
       }
     }
   }
-  if (!best.runs) best.via = fmt::format("no sm_{}{} SASS, no same-major lower SASS, no PTX <= {}.{}", gm, gn, gm, gn);
+  if (!best.runs)
+    best.via =
+        fmt::format("no sm_{}{} SASS, no same-major lower SASS, no PTX <= {}.{}", gm, gn, gm, gn);
   return best;
 }
 

@@ -11,10 +11,12 @@ namespace sd35::compat {
 
 struct ArchCoverage {
   bool runs = false;
-  std::string via;  // "sm_90 (exact)", "sm_86 SASS (binary compatible with 8.9)", "compute_90 PTX (JIT)"
+  std::string
+      via;  // "sm_90 (exact)", "sm_86 SASS (binary compatible with 8.9)", "compute_90 PTX (JIT)"
 };
 
-// cc: "8.9"; arch_list entries: "sm_86", "compute_90", "sm_90a", or "8.6" / "8.6+PTX" (TORCH_CUDA_ARCH_LIST form).
+// cc: "8.9"; arch_list entries: "sm_86", "compute_90", "sm_90a", or "8.6" / "8.6+PTX"
+// (TORCH_CUDA_ARCH_LIST form).
 ArchCoverage gpu_covered(std::string_view cc, const std::vector<std::string>& arch_list);
 
 }  // namespace sd35::compat

@@ -19,7 +19,9 @@ const std::regex& version_re() {
   return re;
 }
 
-long long num(const std::ssub_match& m) { return m.matched ? std::stoll(m.str()) : 0; }
+long long num(const std::ssub_match& m) {
+  return m.matched ? std::stoll(m.str()) : 0;
+}
 
 // Comparison key pieces per packaging.version._cmpkey.
 int cmp_release(const std::vector<long long>& a, const std::vector<long long>& b) {
@@ -88,14 +90,17 @@ bool spec_matches(const Specifier& s, const Version& v) {
   if (s.op == "<") {
     // "<V" excludes pre-releases of V unless V is itself one.
     if (c >= 0) return false;
-    if (!sv->is_prerelease() && v.is_prerelease() && cmp_release(v.release, sv->release) == 0) return false;
+    if (!sv->is_prerelease() && v.is_prerelease() && cmp_release(v.release, sv->release) == 0)
+      return false;
     return true;
   }
   if (s.op == ">") {
     // ">V" excludes post-releases of V unless V is one; local versions of V never match.
     if (c <= 0) return false;
     if (!sv->post && v.post && cmp_release(v.release, sv->release) == 0 && !v.pre) return false;
-    if (!v.local.empty() && compare(Version{v.epoch, v.release, v.pre, v.post, v.dev, ""}, *sv) == 0) return false;
+    if (!v.local.empty() &&
+        compare(Version{v.epoch, v.release, v.pre, v.post, v.dev, ""}, *sv) == 0)
+      return false;
     return true;
   }
   if (s.op == "~=") {
@@ -104,7 +109,8 @@ bool spec_matches(const Specifier& s, const Version& v) {
     if (c < 0) return false;
     std::vector<long long> prefix(sv->release.begin(), sv->release.end() - 1);
     std::string ptxt;
-    for (std::size_t i = 0; i < prefix.size(); ++i) ptxt += (i ? "." : "") + std::to_string(prefix[i]);
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+      ptxt += (i ? "." : "") + std::to_string(prefix[i]);
     if (sv->epoch) ptxt = std::to_string(sv->epoch) + "!" + ptxt;
     return prefix_match(v, ptxt);
   }
@@ -116,14 +122,18 @@ bool spec_matches(const Specifier& s, const Version& v) {
 std::string Version::public_str() const {
   std::string out;
   if (epoch) out += fmt::format("{}!", epoch);
-  for (std::size_t i = 0; i < release.size(); ++i) out += (i ? "." : "") + std::to_string(release[i]);
-  if (pre) out += fmt::format("{}{}", pre->first == 'c' ? "rc" : std::string(1, pre->first), pre->second);
+  for (std::size_t i = 0; i < release.size(); ++i)
+    out += (i ? "." : "") + std::to_string(release[i]);
+  if (pre)
+    out += fmt::format("{}{}", pre->first == 'c' ? "rc" : std::string(1, pre->first), pre->second);
   if (post) out += fmt::format(".post{}", *post);
   if (dev) out += fmt::format(".dev{}", *dev);
   return out;
 }
 
-std::string Version::str() const { return local.empty() ? public_str() : public_str() + "+" + local; }
+std::string Version::str() const {
+  return local.empty() ? public_str() : public_str() + "+" + local;
+}
 
 Result<Version> parse_version(std::string_view text) {
   std::string s(text);
@@ -140,8 +150,10 @@ Result<Version> parse_version(std::string_view text) {
     char kind = (l == "a" || l == "alpha") ? 'a' : (l == "b" || l == "beta") ? 'b' : 'c';
     v.pre = std::make_pair(kind, num(m[5]));
   }
-  if (m[7].matched) v.post = num(m[7]);
-  else if (m[8].matched) v.post = num(m[9]);
+  if (m[7].matched)
+    v.post = num(m[7]);
+  else if (m[8].matched)
+    v.post = num(m[9]);
   if (m[11].matched) v.dev = num(m[12]);
   if (m[13].matched) {
     std::string l = str::to_lower(m[13].str());
@@ -168,17 +180,20 @@ int compare(const Version& a, const Version& b) {
 bool SpecifierSet::contains(const Version& v, bool prereleases) const {
   bool allow_pre = prereleases;
   for (const auto& s : specs) {
-    if (auto sv = parse_version(s.version.ends_with(".*") ? s.version.substr(0, s.version.size() - 2) : s.version);
+    if (auto sv = parse_version(
+            s.version.ends_with(".*") ? s.version.substr(0, s.version.size() - 2) : s.version);
         sv && sv->is_prerelease() && s.op != "!=")
       allow_pre = true;
   }
   if (v.is_prerelease() && !allow_pre) return false;
-  return std::all_of(specs.begin(), specs.end(), [&](const Specifier& s) { return spec_matches(s, v); });
+  return std::all_of(specs.begin(), specs.end(),
+                     [&](const Specifier& s) { return spec_matches(s, v); });
 }
 
 std::string SpecifierSet::str() const {
   std::string out;
-  for (std::size_t i = 0; i < specs.size(); ++i) out += (i ? "," : "") + specs[i].op + specs[i].version;
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    out += (i ? "," : "") + specs[i].op + specs[i].version;
   return out;
 }
 
@@ -203,12 +218,15 @@ Result<SpecifierSet> parse_specifiers(std::string_view text) {
       std::string_view ver = s.version;
       bool wildcard = ver.ends_with(".*");
       if (wildcard && s.op != "==" && s.op != "!=")
-        return make_error(Errc::bad_input, fmt::format("'{}': '.*' is only allowed with == and !=", p));
+        return make_error(Errc::bad_input,
+                          fmt::format("'{}': '.*' is only allowed with == and !=", p));
       if (wildcard) ver.remove_suffix(2);
       auto parsed = parse_version(ver);
-      if (!parsed) return make_error(Errc::bad_input, fmt::format("'{}': {}", p, parsed.error().message));
+      if (!parsed)
+        return make_error(Errc::bad_input, fmt::format("'{}': {}", p, parsed.error().message));
       if (s.op == "~=" && parsed->release.size() < 2)
-        return make_error(Errc::bad_input, fmt::format("'{}': ~= needs at least two release segments", p));
+        return make_error(Errc::bad_input,
+                          fmt::format("'{}': ~= needs at least two release segments", p));
     }
     set.specs.push_back(std::move(s));
   }

@@ -16,8 +16,8 @@ json opt(const std::optional<T>& v) {
 }
 
 json torch_json(const TorchFacts& t) {
-  return {{"version", t.version},     {"cuda", opt(t.cuda)},           {"float8", t.float8},
-          {"scaled_mm", t.scaled_mm}, {"arch_list", t.arch_list},      {"cxx11_abi", opt(t.cxx11_abi)}};
+  return {{"version", t.version},     {"cuda", opt(t.cuda)},      {"float8", t.float8},
+          {"scaled_mm", t.scaled_mm}, {"arch_list", t.arch_list}, {"cxx11_abi", opt(t.cxx11_abi)}};
 }
 
 Result<TorchFacts> read_torch(json_reader r) {
@@ -73,7 +73,8 @@ Result<NvidiaFacts> read_nvidia(json_reader r, const std::string& source) {
   for (std::size_t i = 0; i < gpus.size(); ++i) {
     std::string ptr = fmt::format("{}/{}", r.child_pointer("gpus"), i);
     if (!gpus[i].is_object())
-      return make_error(Errc::bad_input, "wrong type: expected object", fmt::format("{}: {}", source, ptr));
+      return make_error(Errc::bad_input, "wrong type: expected object",
+                        fmt::format("{}: {}", source, ptr));
     json_reader g(gpus[i], ptr, source, nullptr);
     GpuFacts gf;
     gf.index = static_cast<int>(i);
@@ -139,18 +140,20 @@ nlohmann::json to_json(const HostFacts& h) {
                     {"fs_type", d.fs_type},
                     {"rotational", opt(d.rotational)},
                     {"writable", d.writable}});
-  return {{"schema_version", h.schema_version},
-          {"os", {{"id", h.os.id}, {"version", h.os.version}, {"kernel", h.os.kernel}, {"arch", h.os.arch}}},
-          {"glibc", h.glibc},
-          {"cpu", {{"model", h.cpu.model}, {"cores", h.cpu.cores}, {"flags", h.cpu.flags}}},
-          {"memory_bytes", h.memory_bytes},
-          {"nvidia", nvidia},
-          {"python", python},
-          {"disk", disk},
-          {"env", h.env},
-          {"tools", {{"git", opt(h.tools.git)}, {"git_lfs", opt(h.tools.git_lfs)}}},
-          {"embedded_torch", opt(h.embedded_torch)},
-          {"notes", h.notes}};
+  return {
+      {"schema_version", h.schema_version},
+      {"os",
+       {{"id", h.os.id}, {"version", h.os.version}, {"kernel", h.os.kernel}, {"arch", h.os.arch}}},
+      {"glibc", h.glibc},
+      {"cpu", {{"model", h.cpu.model}, {"cores", h.cpu.cores}, {"flags", h.cpu.flags}}},
+      {"memory_bytes", h.memory_bytes},
+      {"nvidia", nvidia},
+      {"python", python},
+      {"disk", disk},
+      {"env", h.env},
+      {"tools", {{"git", opt(h.tools.git)}, {"git_lfs", opt(h.tools.git_lfs)}}},
+      {"embedded_torch", opt(h.embedded_torch)},
+      {"notes", h.notes}};
 }
 
 Result<HostFacts> host_facts_from_json(const nlohmann::json& j, const std::string& source) {
@@ -160,8 +163,8 @@ Result<HostFacts> host_facts_from_json(const nlohmann::json& j, const std::strin
   SD35_TRY(auto version, r.i64("schema_version"));
   if (version != kHostFactsSchemaVersion)
     return make_error(Errc::unsupported_version,
-                      fmt::format("unknown host facts schema_version {} (this sd35-setup reads {})", version,
-                                  kHostFactsSchemaVersion),
+                      fmt::format("unknown host facts schema_version {} (this sd35-setup reads {})",
+                                  version, kHostFactsSchemaVersion),
                       source + ": /schema_version", "re-run `sd35-setup probe` with this version");
   SD35_TRY(auto os, r.object("os"));
   SD35_TRY(h.os.id, os.str("id"));
@@ -195,7 +198,8 @@ Result<HostFacts> host_facts_from_json(const nlohmann::json& j, const std::strin
     for (std::size_t i = 0; i < pys.size(); ++i) {
       std::string ptr = fmt::format("/python/{}", i);
       if (!pys[i].is_object())
-        return make_error(Errc::bad_input, "wrong type: expected object", fmt::format("{}: {}", source, ptr));
+        return make_error(Errc::bad_input, "wrong type: expected object",
+                          fmt::format("{}: {}", source, ptr));
       SD35_TRY(auto p, read_python(json_reader(pys[i], ptr, source, nullptr)));
       h.python.push_back(std::move(p));
     }
@@ -205,7 +209,8 @@ Result<HostFacts> host_facts_from_json(const nlohmann::json& j, const std::strin
     for (std::size_t i = 0; i < disks.size(); ++i) {
       std::string ptr = fmt::format("/disk/{}", i);
       if (!disks[i].is_object())
-        return make_error(Errc::bad_input, "wrong type: expected object", fmt::format("{}: {}", source, ptr));
+        return make_error(Errc::bad_input, "wrong type: expected object",
+                          fmt::format("{}: {}", source, ptr));
       json_reader d(disks[i], ptr, source, nullptr);
       DiskFacts df;
       SD35_TRY(df.path, d.str("path"));

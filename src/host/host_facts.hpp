@@ -4,11 +4,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "util/result.hpp"
 
@@ -38,18 +37,18 @@ struct GpuFacts {
 };
 
 struct NvidiaFacts {
-  std::string driver_version;          // "550.54.14"
+  std::string driver_version;              // "550.54.14"
   std::optional<int> cuda_driver_version;  // 12040 from cuDriverGetVersion / NVML
   std::vector<GpuFacts> gpus;
-  std::string source;                  // where the driver version was read
+  std::string source;  // where the driver version was read
 };
 
 struct TorchFacts {
-  std::string version;                    // "2.9.1+cu128"
-  std::optional<std::string> cuda;        // "12.8" or nullopt for CPU builds
-  bool float8 = false;                    // torch.float8_e4m3fn exists
-  std::string scaled_mm;                  // "" | "tuple" (2.1-2.4) | "tensor" (>= 2.5)
-  std::vector<std::string> arch_list;     // torch.cuda.get_arch_list(): "sm_90", "compute_90"
+  std::string version;                 // "2.9.1+cu128"
+  std::optional<std::string> cuda;     // "12.8" or nullopt for CPU builds
+  bool float8 = false;                 // torch.float8_e4m3fn exists
+  std::string scaled_mm;               // "" | "tuple" (2.1-2.4) | "tensor" (>= 2.5)
+  std::vector<std::string> arch_list;  // torch.cuda.get_arch_list(): "sm_90", "compute_90"
   std::optional<bool> cxx11_abi;
 };
 
@@ -69,8 +68,8 @@ struct PythonFacts {
 };
 
 struct DiskFacts {
-  std::string path;     // the directory asked about (cache, temp)
-  std::string role;     // "cache" | "temp" | "home"
+  std::string path;  // the directory asked about (cache, temp)
+  std::string role;  // "cache" | "temp" | "home"
   std::uint64_t free_bytes = 0;
   std::uint64_t total_bytes = 0;
   std::string fs_type;  // "ext4", "xfs", "overlay", "nfs", "tmpfs", ...
@@ -79,7 +78,7 @@ struct DiskFacts {
 };
 
 struct ToolFacts {
-  std::optional<std::string> git;      // version, nullopt when absent
+  std::optional<std::string> git;  // version, nullopt when absent
   std::optional<std::string> git_lfs;
 };
 
@@ -95,7 +94,7 @@ struct HostFacts {
   std::map<std::string, std::string> env;  // cache-related variables; tokens as "<set>"
   ToolFacts tools;
   std::optional<std::string> embedded_torch;  // libtorch this binary carries (version), if any
-  std::vector<std::string> notes;            // probe warnings (NVML missing, python timed out, ...)
+  std::vector<std::string> notes;  // probe warnings (NVML missing, python timed out, ...)
 
   // The first interpreter with torch installed, else the first interpreter.
   [[nodiscard]] const PythonFacts* primary_python() const;

@@ -20,7 +20,8 @@ struct NvmlMemory {
 
 class Library {
  public:
-  explicit Library(const std::string& name) : h_(name.empty() ? nullptr : ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)) {}
+  explicit Library(const std::string& name)
+      : h_(name.empty() ? nullptr : ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)) {}
   ~Library() {
     if (h_) ::dlclose(h_);
   }
@@ -40,7 +41,8 @@ void probe_nvml(const ProbeOptions& o, NvidiaFacts& n, std::vector<std::string>&
   Library nvml(o.nvml_library);
   if (!nvml) {
     if (!o.nvml_library.empty())
-      notes.emplace_back(fmt::format("NVML ({}) could not be loaded: GPU list unknown", o.nvml_library));
+      notes.emplace_back(
+          fmt::format("NVML ({}) could not be loaded: GPU list unknown", o.nvml_library));
     return;
   }
   auto init = nvml.sym<int (*)()>("nvmlInit_v2");
@@ -57,8 +59,9 @@ void probe_nvml(const ProbeOptions& o, NvidiaFacts& n, std::vector<std::string>&
     return;
   }
   if (int rc = init(); rc != 0) {
-    notes.emplace_back(fmt::format("nvmlInit failed with NVML error {}{}", rc,
-                                rc == 18 ? " (driver/library version mismatch: reboot after a driver upgrade)" : ""));
+    notes.emplace_back(fmt::format(
+        "nvmlInit failed with NVML error {}{}", rc,
+        rc == 18 ? " (driver/library version mismatch: reboot after a driver upgrade)" : ""));
     return;
   }
   if (drv_fn && n.driver_version.empty()) {
@@ -79,7 +82,8 @@ void probe_nvml(const ProbeOptions& o, NvidiaFacts& n, std::vector<std::string>&
       char name[96] = {};
       if (name_fn && name_fn(dev, name, sizeof name) == 0) g.name = name;
       int major = 0, minor = 0;
-      if (cc_fn && cc_fn(dev, &major, &minor) == 0) g.compute_capability = fmt::format("{}.{}", major, minor);
+      if (cc_fn && cc_fn(dev, &major, &minor) == 0)
+        g.compute_capability = fmt::format("{}.{}", major, minor);
       NvmlMemory mem{};
       if (mem_fn && mem_fn(dev, &mem) == 0) {
         g.memory_total_mib = mem.total >> 20;

@@ -55,7 +55,8 @@ OsFacts probe_os(const stdfs::path& root) {
 
 CpuFacts probe_cpu(const stdfs::path& root) {
   // Only the flags that change how fast we hash and decode.
-  static const std::set<std::string> interesting = {"avx", "avx2", "avx512f", "avx512bw", "sha_ni", "aes", "f16c", "fma", "amx_bf16"};
+  static const std::set<std::string> interesting = {"avx", "avx2", "avx512f", "avx512bw", "sha_ni",
+                                                    "aes", "f16c", "fma",     "amx_bf16"};
   CpuFacts cpu;
   std::ifstream in(root / "proc/cpuinfo");
   int processors = 0;
@@ -87,27 +88,46 @@ std::uint64_t probe_memory(const stdfs::path& root) {
   return 0;
 }
 
-std::string fs_type_name(long magic) {  // NOLINT(google-runtime-int): statfs ABI
+std::string fs_type_name(long magic) {          // NOLINT(google-runtime-int): statfs ABI
   switch (static_cast<unsigned long>(magic)) {  // NOLINT(google-runtime-int)
-    case 0xEF53: return "ext4";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x01021994: return "tmpfs";
-    case 0x794C7630: return "overlay";
-    case 0x6969: return "nfs";
-    case 0xFF534D42: return "cifs";
-    case 0x65735546: return "fuse";
-    case 0x2FC12FC1: return "zfs";
-    case 0x4D44: return "vfat";
-    case 0x5346544E: return "ntfs";
-    case 0x01161970: return "gfs2";
-    case 0x0BD00BD0: return "lustre";
-    case 0x47504653: return "gpfs";
-    case 0x73717368: return "squashfs";
-    case 0x9FA0: return "proc";
-    case 0x62656572: return "sysfs";
-    case 0x00C36400: return "ceph";
-    default: return fmt::format("0x{:x}", static_cast<unsigned long>(magic));  // NOLINT
+    case 0xEF53:
+      return "ext4";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x01021994:
+      return "tmpfs";
+    case 0x794C7630:
+      return "overlay";
+    case 0x6969:
+      return "nfs";
+    case 0xFF534D42:
+      return "cifs";
+    case 0x65735546:
+      return "fuse";
+    case 0x2FC12FC1:
+      return "zfs";
+    case 0x4D44:
+      return "vfat";
+    case 0x5346544E:
+      return "ntfs";
+    case 0x01161970:
+      return "gfs2";
+    case 0x0BD00BD0:
+      return "lustre";
+    case 0x47504653:
+      return "gpfs";
+    case 0x73717368:
+      return "squashfs";
+    case 0x9FA0:
+      return "proc";
+    case 0x62656572:
+      return "sysfs";
+    case 0x00C36400:
+      return "ceph";
+    default:
+      return fmt::format("0x{:x}", static_cast<unsigned long>(magic));  // NOLINT
   }
 }
 
@@ -145,7 +165,9 @@ EmbeddedTorchVersionFn& embedded_torch_probe() {
 
 }  // namespace
 
-void set_embedded_torch_probe(EmbeddedTorchVersionFn fn) { embedded_torch_probe() = fn; }
+void set_embedded_torch_probe(EmbeddedTorchVersionFn fn) {
+  embedded_torch_probe() = fn;
+}
 
 DiskFacts probe_disk(const stdfs::path& path, std::string role, const stdfs::path& root) {
   DiskFacts d;
@@ -165,30 +187,48 @@ DiskFacts probe_disk(const stdfs::path& path, std::string role, const stdfs::pat
 
 std::map<std::string, std::string> probe_env() {
   // Cache location, endpoint and offline switches, and the deprecated spellings doctor warns about.
-  static const char* plain[] = {"HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE",
-                                "HF_DATASETS_CACHE", "XDG_CACHE_HOME", "HF_ENDPOINT", "HF_HUB_OFFLINE",
-                                "TRANSFORMERS_OFFLINE", "HF_HUB_ENABLE_HF_TRANSFER", "HF_HUB_DISABLE_XET",
-                                "HF_TOKEN_PATH", "CUDA_VISIBLE_DEVICES", "TMPDIR", "PYTORCH_CUDA_ALLOC_CONF"};
+  static const char* plain[] = {"HF_HOME",
+                                "HF_HUB_CACHE",
+                                "HUGGINGFACE_HUB_CACHE",
+                                "TRANSFORMERS_CACHE",
+                                "HF_DATASETS_CACHE",
+                                "XDG_CACHE_HOME",
+                                "HF_ENDPOINT",
+                                "HF_HUB_OFFLINE",
+                                "TRANSFORMERS_OFFLINE",
+                                "HF_HUB_ENABLE_HF_TRANSFER",
+                                "HF_HUB_DISABLE_XET",
+                                "HF_TOKEN_PATH",
+                                "CUDA_VISIBLE_DEVICES",
+                                "TMPDIR",
+                                "PYTORCH_CUDA_ALLOC_CONF"};
   static const char* secret[] = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"};
   std::map<std::string, std::string> env;
   for (const char* k : plain)
     if (const char* v = std::getenv(k)) env[k] = v;
   for (const char* k : secret)
-    if (const char* v = std::getenv(k); v && *v) env[k] = "<set>";  // presence only, never the value
-  // The token file huggingface_hub reads: HF_TOKEN_PATH, else $HF_HOME/token, else ~/.cache/huggingface/token.
+    if (const char* v = std::getenv(k); v && *v)
+      env[k] = "<set>";  // presence only, never the value
+  // The token file huggingface_hub reads: HF_TOKEN_PATH, else $HF_HOME/token, else
+  // ~/.cache/huggingface/token.
   std::filesystem::path token_file;
-  if (const char* p = std::getenv("HF_TOKEN_PATH"); p && *p) token_file = p;
-  else if (const char* h = std::getenv("HF_HOME"); h && *h) token_file = std::filesystem::path(h) / "token";
-  else if (const char* home = std::getenv("HOME"); home && *home) token_file = std::filesystem::path(home) / ".cache/huggingface/token";
+  if (const char* p = std::getenv("HF_TOKEN_PATH"); p && *p)
+    token_file = p;
+  else if (const char* h = std::getenv("HF_HOME"); h && *h)
+    token_file = std::filesystem::path(h) / "token";
+  else if (const char* home = std::getenv("HOME"); home && *home)
+    token_file = std::filesystem::path(home) / ".cache/huggingface/token";
   std::error_code ec;
-  if (!token_file.empty() && std::filesystem::file_size(token_file, ec) > 0 && !ec) env["HF_TOKEN_FILE"] = token_file.string();
+  if (!token_file.empty() && std::filesystem::file_size(token_file, ec) > 0 && !ec)
+    env["HF_TOKEN_FILE"] = token_file.string();
   return env;
 }
 
 Result<HostFacts> probe_host(const ProbeOptions& o) {
   HostFacts h;
   h.os = probe_os(o.root);
-  h.glibc = o.root == "/" ? gnu_get_libc_version() : fs::read_first_line(o.root / "glibc-version").value_or("");
+  h.glibc = o.root == "/" ? gnu_get_libc_version()
+                          : fs::read_first_line(o.root / "glibc-version").value_or("");
   h.cpu = probe_cpu(o.root);
   h.memory_bytes = probe_memory(o.root);
   h.nvidia = probe_nvidia(o, h.notes);
@@ -197,7 +237,8 @@ Result<HostFacts> probe_host(const ProbeOptions& o) {
     if (auto p = proc::which("python3")) interpreters.push_back(*p);
   }
   for (const auto& p : o.pythons)
-    if (std::find(interpreters.begin(), interpreters.end(), p) == interpreters.end()) interpreters.push_back(p);
+    if (std::find(interpreters.begin(), interpreters.end(), p) == interpreters.end())
+      interpreters.push_back(p);
   // Interpreters run in parallel: each may spend a second importing torch.
   std::vector<PythonFacts> pys(interpreters.size());
   std::vector<std::thread> workers;

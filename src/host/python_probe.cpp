@@ -99,14 +99,16 @@ PythonFacts probe_python(const std::string& interpreter, std::chrono::millisecon
   }
   nlohmann::json doc = *parsed;
   doc["path"] = interpreter;
-  nlohmann::json host = {{"schema_version", kHostFactsSchemaVersion}, {"os", {{"id", "x"}}}, {"python", {doc}}};
+  nlohmann::json host = {
+      {"schema_version", kHostFactsSchemaVersion}, {"os", {{"id", "x"}}}, {"python", {doc}}};
   auto facts = host_facts_from_json(host, interpreter);
   if (!facts) {
     p.error = "unexpected probe output: " + facts.error().describe();
     return p;
   }
   p = facts->python.front();
-  if (doc.contains("torch") && doc["torch"].is_object() && doc["torch"].contains("error") && !p.error)
+  if (doc.contains("torch") && doc["torch"].is_object() && doc["torch"].contains("error") &&
+      !p.error)
     p.error = doc["torch"]["error"].get<std::string>();
   return p;
 }

@@ -30,7 +30,8 @@ bool looks_like_pointer(std::string_view text) noexcept {
 }
 
 Result<Pointer> parse_pointer(std::string_view text) {
-  if (text.size() >= kMaxPointerSize) return bad(0, fmt::format("{} bytes (pointers are < 1024)", text.size()));
+  if (text.size() >= kMaxPointerSize)
+    return bad(0, fmt::format("{} bytes (pointers are < 1024)", text.size()));
   if (text.empty() || text.back() != '\n') return bad(0, "missing final newline");
   auto lines = str::split(text.substr(0, text.size() - 1), '\n');
   Pointer p;
@@ -43,11 +44,13 @@ Result<Pointer> parse_pointer(std::string_view text) {
     std::string_view key = line.substr(0, sp), value = line.substr(sp + 1);
     if (i == 0) {
       if (key != "version") return bad(1, "the first line must be 'version ...'");
-      if (value != kSpecV1 && value != kSpecHawser) return bad(1, fmt::format("unknown spec '{}'", value));
+      if (value != kSpecV1 && value != kSpecHawser)
+        return bad(1, fmt::format("unknown spec '{}'", value));
       continue;
     }
     if (!valid_key(key)) return bad(i + 1, fmt::format("invalid key '{}'", key));
-    if (i > 1 && key <= prev_key) return bad(i + 1, fmt::format("key '{}' out of order or repeated", key));
+    if (i > 1 && key <= prev_key)
+      return bad(i + 1, fmt::format("key '{}' out of order or repeated", key));
     prev_key = key;
     if (key == "oid") {
       if (!value.starts_with("sha256:")) return bad(i + 1, "only 'oid sha256:<hex>' is supported");
@@ -57,7 +60,8 @@ Result<Pointer> parse_pointer(std::string_view text) {
       p.oid = std::string(hex);
       have_oid = true;
     } else if (key == "size") {
-      if (value.empty() || (value.size() > 1 && value[0] == '0')) return bad(i + 1, "size must be a decimal number");
+      if (value.empty() || (value.size() > 1 && value[0] == '0'))
+        return bad(i + 1, "size must be a decimal number");
       auto n = str::parse_u64(value);
       if (!n || value.find_first_not_of("0123456789") != std::string_view::npos)
         return bad(i + 1, "size must be a decimal number");

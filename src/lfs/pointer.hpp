@@ -9,11 +9,12 @@
 
 namespace sd35::lfs {
 
-inline constexpr std::size_t kMaxPointerSize = 1024;  // git-lfs never treats a larger blob as a pointer
+inline constexpr std::size_t kMaxPointerSize =
+    1024;  // git-lfs never treats a larger blob as a pointer
 
 struct Pointer {
-  std::string oid;          // 64 lowercase hex (sha256)
-  std::uint64_t size = 0;   // bytes of the real object
+  std::string oid;         // 64 lowercase hex (sha256)
+  std::uint64_t size = 0;  // bytes of the real object
 };
 
 // Parses a pointer per https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md: "version" line

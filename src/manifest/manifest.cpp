@@ -43,33 +43,42 @@ Result<ModelSpec> read_model(ObjectReader r, const std::string& source) {
   ModelSpec m;
   SD35_TRY(m.repo, r.str("repo"));
   if (!valid_repo(m.repo))
-    return value_error(r, "repo", fmt::format("'{}' is neither org/name nor an http(s) URL ending in org/name", m.repo));
+    return value_error(
+        r, "repo",
+        fmt::format("'{}' is neither org/name nor an http(s) URL ending in org/name", m.repo));
   SD35_TRY(m.revision, r.str("revision"));
   if (m.revision.empty()) return value_error(r, "revision", "empty revision");
   SD35_TRY(m.gated, r.boolean("gated", false));
   SD35_TRY(m.format, r.str("format"));
   if (m.format != "sai-single-file" && m.format != "diffusers")
-    return value_error(r, "format", fmt::format("'{}', expected \"sai-single-file\" or \"diffusers\"", m.format));
+    return value_error(
+        r, "format", fmt::format("'{}', expected \"sai-single-file\" or \"diffusers\"", m.format));
   SD35_TRY(m.architecture, r.str("architecture"));
-  if (m.architecture != "sd35-large" && m.architecture != "sd35-medium" && m.architecture != "sd3-medium")
-    return value_error(r, "architecture", fmt::format("'{}', expected sd35-large, sd35-medium or sd3-medium", m.architecture));
+  if (m.architecture != "sd35-large" && m.architecture != "sd35-medium" &&
+      m.architecture != "sd3-medium")
+    return value_error(
+        r, "architecture",
+        fmt::format("'{}', expected sd35-large, sd35-medium or sd3-medium", m.architecture));
   SD35_TRY(auto files, r.array("files"));
   if (files.empty()) return value_error(r, "files", "at least one file is required");
   std::vector<std::string> warnings_sink;
   for (std::size_t i = 0; i < files.size(); ++i) {
     std::string ptr = fmt::format("{}/{}", r.child_pointer("files"), i);
     if (!files[i].is_object())
-      return make_error(Errc::bad_input,
-                        fmt::format("wrong type: expected object, got {}", jsonio::type_name(files[i])),
-                        fmt::format("{}: {}", source, ptr), "each file is {\"path\": ..., \"size\": ...}");
+      return make_error(
+          Errc::bad_input,
+          fmt::format("wrong type: expected object, got {}", jsonio::type_name(files[i])),
+          fmt::format("{}: {}", source, ptr), "each file is {\"path\": ..., \"size\": ...}");
     ObjectReader f(files[i], ptr, source, nullptr);
     ModelFile mf;
     SD35_TRY(mf.path, f.str("path"));
     if (mf.path.empty() || mf.path.front() == '/' || mf.path.find("..") != std::string::npos)
-      return value_error(f, "path", fmt::format("'{}' must be a relative path inside the repo", mf.path));
+      return value_error(f, "path",
+                         fmt::format("'{}' must be a relative path inside the repo", mf.path));
     SD35_TRY(mf.size, f.opt_u64("size"));
     SD35_TRY(mf.sha256, f.opt_str("sha256"));
-    if (mf.sha256 && (mf.sha256->size() != 64 || !str::is_hex(*mf.sha256) || str::to_lower(*mf.sha256) != *mf.sha256))
+    if (mf.sha256 && (mf.sha256->size() != 64 || !str::is_hex(*mf.sha256) ||
+                      str::to_lower(*mf.sha256) != *mf.sha256))
       return value_error(f, "sha256", "expected 64 lowercase hex digits (the LFS oid)");
     m.files.push_back(std::move(mf));
   }
@@ -85,9 +94,10 @@ Result<EnvironmentSpec> read_environment(ObjectReader r, const std::string& sour
   for (std::size_t i = 0; i < cands.size(); ++i) {
     std::string ptr = fmt::format("{}/{}", r.child_pointer("candidates"), i);
     if (!cands[i].is_object())
-      return make_error(Errc::bad_input,
-                        fmt::format("wrong type: expected object, got {}", jsonio::type_name(cands[i])),
-                        fmt::format("{}: {}", source, ptr), "each candidate is an object");
+      return make_error(
+          Errc::bad_input,
+          fmt::format("wrong type: expected object, got {}", jsonio::type_name(cands[i])),
+          fmt::format("{}: {}", source, ptr), "each candidate is an object");
     ObjectReader c(cands[i], ptr, source, nullptr);
     TorchCandidate tc;
     SD35_TRY(tc.torch, c.str("torch"));
@@ -104,8 +114,9 @@ Result<EnvironmentSpec> read_environment(ObjectReader r, const std::string& sour
     SD35_TRY(auto pk, r.object("packages"));
     for (const auto& [name, spec] : pk.raw().items()) {
       if (!spec.is_string())
-        return pk.error_at(name, fmt::format("wrong type: expected string, got {}", jsonio::type_name(spec)),
-                           "package values are PEP 440 specifiers such as \">=0.31\"");
+        return pk.error_at(
+            name, fmt::format("wrong type: expected string, got {}", jsonio::type_name(spec)),
+            "package values are PEP 440 specifiers such as \">=0.31\"");
       e.packages.emplace_back(name, spec.get<std::string>());
     }
     std::sort(e.packages.begin(), e.packages.end());
@@ -122,7 +133,9 @@ Result<Requirements> read_requirements(ObjectReader r) {
   if (gpu) {
     SD35_TRY(auto cc, gpu->opt_str("fp8_compute_min_cc"));
     if (cc) {
-      if (!valid_cc(*cc)) return value_error(*gpu, "fp8_compute_min_cc", fmt::format("'{}', expected like \"8.9\"", *cc));
+      if (!valid_cc(*cc))
+        return value_error(*gpu, "fp8_compute_min_cc",
+                           fmt::format("'{}', expected like \"8.9\"", *cc));
       q.gpu.fp8_compute_min_cc = *cc;
     }
     SD35_TRY(auto mem, gpu->opt_u64("min_memory_mib"));
@@ -138,7 +151,8 @@ Result<SmokeSpec> read_smoke(ObjectReader r) {
   if (r.has("latent")) {
     SD35_TRY(auto lat, r.array("latent"));
     if (lat.size() != 2 || !lat[0].is_number_integer() || !lat[1].is_number_integer() ||
-        lat[0].get<int>() < 2 || lat[1].get<int>() < 2 || lat[0].get<int>() % 2 || lat[1].get<int>() % 2)
+        lat[0].get<int>() < 2 || lat[1].get<int>() < 2 || lat[0].get<int>() % 2 ||
+        lat[1].get<int>() % 2)
       return value_error(r, "latent", "expected [H, W], two even integers >= 2 (latent pixels)");
     s.latent = {lat[0].get<int>(), lat[1].get<int>()};
   }
@@ -157,8 +171,10 @@ Result<SmokeSpec> read_smoke(ObjectReader r) {
   }
   if (r.has("precision")) {
     SD35_TRY(s.precision, r.str("precision"));
-    if (s.precision != "fp8" && s.precision != "fp8-weights" && s.precision != "bf16" && s.precision != "fp32")
-      return value_error(r, "precision", fmt::format("'{}', expected fp8, fp8-weights, bf16 or fp32", s.precision));
+    if (s.precision != "fp8" && s.precision != "fp8-weights" && s.precision != "bf16" &&
+        s.precision != "fp32")
+      return value_error(r, "precision",
+                         fmt::format("'{}', expected fp8, fp8-weights, bf16 or fp32", s.precision));
   }
   r.finish();
   return s;
@@ -180,10 +196,12 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view source_v
   SD35_TRY(auto version, r.i64("schema_version"));
   if (version != kManifestSchemaVersion)
     return make_error(Errc::unsupported_version,
-                      fmt::format("unknown manifest schema_version {} (this sd35-setup reads {})", version,
-                                  kManifestSchemaVersion),
+                      fmt::format("unknown manifest schema_version {} (this sd35-setup reads {})",
+                                  version, kManifestSchemaVersion),
                       fmt::format("{}: /schema_version", source),
-                      version > kManifestSchemaVersion ? "upgrade sd35-setup" : "rewrite the manifest for schema_version 1");
+                      version > kManifestSchemaVersion
+                          ? "upgrade sd35-setup"
+                          : "rewrite the manifest for schema_version 1");
   m.schema_version = static_cast<int>(version);
   SD35_TRY(m.name, r.str("name"));
   SD35_TRY(auto desc, r.opt_str("description"));
@@ -211,8 +229,9 @@ Result<Manifest> load_manifest(const std::string& path) {
   auto text = fs::read_file(path);
   if (!text) {
     Error e = std::move(text).error();
-    return make_error(Errc::bad_input, fmt::format("cannot read manifest: {}", e.message), path,
-                      "pass an existing file with --manifest, or omit it to use the embedded default");
+    return make_error(
+        Errc::bad_input, fmt::format("cannot read manifest: {}", e.message), path,
+        "pass an existing file with --manifest, or omit it to use the embedded default");
   }
   return parse_manifest(*text, path);
 }
@@ -231,10 +250,11 @@ nlohmann::json to_json(const Manifest& m) {
   }
   nlohmann::json cands = nlohmann::json::array();
   for (const auto& c : m.environment.candidates) {
-    cands.push_back({{"torch", c.torch},
-                     {"cuda", c.cuda},
-                     {"torchvision", c.torchvision ? nlohmann::json(*c.torchvision) : nlohmann::json()},
-                     {"xformers", c.xformers ? nlohmann::json(*c.xformers) : nlohmann::json()}});
+    cands.push_back(
+        {{"torch", c.torch},
+         {"cuda", c.cuda},
+         {"torchvision", c.torchvision ? nlohmann::json(*c.torchvision) : nlohmann::json()},
+         {"xformers", c.xformers ? nlohmann::json(*c.xformers) : nlohmann::json()}});
   }
   nlohmann::json packages = nlohmann::json::object();
   for (const auto& [k, v] : m.environment.packages) packages[k] = v;
@@ -250,7 +270,8 @@ nlohmann::json to_json(const Manifest& m) {
             {"format", m.model.format},
             {"architecture", m.model.architecture},
             {"files", files}}},
-          {"environment", {{"python", m.environment.python}, {"candidates", cands}, {"packages", packages}}},
+          {"environment",
+           {{"python", m.environment.python}, {"candidates", cands}, {"packages", packages}}},
           {"requirements",
            {{"disk_free_bytes", m.requirements.disk_free_bytes},
             {"gpu",

@@ -4,11 +4,10 @@
 
 #include <array>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "util/result.hpp"
 
@@ -17,14 +16,14 @@ namespace sd35 {
 inline constexpr int kManifestSchemaVersion = 1;
 
 struct ModelFile {
-  std::string path;                     // repo-relative, '/'-separated
-  std::optional<std::uint64_t> size;    // bytes; nullopt = take it from the LFS pointer
-  std::optional<std::string> sha256;    // LFS oid, lowercase hex
+  std::string path;                   // repo-relative, '/'-separated
+  std::optional<std::uint64_t> size;  // bytes; nullopt = take it from the LFS pointer
+  std::optional<std::string> sha256;  // LFS oid, lowercase hex
 };
 
 struct ModelSpec {
-  std::string repo;       // "org/name" or a full http(s) URL
-  std::string revision;   // branch, tag or 40-hex commit
+  std::string repo;      // "org/name" or a full http(s) URL
+  std::string revision;  // branch, tag or 40-hex commit
   bool gated = false;
   std::string format;        // "sai-single-file" | "diffusers"
   std::string architecture;  // "sd35-large" | "sd35-medium" | "sd3-medium"

@@ -18,9 +18,9 @@ namespace sd35::net {
 struct Credentials {
   std::string username = "user";  // Hugging Face ignores it; the token is the password
   Secret token;
-  bool bearer = false;        // "Authorization: Bearer <token>" instead of Basic
-  std::string host;           // the only host that may receive them (lowercase, no port)
-  std::string source;         // where the token came from, for messages ("HF_TOKEN", ...); never the value
+  bool bearer = false;  // "Authorization: Bearer <token>" instead of Basic
+  std::string host;     // the only host that may receive them (lowercase, no port)
+  std::string source;  // where the token came from, for messages ("HF_TOKEN", ...); never the value
 };
 
 struct Request {
@@ -35,7 +35,7 @@ struct Request {
 };
 
 struct Response {
-  long status = 0;  // NOLINT(google-runtime-int)
+  long status = 0;                             // NOLINT(google-runtime-int)
   std::map<std::string, std::string> headers;  // lowercase names; last value wins
   std::string body;
   std::string effective_url;

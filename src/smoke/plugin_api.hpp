@@ -4,10 +4,9 @@
 // the same toolchain in the same build, so C++ types cross the boundary.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "smoke/smoke.hpp"
 #include "util/reporter.hpp"

@@ -26,16 +26,19 @@ Result<std::string> repo_id_from(std::string_view repo) {
   for (auto p : parts)
     if (!p.empty()) nonempty.push_back(p);
   if (nonempty.size() < 2)
-    return make_error(Errc::bad_input, fmt::format("'{}' does not name a repository as org/name", repo), "--repo",
-                      "use org/name (e.g. Comfy-Org/stable-diffusion-3.5-fp8) or a URL ending in /org/name");
+    return make_error(
+        Errc::bad_input, fmt::format("'{}' does not name a repository as org/name", repo), "--repo",
+        "use org/name (e.g. Comfy-Org/stable-diffusion-3.5-fp8) or a URL ending in /org/name");
   return fmt::format("{}/{}", nonempty[nonempty.size() - 2], nonempty.back());
 }
 
 std::string repo_folder_name(std::string_view repo_id) {
   std::string out = "models--";
   for (char c : repo_id) {
-    if (c == '/') out += "--";
-    else out += c;
+    if (c == '/')
+      out += "--";
+    else
+      out += c;
   }
   return out;
 }

@@ -10,7 +10,11 @@ inline std::atomic<int>& cancel_flag() noexcept {
   static std::atomic<int> flag{0};
   return flag;
 }
-inline void request_cancel(int signal_number) noexcept { cancel_flag().store(signal_number); }
-inline bool cancel_requested() noexcept { return cancel_flag().load(std::memory_order_relaxed) != 0; }
+inline void request_cancel(int signal_number) noexcept {
+  cancel_flag().store(signal_number);
+}
+inline bool cancel_requested() noexcept {
+  return cancel_flag().load(std::memory_order_relaxed) != 0;
+}
 
 }  // namespace sd35

@@ -15,7 +15,10 @@ Error errno_error(int err, std::string_view what, const stdfs::path& path) {
   Errc code = Errc::io;
   std::string hint;
   switch (err) {
-    case ENOENT: code = Errc::not_found; hint = "check the path exists"; break;
+    case ENOENT:
+      code = Errc::not_found;
+      hint = "check the path exists";
+      break;
     case EACCES:
     case EPERM:
     case EROFS:
@@ -23,8 +26,12 @@ Error errno_error(int err, std::string_view what, const stdfs::path& path) {
       hint = "check ownership and permissions, or choose another directory";
       break;
     case ENOSPC:
-    case EDQUOT: code = Errc::disk_full; hint = "free space or point --cache elsewhere"; break;
-    default: break;
+    case EDQUOT:
+      code = Errc::disk_full;
+      hint = "free space or point --cache elsewhere";
+      break;
+    default:
+      break;
   }
   return make_error(code, fmt::format("{}: {}", what, std::strerror(err)), path.string(), hint);
 }

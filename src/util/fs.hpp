@@ -20,11 +20,12 @@ Status write_file_atomic(const stdfs::path& path, std::string_view contents);
 std::optional<std::string> read_first_line(const stdfs::path& path);
 
 struct SpaceInfo {
-  std::uint64_t free_bytes = 0;   // available to an unprivileged user
+  std::uint64_t free_bytes = 0;  // available to an unprivileged user
   std::uint64_t total_bytes = 0;
 };
 Result<SpaceInfo> space(const stdfs::path& path);
-// The nearest existing ancestor: space and writability are asked of a cache dir that may not exist yet.
+// The nearest existing ancestor: space and writability are asked of a cache dir that may not exist
+// yet.
 stdfs::path nearest_existing(const stdfs::path& path);
 
 // Error for a failed syscall on `path` (errno-based), mapped onto the closed Errc set.

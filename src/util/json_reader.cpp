@@ -11,9 +11,12 @@ namespace {
 std::string escape_token(std::string_view key) {
   std::string out;
   for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
   }
   return out;
 }
@@ -22,15 +25,23 @@ std::string escape_token(std::string_view key) {
 
 std::string_view type_name(const json& v) noexcept {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "object";
-    case json::value_t::array: return "array";
-    case json::value_t::string: return "string";
-    case json::value_t::boolean: return "boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "object";
+    case json::value_t::array:
+      return "array";
+    case json::value_t::string:
+      return "string";
+    case json::value_t::boolean:
+      return "boolean";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "integer";
-    case json::value_t::number_float: return "number";
-    default: return "value";
+    case json::value_t::number_unsigned:
+      return "integer";
+    case json::value_t::number_float:
+      return "number";
+    default:
+      return "value";
   }
 }
 
@@ -53,7 +64,8 @@ Result<json> parse(std::string_view text, std::string_view source) {
     std::string what = e.what();
     if (auto pos = what.find("syntax error"); pos != std::string::npos) what = what.substr(pos);
     return make_error(Errc::bad_input, fmt::format("invalid JSON: {}", what),
-                      fmt::format("{}:{}:{}", source, line, col), "fix the JSON syntax at that place");
+                      fmt::format("{}:{}:{}", source, line, col),
+                      "fix the JSON syntax at that place");
   }
 }
 
@@ -61,7 +73,8 @@ Result<json> parse_file(const std::string& path) {
   auto text = fs::read_file(path);
   if (!text) {
     Error e = std::move(text).error();
-    if (e.code == Errc::not_found) e.code = Errc::bad_input;  // a named input file: usage-level error
+    if (e.code == Errc::not_found)
+      e.code = Errc::bad_input;  // a named input file: usage-level error
     return e;
   }
   return parse(*text, path);
@@ -80,7 +93,9 @@ Error ObjectReader::error_at(std::string_view key, std::string message, std::str
                     fmt::format("{}: {}", source_, child_pointer(key)), std::move(hint));
 }
 
-bool ObjectReader::has(std::string_view key) const { return obj_.contains(std::string(key)); }
+bool ObjectReader::has(std::string_view key) const {
+  return obj_.contains(std::string(key));
+}
 
 Result<const json*> ObjectReader::get(std::string_view key, bool required) {
   read_.emplace(key);
@@ -92,8 +107,8 @@ Result<const json*> ObjectReader::get(std::string_view key, bool required) {
   return &*it;
 }
 
-#define SD35_EXPECT_TYPE(cond, what)                                                          \
-  if (!(cond))                                                                               \
+#define SD35_EXPECT_TYPE(cond, what)                                                        \
+  if (!(cond))                                                                              \
   return error_at(key, fmt::format("wrong type: expected {}, got {}", what, type_name(*v)), \
                   "correct the value's type")
 
@@ -112,8 +127,9 @@ Result<std::optional<std::string>> ObjectReader::opt_str(std::string_view key) {
 
 Result<std::uint64_t> ObjectReader::u64(std::string_view key) {
   SD35_TRY(const json* v, get(key, true));
-  SD35_EXPECT_TYPE(v->is_number_unsigned() || (v->is_number_integer() && v->get<std::int64_t>() >= 0),
-                   "non-negative integer");
+  SD35_EXPECT_TYPE(
+      v->is_number_unsigned() || (v->is_number_integer() && v->get<std::int64_t>() >= 0),
+      "non-negative integer");
   return v->get<std::uint64_t>();
 }
 
@@ -171,10 +187,9 @@ Result<std::vector<std::string>> ObjectReader::str_array(std::string_view key) {
   for (std::size_t i = 0; i < v->size(); ++i) {
     const json& item = (*v)[i];
     if (!item.is_string())
-      return make_error(Errc::bad_input,
-                        fmt::format("wrong type: expected string, got {}", type_name(item)),
-                        fmt::format("{}: {}/{}", source_, child_pointer(key), i),
-                        "correct the value's type");
+      return make_error(
+          Errc::bad_input, fmt::format("wrong type: expected string, got {}", type_name(item)),
+          fmt::format("{}: {}/{}", source_, child_pointer(key), i), "correct the value's type");
     out.push_back(item.get<std::string>());
   }
   return out;
@@ -186,16 +201,18 @@ void ObjectReader::finish() {
   if (!warnings_) return;
   for (const auto& [k, v] : obj_.items()) {
     if (!read_.count(k))
-      warnings_->push_back(fmt::format("{}: {}: unknown field (ignored)", source_, child_pointer(k)));
+      warnings_->push_back(
+          fmt::format("{}: {}: unknown field (ignored)", source_, child_pointer(k)));
   }
 }
 
 Result<ObjectReader> root_object(const json& root, std::string source,
                                  std::vector<std::string>* warnings) {
   if (!root.is_object())
-    return make_error(Errc::bad_input,
-                      fmt::format("wrong type: expected an object at the top, got {}", type_name(root)),
-                      source + ": (root)", "the file must be a JSON object");
+    return make_error(
+        Errc::bad_input,
+        fmt::format("wrong type: expected an object at the top, got {}", type_name(root)),
+        source + ": (root)", "the file must be a JSON object");
   return ObjectReader(root, "", std::move(source), warnings);
 }
 

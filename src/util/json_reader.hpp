@@ -2,9 +2,8 @@
 // file:line:column, type errors name the JSON pointer and what was expected, unknown keys warn.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -39,7 +38,8 @@ class ObjectReader {
   Result<double> number(std::string_view key);
   Result<bool> boolean(std::string_view key, std::optional<bool> fallback = std::nullopt);
   Result<ObjectReader> object(std::string_view key);
-  Result<std::optional<ObjectReader>> opt_object(std::string_view key);  // absent or null -> nullopt
+  Result<std::optional<ObjectReader>> opt_object(
+      std::string_view key);  // absent or null -> nullopt
   Result<std::vector<json>> array(std::string_view key);
   Result<std::vector<std::string>> str_array(std::string_view key);
   bool has(std::string_view key) const;

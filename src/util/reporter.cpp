@@ -4,27 +4,38 @@ namespace sd35 {
 
 std::string_view to_string(Level level) noexcept {
   switch (level) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
   }
   return "info";
 }
 
 std::string_view to_string(Verdict verdict) noexcept {
   switch (verdict) {
-    case Verdict::pass: return "pass";
-    case Verdict::warn: return "warn";
-    case Verdict::fail: return "fail";
-    case Verdict::skip: return "skip";
+    case Verdict::pass:
+      return "pass";
+    case Verdict::warn:
+      return "warn";
+    case Verdict::fail:
+      return "fail";
+    case Verdict::skip:
+      return "skip";
   }
   return "fail";
 }
 
 nlohmann::json Finding::to_json() const {
-  nlohmann::json j = {{"id", id},       {"verdict", to_string(verdict)}, {"title", title},
-                      {"detail", detail}, {"required", required}};
+  nlohmann::json j = {{"id", id},
+                      {"verdict", to_string(verdict)},
+                      {"title", title},
+                      {"detail", detail},
+                      {"required", required}};
   if (!fix.empty()) j["fix"] = fix;
   if (!file.empty()) j["file"] = file;
   if (!tensor.empty()) j["tensor"] = tensor;

@@ -2,10 +2,9 @@
 // progress, findings and a final result document; the CLI picks a renderer (TTY, plain, JSON).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,7 +19,7 @@ std::string_view to_string(Verdict verdict) noexcept;
 
 // One conclusion about the system: a doctor check, a verify rule, a gate comparison.
 struct Finding {
-  std::string id;        // stable identifier, e.g. "gpu.fp8-compute" or "safetensors.offsets"
+  std::string id;  // stable identifier, e.g. "gpu.fp8-compute" or "safetensors.offsets"
   Verdict verdict = Verdict::pass;
   std::string title;     // short human title
   std::string detail;    // what was observed, with exact numbers
@@ -35,11 +34,11 @@ struct Finding {
 };
 
 struct ProgressUpdate {
-  std::string task;          // "fetch", "verify", ...
-  std::string item;          // file name or object id; empty for the total
-  std::uint64_t done = 0;    // bytes or units done
-  std::uint64_t total = 0;   // 0 when unknown
-  double rate_per_s = 0.0;   // bytes (or units) per second, smoothed by the producer
+  std::string task;         // "fetch", "verify", ...
+  std::string item;         // file name or object id; empty for the total
+  std::uint64_t done = 0;   // bytes or units done
+  std::uint64_t total = 0;  // 0 when unknown
+  double rate_per_s = 0.0;  // bytes (or units) per second, smoothed by the producer
   bool finished = false;
 };
 

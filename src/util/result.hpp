@@ -15,12 +15,14 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   using value_type = T;
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value)
+      : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error)
+      : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
   template <class U>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::decay_t<U>, Error> &&
-             !std::is_same_v<std::decay_t<U>, Result>)
-  Result(U&& value) : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}  // NOLINT
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, Error> &&
+           !std::is_same_v<std::decay_t<U>, Result>) Result(U&& value)
+      : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}  // NOLINT
 
   [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
@@ -50,7 +52,8 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error)
+      : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
   [[nodiscard]] bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
   const Error& error() const& { return error_; }
@@ -62,7 +65,9 @@ class [[nodiscard]] Result<void> {
 };
 
 using Status = Result<void>;
-inline Status ok() { return {}; }
+inline Status ok() {
+  return {};
+}
 
 }  // namespace sd35
 
@@ -78,8 +83,7 @@ inline Status ok() { return {}; }
 // NOLINTEND(bugprone-macro-parentheses)
 // NOLINTEND(bugprone-macro-parentheses)
 #define SD35_TRY(decl, expr) SD35_TRY_IMPL(SD35_CONCAT(sd35_try_, __LINE__), decl, expr)
-#define SD35_TRY_STATUS(expr)                                        \
-  do {                                                               \
-    if (auto sd35_status_ = (expr); !sd35_status_)                   \
-      return std::move(sd35_status_).error();                        \
+#define SD35_TRY_STATUS(expr)                                                              \
+  do {                                                                                     \
+    if (auto sd35_status_ = (expr); !sd35_status_) return std::move(sd35_status_).error(); \
   } while (0)

@@ -21,9 +21,13 @@ SHA256_CTX* ctx_of(std::array<std::uint8_t, Sha256::kStateBytes>& raw) {
 }
 }  // namespace
 
-Sha256::Sha256() { SHA256_Init(ctx_of(ctx_)); }
+Sha256::Sha256() {
+  SHA256_Init(ctx_of(ctx_));
+}
 
-void Sha256::update(const void* data, std::size_t len) { SHA256_Update(ctx_of(ctx_), data, len); }
+void Sha256::update(const void* data, std::size_t len) {
+  SHA256_Update(ctx_of(ctx_), data, len);
+}
 
 std::array<std::uint8_t, 32> Sha256::digest() {
   std::array<std::uint8_t, 32> out{};

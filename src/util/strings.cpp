@@ -29,8 +29,12 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   }
 }
 
-bool starts_with(std::string_view s, std::string_view p) noexcept { return s.starts_with(p); }
-bool ends_with(std::string_view s, std::string_view p) noexcept { return s.ends_with(p); }
+bool starts_with(std::string_view s, std::string_view p) noexcept {
+  return s.starts_with(p);
+}
+bool ends_with(std::string_view s, std::string_view p) noexcept {
+  return s.ends_with(p);
+}
 
 std::string to_lower(std::string_view s) {
   std::string out(s);

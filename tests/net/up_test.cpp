@@ -27,34 +27,46 @@ nlohmann::json stage(const nlohmann::json& doc, const std::string& name) {
 }
 
 TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
-  if (test::cli_binary().empty() || !proc::which("python3")) GTEST_SKIP() << "needs SD35_BIN and python3";
+  if (test::cli_binary().empty() || !proc::which("python3"))
+    GTEST_SKIP() << "needs SD35_BIN and python3";
   test::TempDir dir;
   sd35::testing::LocalIndex index(dir / "index");
   ASSERT_GT(index.port(), 0);
   const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
 
   // The model: the tiny SD3.5-Large-like scaled-FP8 fixture, placed as fetch would place it.
-  auto model = *fs::read_file(test::data_dir() / "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
+  auto model = *fs::read_file(test::data_dir() /
+                              "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
   const std::string oid = sha256_hex(model);
   auto repo = dir / "cache/models--org--tiny";
   dir.write("cache/models--org--tiny/blobs/" + oid, model);
   dir.write("cache/models--org--tiny/refs/main", kCommit);
   stdfs::create_directories(repo / "snapshots" / kCommit);
   stdfs::create_symlink("../../blobs/" + oid, repo / "snapshots" / kCommit / "model.safetensors");
-  dir.write("manifest.json", nlohmann::json{
-      {"schema_version", 1}, {"name", "tiny"},
-      {"model", {{"repo", "org/tiny"}, {"revision", "main"}, {"format", "sai-single-file"},
-                 {"architecture", "sd35-large"},
-                 {"files", {{{"path", "model.safetensors"}, {"size", model.size()}, {"sha256", oid}}}}}},
-      {"environment", {{"python", ">=3.8"},
-                       {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cu128"}}, {"torchvision", "0.24.1"}}}},
-                       {"packages", {{"fixture-dep", ">=1.0"}}}}},
-      {"requirements", nlohmann::json::object()},
-      {"smoke", {{"steps", 2}}}}.dump());
+  dir.write(
+      "manifest.json",
+      nlohmann::json{
+          {"schema_version", 1},
+          {"name", "tiny"},
+          {"model",
+           {{"repo", "org/tiny"},
+            {"revision", "main"},
+            {"format", "sai-single-file"},
+            {"architecture", "sd35-large"},
+            {"files", {{{"path", "model.safetensors"}, {"size", model.size()}, {"sha256", oid}}}}}},
+          {"environment",
+           {{"python", ">=3.8"},
+            {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cu128"}}, {"torchvision", "0.24.1"}}}},
+            {"packages", {{"fixture-dep", ">=1.0"}}}}},
+          {"requirements", nlohmann::json::object()},
+          {"smoke", {{"steps", 2}}}}
+          .dump());
   // An H100 host whose Python is this machine's (the venv is created with it).
-  auto host = nlohmann::json::parse(*fs::read_file(test::data_dir() / "hosts/resolve-h100-driver535.json"));
+  auto host =
+      nlohmann::json::parse(*fs::read_file(test::data_dir() / "hosts/resolve-h100-driver535.json"));
   proc::Command py;
-  py.argv = {"python3", "-c", "import sys,platform;print(sys.executable);print(platform.python_version())"};
+  py.argv = {"python3", "-c",
+             "import sys,platform;print(sys.executable);print(platform.python_version())"};
   auto pyout = proc::run(py);
   ASSERT_TRUE(pyout && pyout->success());
   auto nl = pyout->out.find('\n');
@@ -62,12 +74,17 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
                      {"version", pyout->out.substr(nl + 1, pyout->out.size() - nl - 2)}}};
   dir.write("host.json", host.dump());
 
-  const std::map<std::string, std::string> env = {
-      {"PIP_NO_CACHE_DIR", "1"}, {"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PIP_CONFIG_FILE", "/dev/null"}};
-  const std::vector<std::string> args = {
-      "--manifest", (dir / "manifest.json").string(), "--cache", (dir / "cache").string(), "--json", "up",
-      "--dir", (dir / "state").string(), "--venv", (dir / "venv").string(), "--index", url,
-      "--host", (dir / "host.json").string(), "--skip-fetch"};
+  const std::map<std::string, std::string> env = {{"PIP_NO_CACHE_DIR", "1"},
+                                                  {"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
+                                                  {"PIP_CONFIG_FILE", "/dev/null"}};
+  const std::vector<std::string> args = {"--manifest",  (dir / "manifest.json").string(),
+                                         "--cache",     (dir / "cache").string(),
+                                         "--json",      "up",
+                                         "--dir",       (dir / "state").string(),
+                                         "--venv",      (dir / "venv").string(),
+                                         "--index",     url,
+                                         "--host",      (dir / "host.json").string(),
+                                         "--skip-fetch"};
   auto first = test::run_cli(args, env, std::chrono::minutes(5));
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   auto doc = nlohmann::json::parse(first.out);
@@ -79,7 +96,8 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
   auto lock = nlohmann::json::parse(*fs::read_file(dir / "state/sd35.lock.json"));
   EXPECT_NE(lock.dump().find(oid), std::string::npos);
   EXPECT_NE(lock.dump().find("fixture-dep"), std::string::npos);
-  EXPECT_FALSE(nlohmann::json::parse(*fs::read_file(dir / "state/sd35-smoke.json"))["fingerprint"].is_null());
+  EXPECT_FALSE(nlohmann::json::parse(*fs::read_file(dir / "state/sd35-smoke.json"))["fingerprint"]
+                   .is_null());
 
   // Re-run: verify answers from its state file (nothing rehashed); the lock is the same but for the
   // smoke timings (a fresh measurement), and the smoke fingerprint is identical.
@@ -89,17 +107,26 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
     l["smoke"] = fp;
     return l;
   };
-  const auto lock_before = without_timings(nlohmann::json::parse(*fs::read_file(dir / "state/sd35.lock.json")));
+  const auto lock_before =
+      without_timings(nlohmann::json::parse(*fs::read_file(dir / "state/sd35.lock.json")));
   auto second = test::run_cli(args, env, std::chrono::minutes(5));
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
   auto doc2 = nlohmann::json::parse(second.out);
-  EXPECT_EQ(doc2["documents"]["verify"]["content"]["hashed"], 0) << doc2["documents"]["verify"].dump();
-  EXPECT_EQ(without_timings(nlohmann::json::parse(*fs::read_file(dir / "state/sd35.lock.json"))), lock_before);
+  EXPECT_EQ(doc2["documents"]["verify"]["content"]["hashed"], 0)
+      << doc2["documents"]["verify"].dump();
+  EXPECT_EQ(without_timings(nlohmann::json::parse(*fs::read_file(dir / "state/sd35.lock.json"))),
+            lock_before);
 
   // The gate passes on this machine, and fails (exit 4) once the model's bytes change.
-  std::vector<std::string> gate = {"--cache", (dir / "cache").string(), "verify", "--lock",
-                                   (dir / "state/sd35.lock.json").string(), "--venv", (dir / "venv").string(),
-                                   "--host", (dir / "host.json").string()};
+  std::vector<std::string> gate = {"--cache",
+                                   (dir / "cache").string(),
+                                   "verify",
+                                   "--lock",
+                                   (dir / "state/sd35.lock.json").string(),
+                                   "--venv",
+                                   (dir / "venv").string(),
+                                   "--host",
+                                   (dir / "host.json").string()};
   EXPECT_EQ(test::run_cli(gate, env).exit_code, 0);
   stdfs::path blob = repo / "blobs" / oid;
   std::string corrupt = model;

@@ -40,9 +40,15 @@ inline std::string env_path(const char* name) {
   auto it = defaults.find(name);
   return it == defaults.end() ? std::string() : it->second;
 }
-inline std::filesystem::path data_dir() { return env_path("SD35_TEST_DATA"); }
-inline std::filesystem::path source_dir() { return env_path("SD35_SOURCE_DIR"); }
-inline std::string cli_binary() { return env_path("SD35_BIN"); }
+inline std::filesystem::path data_dir() {
+  return env_path("SD35_TEST_DATA");
+}
+inline std::filesystem::path source_dir() {
+  return env_path("SD35_SOURCE_DIR");
+}
+inline std::string cli_binary() {
+  return env_path("SD35_BIN");
+}
 
 // A fresh directory under TMPDIR, removed with everything in it at the end of the test.
 class TempDir {
@@ -62,12 +68,14 @@ class TempDir {
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
   // Writes a file (creating parents) and returns its path.
-  std::filesystem::path write(const std::string& rel, const std::string& contents, bool executable = false) const {
+  std::filesystem::path write(const std::string& rel, const std::string& contents,
+                              bool executable = false) const {
     auto p = path_ / rel;
     std::filesystem::create_directories(p.parent_path());
     std::ofstream(p, std::ios::binary) << contents;
     if (executable)
-      std::filesystem::permissions(p, std::filesystem::perms::owner_all, std::filesystem::perm_options::add);
+      std::filesystem::permissions(p, std::filesystem::perms::owner_all,
+                                   std::filesystem::perm_options::add);
     return p;
   }
 

@@ -6,8 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
-typedef struct { char name[96]; int major, minor; unsigned long long total, free; } FakeGpu;
+typedef struct {
+  unsigned long long total, free, used;
+} nvmlMemory_t;
+typedef struct {
+  char name[96];
+  int major, minor;
+  unsigned long long total, free;
+} FakeGpu;
 
 static FakeGpu gpus[8];
 static unsigned gpu_count;
@@ -22,18 +28,25 @@ static void load(void) {
   if (!spec) return;
   char buf[2048];
   snprintf(buf, sizeof buf, "%s", spec);
-  for (char* save = NULL, *item = strtok_r(buf, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
-    if (!strncmp(item, "driver=", 7)) snprintf(driver, sizeof driver, "%s", item + 7);
-    else if (!strncmp(item, "cuda=", 5)) cuda_version = atoi(item + 5);
+  for (char *save = NULL, *item = strtok_r(buf, ";", &save); item;
+       item = strtok_r(NULL, ";", &save)) {
+    if (!strncmp(item, "driver=", 7))
+      snprintf(driver, sizeof driver, "%s", item + 7);
+    else if (!strncmp(item, "cuda=", 5))
+      cuda_version = atoi(item + 5);
     else if (!strncmp(item, "gpu=", 4) && gpu_count < 8) {
       FakeGpu* g = &gpus[gpu_count++];
       char* save2 = NULL;
       char* name = strtok_r(item + 4, ",", &save2);
       snprintf(g->name, sizeof g->name, "%s", name ? name : "");
-      char* f = strtok_r(NULL, ",", &save2); g->major = f ? atoi(f) : 0;
-      f = strtok_r(NULL, ",", &save2); g->minor = f ? atoi(f) : 0;
-      f = strtok_r(NULL, ",", &save2); g->total = f ? strtoull(f, NULL, 10) : 0;
-      f = strtok_r(NULL, ",", &save2); g->free = f ? strtoull(f, NULL, 10) : 0;
+      char* f = strtok_r(NULL, ",", &save2);
+      g->major = f ? atoi(f) : 0;
+      f = strtok_r(NULL, ",", &save2);
+      g->minor = f ? atoi(f) : 0;
+      f = strtok_r(NULL, ",", &save2);
+      g->total = f ? strtoull(f, NULL, 10) : 0;
+      f = strtok_r(NULL, ",", &save2);
+      g->free = f ? strtoull(f, NULL, 10) : 0;
     }
   }
 }
@@ -43,16 +56,30 @@ int nvmlInit_v2(void) {
   load();
   return rc ? atoi(rc) : 0;
 }
-int nvmlShutdown(void) { return 0; }
-int nvmlSystemGetDriverVersion(char* out, unsigned len) { snprintf(out, len, "%s", driver); return 0; }
-int nvmlSystemGetCudaDriverVersion(int* v) { *v = cuda_version; return cuda_version ? 0 : 3; }
-int nvmlDeviceGetCount_v2(unsigned* n) { *n = gpu_count; return 0; }
+int nvmlShutdown(void) {
+  return 0;
+}
+int nvmlSystemGetDriverVersion(char* out, unsigned len) {
+  snprintf(out, len, "%s", driver);
+  return 0;
+}
+int nvmlSystemGetCudaDriverVersion(int* v) {
+  *v = cuda_version;
+  return cuda_version ? 0 : 3;
+}
+int nvmlDeviceGetCount_v2(unsigned* n) {
+  *n = gpu_count;
+  return 0;
+}
 int nvmlDeviceGetHandleByIndex_v2(unsigned i, void** dev) {
   if (i >= gpu_count) return 2;
   *dev = &gpus[i];
   return 0;
 }
-int nvmlDeviceGetName(void* dev, char* out, unsigned len) { snprintf(out, len, "%s", ((FakeGpu*)dev)->name); return 0; }
+int nvmlDeviceGetName(void* dev, char* out, unsigned len) {
+  snprintf(out, len, "%s", ((FakeGpu*)dev)->name);
+  return 0;
+}
 int nvmlDeviceGetCudaComputeCapability(void* dev, int* major, int* minor) {
   *major = ((FakeGpu*)dev)->major;
   *minor = ((FakeGpu*)dev)->minor;

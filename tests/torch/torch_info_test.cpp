@@ -1,7 +1,7 @@
 // Proves the libtorch target's build wiring: the linked libtorch loads and computes.
-#include <gtest/gtest.h>
-
 #include "smoke/torch_info.hpp"
+
+#include <gtest/gtest.h>
 
 TEST(TorchBuild, LinkedLibtorchRunsAMatmul) {
   auto info = sd35::smoke::torch_build_info();

@@ -12,7 +12,8 @@ struct Verdicts {
   const Finding& operator[](const std::string& id) const { return by_id.at(id); }
 };
 
-Verdicts run_for(const std::string& host_file, const std::string& manifest_file = "sd35-large-fp8.json") {
+Verdicts run_for(const std::string& host_file,
+                 const std::string& manifest_file = "sd35-large-fp8.json") {
   auto host = load_host_facts((test::data_dir() / "hosts" / host_file).string());
   EXPECT_TRUE(host) << (host ? "" : host.error().describe());
   auto manifest = load_manifest((test::source_dir() / "manifests" / manifest_file).string());
@@ -23,9 +24,9 @@ Verdicts run_for(const std::string& host_file, const std::string& manifest_file 
 }
 
 TEST(Checks, RegistryHasEveryNamedCheckWithDocs) {
-  for (const char* id : {"gpu.present", "gpu.fp8-compute", "driver.cuda-compat", "python.version", "torch.float8",
-                         "torch.cuda-arch", "xformers.torch-pin", "disk.free", "cache.writable", "cache.env",
-                         "cache.rotational", "auth.token"}) {
+  for (const char* id : {"gpu.present", "gpu.fp8-compute", "driver.cuda-compat", "python.version",
+                         "torch.float8", "torch.cuda-arch", "xformers.torch-pin", "disk.free",
+                         "cache.writable", "cache.env", "cache.rotational", "auth.token"}) {
     const auto* c = checks::find_check(id);
     ASSERT_NE(c, nullptr) << id;
     EXPECT_FALSE(c->info.title.empty());
@@ -43,16 +44,20 @@ TEST(Checks, H100BoxIsReady) {
   EXPECT_EQ(v["xformers.torch-pin"].verdict, Verdict::pass);
   // 550 runs cu128/cu126 but not cu130 (needs 580).
   EXPECT_EQ(v["driver.cuda-compat"].verdict, Verdict::pass);
-  EXPECT_NE(v["driver.cuda-compat"].detail.find("cu130 (CUDA 13.x needs driver >= 580)"), std::string::npos);
+  EXPECT_NE(v["driver.cuda-compat"].detail.find("cu130 (CUDA 13.x needs driver >= 580)"),
+            std::string::npos);
 }
 
 TEST(Checks, Rtx4090OnDriver535RunsCu12xWithFp8ThroughBinaryCompatibility) {
   auto v = run_for("rtx4090-driver535.json");
   EXPECT_EQ(v["driver.cuda-compat"].verdict, Verdict::pass);
-  EXPECT_NE(v["driver.cuda-compat"].detail.find("runs cu129, cu128, cu126, cu124, cu121, cu118"), std::string::npos) << v["driver.cuda-compat"].detail;
+  EXPECT_NE(v["driver.cuda-compat"].detail.find("runs cu129, cu128, cu126, cu124, cu121, cu118"),
+            std::string::npos)
+      << v["driver.cuda-compat"].detail;
   EXPECT_EQ(v["gpu.fp8-compute"].verdict, Verdict::pass);
   EXPECT_EQ(v["torch.cuda-arch"].verdict, Verdict::pass);
-  EXPECT_NE(v["torch.cuda-arch"].detail.find("sm_86 SASS (binary compatible with 8.9)"), std::string::npos);
+  EXPECT_NE(v["torch.cuda-arch"].detail.find("sm_86 SASS (binary compatible with 8.9)"),
+            std::string::npos);
   EXPECT_EQ(v["gpu.memory"].verdict, Verdict::pass);
 }
 
@@ -62,13 +67,17 @@ TEST(Checks, A100IsFp8StorageOnlyAndXformersMismatchFails) {
   EXPECT_NE(v["gpu.fp8-compute"].detail.find("FP8 is storage only"), std::string::npos);
   EXPECT_FALSE(v["gpu.fp8-compute"].required);
   EXPECT_EQ(v["xformers.torch-pin"].verdict, Verdict::fail);
-  EXPECT_NE(v["xformers.torch-pin"].detail.find("built for torch 2.8.0+cu128 but torch 2.9.1+cu128"), std::string::npos);
+  EXPECT_NE(
+      v["xformers.torch-pin"].detail.find("built for torch 2.8.0+cu128 but torch 2.9.1+cu128"),
+      std::string::npos);
 }
 
 TEST(Checks, V100WithCu130TorchIsNotInTheArchList) {
   auto v = run_for("v100.json");
   EXPECT_EQ(v["torch.cuda-arch"].verdict, Verdict::fail);
-  EXPECT_NE(v["torch.cuda-arch"].detail.find("Tesla V100-SXM2-32GB (sm_7.0) is not in torch 2.11.0+cu130"), std::string::npos)
+  EXPECT_NE(v["torch.cuda-arch"].detail.find(
+                "Tesla V100-SXM2-32GB (sm_7.0) is not in torch 2.11.0+cu130"),
+            std::string::npos)
       << v["torch.cuda-arch"].detail;
   EXPECT_EQ(v["gpu.fp8-compute"].verdict, Verdict::warn);
   EXPECT_EQ(v["driver.cuda-compat"].verdict, Verdict::pass);  // 580 runs every CUDA major
@@ -79,16 +88,19 @@ TEST(Checks, Driver470RejectsCu12xNamingTheFloorAndPython38Fails) {
   const auto& d = v["driver.cuda-compat"];
   EXPECT_EQ(d.verdict, Verdict::pass);  // the default manifest's 2.7.1 candidate offers cu118
   EXPECT_NE(d.detail.find("runs cu118"), std::string::npos) << d.detail;
-  EXPECT_NE(d.detail.find("cu128 (CUDA 12.x needs driver >= 525.60.13)"), std::string::npos) << d.detail;
+  EXPECT_NE(d.detail.find("cu128 (CUDA 12.x needs driver >= 525.60.13)"), std::string::npos)
+      << d.detail;
   EXPECT_EQ(v["python.version"].verdict, Verdict::fail);
-  EXPECT_NE(v["python.version"].detail.find("Python 3.8.10, outside >=3.10,<3.14"), std::string::npos);
+  EXPECT_NE(v["python.version"].detail.find("Python 3.8.10, outside >=3.10,<3.14"),
+            std::string::npos);
 }
 
 TEST(Checks, Driver470WithOnlyCu12xCandidatesFails) {
   auto host = *load_host_facts((test::data_dir() / "hosts/driver470.json").string());
   auto manifest = *load_manifest((test::source_dir() / "manifests/sd35-large-fp8.json").string());
   manifest.environment.candidates.resize(1);  // torch 2.9.1: cu128, cu126, cu130, cpu
-  auto f = checks::find_check("driver.cuda-compat")->run(checks::find_check("driver.cuda-compat")->info, {manifest, host});
+  auto f = checks::find_check("driver.cuda-compat")
+               ->run(checks::find_check("driver.cuda-compat")->info, {manifest, host});
   EXPECT_EQ(f.verdict, Verdict::fail);
   EXPECT_NE(f.detail.find("470.239.06"), std::string::npos);
   EXPECT_NE(f.fix.find(">= 525.60.13"), std::string::npos) << f.fix;
@@ -107,7 +119,8 @@ TEST(Checks, GpuLessCiMachine) {
   EXPECT_EQ(v["disk.free"].verdict, Verdict::fail);
   EXPECT_NE(v["disk.free"].detail.find("8589934592 bytes"), std::string::npos);
   EXPECT_NE(v["disk.free"].detail.find("15681669009 bytes"), std::string::npos);
-  EXPECT_NE(v["disk.free"].detail.find("7091734417 bytes) short"), std::string::npos) << v["disk.free"].detail;
+  EXPECT_NE(v["disk.free"].detail.find("7091734417 bytes) short"), std::string::npos)
+      << v["disk.free"].detail;
   EXPECT_EQ(v["cache.rotational"].verdict, Verdict::warn);
   EXPECT_EQ(v["cache.env"].verdict, Verdict::warn);
   EXPECT_NE(v["cache.env"].detail.find("TRANSFORMERS_CACHE"), std::string::npos);
@@ -116,7 +129,9 @@ TEST(Checks, GpuLessCiMachine) {
 TEST(Checks, GatedManifestNeedsAToken) {
   auto v = run_for("ci-no-gpu.json", "sd35-large.json");
   EXPECT_EQ(v["auth.token"].verdict, Verdict::fail);
-  EXPECT_NE(v["auth.token"].fix.find("https://huggingface.co/stabilityai/stable-diffusion-3.5-large"), std::string::npos);
+  EXPECT_NE(
+      v["auth.token"].fix.find("https://huggingface.co/stabilityai/stable-diffusion-3.5-large"),
+      std::string::npos);
   auto w = run_for("h100.json", "sd35-large.json");  // h100.json has no token either
   EXPECT_EQ(w["auth.token"].verdict, Verdict::fail);
   auto host = *load_host_facts((test::data_dir() / "hosts/h100.json").string());

@@ -8,7 +8,9 @@
 namespace sd35 {
 namespace {
 
-std::string host(const char* name) { return (test::data_dir() / "hosts" / name).string(); }
+std::string host(const char* name) {
+  return (test::data_dir() / "hosts" / name).string();
+}
 
 TEST(Cli, VersionAndHelp) {
   auto v = test::run_cli({"--version"});
@@ -30,12 +32,14 @@ TEST(Cli, ProbeJsonHasTheDocumentedKeys) {
   auto r = test::run_cli({"--json", "probe"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
-  for (const char* k : {"schema_version", "os", "glibc", "cpu", "memory_bytes", "nvidia", "python", "disk", "env", "tools"})
+  for (const char* k : {"schema_version", "os", "glibc", "cpu", "memory_bytes", "nvidia", "python",
+                        "disk", "env", "tools"})
     EXPECT_TRUE(j.contains(k)) << k;
   for (const char* k : {"id", "version", "kernel", "arch"}) EXPECT_TRUE(j["os"].contains(k)) << k;
   for (const char* k : {"model", "cores", "flags"}) EXPECT_TRUE(j["cpu"].contains(k)) << k;
   ASSERT_FALSE(j["disk"].empty());
-  for (const char* k : {"path", "free_bytes", "total_bytes", "fs_type", "rotational"}) EXPECT_TRUE(j["disk"][0].contains(k)) << k;
+  for (const char* k : {"path", "free_bytes", "total_bytes", "fs_type", "rotational"})
+    EXPECT_TRUE(j["disk"][0].contains(k)) << k;
   for (const char* k : {"git", "git_lfs"}) EXPECT_TRUE(j["tools"].contains(k)) << k;
   ASSERT_FALSE(j["python"].empty());
   for (const char* k : {"path", "version", "torch", "xformers", "diffusers", "transformers"})
@@ -67,22 +71,24 @@ TEST_P(CliDoctorHost, ExpectedVerdict) {
   EXPECT_EQ(j["checks"].size(), 13u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Hosts, CliDoctorHost,
-                         ::testing::Values(HostVerdict{"h100.json", 0}, HostVerdict{"rtx4090-driver535.json", 0},
-                                           HostVerdict{"a100.json", 3},  // xformers built for another torch
-                                           HostVerdict{"v100.json", 3},  // sm_70 not in cu130 build
-                                           HostVerdict{"driver470.json", 3},  // Python 3.8
-                                           HostVerdict{"ci-no-gpu.json", 3}),
-                         [](const auto& info) {
-                           std::string n = info.param.file;
-                           for (char& c : n)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Hosts, CliDoctorHost,
+    ::testing::Values(HostVerdict{"h100.json", 0}, HostVerdict{"rtx4090-driver535.json", 0},
+                      HostVerdict{"a100.json", 3},       // xformers built for another torch
+                      HostVerdict{"v100.json", 3},       // sm_70 not in cu130 build
+                      HostVerdict{"driver470.json", 3},  // Python 3.8
+                      HostVerdict{"ci-no-gpu.json", 3}),
+    [](const auto& info) {
+      std::string n = info.param.file;
+      for (char& c : n)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      return n;
+    });
 
 TEST(Cli, BadManifestExits2NamingFileAndPlace) {
   test::TempDir dir;
-  auto bad_json = dir.write("bad.json", "{\n  \"schema_version\": 1,\n  \"name\": \"x\"\n  \"model\": {}\n}\n");
+  auto bad_json =
+      dir.write("bad.json", "{\n  \"schema_version\": 1,\n  \"name\": \"x\"\n  \"model\": {}\n}\n");
   auto r = test::run_cli({"--manifest", bad_json.string(), "doctor", "--host", host("h100.json")});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(bad_json.string() + ":4:"), std::string::npos) << r.err;
@@ -98,7 +104,8 @@ TEST(Cli, BadManifestExits2NamingFileAndPlace) {
 TEST(Cli, JsonErrorDocumentOnStdout) {
   test::TempDir dir;
   auto bad = dir.write("bad.json", "{\"schema_version\": 1, \"name\": 5}");
-  auto r = test::run_cli({"--json", "--manifest", bad.string(), "doctor", "--host", host("h100.json")});
+  auto r =
+      test::run_cli({"--json", "--manifest", bad.string(), "doctor", "--host", host("h100.json")});
   EXPECT_EQ(r.exit_code, 2);
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["ok"], false);

@@ -10,11 +10,14 @@ namespace {
 struct FakeRoot {
   test::TempDir dir;
   FakeRoot() {
-    dir.write("etc/os-release", "PRETTY_NAME=\"Ubuntu 24.04 LTS\"\nID=ubuntu\nVERSION_ID=\"24.04\"\n");
+    dir.write("etc/os-release",
+              "PRETTY_NAME=\"Ubuntu 24.04 LTS\"\nID=ubuntu\nVERSION_ID=\"24.04\"\n");
     dir.write("proc/sys/kernel/osrelease", "6.8.0-45-generic\n");
     dir.write("proc/cpuinfo",
-              "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu sse avx2 avx512f sha_ni\n\n"
-              "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu sse avx2 avx512f sha_ni\n");
+              "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu sse "
+              "avx2 avx512f sha_ni\n\n"
+              "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu sse "
+              "avx2 avx512f sha_ni\n");
     dir.write("proc/meminfo", "MemTotal:       2113406112 kB\nMemFree:        1000 kB\n");
     dir.write("glibc-version", "2.39\n");
   }
@@ -30,11 +33,12 @@ struct FakeRoot {
 };
 
 TEST(HostProbe, ParsesProcDriverVersionForBothModuleFlavours) {
-  EXPECT_EQ(parse_proc_driver_version(
-                "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  \n"
-                "GCC version:  gcc version 15.3.0 (GCC) \n"),
+  EXPECT_EQ(parse_proc_driver_version("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  "
+                                      "580.159.04  Release Build  (nixbld@)  \n"
+                                      "GCC version:  gcc version 15.3.0 (GCC) \n"),
             "580.159.04");
-  EXPECT_EQ(parse_proc_driver_version("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n"),
+  EXPECT_EQ(parse_proc_driver_version("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  "
+                                      "Sat Aug 19 01:15:15 UTC 2023\n"),
             "535.104.05");
   EXPECT_FALSE(parse_proc_driver_version("garbage\n"));
 }
@@ -80,8 +84,9 @@ TEST(HostProbe, DriverFromSysAndGpusThroughNvml) {
 
 TEST(HostProbe, ProcFallbackAndNvmlMismatchIsANote) {
   FakeRoot root;
-  root.dir.write("proc/driver/nvidia/version",
-                 "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n");
+  root.dir.write(
+      "proc/driver/nvidia/version",
+      "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n");
   ::setenv("FAKE_NVML_INIT_RC", "18", 1);
   auto o = root.options();
   o.nvml_library = test::env_path("SD35_FAKE_NVML");
@@ -109,13 +114,14 @@ TEST(HostProbe, MissingNvmlLibraryIsANoteNotAFailure) {
 
 TEST(HostProbe, FakeInterpretersWithTorchXformersAndFailures) {
   FakeRoot root;
-  auto good = root.dir.write("bin/python-torch",
-                             "#!/bin/sh\necho 'some import warning'\n"
-                             "echo '{\"version\": \"3.12.3\", \"diffusers\": \"0.31.0\", \"transformers\": null, "
-                             "\"torch\": {\"version\": \"2.11.0+cu130\", \"cuda\": \"13.0\", \"float8\": true, "
-                             "\"scaled_mm\": \"tensor\", \"arch_list\": [\"sm_75\", \"sm_90\"], \"cxx11_abi\": true}, "
-                             "\"xformers\": {\"version\": \"0.0.35\", \"built_for_torch\": null}}'\n",
-                             true);
+  auto good = root.dir.write(
+      "bin/python-torch",
+      "#!/bin/sh\necho 'some import warning'\n"
+      "echo '{\"version\": \"3.12.3\", \"diffusers\": \"0.31.0\", \"transformers\": null, "
+      "\"torch\": {\"version\": \"2.11.0+cu130\", \"cuda\": \"13.0\", \"float8\": true, "
+      "\"scaled_mm\": \"tensor\", \"arch_list\": [\"sm_75\", \"sm_90\"], \"cxx11_abi\": true}, "
+      "\"xformers\": {\"version\": \"0.0.35\", \"built_for_torch\": null}}'\n",
+      true);
   auto broken = root.dir.write("bin/python-broken", "#!/bin/sh\necho boom >&2\nexit 1\n", true);
   auto slow = root.dir.write("bin/python-slow", "#!/bin/sh\nsleep 10\n", true);
   auto o = root.options();

@@ -1,6 +1,7 @@
+#include "manifest/manifest.hpp"
+
 #include <gtest/gtest.h>
 
-#include "manifest/manifest.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -8,7 +9,9 @@
 namespace sd35 {
 namespace {
 
-std::string valid_text() { return *fs::read_file(test::source_dir() / "manifests/sd35-large-fp8.json"); }
+std::string valid_text() {
+  return *fs::read_file(test::source_dir() / "manifests/sd35-large-fp8.json");
+}
 
 void replace(std::string& s, const std::string& from, const std::string& to) {
   auto pos = s.find(from);
@@ -37,7 +40,8 @@ TEST(Manifest, EmbeddedDefaultIsTheLargeFp8File) {
   ASSERT_EQ(m->model.files.size(), 1u);
   EXPECT_EQ(m->model.files[0].path, "sd3.5_large_fp8_scaled.safetensors");
   EXPECT_EQ(*m->model.files[0].size, 14934922866u);
-  EXPECT_EQ(*m->model.files[0].sha256, "5ad94d6f951556b1ab6b75930fd4effbafaf3130fe9df440e7f2d05a220dd1be");
+  EXPECT_EQ(*m->model.files[0].sha256,
+            "5ad94d6f951556b1ab6b75930fd4effbafaf3130fe9df440e7f2d05a220dd1be");
   EXPECT_EQ(m->smoke.precision, "fp8");
   EXPECT_EQ(m->digest, sha256_hex(valid_text()));  // compiled from the file, byte for byte
 }
@@ -74,23 +78,33 @@ TEST_P(ManifestBadValue, NamesPointerAndExpectation) {
   auto m = parse_manifest(t, "m.json");
   ASSERT_FALSE(m);
   EXPECT_EQ(m.error().where, std::string("m.json: ") + GetParam().where);
-  EXPECT_NE(m.error().message.find(GetParam().message_part), std::string::npos) << m.error().message;
+  EXPECT_NE(m.error().message.find(GetParam().message_part), std::string::npos)
+      << m.error().message;
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, ManifestBadValue,
     ::testing::Values(
-        BadCase{"\"gated\": false", "\"gated\": \"no\"", "/model/gated", "expected boolean, got string"},
-        BadCase{"\"size\": 14934922866", "\"size\": -1", "/model/files/0/size", "expected non-negative integer"},
-        BadCase{"\"format\": \"sai-single-file\"", "\"format\": \"gguf\"", "/model/format", "invalid value"},
-        BadCase{"\"architecture\": \"sd35-large\"", "\"architecture\": \"flux\"", "/model/architecture", "invalid value"},
-        BadCase{"\"sha256\": \"5ad9", "\"sha256\": \"XYZ9", "/model/files/0/sha256", "64 lowercase hex"},
-        BadCase{"\"repo\": \"Comfy-Org/stable-diffusion-3.5-fp8\"", "\"repo\": \"just-a-name\"", "/model/repo", "neither org/name"},
-        BadCase{"\"cuda\": [\"cu128\", \"cu126\", \"cu130\", \"cpu\"]", "\"cuda\": [\"cuda12\"]", "/environment/candidates/0/cuda", "not a variant"},
+        BadCase{"\"gated\": false", "\"gated\": \"no\"", "/model/gated",
+                "expected boolean, got string"},
+        BadCase{"\"size\": 14934922866", "\"size\": -1", "/model/files/0/size",
+                "expected non-negative integer"},
+        BadCase{"\"format\": \"sai-single-file\"", "\"format\": \"gguf\"", "/model/format",
+                "invalid value"},
+        BadCase{"\"architecture\": \"sd35-large\"", "\"architecture\": \"flux\"",
+                "/model/architecture", "invalid value"},
+        BadCase{"\"sha256\": \"5ad9", "\"sha256\": \"XYZ9", "/model/files/0/sha256",
+                "64 lowercase hex"},
+        BadCase{"\"repo\": \"Comfy-Org/stable-diffusion-3.5-fp8\"", "\"repo\": \"just-a-name\"",
+                "/model/repo", "neither org/name"},
+        BadCase{"\"cuda\": [\"cu128\", \"cu126\", \"cu130\", \"cpu\"]", "\"cuda\": [\"cuda12\"]",
+                "/environment/candidates/0/cuda", "not a variant"},
         BadCase{"\"steps\": 4", "\"steps\": 0", "/smoke/steps", "1..1000"},
         BadCase{"\"latent\": [64, 64]", "\"latent\": [64]", "/smoke/latent", "two even integers"},
-        BadCase{"\"precision\": \"fp8\"", "\"precision\": \"int4\"", "/smoke/precision", "invalid value"},
-        BadCase{"\"fp8_compute_min_cc\": \"8.9\"", "\"fp8_compute_min_cc\": 8.9", "/requirements/gpu/fp8_compute_min_cc", "expected string or null"},
+        BadCase{"\"precision\": \"fp8\"", "\"precision\": \"int4\"", "/smoke/precision",
+                "invalid value"},
+        BadCase{"\"fp8_compute_min_cc\": \"8.9\"", "\"fp8_compute_min_cc\": 8.9",
+                "/requirements/gpu/fp8_compute_min_cc", "expected string or null"},
         BadCase{"\"name\": \"sd35-large-fp8\",", "", "/name", "missing required field"}),
     [](const auto& info) {
       std::string n = info.param.where;

@@ -23,7 +23,9 @@ std::string_view rule_of(std::string_view header, std::uint64_t data_size) {
   Violation why;
   auto h = parse_header(header, data_size, &why);
   EXPECT_FALSE(h.has_value()) << header;
-  if (!h) EXPECT_EQ(h.error().code, Errc::bad_input);
+  if (!h) {
+    EXPECT_EQ(h.error().code, Errc::bad_input);
+  }
   return why.rule;
 }
 
@@ -184,8 +186,9 @@ class SafetensorsFileTest : public ::testing::Test {
     Violation why;
     auto h = read_header(p, &why);
     EXPECT_FALSE(h.has_value());
-    if (!h)
+    if (!h) {
       EXPECT_NE(h.error().where.find(p.filename().string()), std::string::npos) << h.error().where;
+    }
     return why.rule;
   }
   static std::string sample() {

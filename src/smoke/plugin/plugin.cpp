@@ -4,13 +4,15 @@
 
 namespace {
 
-sd35::Result<nlohmann::json> run_smoke_entry(const sd35::smoke::SmokeRequest& rq, sd35::Reporter& r) {
+sd35::Result<nlohmann::json> run_smoke_entry(const sd35::smoke::SmokeRequest& rq,
+                                             sd35::Reporter& r) {
   return sd35::smoke::run_smoke(rq, r);
 }
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const sd35::smoke::PluginApi* sd35_smoke_plugin_api() {
+extern "C" __attribute__((visibility("default"))) const sd35::smoke::PluginApi*
+sd35_smoke_plugin_api() {
   static const std::string version = sd35::smoke::torch_build_info().version;
   static const sd35::smoke::PluginApi api{sd35::smoke::kPluginAbiVersion, version.c_str(),
                                           &sd35::smoke::parse_precision, &run_smoke_entry};
