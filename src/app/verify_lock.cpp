@@ -186,6 +186,26 @@ void check_smoke(const lock::Lockfile& l, const GlobalOptions& global, std::vect
     cmd.argv.insert(cmd.argv.end(), {"--manifest", global.manifest_path});
   if (!global.cache_dir.empty()) cmd.argv.insert(cmd.argv.end(), {"--cache", global.cache_dir});
   cmd.argv.emplace_back("smoke");
+  // Re-run with exactly the locked parameters, so the fingerprint does not depend on which
+  // manifest (if any) the gate is given.
+  const nlohmann::json& locked = *l.smoke;
+  if (locked.contains("steps") && locked["steps"].is_number_integer())
+    cmd.argv.insert(cmd.argv.end(), {"--steps", std::to_string(locked["steps"].get<int>())});
+  if (locked.contains("latent") && locked["latent"].is_array() && locked["latent"].size() == 2)
+    cmd.argv.insert(cmd.argv.end(),
+                    {"--latent", fmt::format("{}x{}", locked["latent"][0].get<int>(),
+                                             locked["latent"][1].get<int>())});
+  if (locked.contains("guidance") && locked["guidance"].is_number())
+    cmd.argv.insert(cmd.argv.end(),
+                    {"--guidance", fmt::format("{}", locked["guidance"].get<double>())});
+  if (locked.contains("shift") && locked["shift"].is_number())
+    cmd.argv.insert(cmd.argv.end(), {"--shift", fmt::format("{}", locked["shift"].get<double>())});
+  if (locked.contains("requested_precision") && locked["requested_precision"].is_string())
+    cmd.argv.insert(cmd.argv.end(),
+                    {"--precision", locked["requested_precision"].get<std::string>()});
+  if (locked.value("mode", "") != "embedded" && locked.contains("checkpoint") &&
+      locked["checkpoint"].is_string())
+    cmd.argv.insert(cmd.argv.end(), {"--checkpoint", locked["checkpoint"].get<std::string>()});
   cmd.timeout = std::chrono::minutes(20);
   auto run = proc::run(cmd);
   nlohmann::json doc;

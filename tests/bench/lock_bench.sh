@@ -2,8 +2,8 @@
 # lock_bench.sh — one command, two numbers:
 #   1. `sd35-setup resolve` offline (fake H100 host file) vs. the peer `python3 -m pip --version`
 #      (the floor of any pip-based resolver invocation: interpreter + pip import);
-# plus the same two operations in-process (lock_inproc_bench: the binary links the system libtorch,
-# whose dynamic loading dominates a CLI run);
+# plus the same two operations in-process (lock_inproc_bench), to separate the decision itself
+# from process start-up;
 #   2. `sd35-setup verify --lock` on an unchanged 4 GiB model (stat fast path) vs. the peer
 #      `sha256sum` of the same file (what a gate without a fast path does).
 # Usage: tests/bench/lock_bench.sh [path/to/sd35-setup]   (default build/release/bin/sd35-setup)

@@ -128,6 +128,11 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
                                    "--host",
                                    (dir / "host.json").string()};
   EXPECT_EQ(test::run_cli(gate, env).exit_code, 0);
+  // --smoke re-runs the smoke test through the plugin and compares its fingerprint with the lock's.
+  auto with_smoke = gate;
+  with_smoke.push_back("--smoke");
+  auto smoked = test::run_cli(with_smoke, env, std::chrono::minutes(3));
+  EXPECT_EQ(smoked.exit_code, 0) << smoked.out << smoked.err;
   stdfs::path blob = repo / "blobs" / oid;
   std::string corrupt = model;
   corrupt[corrupt.size() / 2] ^= 0x01;
