@@ -22,22 +22,15 @@ namespace stdfs = std::filesystem;
 
 // Forwards everything but keeps each stage's result document for the `up` summary instead of
 // printing one document per stage.
-class StageReporter final : public Reporter {
+class StageReporter final : public ForwardingReporter {
  public:
-  explicit StageReporter(Reporter& inner) : inner_(inner) {}
-  void event(Level l, std::string_view m, const nlohmann::json& f) override {
-    inner_.event(l, m, f);
-  }
-  void progress(const ProgressUpdate& u) override { inner_.progress(u); }
+  using ForwardingReporter::ForwardingReporter;
   void finding(const Finding& f) override {
     // Passing findings of inner stages would drown the summary; failures and warnings matter.
     if (f.verdict == Verdict::fail || f.verdict == Verdict::warn) inner_.finding(f);
   }
   void result(std::string_view, const nlohmann::json& d) override { document = d; }
   nlohmann::json document = nlohmann::json::object();
-
- private:
-  Reporter& inner_;
 };
 
 struct StageRecord {

@@ -24,25 +24,16 @@ namespace {
 namespace stdfs = std::filesystem;
 
 // Forwards everything and counts the failed required findings: the exit code is decided by them.
-class CountingReporter final : public Reporter {
+class CountingReporter final : public ForwardingReporter {
  public:
-  explicit CountingReporter(Reporter& inner) : inner_(inner) {}
-  using Reporter::event;
-  void event(Level l, std::string_view m, const nlohmann::json& f) override {
-    inner_.event(l, m, f);
-  }
-  void progress(const ProgressUpdate& u) override { inner_.progress(u); }
+  using ForwardingReporter::ForwardingReporter;
   void finding(const Finding& f) override {
     if (f.verdict == Verdict::fail && f.required) ++failed;
     if (f.verdict == Verdict::warn) ++warnings;
     inner_.finding(f);
   }
-  void result(std::string_view k, const nlohmann::json& d) override { inner_.result(k, d); }
   std::atomic<int> failed{0};
   std::atomic<int> warnings{0};
-
- private:
-  Reporter& inner_;
 };
 
 struct Target {

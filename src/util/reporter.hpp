@@ -64,6 +64,25 @@ class Reporter {
   void warn(std::string_view m) { event(Level::warn, m); }
 };
 
+// Passes everything on to another reporter; derive and override what a stage changes
+// (counting findings, capturing the result document).
+class ForwardingReporter : public Reporter {
+ public:
+  explicit ForwardingReporter(Reporter& inner) : inner_(inner) {}
+  using Reporter::event;
+  void event(Level level, std::string_view message, const nlohmann::json& fields) override {
+    inner_.event(level, message, fields);
+  }
+  void progress(const ProgressUpdate& update) override { inner_.progress(update); }
+  void finding(const Finding& finding) override { inner_.finding(finding); }
+  void result(std::string_view kind, const nlohmann::json& document) override {
+    inner_.result(kind, document);
+  }
+
+ protected:
+  Reporter& inner_;
+};
+
 // Drops everything; for callers that do not care.
 class NullReporter final : public Reporter {
  public:
