@@ -117,8 +117,8 @@ if [[ -x $BIN ]] && "$BIN" --help 2>&1 | grep -qE '^ +fetch\b'; then
   if measure sd35 "$BIN" --cache "$WORK/cache" fetch --repo "$REPO_URL" --revision main; then
     WALL[sd35]=$(wall sd35); RSS[sd35]=$(rss_mib sd35); DISK[sd35]=$(disk_ratio "$WORK/cache")
     SD35_DONE=1
-    # The library links libtorch (the smoke stage); loading it costs RSS and start-up time that
-    # have nothing to do with fetching. Say so, so the RSS column is read correctly.
+    # sd35-setup loads libtorch only for `smoke` (a plugin); a binary that links it anyway pays RSS
+    # and start-up time that have nothing to do with fetching. Say so, so the RSS column is read right.
     if ldd "$BIN" 2>/dev/null | grep -q 'libtorch'; then
       echo "fetch_bench: note: $BIN links libtorch; its peak RSS and wall time include loading it" \
            "(build with -DSD35_WITH_TORCH=OFF to measure the fetch engine alone)"

@@ -97,7 +97,7 @@ for _ in 1 2 3 4 5; do
   if [[ -z "$best_warm" ]] || [[ "$(calc "($t < $best_warm) ? 1 : 0")" == "1.000" ]]; then best_warm=$t; fi
 done
 
-# Process start-up alone (the binary loads libtorch): separates it from the verify work.
+# Process start-up alone: separates it from the verify work.
 best_start=""
 for _ in 1 2 3 4 5; do
   t0=$(now); "$bin" --version >/dev/null; t1=$(now)
