@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "support/test_env.hpp"
+
 namespace sd35::testing {
 
 struct StTensor {
@@ -68,22 +70,7 @@ inline void write_bytes(const std::filesystem::path& p, const std::string& bytes
 }
 
 // A fresh, empty directory under the system temp dir, removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sd35-test-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// Scratch directories come from the shared test support.
+using TempDir = sd35::test::TempDir;
 
 }  // namespace sd35::testing
