@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "app/smoke_plugin.hpp"
+#include "app/smoke_weights.hpp"
+#include "util/strings.hpp"
 
 namespace sd35::app {
 
@@ -21,14 +23,40 @@ Result<std::pair<int, int> > parse_latent(const std::string& text) {
   return std::pair{h, w};
 }
 
+// The line that says which weights ran (or why the embedded model did).
+std::string weights_line(const WeightsChoice& w) {
+  if (w.cached)
+    return fmt::format("weights: {} at {}, {} from the cache ({} of MMDiT tensors)", w.cached->repo,
+                       w.cached->commit.substr(0, 12), w.cached->checkpoint_rel,
+                       str::human_bytes(w.cached->mmdit_bytes));
+  if (w.source == "argument") return "weights: " + w.checkpoint + " (--checkpoint)";
+  return w.note.empty() ? "weights: the embedded synthetic model" : "weights: " + w.note;
+}
+
 }  // namespace
 
 Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
                       Reporter& reporter) {
   SD35_TRY(Manifest manifest, load_manifest_for(global));
+  if (options.synthetic && !options.checkpoint.empty())
+    return Error{Errc::usage, "--synthetic and --checkpoint exclude each other", "--synthetic",
+                 "drop one: --synthetic runs the embedded model, --checkpoint the given weights"};
+  if (!options.inputs.empty() && options.checkpoint.empty())
+    return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs",
+                 "the fixture protocol runs a given checkpoint"};
   SD35_TRY(const smoke::PluginApi* plugin, load_smoke_plugin());
+  CacheLookup lookup;
+  if (options.checkpoint.empty() && !options.synthetic)
+    lookup = find_cached_checkpoint(manifest, resolve_cache_dir(global));
+  // Only libtorch knows whether `auto` lands on CUDA (a GPU with a CPU-only libtorch does not).
+  const auto on_cuda = [&] {
+    return options.device == "cuda" || (options.device == "auto" && plugin->cuda_available());
+  };
+  const WeightsChoice weights =
+      choose_weights(options.checkpoint, options.synthetic, lookup, on_cuda);
+  reporter.debug(weights_line(weights));
   smoke::SmokeRequest rq;
-  rq.checkpoint = options.checkpoint;
+  rq.checkpoint = weights.checkpoint;
   rq.device = options.device;
   const std::string precision =
       options.precision.empty() ? manifest.smoke.precision : options.precision;
@@ -39,7 +67,7 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   rq.precision = *p;
   rq.latent_h = manifest.smoke.latent[0];
   rq.latent_w = manifest.smoke.latent[1];
-  if (options.checkpoint.empty() && options.latent.empty()) {
+  if (rq.checkpoint.empty() && options.latent.empty()) {
     // The embedded model is a proof of the toolchain, not of the weights: a 32x32 latent keeps it
     // within seconds on a 2-core CPU. The manifest's latent is for real checkpoints.
     rq.latent_h = std::min(rq.latent_h, 32);
@@ -56,10 +84,12 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   rq.inputs = options.inputs;
   rq.dump = options.dump;
   rq.gemm_probe = !options.no_gemm_probe;
-  if (!rq.inputs.empty() && rq.checkpoint.empty())
-    return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs",
-                 "the fixture protocol runs a given checkpoint"};
   SD35_TRY(nlohmann::json doc, plugin->run_smoke(rq, reporter));
+  describe_weights(weights, doc);
+  if (doc.contains("summary") && doc["summary"].is_array()) {
+    auto& summary = doc["summary"];
+    summary.insert(summary.begin() + (summary.empty() ? 0 : 1), weights_line(weights));
+  }
   const bool passed = doc.value("ok", false);
   reporter.result("smoke", doc);
   return passed ? Outcome::ok : Outcome::verification_failed;

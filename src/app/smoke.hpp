@@ -1,6 +1,7 @@
-// `sd35-setup smoke`: runs the embedded FP8 MMDiT (or a real checkpoint) and reports agreement,
-// step time, peak memory and a fingerprint for the lockfile. Works without libtorch too: then
-// it reports Errc::unavailable.
+// `sd35-setup smoke`: runs a real checkpoint (--checkpoint, or the manifest's model fetched into
+// the cache) or the embedded FP8 MMDiT (app/smoke_weights.hpp decides) and reports agreement, step
+// time, peak memory and a fingerprint for the lockfile. Works without libtorch too: then it reports
+// Errc::unavailable.
 #pragma once
 
 #include <string>
@@ -10,7 +11,8 @@
 namespace sd35::app {
 
 struct SmokeOptions {
-  std::string checkpoint;  // empty: embedded synthetic model
+  std::string checkpoint;  // empty: the manifest's model from the cache, else the embedded one
+  bool synthetic = false;  // always the embedded synthetic model
   std::string device = "auto";
   std::string precision;  // empty: manifest smoke.precision
   std::string latent;     // "HxW"; empty: manifest smoke.latent

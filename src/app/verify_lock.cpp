@@ -12,6 +12,8 @@
 #include "lock/lockfile.hpp"
 #include "lock/model_state.hpp"
 #include "lock/venv_inspect.hpp"
+#include "store/hf_cache_layout.hpp"
+#include "store/snapshot.hpp"
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
 #include "util/process.hpp"
@@ -171,6 +173,28 @@ void check_packages(const lock::Lockfile& l, const std::string& venv, std::vecto
   }
 }
 
+// The checkpoint a locked smoke run used. Weights from the cache are found again by the locked
+// commit in this machine's cache (which may live elsewhere than where the lock was made); else,
+// and for --checkpoint runs, the locked path.
+std::string locked_checkpoint(const nlohmann::json& locked, const GlobalOptions& global) {
+  const auto string_at = [](const nlohmann::json& j, const char* key) {
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+  };
+  if (locked.contains("cache") && locked["cache"].is_object()) {
+    const nlohmann::json& c = locked["cache"];
+    const std::string repo = string_at(c, "repo"), commit = string_at(c, "commit"),
+                      rel = string_at(c, "checkpoint");
+    if (!repo.empty() && store::is_commit_hash(commit) &&
+        (rel.empty() || store::is_safe_repo_path(rel))) {
+      const auto snapshot = store::repo_cache(resolve_cache_dir(global), repo).snapshot(commit);
+      const auto path = rel.empty() ? snapshot : snapshot / rel;
+      std::error_code ec;
+      if (std::filesystem::exists(path, ec)) return path.string();
+    }
+  }
+  return string_at(locked, "checkpoint");
+}
+
 void check_smoke(const lock::Lockfile& l, const GlobalOptions& global, std::vector<Finding>& out) {
   if (!l.smoke || !l.smoke->contains("fingerprint")) {
     out.push_back(finding("smoke:fingerprint", "smoke fingerprint", Verdict::fail,
@@ -203,9 +227,13 @@ void check_smoke(const lock::Lockfile& l, const GlobalOptions& global, std::vect
   if (locked.contains("requested_precision") && locked["requested_precision"].is_string())
     cmd.argv.insert(cmd.argv.end(),
                     {"--precision", locked["requested_precision"].get<std::string>()});
-  if (locked.value("mode", "") != "embedded" && locked.contains("checkpoint") &&
-      locked["checkpoint"].is_string())
-    cmd.argv.insert(cmd.argv.end(), {"--checkpoint", locked["checkpoint"].get<std::string>()});
+  // The same weights as the locked run: without --synthetic the embedded run would now pick the
+  // fetched model.
+  if (locked.value("mode", "") == "embedded") {
+    cmd.argv.emplace_back("--synthetic");
+  } else if (auto checkpoint = locked_checkpoint(locked, global); !checkpoint.empty()) {
+    cmd.argv.insert(cmd.argv.end(), {"--checkpoint", checkpoint});
+  }
   cmd.timeout = std::chrono::minutes(20);
   auto run = proc::run(cmd);
   nlohmann::json doc;

@@ -7,10 +7,14 @@ void add_smoke_command(CLI::App& root, const app::GlobalOptions& global, Runner&
   auto opts = std::make_shared<app::SmokeOptions>();
   auto* cmd = root.add_subcommand(
       "smoke",
-      "Run the embedded FP8 SD3.5 MMDiT (or --checkpoint) and report agreement, speed and memory");
+      "Run the fetched SD3.5 MMDiT (or --checkpoint, or the embedded one) and report agreement, "
+      "speed and memory");
   cmd->add_option("--checkpoint", opts->checkpoint,
                   "diffusers transformer folder, shard index, or SAI/ComfyUI .safetensors (bf16 or "
-                  "scaled FP8)");
+                  "scaled FP8); default: the manifest's model from the cache when it fits the "
+                  "device, else the embedded model");
+  cmd->add_flag("--synthetic", opts->synthetic,
+                "run the embedded synthetic MMDiT even when the model is fetched");
   cmd->add_option("--device", opts->device, "auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--precision", opts->precision,

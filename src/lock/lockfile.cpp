@@ -280,6 +280,19 @@ std::vector<DiffLine> diff(const Lockfile& a, const Lockfile& b) {
                                                        : std::string();
   };
   cmp("smoke", "fingerprint", fp(a), fp(b));
+  // Where the smoke run's weights came from ("embedded", "argument", "cache" at a commit).
+  auto weights = [](const Lockfile& l) -> std::string {
+    if (!l.smoke || !l.smoke->is_object()) return "";
+    const nlohmann::json& s = *l.smoke;
+    std::string out = s.contains("source") && s["source"].is_string()
+                          ? s["source"].get<std::string>()
+                          : std::string();
+    if (s.contains("cache") && s["cache"].is_object() && s["cache"].contains("commit") &&
+        s["cache"]["commit"].is_string())
+      out += " " + s["cache"]["commit"].get<std::string>();
+    return out;
+  };
+  cmp("smoke", "weights", weights(a), weights(b));
   return out;
 }
 

@@ -14,7 +14,7 @@
 
 namespace sd35::smoke {
 
-inline constexpr int kPluginAbiVersion = 1;
+inline constexpr int kPluginAbiVersion = 2;
 inline constexpr const char* kPluginEntryPoint = "sd35_smoke_plugin_api";
 
 struct PluginApi {
@@ -22,6 +22,10 @@ struct PluginApi {
   const char* torch_version = "";  // the libtorch the plugin was built against
   std::optional<Precision> (*parse_precision)(std::string_view) = nullptr;
   Result<nlohmann::json> (*run_smoke)(const SmokeRequest&, Reporter&) = nullptr;
+  // Whether libtorch sees a usable CUDA device: `--device auto` runs there. sd35-setup asks before
+  // choosing the weights, because only libtorch knows (a GPU with a CPU-only libtorch, or a
+  // driver libtorch cannot use, still runs on the CPU).
+  bool (*cuda_available)() = nullptr;
 };
 
 }  // namespace sd35::smoke

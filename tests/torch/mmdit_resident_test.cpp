@@ -1,0 +1,264 @@
+// Resident memory of the loader on an all-in-one file shaped like
+// sd3.5_large_fp8_scaled.safetensors: a scaled-FP8 MMDiT under `model.diffusion_model.` between 512
+// MiB of non-zero VAE and T5 tensors. Loading it, and running the smoke test on it, must grow the
+// process's peak resident memory by at most the MMDiT's own (FP8) bytes plus a fixed slack: a
+// loader that read the text encoders or made an fp32 (or bf16) copy of the model would exceed that
+// bound several times over.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "safetensors/safetensors.hpp"
+#include "smoke/smoke.hpp"
+#include "support/safetensors_writer.hpp"
+#include "util/fs.hpp"
+
+namespace smoke = sd35::smoke;
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1ull << 20;
+constexpr std::uint64_t kSlack = 48 * kMiB;  // torch's transient buffers, activations, page tables
+
+struct Spec {
+  std::string name;
+  std::string dtype;
+  std::vector<std::uint64_t> shape;
+  [[nodiscard]] std::uint64_t nbytes() const {
+    std::uint64_t n = dtype == "F32" ? 4 : (dtype == "F8_E4M3" ? 1 : 2);
+    for (auto d : shape) n *= d;
+    return n;
+  }
+};
+
+struct Dims {
+  std::uint64_t d, head_dim, layers, pos_max, joint, pooled, channels = 16, patch = 2;
+};
+
+// The SAI/ComfyUI scaled-FP8 key set of an SD3.5-Large-like MMDiT (RMS qk-norm, legacy
+// `scale_weight` spelling, `context_pre_only` last block), names without the prefix.
+std::vector<Spec> sai_fp8_mmdit(const Dims& c) {
+  const auto d = c.d, pp = c.patch * c.patch * c.channels;
+  std::vector<Spec> out = {{"context_embedder.weight", "BF16", {d, c.joint}},
+                           {"context_embedder.bias", "BF16", {d}},
+                           {"final_layer.adaLN_modulation.1.weight", "BF16", {2 * d, d}},
+                           {"final_layer.adaLN_modulation.1.bias", "BF16", {2 * d}},
+                           {"final_layer.linear.weight", "BF16", {pp, d}},
+                           {"final_layer.linear.bias", "BF16", {pp}},
+                           {"pos_embed", "BF16", {1, c.pos_max * c.pos_max, d}},
+                           {"scaled_fp8", "F8_E4M3", {0}},
+                           {"t_embedder.mlp.0.weight", "BF16", {d, 256}},
+                           {"t_embedder.mlp.0.bias", "BF16", {d}},
+                           {"t_embedder.mlp.2.weight", "BF16", {d, d}},
+                           {"t_embedder.mlp.2.bias", "BF16", {d}},
+                           {"x_embedder.proj.weight", "BF16", {d, c.channels, c.patch, c.patch}},
+                           {"x_embedder.proj.bias", "BF16", {d}},
+                           {"y_embedder.mlp.0.weight", "BF16", {d, c.pooled}},
+                           {"y_embedder.mlp.0.bias", "BF16", {d}},
+                           {"y_embedder.mlp.2.weight", "BF16", {d, d}},
+                           {"y_embedder.mlp.2.bias", "BF16", {d}}};
+  auto linear = [&](const std::string& base, std::uint64_t rows, std::uint64_t cols) {
+    out.push_back({base + ".weight", "F8_E4M3", {rows, cols}});
+    out.push_back({base + ".bias", "BF16", {rows}});
+    out.push_back({base + ".scale_weight", "F32", {}});
+  };
+  for (std::uint64_t i = 0; i < c.layers; ++i) {
+    for (const char* side : {"x_block", "context_block"}) {
+      const std::string pre = "joint_blocks." + std::to_string(i) + "." + side + ".";
+      const bool pre_only = i + 1 == c.layers && std::string(side) == "context_block";
+      linear(pre + "adaLN_modulation.1", (pre_only ? 2 : 6) * d, d);
+      out.push_back({pre + "attn.ln_q.weight", "BF16", {c.head_dim}});
+      out.push_back({pre + "attn.ln_k.weight", "BF16", {c.head_dim}});
+      linear(pre + "attn.qkv", 3 * d, d);
+      if (pre_only) continue;
+      linear(pre + "attn.proj", d, d);
+      linear(pre + "mlp.fc1", 4 * d, d);
+      linear(pre + "mlp.fc2", d, 4 * d);
+    }
+  }
+  return out;
+}
+
+// Deterministic tensor contents: finite FP8 codes with a small scale, small BF16 values, unit
+// RMS-norm weights.
+std::string contents(const Spec& s, std::mt19937& rng) {
+  std::string bytes(s.nbytes(), '\0');
+  if (s.dtype == "F32") {  // a scale_weight
+    const float scale = 1.0F / 2048.0F;
+    std::memcpy(bytes.data(), &scale, 4);
+  } else if (s.dtype == "F8_E4M3") {
+    for (auto& b : bytes) b = static_cast<char>((rng() % 0x48) | (rng() & 0x80));  // |x| <= 7.5
+  } else if (s.name.find(".ln_") != std::string::npos) {
+    for (std::size_t i = 0; i < bytes.size(); i += 2) bytes[i + 1] = 0x3F, bytes[i] = '\x80';
+  } else {
+    std::normal_distribution<float> dist(0.0F, 0.02F);
+    for (std::size_t i = 0; i < bytes.size(); i += 2) {
+      const float v = dist(rng);
+      std::uint32_t u = 0;
+      std::memcpy(&u, &v, 4);
+      bytes[i] = static_cast<char>((u >> 16) & 0xFF);
+      bytes[i + 1] = static_cast<char>(u >> 24);
+    }
+  }
+  return bytes;
+}
+
+// /proc/self/status field in bytes ("VmRSS", "VmHWM").
+std::uint64_t status_bytes(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key + ":", 0) == 0) return std::stoull(line.substr(key.size() + 1)) * 1024;
+  return 0;
+}
+
+// Resets VmHWM to the current RSS (Linux >= 4.0); false when the kernel refuses.
+bool reset_peak_rss() {
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+    if (!clear) return false;
+  }
+  return status_bytes("VmHWM") <= status_bytes("VmRSS") + kMiB;
+}
+
+struct BigFile {
+  std::uint64_t file_bytes = 0;
+  std::uint64_t mmdit_bytes = 0;   // every model.diffusion_model.* tensor
+  std::uint64_t weight_bytes = 0;  // what the loaded model holds: all but the scales and marker
+  int fp8_tensors = 0;
+};
+
+// first_stage_model.* (128 MiB), the MMDiT, text_encoders.* (384 MiB), non-zero throughout.
+BigFile write_all_in_one(const std::filesystem::path& path, const Dims& dims) {
+  std::vector<Spec> specs;
+  for (int i = 0; i < 2; ++i)
+    specs.push_back({"first_stage_model.decoder.up." + std::to_string(i) + ".conv.weight",
+                     "BF16",
+                     {32 * kMiB}});
+  BigFile out;
+  for (auto s : sai_fp8_mmdit(dims)) {
+    s.name = "model.diffusion_model." + s.name;
+    out.mmdit_bytes += s.nbytes();
+    if (s.dtype != "F32" && s.shape != std::vector<std::uint64_t>{0})
+      out.weight_bytes += s.nbytes();
+    if (s.dtype == "F8_E4M3" && !s.shape.empty() && s.shape[0] > 0) ++out.fp8_tensors;
+    specs.push_back(s);
+  }
+  for (int i = 0; i < 6; ++i)
+    specs.push_back({"text_encoders.t5xxl.transformer.encoder.block." + std::to_string(i) +
+                         ".layer.1.DenseReluDense.wi.weight",
+                     "BF16",
+                     {32 * kMiB}});
+  nlohmann::json header = nlohmann::json::object();
+  std::uint64_t at = 0;
+  for (const auto& s : specs) {
+    header[s.name] = {
+        {"dtype", s.dtype}, {"shape", s.shape}, {"data_offsets", {at, at + s.nbytes()}}};
+    at += s.nbytes();
+  }
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  const std::string prefix = sd35::testing::st_file_raw(header.dump(), "");
+  f.write(prefix.data(), static_cast<std::streamsize>(prefix.size()));
+  std::mt19937 rng(20261123);
+  const std::string filler(kMiB, '\x3C');  // BF16 0x3C3C (0.0115): non-zero, touching shows
+  for (const auto& s : specs) {
+    if (s.name.rfind("model.diffusion_model.", 0) == 0) {
+      const std::string bytes = contents(s, rng);
+      f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    } else {
+      for (std::uint64_t n = 0; n < s.nbytes(); n += filler.size())
+        f.write(filler.data(), static_cast<std::streamsize>(
+                                   std::min<std::uint64_t>(filler.size(), s.nbytes() - n)));
+    }
+  }
+  f.close();
+  EXPECT_TRUE(f) << "writing " << path;
+  out.file_bytes = prefix.size() + at;
+  return out;
+}
+
+}  // namespace
+
+// The generator above writes exactly the fixture's key set, dtypes and shapes at its dimensions,
+// so the big file is a faithful SD3.5-Large-style scaled-FP8 layout.
+TEST(MmditResident, GeneratorMatchesTheScaledFp8Fixture) {
+  const char* data = std::getenv("SD35_TEST_DATA");
+  auto header =
+      sd35::st::read_header(std::string(data ? data : "tests/data") +
+                            "/sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
+  ASSERT_TRUE(header) << header.error().describe();
+  const auto specs = sai_fp8_mmdit({64, 16, 3, 48, 96, 80});
+  ASSERT_EQ(specs.size(), header->tensors.size());
+  for (const auto& s : specs) {
+    const auto* t = header->find("model.diffusion_model." + s.name);
+    ASSERT_NE(t, nullptr) << s.name;
+    EXPECT_EQ(sd35::st::dtype_name(t->dtype), s.dtype) << s.name;
+    EXPECT_EQ(t->shape, s.shape) << s.name;
+  }
+}
+
+TEST(MmditResident, AllInOneFileLoadsWithItsMmditBytesOnly) {
+  sd35::test::TempDir dir;
+  auto space = sd35::fs::space(dir.path());
+  if (!space || space->free_bytes < (1ull << 30))
+    GTEST_SKIP() << "needs 1 GiB free in " << dir.path();
+  // Warm libtorch up first (thread pools, allocator, first-use tables): not the loader's memory.
+  smoke::SmokeRequest warm;
+  warm.device = "cpu";
+  warm.latent_h = warm.latent_w = 8;
+  warm.sampling.steps = 1;
+  warm.gemm_probe = false;
+  sd35::NullReporter quiet;
+  ASSERT_TRUE(smoke::run_smoke(warm, quiet));
+  ASSERT_TRUE(reset_peak_rss());  // before the file: writing it must not count either
+
+  // ~37 MiB of MMDiT: an fp32 copy would be ~4x that, a bf16 copy ~2x, far above the bound.
+  const Dims dims{512, 64, 4, 32, 256, 128};
+  const auto file = dir / "sd3.5_large_fp8_scaled.safetensors";
+  const BigFile big = write_all_in_one(file, dims);
+  ASSERT_GE(big.file_bytes - big.mmdit_bytes, 512 * kMiB);
+  const std::uint64_t bound = big.mmdit_bytes + kSlack;
+  std::printf("file %.1f MiB, MMDiT %.1f MiB, bound %.1f MiB\n",
+              static_cast<double>(big.file_bytes) / kMiB,
+              static_cast<double>(big.mmdit_bytes) / kMiB, static_cast<double>(bound) / kMiB);
+
+  if (!reset_peak_rss()) GTEST_SKIP() << "the kernel does not reset VmHWM (/proc/self/clear_refs)";
+  std::uint64_t base = status_bytes("VmRSS");
+  auto info = smoke::inspect_checkpoint(file.string());
+  ASSERT_TRUE(info) << info.error().describe();
+  const std::uint64_t load_growth = status_bytes("VmHWM") - base;
+  std::printf("load: peak RSS +%.1f MiB\n", static_cast<double>(load_growth) / kMiB);
+  EXPECT_EQ(info->layout, "sai-scaled-fp8");
+  EXPECT_EQ(info->fp8_tensors, big.fp8_tensors);
+  EXPECT_EQ(info->config.inner_dim(), 512);
+  EXPECT_EQ(info->weight_bytes, big.weight_bytes);  // FP8 stays 1 byte per element
+  EXPECT_LE(load_growth, bound);
+
+  // The whole smoke run (bf16 reference + FP8 path, per-layer dequantisation) reads every MMDiT
+  // weight: they become resident once, as stored.
+  ASSERT_TRUE(reset_peak_rss());
+  base = status_bytes("VmRSS");
+  smoke::SmokeRequest rq;
+  rq.checkpoint = file.string();
+  rq.device = "cpu";
+  rq.precision = smoke::Precision::fp8;
+  rq.latent_h = rq.latent_w = 16;
+  rq.sampling.steps = 1;
+  rq.gemm_probe = false;
+  auto doc = smoke::run_smoke(rq, quiet);
+  ASSERT_TRUE(doc) << doc.error().describe();
+  const std::uint64_t run_growth = status_bytes("VmHWM") - base;
+  std::printf("smoke run: peak RSS +%.1f MiB\n", static_cast<double>(run_growth) / kMiB);
+  EXPECT_EQ((*doc)["weight_bytes"].get<std::uint64_t>(), big.weight_bytes);
+  EXPECT_TRUE((*doc)["paths"][0]["finite"].get<bool>()) << doc->dump(2);
+  EXPECT_LE(run_growth, bound);
+  EXPECT_LT(run_growth, big.file_bytes / 8);
+}
