@@ -1,7 +1,8 @@
 // `sd35-setup up` end to end: resolve (pinned through a local PEP 503 index and pip's resolver)
 // -> verify (a real SD3.5-Large-shaped scaled-FP8 checkpoint in an HF cache) -> install (real pip)
-// -> smoke (the libtorch plugin) -> lock; then a re-run that skips proven work, and the gate.
-// The fetch stage is covered by fetch_test.cpp against the local hub; here it is skipped.
+// -> smoke (the libtorch plugin, on the fetched checkpoint) -> lock; then a re-run that skips
+// proven work, and the gate. The fetch stage is covered by fetch_test.cpp against the local hub;
+// here it is skipped.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -98,6 +99,11 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
   EXPECT_NE(lock.dump().find("fixture-dep"), std::string::npos);
   EXPECT_FALSE(nlohmann::json::parse(*fs::read_file(dir / "state/sd35-smoke.json"))["fingerprint"]
                    .is_null());
+  // The smoke stage ran the fetched tiny checkpoint (small enough for the CPU), not the embedded
+  // model, and the lock says so.
+  EXPECT_EQ(lock["smoke"]["source"], "cache") << lock["smoke"].dump();
+  EXPECT_EQ(lock["smoke"]["cache"]["commit"], kCommit);
+  EXPECT_EQ(lock["smoke"]["cache"]["files"][0]["oid"], oid);
 
   // Re-run: verify answers from its state file (nothing rehashed); the lock is the same but for the
   // smoke timings (a fresh measurement), and the smoke fingerprint is identical.
@@ -133,6 +139,16 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
   with_smoke.push_back("--smoke");
   auto smoked = test::run_cli(with_smoke, env, std::chrono::minutes(3));
   EXPECT_EQ(smoked.exit_code, 0) << smoked.out << smoked.err;
+  // The cache moved (another mount point, another machine): the gate finds the locked weights by
+  // their commit in the cache it is given, not by the locked absolute path.
+  stdfs::rename(dir / "cache", dir / "moved");
+  auto moved = with_smoke;
+  moved[1] = (dir / "moved").string();
+  auto moved_run = test::run_cli(moved, env, std::chrono::minutes(3));
+  EXPECT_EQ(moved_run.exit_code, 0) << moved_run.out << moved_run.err;
+  EXPECT_NE(moved_run.out.find("reproduces the locked fingerprint"), std::string::npos)
+      << moved_run.out;
+  stdfs::rename(dir / "moved", dir / "cache");
   stdfs::path blob = repo / "blobs" / oid;
   std::string corrupt = model;
   corrupt[corrupt.size() / 2] ^= 0x01;
