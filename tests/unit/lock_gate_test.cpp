@@ -210,4 +210,14 @@ TEST_F(LockGate, ExportAndDiff) {
   ASSERT_EQ(d.size(), 2u);
   EXPECT_EQ(d[0].section, "host");
   EXPECT_EQ(d[1].section, "package");
+  // Same fingerprint, other weights: the embedded model vs the fetched checkpoint at a commit.
+  auto embedded = l, cached = l;
+  embedded.smoke = nlohmann::json{{"source", "embedded"}, {"fingerprint", {{"x", 1}}}};
+  cached.smoke = nlohmann::json{
+      {"source", "cache"}, {"cache", {{"commit", kCommit}}}, {"fingerprint", {{"x", 1}}}};
+  auto w = lock::diff(embedded, cached);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].key, "weights");
+  EXPECT_EQ(w[0].a, "embedded");
+  EXPECT_EQ(w[0].b, std::string("cache ") + kCommit);
 }
