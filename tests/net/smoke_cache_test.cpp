@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "net/tiny_model_cache.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -30,34 +31,16 @@ class SmokeCache : public ::testing::Test {
       GTEST_SKIP() << "built without libtorch: no smoke plugin";
   }
 
-  stdfs::path repo() const { return dir / "cache/models--org--tiny"; }
-  stdfs::path snapshot() const { return repo() / "snapshots" / kCommit; }
-
-  // The file as fetch leaves it: blobs/<id>, snapshots/<commit>/<path> -> ../../blobs/<id>.
-  void place(const std::string& rel, const std::string& blob_id) {
-    dir.write("cache/models--org--tiny/refs/main", kCommit);
-    stdfs::create_directories(snapshot());
-    stdfs::create_symlink("../../blobs/" + blob_id, snapshot() / rel);
-  }
+  stdfs::path snapshot() const { return dir / testing::kTinyRepo / "snapshots" / kCommit; }
 
   void write_manifest(std::uint64_t size, const std::string& sha256) {
     nlohmann::json file = {{"path", "model.safetensors"}, {"size", size}};
     if (!sha256.empty()) file["sha256"] = sha256;
-    dir.write("manifest.json",
-              nlohmann::json{{"schema_version", 1},
-                             {"name", "tiny"},
-                             {"model",
-                              {{"repo", "org/tiny"},
-                               {"revision", "main"},
-                               {"format", "sai-single-file"},
-                               {"architecture", "sd35-large"},
-                               {"files", {file}}}},
-                             {"environment",
-                              {{"python", ">=3.8"},
-                               {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}}},
-                             {"requirements", nlohmann::json::object()},
-                             {"smoke", {{"steps", 2}, {"latent", {24, 24}}}}}
-                  .dump());
+    const nlohmann::json environment = {{"python", ">=3.8"},
+                                        {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}};
+    dir.write(
+        "manifest.json",
+        testing::tiny_manifest(file, environment, {{"steps", 2}, {"latent", {24, 24}}}).dump());
   }
 
   // `sd35-setup --json smoke --device cpu ARGS...`: exit code and document.
@@ -87,8 +70,7 @@ TEST_F(SmokeCache, FetchedCheckpointRunsForRealOnTheCpu) {
   const auto model = *fs::read_file(test::data_dir() /
                                     "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
   const std::string oid = sha256_hex(model);
-  dir.write("cache/models--org--tiny/blobs/" + oid, model);
-  place("model.safetensors", oid);
+  testing::place_in_cache(dir, kCommit, "model.safetensors", oid, model);
   write_manifest(model.size(), oid);
 
   auto [code, doc] = smoke();
@@ -122,9 +104,9 @@ TEST_F(SmokeCache, FetchedCheckpointRunsForRealOnTheCpu) {
 TEST_F(SmokeCache, IncompleteOrTooLargeFallsBackToTheEmbeddedModelAndSaysWhy) {
   // A clone without LFS: the snapshot holds the pointer, not the weights.
   const std::string oid(64, 'a');
-  dir.write("cache/models--org--tiny/blobs/" + oid,
-            "version https://git-lfs.github.com/spec/v1\noid sha256:" + oid + "\nsize 814276\n");
-  place("model.safetensors", oid);
+  testing::place_in_cache(
+      dir, kCommit, "model.safetensors", oid,
+      "version https://git-lfs.github.com/spec/v1\noid sha256:" + oid + "\nsize 814276\n");
   write_manifest(814276, oid);
   auto [code, doc] = smoke({"--latent", "8x8", "--steps", "1"});
   EXPECT_EQ(code, 0) << doc.dump(2);
@@ -143,10 +125,10 @@ TEST_F(SmokeCache, IncompleteOrTooLargeFallsBackToTheEmbeddedModelAndSaysWhy) {
   for (int i = 0; i < 8; ++i)
     prefix[static_cast<std::size_t>(i)] = static_cast<char>((text.size() >> (8 * i)) & 0xFF);
   const std::string big_id(64, 'b');
-  const auto blob = dir.write("cache/models--org--tiny/blobs/" + big_id, prefix + text);
-  stdfs::resize_file(blob, prefix.size() + text.size() + big);
   stdfs::remove(snapshot() / "model.safetensors");
-  place("model.safetensors", big_id);
+  testing::place_in_cache(dir, kCommit, "model.safetensors", big_id, prefix + text);
+  stdfs::resize_file(dir / testing::kTinyRepo / "blobs" / big_id,
+                     prefix.size() + text.size() + big);
   write_manifest(prefix.size() + text.size() + big, "");
   auto [bcode, bdoc] = smoke({"--latent", "8x8", "--steps", "1"});
   EXPECT_EQ(bcode, 0) << bdoc.dump(2);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/local_index.hpp"
+#include "net/tiny_model_cache.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -39,28 +40,16 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
   auto model = *fs::read_file(test::data_dir() /
                               "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
   const std::string oid = sha256_hex(model);
-  auto repo = dir / "cache/models--org--tiny";
-  dir.write("cache/models--org--tiny/blobs/" + oid, model);
-  dir.write("cache/models--org--tiny/refs/main", kCommit);
-  stdfs::create_directories(repo / "snapshots" / kCommit);
-  stdfs::create_symlink("../../blobs/" + oid, repo / "snapshots" / kCommit / "model.safetensors");
+  auto repo = dir / testing::kTinyRepo;
+  testing::place_in_cache(dir, kCommit, "model.safetensors", oid, model);
   dir.write(
       "manifest.json",
-      nlohmann::json{
-          {"schema_version", 1},
-          {"name", "tiny"},
-          {"model",
-           {{"repo", "org/tiny"},
-            {"revision", "main"},
-            {"format", "sai-single-file"},
-            {"architecture", "sd35-large"},
-            {"files", {{{"path", "model.safetensors"}, {"size", model.size()}, {"sha256", oid}}}}}},
-          {"environment",
-           {{"python", ">=3.8"},
-            {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cu128"}}, {"torchvision", "0.24.1"}}}},
-            {"packages", {{"fixture-dep", ">=1.0"}}}}},
-          {"requirements", nlohmann::json::object()},
-          {"smoke", {{"steps", 2}}}}
+      testing::tiny_manifest(
+          {{"path", "model.safetensors"}, {"size", model.size()}, {"sha256", oid}},
+          {{"python", ">=3.8"},
+           {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cu128"}}, {"torchvision", "0.24.1"}}}},
+           {"packages", {{"fixture-dep", ">=1.0"}}}},
+          {{"steps", 2}})
           .dump());
   // An H100 host whose Python is this machine's (the venv is created with it).
   auto host =
