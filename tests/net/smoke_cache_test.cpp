@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "net/tiny_model_cache.hpp"
 #include "support/test_env.hpp"
+#include "support/tiny_model_cache.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 

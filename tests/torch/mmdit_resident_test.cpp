@@ -40,7 +40,8 @@ struct Spec {
 };
 
 struct Dims {
-  std::uint64_t d, head_dim, layers, pos_max, joint, pooled, channels = 16, patch = 2;
+  std::uint64_t d = 0, head_dim = 0, layers = 0, pos_max = 0, joint = 0, pooled = 0, channels = 16,
+                patch = 2;
 };
 
 // The SAI/ComfyUI scaled-FP8 key set of an SD3.5-Large-like MMDiT (RMS qk-norm, legacy
@@ -140,6 +141,7 @@ struct BigFile {
 // first_stage_model.* (128 MiB), the MMDiT, text_encoders.* (384 MiB), non-zero throughout.
 BigFile write_all_in_one(const std::filesystem::path& path, const Dims& dims) {
   std::vector<Spec> specs;
+  specs.reserve(8 + 40 * dims.layers);
   for (int i = 0; i < 2; ++i)
     specs.push_back({"first_stage_model.decoder.up." + std::to_string(i) + ".conv.weight",
                      "BF16",

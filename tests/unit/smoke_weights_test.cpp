@@ -9,6 +9,7 @@
 
 #include "support/safetensors_writer.hpp"
 #include "support/test_env.hpp"
+#include "support/tiny_model_cache.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
@@ -30,17 +31,12 @@ std::string fixture(const std::string& rel) {
 class SmokeWeights : public ::testing::Test {
  protected:
   stdfs::path cache() const { return dir / "cache"; }
-  stdfs::path snapshot() const { return cache() / "models--org--tiny/snapshots" / kCommit; }
+  stdfs::path snapshot() const { return dir / testing::kTinyRepo / "snapshots" / kCommit; }
 
   // Blob named after its sha256, linked from the snapshot; returns the sha256.
   std::string place(const std::string& rel, const std::string& bytes) {
-    const std::string oid = sha256_hex(bytes);
-    dir.write("cache/models--org--tiny/blobs/" + oid, bytes);
-    dir.write("cache/models--org--tiny/refs/main", kCommit);
-    const auto link = snapshot() / rel;
-    stdfs::create_directories(link.parent_path());
-    stdfs::create_symlink(
-        stdfs::relative(cache() / "models--org--tiny/blobs" / oid, link.parent_path()), link);
+    std::string oid = sha256_hex(bytes);
+    testing::place_in_cache(dir, kCommit, rel, oid, bytes);
     return oid;
   }
 

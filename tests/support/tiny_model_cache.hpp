@@ -15,16 +15,18 @@ namespace sd35::testing {
 inline constexpr const char* kTinyRepo = "cache/models--org--tiny";
 
 // blobs/<blob_id> := bytes (when given), refs/main := commit, and the relative symlink
-// snapshots/<commit>/<rel> -> ../../blobs/<blob_id>.
+// snapshots/<commit>/<rel> -> ../../blobs/<blob_id> (one more ../ per folder in rel).
 inline void place_in_cache(const test::TempDir& dir, const std::string& commit,
                            const std::string& rel, const std::string& blob_id,
                            const std::optional<std::string>& bytes = std::nullopt) {
+  namespace stdfs = std::filesystem;
   const std::string repo = kTinyRepo;
   if (bytes) dir.write(repo + "/blobs/" + blob_id, *bytes);
   dir.write(repo + "/refs/main", commit);
-  const auto snapshot = dir / (repo + "/snapshots/" + commit);
-  std::filesystem::create_directories(snapshot);
-  std::filesystem::create_symlink("../../blobs/" + blob_id, snapshot / rel);
+  const auto link = dir / (repo + "/snapshots/" + commit + "/" + rel);
+  stdfs::create_directories(link.parent_path());
+  stdfs::create_symlink(stdfs::relative(dir / (repo + "/blobs/" + blob_id), link.parent_path()),
+                        link);
 }
 
 // The manifest of org/tiny with one model file entry and the given sections.
