@@ -81,6 +81,11 @@ struct CodecTorchAgreement {
 // boundary, out-of-range values). unavailable when libtorch has no float8 or the device is missing.
 Result<CodecTorchAgreement> compare_codec_with_torch(const std::string& device);
 
+// Checks each fused CUDA kernel of the native FP8 path against the same maths in ATen on seeded
+// random inputs (both vectorised and scalar code paths): "kernels": [{name, error, limit, ok}],
+// "ok". unavailable where the kernels are not built or there is no CUDA device.
+Result<nlohmann::json> check_fused_kernels();
+
 struct SmokeRequest {
   std::string checkpoint;  // empty: embedded synthetic model
   std::string device = "auto";

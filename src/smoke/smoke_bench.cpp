@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
 
 #ifdef SD35_TORCH_CUDA
@@ -211,24 +212,59 @@ Result<nlohmann::json> run_benchmark(const BenchRequest& rq) {
           (void)y;
           return ok();
         }());
+      // Mean ms of `iters` eager steps after the warm-up above (the caching allocator is warm).
+      auto time_steps = [&]() -> Result<double> {
+        SD35_TRY(auto warm, forward(m, e, x, ctx, pooled, t));  // first use of a kernel variant
+        (void)warm;
+        torch::cuda::synchronize();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < rq.iters; ++i) {
+          SD35_TRY(auto y, forward(m, e, x, ctx, pooled, t));
+          (void)y;
+        }
+        torch::cuda::synchronize();
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                   .count() /
+               rq.iters;
+      };
       torch::cuda::synchronize();
       c10::cuda::CUDACachingAllocator::resetPeakStats(0);
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < rq.iters; ++i) {
-        SD35_TRY(auto y, forward(m, e, x, ctx, pooled, t));
-        (void)y;
-      }
-      torch::cuda::synchronize();
-      const double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-          rq.iters;
+      SD35_TRY(const double ms, time_steps());
       auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
       const auto peak = stats.allocated_bytes[0].peak;
       nlohmann::json row{{"precision", to_string(e.effective)},
                          {"native_fp8", e.native_fp8},
+                         {"fused_kernels", m.fused},
                          {"ms_per_cfg_step", ms},
                          {"weights_gib", static_cast<double>(wbytes) / (1 << 30)},
                          {"peak_gib", static_cast<double>(peak) / (1 << 30)}};
+      if (!m.fused_note.empty()) row["fused_note"] = m.fused_note;
+      {
+        // Which attention kernel torch picks for this step's q, k, v.
+        const auto ho = o.dtype(at::kBFloat16);
+        const std::int64_t tokens = static_cast<std::int64_t>(rq.latent / cfg.patch_size) *
+                                        (rq.latent / cfg.patch_size) +
+                                    rq.text_tokens;
+        at::Tensor q = at::empty({2, tokens, cfg.num_heads, cfg.head_dim}, ho).transpose(1, 2);
+        row["attention_backend"] = fused::attention_backend_for(q, q, q);
+      }
+      if (m.fused) {
+        // What the fused kernels and each attention backend are worth, in the same run.
+        nlohmann::json variants;
+        m.fused = false;
+        if (auto r = time_steps()) variants["unfused_aten_ops"] = *r;
+        m.fused = true;
+        for (const char* backend : {"flash", "cudnn", "efficient"}) {
+          if (!fused::select_attention_backend(backend)) continue;
+          try {
+            if (auto r = time_steps()) variants[std::string("attention_") + backend] = *r;
+          } catch (const std::exception& ex) {
+            variants[std::string("attention_") + backend] = torch_error_text(ex);
+          }
+        }
+        fused::select_attention_backend("auto");
+        row["variants_ms"] = variants;
+      }
       // The same step replayed as a CUDA graph: removes the host's per-op launch overhead
       // (thousands of small kernels per step), which eager libtorch and diffusers both pay.
       try {

@@ -79,6 +79,15 @@ int main(int argc, char** argv) {
       if (peer.fp8_ms > 0)
         std::printf(", vs diffusers FP8 layerwise %.0f ms: %.2fx", peer.fp8_ms, peer.fp8_ms / ms);
       std::printf("\n");
+      std::printf("%s %-11s fused kernels: %s, attention: %s\n", peer.model,
+                  row["precision"].get<std::string>().c_str(),
+                  row.value("fused_kernels", false)
+                      ? "yes"
+                      : row.value("fused_note", std::string("no")).c_str(),
+                  row.value("attention_backend", std::string("?")).c_str());
+      if (row.contains("variants_ms"))
+        std::printf("%s %-11s variants (ms/CFG step): %s\n", peer.model,
+                    row["precision"].get<std::string>().c_str(), row["variants_ms"].dump().c_str());
       if (row.contains("ms_per_cfg_step_cuda_graph")) {
         const double g = row["ms_per_cfg_step_cuda_graph"].get<double>();
         std::printf(
