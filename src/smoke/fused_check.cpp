@@ -16,7 +16,8 @@ namespace sd35::smoke {
 
 Result<nlohmann::json> check_fused_kernels() {
   return Error{Errc::unavailable, "the fused CUDA kernels are not built into this libtorch target",
-               "sd35torch", "build with a CUDA libtorch and nvcc (the torch-only preset on a GPU box)"};
+               "sd35torch",
+               "build with a CUDA libtorch and nvcc (the torch-only preset on a GPU box)"};
 }
 
 #else

@@ -43,15 +43,25 @@ Fp8Act gate_residual_ln_modulate_quant(at::Tensor&, const at::Tensor&, const at:
                                        const at::Tensor&, const at::Tensor&, std::int64_t) {
   not_built();
 }
-Fp8Act gelu_quant(const at::Tensor&, std::int64_t) { not_built(); }
-Fp8Act gather_quant(const at::Tensor&, std::int64_t, std::int64_t, std::int64_t) { not_built(); }
-void gate_residual(at::Tensor&, const at::Tensor&, const at::Tensor&) { not_built(); }
+Fp8Act gelu_quant(const at::Tensor&, std::int64_t) {
+  not_built();
+}
+Fp8Act gather_quant(const at::Tensor&, std::int64_t, std::int64_t, std::int64_t) {
+  not_built();
+}
+void gate_residual(at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  not_built();
+}
 std::array<at::Tensor, 3> qkv_pack(const at::Tensor&, const at::Tensor&, int,
                                    const std::array<at::Tensor, 4>&) {
   not_built();
 }
-at::Tensor scaled_mm_rowwise(const Fp8Act&, const Linear&) { not_built(); }
-bool select_attention_backend(const std::string& name) { return name == "auto"; }
+at::Tensor scaled_mm_rowwise(const Fp8Act&, const Linear&) {
+  not_built();
+}
+bool select_attention_backend(const std::string& name) {
+  return name == "auto";
+}
 std::string attention_backend_for(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   return "unknown";
 }
@@ -62,11 +72,13 @@ namespace {
 
 namespace k = sd35::smoke::cuda;
 
-void* stream() { return at::cuda::getCurrentCUDAStream().stream(); }
+void* stream() {
+  return at::cuda::getCurrentCUDAStream().stream();
+}
 
 void check(int rc, const char* what) {
-  TORCH_CHECK(rc == 0, "fused kernel ", what, " failed: ",
-              cudaGetErrorString(static_cast<cudaError_t>(rc)));
+  TORCH_CHECK(rc == 0, "fused kernel ", what,
+              " failed: ", cudaGetErrorString(static_cast<cudaError_t>(rc)));
 }
 
 void check_bf16(const at::Tensor& t, const char* what) {
@@ -129,7 +141,9 @@ at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
 }
 
 // Columns [i * D, (i + 1) * D) of an adaLN output [B, n * D].
-at::Tensor columns(const at::Tensor& mod, int i, std::int64_t d) { return mod.narrow(1, i * d, d); }
+at::Tensor columns(const at::Tensor& mod, int i, std::int64_t d) {
+  return mod.narrow(1, i * d, d);
+}
 
 }  // namespace
 
@@ -167,8 +181,8 @@ bool prepare(Model& model, const Exec& exec, std::string& why_not) {
     const std::array<at::Tensor*, 6> norms{&b.norm_q,       &b.norm_k,  &b.norm_added_q,
                                            &b.norm_added_k, &b.norm_q2, &b.norm_k2};
     for (std::size_t i = 0; i < norms.size(); ++i)
-      b.norm_f32[i] = norms[i]->defined() ? norms[i]->to(exec.device, at::kFloat).contiguous()
-                                          : at::Tensor();
+      b.norm_f32[i] =
+          norms[i]->defined() ? norms[i]->to(exec.device, at::kFloat).contiguous() : at::Tensor();
   }
   return true;
 }
@@ -331,7 +345,8 @@ void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tens
                             as_rows(scaled_mm_rowwise(cq, b.add_qkv), bsz), c.num_heads,
                             {b.norm_f32[0], b.norm_f32[1], b.norm_f32[2], b.norm_f32[3]});
   const at::Tensor o = sdpa(q, k, v);  // [B, H, L + Lc, Dh]
-  at::Tensor y = as_rows(scaled_mm_rowwise(gather_quant(o, 0, n_img, b.to_out.k_pad), b.to_out), bsz);
+  at::Tensor y =
+      as_rows(scaled_mm_rowwise(gather_quant(o, 0, n_img, b.to_out.k_pad), b.to_out), bsz);
   at::Tensor gate = m(2);
   if (b.dual) {
     gate_residual(h, gate, y);

@@ -242,9 +242,9 @@ Result<nlohmann::json> run_benchmark(const BenchRequest& rq) {
       {
         // Which attention kernel torch picks for this step's q, k, v.
         const auto ho = o.dtype(at::kBFloat16);
-        const std::int64_t tokens = static_cast<std::int64_t>(rq.latent / cfg.patch_size) *
-                                        (rq.latent / cfg.patch_size) +
-                                    rq.text_tokens;
+        const std::int64_t tokens =
+            static_cast<std::int64_t>(rq.latent / cfg.patch_size) * (rq.latent / cfg.patch_size) +
+            rq.text_tokens;
         at::Tensor q = at::empty({2, tokens, cfg.num_heads, cfg.head_dim}, ho).transpose(1, 2);
         row["attention_backend"] = fused::attention_backend_for(q, q, q);
       }

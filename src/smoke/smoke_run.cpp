@@ -394,6 +394,22 @@ Result<nlohmann::json> run_smoke(const SmokeRequest& rq, Reporter& reporter) {
         summary.push_back(fmt::format("{}: {:.1f} ms/step, peak {:.2f} GiB", r_ref.path,
                                       r_ref.run.ms_per_step, gib(r_ref.run.peak)));
         if (!fast.note.empty()) summary.push_back("native FP8 not used: " + fast.note);
+        if (fast.native_fp8 && !model.fused)
+          summary.push_back("fused FP8 kernels not used: " + model.fused_note);
+        if (fast.native_fp8 && model.fused) {
+          // The result above came through the fused kernels: prove each against ATen too.
+          auto check = check_fused_kernels();
+          doc["fused_kernels"] =
+              check ? *check : nlohmann::json{{"error", check.error().describe()}, {"ok", false}};
+          const bool fused_ok = doc["fused_kernels"].value("ok", false);
+          doc["ok"] = doc["ok"].get<bool>() && fused_ok;
+          summary.push_back(fused_ok ? fmt::format("fused FP8 kernels agree with ATen ({} checks)",
+                                                   doc["fused_kernels"]["kernels"].size())
+                                     : "FUSED FP8 KERNELS DISAGREE WITH ATen: rerun with "
+                                       "SD35_FUSED=0 and report the 'fused_kernels' section");
+          if (!fused_ok && summary[0].rfind("SMOKE OK", 0) == 0)
+            summary[0].replace(0, 8, "SMOKE FAILED");
+        }
         if (rq.gemm_probe && fast.device.is_cuda()) {
           auto probe = gemm_probe(cfg, 2 * (rq.latent_h * rq.latent_w / 4 + tokens));
           if (probe) {

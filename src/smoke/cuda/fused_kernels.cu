@@ -139,8 +139,8 @@ __global__ void __launch_bounds__(kThreads) ln_modulate_quant_kernel(LnModulateQ
   const std::int64_t mods = b * a.scale.stride;
   float amax = 0.0F;
   for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
-    const float v = (row[j] - mean) * rstd * (1.0F + bf(a.scale.data, mods + j)) +
-                    bf(a.shift.data, mod + j);
+    const float v =
+        (row[j] - mean) * rstd * (1.0F + bf(a.scale.data, mods + j)) + bf(a.shift.data, mod + j);
     row[j] = v;
     amax = fmaxf(amax, fabsf(v));
   }
@@ -216,8 +216,8 @@ __global__ void __launch_bounds__(kThreads) gather_quant_kernel(GatherQuantArgs 
 
 template <bool kVec>
 __global__ void gate_residual_kernel(bf16* x, std::int64_t rows, std::int64_t rows_per_batch,
-                                     std::int64_t width, const bf16* gate,
-                                     std::int64_t gate_stride, const bf16* y) {
+                                     std::int64_t width, const bf16* gate, std::int64_t gate_stride,
+                                     const bf16* y) {
   constexpr int kPer = kVec ? 8 : 1;
   const std::int64_t n = rows * width / kPer;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -233,7 +233,8 @@ __global__ void gate_residual_kernel(bf16* x, std::int64_t rows, std::int64_t ro
       for (int k = 0; k < 8; ++k) xv[k] += gv[k] * yv[k];
       store8(x + e, xv);
     } else {
-      x[e] = __float2bfloat16(__bfloat162float(x[e]) + __bfloat162float(*g) * __bfloat162float(y[e]));
+      x[e] =
+          __float2bfloat16(__bfloat162float(x[e]) + __bfloat162float(*g) * __bfloat162float(y[e]));
     }
   }
 }
@@ -245,9 +246,9 @@ __global__ void __launch_bounds__(kThreads) qkv_pack_kernel(QkvPackArgs a) {
   const std::int64_t b = blockIdx.x / tokens, t = blockIdx.x % tokens;
   const bool is_img = t < a.img_tokens;
   const std::int64_t d = a.heads * a.head_dim;
-  const bf16* src = is_img
-                        ? static_cast<const bf16*>(a.img) + (b * a.img_tokens + t) * 3 * d
-                        : static_cast<const bf16*>(a.ctx) + (b * a.ctx_tokens + t - a.img_tokens) * 3 * d;
+  const bf16* src =
+      is_img ? static_cast<const bf16*>(a.img) + (b * a.img_tokens + t) * 3 * d
+             : static_cast<const bf16*>(a.ctx) + (b * a.ctx_tokens + t - a.img_tokens) * 3 * d;
   const std::int64_t dst = (b * tokens + t) * d;
   const float* wq = is_img ? a.norm_q : a.norm_ctx_q;
   const float* wk = is_img ? a.norm_k : a.norm_ctx_k;
@@ -279,9 +280,13 @@ __global__ void __launch_bounds__(kThreads) qkv_pack_kernel(QkvPackArgs a) {
   }
 }
 
-std::size_t row_smem(std::int64_t width) { return static_cast<std::size_t>(width) * sizeof(float); }
+std::size_t row_smem(std::int64_t width) {
+  return static_cast<std::size_t>(width) * sizeof(float);
+}
 
-int launch_status() { return static_cast<int>(cudaGetLastError()); }
+int launch_status() {
+  return static_cast<int>(cudaGetLastError());
+}
 
 bool bad_rows(std::int64_t width, const Fp8Rows& out) {
   return width <= 0 || width > kMaxRowWidth || out.ld < width || out.ld % 16 != 0 ||
@@ -295,9 +300,9 @@ int ln_modulate_quant(const LnModulateQuantArgs& a, void* stream) {
   if (bad_rows(a.width, a.out) || a.rows_per_batch <= 0 || (a.residual && (!a.y || !a.gate.data)))
     return static_cast<int>(cudaErrorInvalidValue);
   auto s = static_cast<cudaStream_t>(stream);
-  const bool vec = a.width % 8 == 0 && aligned16(a.x) && (!a.residual || (aligned16(a.y) &&
-                                                                          aligned16(a.gate.data) &&
-                                                                          a.gate.stride % 8 == 0));
+  const bool vec =
+      a.width % 8 == 0 && aligned16(a.x) &&
+      (!a.residual || (aligned16(a.y) && aligned16(a.gate.data) && a.gate.stride % 8 == 0));
   const auto grid = static_cast<unsigned>(a.rows);
   if (vec)
     ln_modulate_quant_kernel<true><<<grid, kThreads, row_smem(a.width), s>>>(a);
@@ -349,11 +354,11 @@ int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::
   const auto grid = static_cast<unsigned>(
       std::min<std::int64_t>((work + kThreads - 1) / kThreads, std::int64_t{132} * 32));
   if (vec)
-    gate_residual_kernel<true><<<grid, kThreads, 0, s>>>(xb, rows, rows_per_batch, width, gb,
-                                                         gate.stride, yb);
+    gate_residual_kernel<true>
+        <<<grid, kThreads, 0, s>>>(xb, rows, rows_per_batch, width, gb, gate.stride, yb);
   else
-    gate_residual_kernel<false><<<grid, kThreads, 0, s>>>(xb, rows, rows_per_batch, width, gb,
-                                                          gate.stride, yb);
+    gate_residual_kernel<false>
+        <<<grid, kThreads, 0, s>>>(xb, rows, rows_per_batch, width, gb, gate.stride, yb);
   return launch_status();
 }
 
@@ -362,8 +367,8 @@ int qkv_pack(const QkvPackArgs& a, void* stream) {
   if (blocks == 0) return 0;
   if (a.heads <= 0 || a.head_dim <= 0 || (a.ctx_tokens > 0 && !a.ctx))
     return static_cast<int>(cudaErrorInvalidValue);
-  qkv_pack_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      a);
+  qkv_pack_kernel<<<static_cast<unsigned>(blocks), kThreads, 0,
+                    static_cast<cudaStream_t>(stream)>>>(a);
   return launch_status();
 }
 
