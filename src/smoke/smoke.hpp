@@ -108,6 +108,8 @@ struct BenchRequest {
   int warmup = 2;
   int iters = 5;
   std::vector<Precision> precisions{Precision::fp8, Precision::fp8_weights, Precision::bf16};
+  bool variants = true;    // also time the fused fp8 step unfused and per attention backend
+  bool cuda_graph = true;  // also time the step replayed as a CUDA graph
 };
 // One CFG step (batch 2) of a random-weight model per precision: ms/step, peak memory.
 Result<nlohmann::json> run_benchmark(const BenchRequest& request);

@@ -66,7 +66,11 @@ int main(int argc, char** argv) {
     if (!only.empty() && only != peer.model) continue;
     smoke::BenchRequest rq;
     rq.model = peer.model;
-    if (fp8_only) rq.precisions = {smoke::Precision::fp8};
+    if (fp8_only) {
+      rq.precisions = {smoke::Precision::fp8};
+      rq.variants = false;
+      rq.cuda_graph = false;
+    }
     auto r = smoke::run_benchmark(rq);
     if (!r) {
       std::printf("%s: %s\n", peer.model, r.error().describe().c_str());
