@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "smoke/fp8_codec.hpp"
+#include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
 
 #ifdef SD35_TORCH_CUDA
@@ -203,6 +204,10 @@ void init_uniform(at::Tensor& t, std::mt19937_64& rng, float bound) {
 
 }  // namespace
 
+at::Tensor apply_linear(const Linear& l, const at::Tensor& x, const Exec& e) {
+  return linear(l, x, e);
+}
+
 Result<Exec> plan_exec(Precision precision, const std::string& device) {
   Exec e;
   e.requested = precision;
@@ -295,6 +300,9 @@ Status prepare_model(Model& model, const Exec& exec) {
         move(*t);
     }
     if (exec.device.is_cuda()) model.files.clear();  // nothing points into the mappings any more
+    model.fused = false;
+    model.fused_note.clear();
+    if (exec.native_fp8) model.fused = fused::prepare(model, exec, model.fused_note);
   } catch (const std::exception& ex) {
     return Error{Errc::internal, "moving the model to the device failed: " + torch_error_text(ex),
                  exec.device.str(), "check free GPU memory (nvidia-smi)"};
@@ -334,7 +342,13 @@ Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& 
     temb = temb + linear(model.y2, at::silu(linear(model.y1, pooled_a, e)), e);
     at::Tensor ctx = linear(model.context_embedder, context.to(e.device, e.act), e);
     const at::Tensor silu_temb = at::silu(temb);
-    for (const auto& b : model.blocks) block_forward(b, c, h, ctx, silu_temb, e);
+    if (model.fused && e.native_fp8) {
+      h = h.contiguous();  // the fused kernels update h and ctx in place, row by row
+      ctx = ctx.contiguous();
+      for (const auto& b : model.blocks) fused::block_forward(b, c, h, ctx, silu_temb, e);
+    } else {
+      for (const auto& b : model.blocks) block_forward(b, c, h, ctx, silu_temb, e);
+    }
     auto sc = linear(model.norm_out, silu_temb, e).chunk(2, 1);  // scale, shift
     h = modulate(layer_norm(h), sc[1], sc[0]);
     h = linear(model.proj_out, h, e);

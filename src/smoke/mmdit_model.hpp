@@ -45,6 +45,7 @@ struct Linear {
   at::Tensor scale_b;
   at::Tensor bias_bf16;
   std::int64_t k_pad = 0;
+  at::Tensor scale_row;  // fused path: the per-tensor scale as _scaled_mm's row-wise [1, N_pad]
 };
 
 struct Block {
@@ -52,6 +53,8 @@ struct Block {
   at::Tensor norm_q, norm_k, norm_added_q, norm_added_k, norm_q2, norm_k2;  // RMSNorm weights
   bool dual = false;
   bool pre_only = false;  // context_pre_only (last block)
+  // fused path: norm_q, norm_k, norm_added_q, norm_added_k, norm_q2, norm_k2 as float32
+  std::array<at::Tensor, 6> norm_f32;
 };
 
 // Every Linear of a block (absent ones have an undefined weight), for loops over parameters.
@@ -67,6 +70,10 @@ struct Model {
   Linear patch, t1, t2, y1, y2, context_embedder, norm_out, proj_out;
   std::vector<Block> blocks;
   std::vector<std::shared_ptr<st::File>> files;  // mmaps that zero-copy CPU tensors point into
+  // Native FP8 only: run the blocks through the fused CUDA kernels (set by prepare_model when
+  // they can; fused_note says why not otherwise).
+  bool fused = false;
+  std::string fused_note;
 };
 
 struct Exec {
@@ -91,6 +98,9 @@ Model synthetic_model(const MmditConfig& config, std::uint64_t seed, bool quanti
                       at::Device device, at::ScalarType storage);
 // Moves the weights to the device (FP8 stays FP8) and prepares native FP8 weights when exec asks.
 Status prepare_model(Model& model, const Exec& exec);
+
+// y = x W^T + b on the exec's path (native FP8 GEMM, or dequantised weights).
+at::Tensor apply_linear(const Linear& l, const at::Tensor& x, const Exec& e);
 
 // Velocity prediction; inputs in any float dtype, result float32 [B, C, H, W].
 Result<at::Tensor> forward(const Model& model, const Exec& exec, const at::Tensor& latents,

@@ -81,6 +81,11 @@ struct CodecTorchAgreement {
 // boundary, out-of-range values). unavailable when libtorch has no float8 or the device is missing.
 Result<CodecTorchAgreement> compare_codec_with_torch(const std::string& device);
 
+// Checks each fused CUDA kernel of the native FP8 path against the same maths in ATen on seeded
+// random inputs (both vectorised and scalar code paths): "kernels": [{name, error, limit, ok}],
+// "ok". unavailable where the kernels are not built or there is no CUDA device.
+Result<nlohmann::json> check_fused_kernels();
+
 struct SmokeRequest {
   std::string checkpoint;  // empty: embedded synthetic model
   std::string device = "auto";
@@ -103,6 +108,8 @@ struct BenchRequest {
   int warmup = 2;
   int iters = 5;
   std::vector<Precision> precisions{Precision::fp8, Precision::fp8_weights, Precision::bf16};
+  bool variants = true;    // also time the fused fp8 step unfused and per attention backend
+  bool cuda_graph = true;  // also time the step replayed as a CUDA graph
 };
 // One CFG step (batch 2) of a random-weight model per precision: ms/step, peak memory.
 Result<nlohmann::json> run_benchmark(const BenchRequest& request);

@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 
+#include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
 
 #ifdef SD35_TORCH_CUDA
@@ -30,6 +32,38 @@ constexpr Peak kPeaks[] = {
     {"H100 PCIe", 756, 1513}, {"H100", 989, 1979}, {"H200", 989, 1979},        {"GH200", 989, 1979},
     {"L40S", 362, 733},       {"L4", 121, 242.5},  {"RTX 4090", 165.2, 330.3}, {"A100", 312, 0},
 };
+
+#ifdef SD35_TORCH_CUDA
+// The same step replayed as a CUDA graph: removes the host's per-op launch overhead (thousands of
+// small kernels per step), which eager libtorch and diffusers both pay. Adds the timing (or the
+// reason it could not be captured) to `row`.
+void time_cuda_graph(const std::function<Result<at::Tensor>()>& step, int iters,
+                     nlohmann::json& row) {
+  try {
+    c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool();
+    c10::cuda::CUDAStreamGuard guard(stream);
+    if (auto warm = step(); !warm) throw std::runtime_error(warm.error().describe());
+    stream.synchronize();
+    at::cuda::CUDAGraph graph;
+    graph.capture_begin();
+    auto captured = step();
+    graph.capture_end();
+    if (!captured) throw std::runtime_error(captured.error().describe());
+    graph.replay();
+    stream.synchronize();
+    const auto g0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) graph.replay();
+    stream.synchronize();
+    row["ms_per_cfg_step_cuda_graph"] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - g0).count() /
+        iters;
+    auto gstats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+    row["peak_gib_cuda_graph"] = static_cast<double>(gstats.allocated_bytes[0].peak) / (1 << 30);
+  } catch (const std::exception& ex) {
+    row["cuda_graph_error"] = torch_error_text(ex);
+  }
+}
+#endif
 
 }  // namespace
 
@@ -211,52 +245,61 @@ Result<nlohmann::json> run_benchmark(const BenchRequest& rq) {
           (void)y;
           return ok();
         }());
+      // Mean ms of `iters` eager steps after the warm-up above (the caching allocator is warm).
+      auto time_steps = [&]() -> Result<double> {
+        SD35_TRY(auto warm, forward(m, e, x, ctx, pooled, t));  // first use of a kernel variant
+        (void)warm;
+        torch::cuda::synchronize();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < rq.iters; ++i) {
+          SD35_TRY(auto y, forward(m, e, x, ctx, pooled, t));
+          (void)y;
+        }
+        torch::cuda::synchronize();
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                   .count() /
+               rq.iters;
+      };
       torch::cuda::synchronize();
       c10::cuda::CUDACachingAllocator::resetPeakStats(0);
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < rq.iters; ++i) {
-        SD35_TRY(auto y, forward(m, e, x, ctx, pooled, t));
-        (void)y;
-      }
-      torch::cuda::synchronize();
-      const double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-          rq.iters;
+      SD35_TRY(const double ms, time_steps());
       auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
       const auto peak = stats.allocated_bytes[0].peak;
       nlohmann::json row{{"precision", to_string(e.effective)},
                          {"native_fp8", e.native_fp8},
+                         {"fused_kernels", m.fused},
                          {"ms_per_cfg_step", ms},
                          {"weights_gib", static_cast<double>(wbytes) / (1 << 30)},
                          {"peak_gib", static_cast<double>(peak) / (1 << 30)}};
-      // The same step replayed as a CUDA graph: removes the host's per-op launch overhead
-      // (thousands of small kernels per step), which eager libtorch and diffusers both pay.
-      try {
-        c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool();
-        c10::cuda::CUDAStreamGuard guard(stream);
-        if (auto warm = forward(m, e, x, ctx, pooled, t); !warm)
-          throw std::runtime_error(warm.error().describe());
-        stream.synchronize();
-        at::cuda::CUDAGraph graph;
-        graph.capture_begin();
-        auto captured = forward(m, e, x, ctx, pooled, t);
-        graph.capture_end();
-        if (!captured) throw std::runtime_error(captured.error().describe());
-        graph.replay();
-        stream.synchronize();
-        const auto g0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < rq.iters; ++i) graph.replay();
-        stream.synchronize();
-        row["ms_per_cfg_step_cuda_graph"] =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - g0)
-                .count() /
-            rq.iters;
-        auto gstats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-        row["peak_gib_cuda_graph"] =
-            static_cast<double>(gstats.allocated_bytes[0].peak) / (1 << 30);
-      } catch (const std::exception& ex) {
-        row["cuda_graph_error"] = torch_error_text(ex);
+      if (!m.fused_note.empty()) row["fused_note"] = m.fused_note;
+      {
+        // Which attention kernel torch picks for this step's q, k, v.
+        const auto ho = o.dtype(at::kBFloat16);
+        const std::int64_t tokens =
+            static_cast<std::int64_t>(rq.latent / cfg.patch_size) * (rq.latent / cfg.patch_size) +
+            rq.text_tokens;
+        at::Tensor q = at::empty({2, tokens, cfg.num_heads, cfg.head_dim}, ho).transpose(1, 2);
+        row["attention_backend"] = fused::attention_backend_for(q, q, q);
       }
+      if (m.fused && rq.variants) {
+        // What the fused kernels and each attention backend are worth, in the same run.
+        nlohmann::json variants;
+        m.fused = false;
+        if (auto r = time_steps()) variants["unfused_aten_ops"] = *r;
+        m.fused = true;
+        for (const char* backend : {"flash", "cudnn", "efficient"}) {
+          if (!fused::select_attention_backend(backend)) continue;
+          try {
+            if (auto r = time_steps()) variants[std::string("attention_") + backend] = *r;
+          } catch (const std::exception& ex) {
+            variants[std::string("attention_") + backend] = torch_error_text(ex);
+          }
+        }
+        fused::select_attention_backend("auto");
+        row["variants_ms"] = variants;
+      }
+      if (rq.cuda_graph)
+        time_cuda_graph([&] { return forward(m, e, x, ctx, pooled, t); }, rq.iters, row);
       rows.push_back(row);
     } catch (const std::exception& ex) {
       rows.push_back({{"precision", to_string(p)}, {"error", torch_error_text(ex)}});

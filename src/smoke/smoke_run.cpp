@@ -78,10 +78,14 @@ std::string device_name(const at::Device& d) {
   return "cpu";
 }
 
-std::string path_text(const Exec& e) {
+// `m`: the prepared model, to say whether the fused kernels run (native FP8 only).
+std::string path_text(const Exec& e, const Model* m = nullptr) {
   std::string s(to_string(e.effective));
-  s += e.native_fp8 ? " (at::_scaled_mm, E4M3 activations"
-                    : (e.act == at::kBFloat16 ? " (bf16 compute" : " (fp32 compute");
+  if (e.native_fp8 && m && m->fused)
+    s += " (fused CUDA kernels + at::_scaled_mm, row-wise E4M3 activations";
+  else
+    s += e.native_fp8 ? " (at::_scaled_mm, E4M3 activations"
+                      : (e.act == at::kBFloat16 ? " (bf16 compute" : " (fp32 compute");
   s += fmt::format(" on {})", e.device.is_cuda() ? "cuda" : "cpu");
   return s;
 }
@@ -171,7 +175,8 @@ Result<FixtureRun> run_fixture(const std::string& checkpoint, const std::string&
         }
         FixtureRun run;
         run.checkpoint = m.info;
-        run.path_taken = path_text(e) + (e.note.empty() ? "" : "; " + e.note);
+        run.path_taken = path_text(e, &m) + (e.note.empty() ? "" : "; " + e.note) +
+                         (m.fused_note.empty() ? "" : "; unfused: " + m.fused_note);
         SD35_TRY(at::Tensor fwd,
                  forward(m, e, in["latents"], in["context"], in["pooled"], in["timestep"]));
         run.forward = to32(fwd);
@@ -337,8 +342,8 @@ Result<nlohmann::json> run_smoke(const SmokeRequest& rq, Reporter& reporter) {
         // Requested path on the same weights (FP8 paths quantise the block Linears in place).
         if (wants_fp8_storage(fast.effective) || fast.native_fp8) quantize_blocks(model);
         SD35_TRY_STATUS(prepare_model(model, fast));
-        reporter.info(fmt::format("requested path {}", path_text(fast)));
-        PathResult r_fast{std::string(to_string(fast.effective)), {}, path_text(fast)};
+        reporter.info(fmt::format("requested path {}", path_text(fast, &model)));
+        PathResult r_fast{std::string(to_string(fast.effective)), {}, path_text(fast, &model)};
         SD35_TRY(r_fast.run, timed_sample(model, fast, cond, rq.sampling));
         const double agreement = rel_l2(r_fast.run.out.data, r_ref.run.out.data);
         const bool finite = all_finite(r_fast.run.out.data) && all_finite(r_ref.run.out.data);
@@ -389,6 +394,22 @@ Result<nlohmann::json> run_smoke(const SmokeRequest& rq, Reporter& reporter) {
         summary.push_back(fmt::format("{}: {:.1f} ms/step, peak {:.2f} GiB", r_ref.path,
                                       r_ref.run.ms_per_step, gib(r_ref.run.peak)));
         if (!fast.note.empty()) summary.push_back("native FP8 not used: " + fast.note);
+        if (fast.native_fp8 && !model.fused)
+          summary.push_back("fused FP8 kernels not used: " + model.fused_note);
+        if (fast.native_fp8 && model.fused) {
+          // The result above came through the fused kernels: prove each against ATen too.
+          auto check = check_fused_kernels();
+          doc["fused_kernels"] =
+              check ? *check : nlohmann::json{{"error", check.error().describe()}, {"ok", false}};
+          const bool fused_ok = doc["fused_kernels"].value("ok", false);
+          doc["ok"] = doc["ok"].get<bool>() && fused_ok;
+          summary.push_back(fused_ok ? fmt::format("fused FP8 kernels agree with ATen ({} checks)",
+                                                   doc["fused_kernels"]["kernels"].size())
+                                     : "FUSED FP8 KERNELS DISAGREE WITH ATen: rerun with "
+                                       "SD35_FUSED=0 and report the 'fused_kernels' section");
+          if (!fused_ok && summary[0].rfind("SMOKE OK", 0) == 0)
+            summary[0].replace(0, 8, "SMOKE FAILED");
+        }
         if (rq.gemm_probe && fast.device.is_cuda()) {
           auto probe = gemm_probe(cfg, 2 * (rq.latent_h * rq.latent_w / 4 + tokens));
           if (probe) {

@@ -68,3 +68,55 @@ TEST(SmokeTorch, EmbeddedDefaultRunsAndAgrees) {
   EXPECT_GT((*doc)["rel_l2_vs_reference"].get<double>(), 0.0);  // FP8 really ran
   EXPECT_EQ((*doc)["fingerprint"]["sha256_grid_1e-2"].get<std::string>().size(), 64U);
 }
+
+TEST(SmokeTorch, FusedKernelsAgreeWithAten) {
+  auto r = smoke::check_fused_kernels();
+  if (!r && r.error().code == sd35::Errc::unavailable) GTEST_SKIP() << r.error().describe();
+  ASSERT_TRUE(r) << r.error().describe();
+  ASSERT_GE((*r)["kernels"].size(), 20U);
+  for (const auto& k : (*r)["kernels"]) {
+    std::printf("fused %-55s error %.4f (limit %.4f)\n", k["name"].get<std::string>().c_str(),
+                k["error"].get<double>(), k["limit"].get<double>());
+    EXPECT_TRUE(k["ok"].get<bool>()) << k.dump();
+  }
+  EXPECT_TRUE((*r)["ok"].get<bool>());
+}
+
+// The fused block and the ATen block (SD35_FUSED=0) against the dequantised-weight references of
+// the fixtures' real layouts. They differ only in row-wise instead of tensor-wise activation
+// scales, so the fused block must meet the same bound and be no less accurate.
+TEST(SmokeTorch, FusedBlockAsAccurateAsAtenBlockOnCuda) {
+  if (!sd35::smoke::torch_build_info().cuda_available) GTEST_SKIP() << "no CUDA device";
+  for (const std::string set : {"tiny-large", "tiny-mmditx"}) {
+    std::ifstream in(ref_dir(set) + "/reference.json");
+    auto j = nlohmann::json::parse(in);
+    smoke::SamplingSpec spec{j["steps"].get<int>(), j["guidance"].get<double>(),
+                             j["shift"].get<double>()};
+    const std::string ckpt = ref_dir(set) + "/" + set + "_fp8_scaled.safetensors";
+    const std::string inputs = ref_dir(set) + "/inputs.safetensors";
+    const std::string refs = ref_dir(set) + "/reference.safetensors";
+    auto want_fwd = smoke::read_f32_tensor(refs, "forward_fp8_weights");
+    auto want_smp = smoke::read_f32_tensor(refs, "sample_fp8_weights");
+    ASSERT_TRUE(want_fwd && want_smp);
+    auto fused = smoke::run_fixture(ckpt, inputs, smoke::Precision::fp8, "cuda", spec);
+    ASSERT_TRUE(fused) << fused.error().describe();
+    if (fused->path_taken.find("fused") == std::string::npos) GTEST_SKIP() << fused->path_taken;
+    ::setenv("SD35_FUSED", "0", 1);
+    auto aten = smoke::run_fixture(ckpt, inputs, smoke::Precision::fp8, "cuda", spec);
+    ::unsetenv("SD35_FUSED");
+    ASSERT_TRUE(aten) << aten.error().describe();
+    EXPECT_EQ(aten->path_taken.find("fused CUDA"), std::string::npos) << aten->path_taken;
+    const double fused_fwd = smoke::rel_l2(fused->forward.data, want_fwd->data);
+    const double fused_smp = smoke::rel_l2(fused->sample.data, want_smp->data);
+    const double aten_fwd = smoke::rel_l2(aten->forward.data, want_fwd->data);
+    const double aten_smp = smoke::rel_l2(aten->sample.data, want_smp->data);
+    std::printf(
+        "%s rel L2 vs fp8_weights reference: fused forward %.4f sample %.4f | ATen forward %.4f "
+        "sample %.4f\n",
+        set.c_str(), fused_fwd, fused_smp, aten_fwd, aten_smp);
+    EXPECT_LE(fused_fwd, 5e-2) << set;
+    EXPECT_LE(fused_smp, 5e-2) << set;
+    EXPECT_LE(fused_fwd, 1.25 * aten_fwd + 5e-3) << set;
+    EXPECT_LE(fused_smp, 1.25 * aten_smp + 5e-3) << set;
+  }
+}

@@ -1,0 +1,85 @@
+// Fused CUDA kernels for the native FP8 MMDiT path. Plain C++ declarations (no CUDA or torch
+// headers), so both the .cu file and the torch glue (src/smoke/fused_ops.cpp) can include it.
+//
+// Why: one CFG step of SD3.5 Large spends as long in unfused elementwise work (LayerNorm,
+// modulate, gate, GELU, qk-RMSNorm, head packing and activation quantisation, each a separate
+// pass over [tokens, D] in ATen) as in its FP8 GEMMs. Every kernel here reads its input once and
+// writes FP8 rows with a per-row scale that at::_scaled_mm takes as its row-wise scale_a.
+//
+// Conventions: bf16 tensors are raw pointers to __nv_bfloat16; "rows" are tokens of all batch
+// items ([B * L, width], row r belongs to batch item r / rows_per_batch); FP8 outputs are E4M3FN
+// rows of `ld` bytes (ld >= width, a multiple of 16; the padding is written as zeros) plus one
+// float scale per row (true value = fp8 * scale). Each function returns 0 or a cudaError_t
+// value, and launches on `stream` (a cudaStream_t).
+#pragma once
+
+#include <cstdint>
+
+namespace sd35::smoke::cuda {
+
+// The widest row the row kernels keep on chip (a float per element in shared memory, within the
+// 48 KiB a block gets without opting in; SD3.5 Large's widest row, the 4 x 2432 MLP, is 9728).
+constexpr std::int64_t kMaxRowWidth = 11264;
+
+struct Fp8Rows {
+  void* data = nullptr;    // [rows, ld] E4M3FN
+  float* scale = nullptr;  // [rows]
+  std::int64_t ld = 0;
+};
+
+// Per-batch-item vectors ([B, width] with a row stride, e.g. a chunk of the adaLN output).
+struct BatchVector {
+  const void* data = nullptr;  // bf16
+  std::int64_t stride = 0;     // elements between batch items
+};
+
+// out = quant(LayerNorm(x) * (1 + scale) + shift), LayerNorm without affine, eps 1e-6.
+// With `residual` (gate and y set): first x += gate * y (written back to x, rounded to bf16 like
+// ATen's addcmul), then the same on the updated x.
+struct LnModulateQuantArgs {
+  void* x = nullptr;  // bf16 [rows, width], contiguous
+  std::int64_t rows = 0, rows_per_batch = 0, width = 0;
+  BatchVector shift, scale;
+  bool residual = false;
+  BatchVector gate;
+  const void* y = nullptr;  // bf16 [rows, width], contiguous
+  Fp8Rows out;
+};
+int ln_modulate_quant(const LnModulateQuantArgs& a, void* stream);
+
+// out = quant(gelu_tanh(x)).
+int gelu_quant(const void* x, std::int64_t rows, std::int64_t width, Fp8Rows out, void* stream);
+
+// Quantises rows gathered from a strided [B, tokens, heads, head_dim] tensor (the attention
+// output, whatever its memory layout): rows are (b, first_token + i) for i < tokens_per_batch.
+struct GatherQuantArgs {
+  const void* x = nullptr;  // bf16
+  std::int64_t batch = 0, first_token = 0, tokens_per_batch = 0, heads = 0, head_dim = 0;
+  std::int64_t stride_batch = 0, stride_token = 0, stride_head = 0;  // elements; head_dim stride 1
+  Fp8Rows out;
+};
+int gather_quant(const GatherQuantArgs& a, void* stream);
+
+// x += gate * y (bf16, in place; gate per batch item).
+int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::int64_t width,
+                  BatchVector gate, const void* y, void* stream);
+
+// Splits fused qkv projections of image and context tokens into q, k, v of shape
+// [B, L_img + L_ctx, heads, head_dim] (contiguous bf16), applying RMSNorm (eps 1e-6, float
+// weights; null = no norm) to q and k per head: the layout scaled_dot_product_attention reads
+// through a transpose(1, 2) view, so the concatenation and permutes cost nothing extra.
+struct QkvPackArgs {
+  const void* img = nullptr;  // bf16 [B, L_img, 3 * heads * head_dim]
+  const void* ctx = nullptr;  // bf16 [B, L_ctx, 3 * heads * head_dim] or null (L_ctx = 0)
+  std::int64_t batch = 0, img_tokens = 0, ctx_tokens = 0, heads = 0, head_dim = 0;
+  const float* norm_q = nullptr;
+  const float* norm_k = nullptr;
+  const float* norm_ctx_q = nullptr;
+  const float* norm_ctx_k = nullptr;
+  void* q = nullptr;
+  void* k = nullptr;
+  void* v = nullptr;
+};
+int qkv_pack(const QkvPackArgs& a, void* stream);
+
+}  // namespace sd35::smoke::cuda

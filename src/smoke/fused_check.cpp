@@ -1,0 +1,185 @@
+// check_fused_kernels: every fused CUDA kernel against the same maths in ATen (float32), on seeded
+// random inputs. Widths that are multiples of 8 take the vectorised code, the others the scalar
+// one; both are checked.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <utility>
+
+#include "smoke/mmdit_fused.hpp"
+#include "smoke/mmdit_model.hpp"
+#include "smoke/smoke.hpp"
+
+namespace sd35::smoke {
+
+#ifndef SD35_FUSED_PATH
+
+Result<nlohmann::json> check_fused_kernels() {
+  return Error{Errc::unavailable, "the fused CUDA kernels are not built into this libtorch target",
+               "sd35torch",
+               "build with a CUDA libtorch and nvcc (the torch-only preset on a GPU box)"};
+}
+
+#else
+
+namespace {
+
+constexpr double kEps = 1e-6;
+
+// Largest |got - want| in units of E4M3's rounding bound for each element: half an E4M3 step
+// (2^-4 of the value for normal numbers) plus the subnormal step (2^-9 of the row's scale).
+// <= 1 means every element is as close as a correct rounding can be.
+double fp8_error(const fused::Fp8Act& a, const at::Tensor& want) {
+  const auto width = want.size(1);
+  at::Tensor got = a.q.narrow(1, 0, width).to(at::kFloat) * a.scale;
+  at::Tensor bound = want.abs() * 0.0625 + a.scale * (1.0 / 512) + 1e-12;
+  return ((got - want).abs() / bound).max().item<double>();
+}
+
+// |got - want| in bf16 steps (2^-7 of the value) plus float32 noise of the operands.
+double bf16_error(const at::Tensor& got, const at::Tensor& want, const at::Tensor& magnitude) {
+  at::Tensor bound = want.abs() * (1.0 / 128) + magnitude * 1e-6 + 1e-12;
+  return ((got.to(at::kFloat) - want).abs() / bound).max().item<double>();
+}
+
+bool padding_is_zero(const fused::Fp8Act& a, std::int64_t width) {
+  if (a.q.size(1) == width) return true;
+  return a.q.narrow(1, width, a.q.size(1) - width).view(at::kByte).eq(0).all().item<bool>();
+}
+
+// Scale equals the row's |max| / 448 (relative 1e-5).
+double scale_error(const fused::Fp8Act& a, const at::Tensor& want) {
+  at::Tensor s = std::get<0>(want.abs().max(1, true)) / 448.0;
+  return ((a.scale - s).abs() / (s + 1e-30)).max().item<double>() * 1e5;
+}
+
+at::Tensor ln_mod_reference(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor n = at::layer_norm(xf, {xf.size(-1)}, {}, {}, kEps);
+  return n * (1 + scale.to(at::kFloat).unsqueeze(1)) + shift.to(at::kFloat).unsqueeze(1);
+}
+
+at::Tensor rms_reference(const at::Tensor& x, const at::Tensor& w) {
+  return x * at::rsqrt(x.pow(2).mean(-1, true) + kEps) * w;
+}
+
+struct Checker {
+  nlohmann::json rows = nlohmann::json::array();
+  bool ok = true;
+  void add(const std::string& name, double error, double limit) {
+    const bool pass = std::isfinite(error) && error <= limit;
+    ok = ok && pass;
+    rows.push_back({{"name", name}, {"error", error}, {"limit", limit}, {"ok", pass}});
+  }
+};
+
+void check_row_kernels(Checker& c, std::int64_t width) {
+  const auto o = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const std::int64_t b = 2, l = 37, ld = (width + 15) / 16 * 16 + 16;
+  const std::string tag = fmt::format(" (width {})", width);
+  at::Tensor x = at::randn({b, l, width}, o) * 3;
+  at::Tensor mod = at::randn({b, 6 * width}, o) * 0.5;
+  at::Tensor shift = mod.narrow(1, 0, width), scale = mod.narrow(1, width, width);
+  at::Tensor want = ln_mod_reference(x, shift, scale).reshape({b * l, width});
+  fused::Fp8Act a = fused::ln_modulate_quant(x, shift, scale, ld);
+  c.add("ln_modulate_quant" + tag, fp8_error(a, want), 1.05);
+  c.add("ln_modulate_quant row scale x1e5" + tag, scale_error(a, want), 1.0);
+  c.add("ln_modulate_quant zero padding" + tag, padding_is_zero(a, width) ? 0.0 : 1.0, 0.0);
+
+  at::Tensor gate = mod.narrow(1, 2 * width, width);
+  at::Tensor y = at::randn({b, l, width}, o);
+  at::Tensor h = x.clone();
+  at::Tensor sum = x.to(at::kFloat) + gate.to(at::kFloat).unsqueeze(1) * y.to(at::kFloat);
+  at::Tensor magnitude = x.to(at::kFloat).abs() + (gate.to(at::kFloat).unsqueeze(1) * y).abs();
+  at::Tensor shift2 = mod.narrow(1, 3 * width, width), scale2 = mod.narrow(1, 4 * width, width);
+  fused::Fp8Act r = fused::gate_residual_ln_modulate_quant(h, gate, y, shift2, scale2, ld);
+  c.add("gate_residual_ln_modulate_quant: residual" + tag, bf16_error(h, sum, magnitude), 1.0);
+  c.add("gate_residual_ln_modulate_quant: quantised" + tag,
+        fp8_error(r, ln_mod_reference(h, shift2, scale2).reshape({b * l, width})), 1.05);
+
+  at::Tensor h2 = x.clone();
+  fused::gate_residual(h2, gate, y);
+  c.add("gate_residual" + tag, bf16_error(h2, sum, magnitude), 1.0);
+
+  at::Tensor f = at::randn({b * l, 4 * width}, o) * 2;
+  const std::int64_t fld = (4 * width + 15) / 16 * 16;
+  fused::Fp8Act g = fused::gelu_quant(f, fld);
+  c.add("gelu_quant" + tag, fp8_error(g, at::gelu(f.to(at::kFloat), "tanh")), 1.05);
+}
+
+void check_attention_kernels(Checker& c, std::int64_t heads, std::int64_t head_dim) {
+  const auto o = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const std::int64_t b = 2, li = 45, lc = 11, d = heads * head_dim;
+  const std::string tag = fmt::format(" ({}x{})", heads, head_dim);
+  at::Tensor img = at::randn({b, li, 3 * d}, o), ctx = at::randn({b, lc, 3 * d}, o);
+  const auto fo = o.dtype(at::kFloat);
+  std::array<at::Tensor, 4> norms{at::rand({head_dim}, fo) + 0.5, at::rand({head_dim}, fo) + 0.5,
+                                  at::rand({head_dim}, fo) + 0.5, at::rand({head_dim}, fo) + 0.5};
+  auto [q, k, v] = fused::qkv_pack(img, ctx, static_cast<int>(heads), norms);
+  auto part = [&](const at::Tensor& t, int i) {
+    return t.to(at::kFloat).view({b, -1, 3, heads, head_dim}).select(2, i);
+  };
+  at::Tensor want_q =
+      at::cat({rms_reference(part(img, 0), norms[0]), rms_reference(part(ctx, 0), norms[2])}, 1);
+  at::Tensor want_k =
+      at::cat({rms_reference(part(img, 1), norms[1]), rms_reference(part(ctx, 1), norms[3])}, 1);
+  at::Tensor want_v = at::cat({part(img, 2), part(ctx, 2)}, 1);
+  at::Tensor mag = want_v.abs() * 0;  // bf16 rounding of float results: no operand noise term
+  c.add("qkv_pack q (RMSNorm)" + tag, bf16_error(q.transpose(1, 2), want_q, mag), 1.0);
+  c.add("qkv_pack k (RMSNorm)" + tag, bf16_error(k.transpose(1, 2), want_k, mag), 1.0);
+  c.add("qkv_pack v" + tag, bf16_error(v.transpose(1, 2), want_v, mag), 0.0);
+
+  // An attention output in [B, T, H, Dh] storage seen as [B, H, T, Dh], like SDPA's.
+  at::Tensor out = at::randn({b, li + lc, heads, head_dim}, o).transpose(1, 2);
+  const std::int64_t ld = (d + 15) / 16 * 16;
+  for (auto [first, count] : {std::pair<std::int64_t, std::int64_t>{0, li}, {li, lc}}) {
+    fused::Fp8Act g = fused::gather_quant(out, first, count, ld);
+    at::Tensor want = out.transpose(1, 2).narrow(1, first, count).reshape({b * count, d});
+    c.add(fmt::format("gather_quant tokens {}..{}{}", first, first + count, tag),
+          fp8_error(g, want.to(at::kFloat)), 1.05);
+  }
+}
+
+void check_scaled_mm(Checker& c) {
+  const auto o = at::TensorOptions().device(at::kCUDA);
+  const std::int64_t m = 40, n = 80, kdim = 96;
+  Linear l;
+  l.weight = at::randn({n, kdim}, o.dtype(at::kFloat)) * 0.1;
+  l.bias = at::randn({n}, o.dtype(at::kFloat)) * 0.1;
+  quantize_linear(l);
+  l.k_pad = kdim;
+  l.w_t = l.weight.t();
+  l.bias_bf16 = l.bias.to(at::kBFloat16);
+  l.scale_row = at::full({1, n}, l.scale, o.dtype(at::kFloat));
+  at::Tensor x = at::randn({m, kdim}, o.dtype(at::kBFloat16));
+  fused::Fp8Act a = fused::gelu_quant(x, kdim);
+  at::Tensor got = fused::scaled_mm_rowwise(a, l).to(at::kFloat);
+  at::Tensor want = at::linear(a.q.to(at::kFloat) * a.scale, l.weight.to(at::kFloat) * l.scale,
+                               l.bias_bf16.to(at::kFloat));
+  c.add("scaled_mm_rowwise rel L2", ((got - want).norm() / want.norm()).item<double>(), 1e-2);
+}
+
+}  // namespace
+
+Result<nlohmann::json> check_fused_kernels() {
+  if (!torch::cuda::is_available())
+    return Error{Errc::unavailable, "no CUDA device for the fused kernel check", "libtorch", ""};
+  try {
+    c10::InferenceMode guard;
+    at::manual_seed(20241123);
+    Checker c;
+    check_row_kernels(c, 96);   // vectorised
+    check_row_kernels(c, 100);  // scalar
+    check_attention_kernels(c, 4, 16);
+    check_attention_kernels(c, 3, 10);
+    check_scaled_mm(c);
+    return nlohmann::json{{"kernels", c.rows}, {"ok", c.ok}};
+  } catch (const std::exception& ex) {
+    return Error{Errc::internal, "fused kernel check failed: " + torch_error_text(ex), "cuda",
+                 "run with SD35_FUSED=0 to use the ATen path meanwhile"};
+  }
+}
+
+#endif
+
+}  // namespace sd35::smoke

@@ -1,0 +1,58 @@
+// The fused native-FP8 transformer block (CUDA): row-wise FP8 activations produced by the fused
+// kernels of smoke/cuda/ and consumed by at::_scaled_mm with row-wise scales. TORCH HEADER:
+// include only from src/smoke/*.cpp.
+//
+// Built only where CMake found a CUDA compiler and a CUDA libtorch (SD35_CUDA_KERNELS); elsewhere
+// available() says why not and the ATen path of mmdit_forward.cpp runs.
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "smoke/mmdit_model.hpp"
+
+// The fused path needs the kernels and a libtorch with float8 and row-wise _scaled_mm.
+#if defined(SD35_CUDA_KERNELS) && defined(SD35_TORCH_SCALED_MM) && defined(SD35_TORCH_CUDA)
+#define SD35_FUSED_PATH 1
+#endif
+
+namespace sd35::smoke::fused {
+
+// E4M3 rows with one float scale per row: [M, ld] float8 and [M, 1] float32.
+struct Fp8Act {
+  at::Tensor q;
+  at::Tensor scale;
+};
+
+// Whether the fused block can run `model` under `exec`; fills `why_not` otherwise. Prepares the
+// per-model state it needs (row-wise weight scales, float RMSNorm weights) on success.
+bool prepare(Model& model, const Exec& exec, std::string& why_not);
+
+// One transformer block; h [B, L, D] and ctx [B, Lc, D] contiguous bf16, updated in place.
+void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx,
+                   const at::Tensor& silu_temb, const Exec& e);
+
+// The kernels with torch tensors (exposed for the GPU tests that check them against ATen).
+Fp8Act ln_modulate_quant(at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale,
+                         std::int64_t ld);
+Fp8Act gate_residual_ln_modulate_quant(at::Tensor& x, const at::Tensor& gate, const at::Tensor& y,
+                                       const at::Tensor& shift, const at::Tensor& scale,
+                                       std::int64_t ld);
+Fp8Act gelu_quant(const at::Tensor& x, std::int64_t ld);
+// Rows (b, first + i), i < count, of an attention output [B, H, T, Dh] (any strides, Dh
+// contiguous), merged over heads.
+Fp8Act gather_quant(const at::Tensor& o, std::int64_t first, std::int64_t count, std::int64_t ld);
+void gate_residual(at::Tensor& x, const at::Tensor& gate, const at::Tensor& y);
+// q, k, v as [B, H, L + Lc, Dh] views of [B, L + Lc, H, Dh] storage; norms float or undefined.
+std::array<at::Tensor, 3> qkv_pack(const at::Tensor& img, const at::Tensor& ctx, int heads,
+                                   const std::array<at::Tensor, 4>& norms);
+// a.q @ W^T (+ bias) with row-wise activation scales and the weight's per-tensor scale.
+at::Tensor scaled_mm_rowwise(const Fp8Act& a, const Linear& l);
+
+// Attention backend for measurements: "auto" (torch's choice), "flash", "efficient" or "cudnn".
+// Returns false (and changes nothing) where this libtorch cannot select it.
+bool select_attention_backend(const std::string& name);
+// The backend torch picks for these inputs ("flash", "efficient", "cudnn", "math", ...).
+std::string attention_backend_for(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+}  // namespace sd35::smoke::fused
