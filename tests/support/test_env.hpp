@@ -2,9 +2,11 @@
 // running the built CLI.
 #pragma once
 
+#include <ftw.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -58,10 +60,9 @@ class TempDir {
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed in " + tmpl);
     path_ = tmpl;
   }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
+  // nftw rather than std::filesystem::remove_all: pip's libtorch.so exports its own copy of
+  // remove_all, which interposes on libstdc++'s in the torch tests and crashes (a null call).
+  ~TempDir() { ::nftw(path_.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::filesystem::path& path() const { return path_; }
@@ -79,6 +80,10 @@ class TempDir {
   }
 
  private:
+  static int remove_entry(const char* p, const struct stat* /*st*/, int /*type*/,
+                          struct FTW* /*ftw*/) {
+    return ::remove(p);
+  }
   std::filesystem::path path_;
 };
 
