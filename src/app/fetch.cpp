@@ -304,9 +304,15 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   for (auto& it : items) {
     if (it.lfs || it.cached) continue;
     auto st = bare.export_blob(it.git_blob, t.cache.blob(it.blob_id));
-    if (!st && st.error().code == Errc::disk_full)
-      return store::disk_full_error(
-          st.error(), {it.path, it.blob_id, t.cache.blobs(), {}, 0, it.size, still_needed(items)});
+    if (!st && st.error().code == Errc::disk_full) {
+      store::DiskFullContext ctx;
+      ctx.file = it.path;
+      ctx.id = it.blob_id;
+      ctx.dir = t.cache.blobs();
+      ctx.size = it.size;
+      ctx.still_needed = still_needed(items);
+      return store::disk_full_error(st.error(), ctx);
+    }
     SD35_TRY_STATUS(std::move(st));
   }
 

@@ -51,9 +51,9 @@ std::string bar_line(const ProgressUpdate& u, std::size_t width) {
   const int pct = static_cast<int>(100.0 * frac);
   const auto filled = static_cast<std::size_t>(pct / 5);
   std::string eta = format_eta(u);
-  std::string rest = fmt::format(" [{}{}] {:3}% {}  {}{}", std::string(filled, '#'),
-                                 std::string(20 - filled, '.'), pct, amount_of(u),
-                                 format_rate(u.rate_per_s), eta.empty() ? "" : "  " + eta);
+  std::string rest =
+      fmt::format(" [{}{}] {:3}% {}  {}{}", std::string(filled, '#'), std::string(20 - filled, '.'),
+                  pct, amount_of(u), format_rate(u.rate_per_s), eta.empty() ? "" : "  " + eta);
   std::string label = label_of(u);
   if (label.size() + rest.size() > width) {
     std::size_t room = width > rest.size() + 8 ? width - rest.size() : 8;

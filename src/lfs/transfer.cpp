@@ -37,7 +37,7 @@ struct Obj {
   std::vector<Conn*> conns;  // in flight
   Steady::time_point last_sidecar{};
   bool dirty = false;
-  RateMeter meter;              // network bytes of this object (outcome.downloaded)
+  RateMeter meter;               // network bytes of this object (outcome.downloaded)
   Steady::time_point started{};  // first request of this run, for the average on completion
 };
 
@@ -198,14 +198,14 @@ void Engine::drop(Conn* c) {
 }
 
 void Engine::fail(Obj& o, Error err) {
+  // Best effort, also on a full disk: then the previous sidecar (at most sidecar_interval old)
+  // stays, which is consistent with the file; losing it only costs re-downloading those bytes.
+  if (o.file) (void)o.file->save_sidecar();
   // A full disk stops the whole run: every other object would fail the same way.
   if (err.code == Errc::disk_full) {
     err = explain_disk_full(o, err);
     if (!fatal_) fatal_ = err;
   }
-  // Best effort, also on a full disk: then the previous sidecar (at most sidecar_interval old)
-  // stays, which is consistent with the file; losing it only costs a restart of the object.
-  if (o.file) (void)o.file->save_sidecar();
   o.file.reset();
   for (Conn* c : o.conns) c->abandoned = true;
   o.finished = true;
@@ -467,6 +467,7 @@ Error Engine::explain_disk_full(const Obj& o, const Error& cause) const {
   ctx.id = o.job.oid;
   ctx.dir = o.job.blob_path.parent_path();
   ctx.present = o.file ? o.file->bytes_present() : 0;
+  ctx.resumable = o.file ? o.file->recorded_bytes() : 0;
   ctx.partial = o.file ? o.file->incomplete_path() : std::filesystem::path();
   ctx.size = o.job.size;
   ctx.still_needed = still_needed;

@@ -15,7 +15,8 @@ class FetchProgress : public FetchTest {
     FetchTest::SetUpTestSuite();
     repo_ = new json(hub_->make_repo(
         {{"name", "progress"},
-         {"files", {{{"path", "weights/model.bin"}, {"lfs", true}, {"size", kSize}, {"seed", 11}}}}}));
+         {"files",
+          {{{"path", "weights/model.bin"}, {"lfs", true}, {"size", kSize}, {"seed", 11}}}}}));
   }
   static void TearDownTestSuite() {
     delete repo_;

@@ -54,12 +54,19 @@ static size_t allowance(int fd, size_t want) {
   return grant;
 }
 
-#define REAL(name, type)                                   \
-  static type real_##name;                                 \
+typedef ssize_t (*write_fn)(int, const void*, size_t);
+typedef ssize_t (*pwrite_fn)(int, const void*, size_t, off_t);
+typedef ssize_t (*writev_fn)(int, const struct iovec*, int);
+typedef ssize_t (*pwritev_fn)(int, const struct iovec*, int, off_t);
+typedef size_t (*fwrite_fn)(const void*, size_t, size_t, FILE*);
+
+/* The next definition of `name` (libc's), looked up once. */
+#define REAL(name, type)   \
+  static type real_##name; \
   if (!real_##name) real_##name = (type)dlsym(RTLD_NEXT, #name)
 
 ssize_t write(int fd, const void* buf, size_t n) {
-  REAL(write, ssize_t(*)(int, const void*, size_t));
+  REAL(write, write_fn);
   size_t ok = n ? allowance(fd, n) : 0;
   if (n && ok == 0) {
     errno = ENOSPC;
@@ -69,7 +76,7 @@ ssize_t write(int fd, const void* buf, size_t n) {
 }
 
 ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
-  REAL(pwrite, ssize_t(*)(int, const void*, size_t, off_t));
+  REAL(pwrite, pwrite_fn);
   size_t ok = n ? allowance(fd, n) : 0;
   if (n && ok == 0) {
     errno = ENOSPC;
@@ -90,7 +97,7 @@ static size_t iov_total(const struct iovec* iov, int cnt) {
 
 /* A vector write crossing the limit is refused whole (simpler than cutting an iovec). */
 ssize_t writev(int fd, const struct iovec* iov, int cnt) {
-  REAL(writev, ssize_t(*)(int, const struct iovec*, int));
+  REAL(writev, writev_fn);
   size_t n = iov_total(iov, cnt);
   if (n && allowance(fd, n) < n) {
     errno = ENOSPC;
@@ -100,7 +107,7 @@ ssize_t writev(int fd, const struct iovec* iov, int cnt) {
 }
 
 ssize_t pwritev(int fd, const struct iovec* iov, int cnt, off_t off) {
-  REAL(pwritev, ssize_t(*)(int, const struct iovec*, int, off_t));
+  REAL(pwritev, pwritev_fn);
   size_t n = iov_total(iov, cnt);
   if (n && allowance(fd, n) < n) {
     errno = ENOSPC;
@@ -114,7 +121,7 @@ ssize_t pwritev64(int fd, const struct iovec* iov, int cnt, off_t off) {
 }
 
 size_t fwrite(const void* buf, size_t size, size_t nmemb, FILE* f) {
-  REAL(fwrite, size_t(*)(const void*, size_t, size_t, FILE*));
+  REAL(fwrite, fwrite_fn);
   size_t n = size * nmemb;
   if (n && f && allowance(fileno(f), n) < n) {
     errno = ENOSPC;

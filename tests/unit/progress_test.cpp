@@ -131,8 +131,8 @@ class Captured {
   std::size_t out_len_ = 0, err_len_ = 0;
 };
 
-const ProgressUpdate kFileUpdate{"fetch", "transformer/model.safetensors", 256u << 20, 1024u << 20,
-                                 64.0 * (1 << 20), false};
+const ProgressUpdate kFileUpdate{
+    "fetch", "transformer/model.safetensors", 256u << 20, 1024u << 20, 64.0 * (1 << 20), false};
 
 TEST(ProgressRender, PlainLineHasFileRateAndEta) {
   Captured c(cli::RenderMode::plain);
