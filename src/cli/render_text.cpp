@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -29,7 +30,7 @@ std::string format_rate(double bytes_per_s) {
 std::string format_eta(const ProgressUpdate& u) {
   auto eta = u.eta_s();
   if (u.finished || !eta || *eta <= 0) return "";
-  auto secs = static_cast<std::uint64_t>(*eta + 0.5);
+  auto secs = static_cast<std::uint64_t>(std::llround(*eta));
   return secs >= 3600 ? fmt::format("ETA {}h{:02}m", secs / 3600, (secs % 3600) / 60)
                       : fmt::format("ETA {}m{:02}s", secs / 60, secs % 60);
 }

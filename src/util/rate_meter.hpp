@@ -30,8 +30,8 @@ class RateMeter {
 
  private:
   struct Sample {
-    Clock::time_point at;
-    std::uint64_t total;
+    Clock::time_point at{};
+    std::uint64_t total = 0;
   };
   std::chrono::milliseconds window_;
   std::chrono::milliseconds min_span_;

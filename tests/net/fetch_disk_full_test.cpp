@@ -14,11 +14,11 @@ class FetchDiskFull : public FetchTest {
  protected:
   static void SetUpTestSuite() {
     FetchTest::SetUpTestSuite();
-    repo_ = new json(hub_->make_repo(
-        {{"name", "diskfull"},
-         {"files",
-          {{{"path", "weights.bin"}, {"lfs", true}, {"size", kSize}, {"seed", 13}},
-           {{"path", "README.md"}, {"content", "disk full\n"}}}}}));
+    repo_ = new json(
+        hub_->make_repo({{"name", "diskfull"},
+                         {"files",
+                          {{{"path", "weights.bin"}, {"lfs", true}, {"size", kSize}, {"seed", 13}},
+                           {{"path", "README.md"}, {"content", "disk full\n"}}}}}));
   }
   static void TearDownTestSuite() {
     delete repo_;

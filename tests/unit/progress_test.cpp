@@ -29,7 +29,7 @@ TEST(RateMeter, SteadyStreamGivesItsRate) {
   EXPECT_EQ(m.rate(), 0.0) << "no samples";
   m.sample(at_ms(0), 0);
   EXPECT_EQ(m.rate(), 0.0) << "one sample spans no time";
-  for (int i = 1; i <= 30; ++i) m.sample(at_ms(i * 100), static_cast<std::uint64_t>(i) * 100'000);
+  for (int i = 1; i <= 30; ++i) m.sample(at_ms(100L * i), static_cast<std::uint64_t>(i) * 100'000);
   EXPECT_NEAR(m.rate(), 1'000'000.0, 1.0);  // 100 kB per 100 ms
 }
 
@@ -45,16 +45,16 @@ TEST(RateMeter, NeedsAMinimumSpanBeforeReporting) {
 TEST(RateMeter, StallDrivesTheRateToZeroWithinTheWindow) {
   RateMeter m(seconds(3));
   std::uint64_t bytes = 0;
-  for (int i = 0; i <= 50; ++i) m.sample(at_ms(i * 100), bytes += 50'000);  // 500 kB/s for 5 s
+  for (int i = 0; i <= 50; ++i) m.sample(at_ms(100L * i), bytes += 50'000);  // 500 kB/s for 5 s
   EXPECT_NEAR(m.rate(), 500'000.0, 1.0);
   // Stalled: the same byte count for 2 s, then for 3 s more. bytes / total-elapsed would still
   // claim ~250 kB/s here; the window says what is happening now.
-  for (int i = 51; i <= 70; ++i) m.sample(at_ms(i * 100), bytes);
+  for (int i = 51; i <= 70; ++i) m.sample(at_ms(100L * i), bytes);
   EXPECT_NEAR(m.rate(), 500'000.0 / 3.0, 1.0) << "1 s of transfer in the last 3 s";
-  for (int i = 71; i <= 100; ++i) m.sample(at_ms(i * 100), bytes);
+  for (int i = 71; i <= 100; ++i) m.sample(at_ms(100L * i), bytes);
   EXPECT_EQ(m.rate(), 0.0);
   // Bytes flow again: the rate follows within the window.
-  for (int i = 101; i <= 140; ++i) m.sample(at_ms(i * 100), bytes += 20'000);
+  for (int i = 101; i <= 140; ++i) m.sample(at_ms(100L * i), bytes += 20'000);
   EXPECT_NEAR(m.rate(), 200'000.0, 1.0);
 }
 
@@ -62,7 +62,7 @@ TEST(RateMeter, OnlyFedBytesCountSoResumedBytesAreNotSpeed) {
   // The engine feeds the bytes received in this run. An object resumed at 900 MB of 1 GB that
   // receives 1 MB/s is at 1 MB/s, whatever the file's size on disk.
   RateMeter m(seconds(5));
-  for (int i = 0; i <= 20; ++i) m.sample(at_ms(i * 100), static_cast<std::uint64_t>(i) * 100'000);
+  for (int i = 0; i <= 20; ++i) m.sample(at_ms(100L * i), static_cast<std::uint64_t>(i) * 100'000);
   EXPECT_NEAR(m.rate(), 1'000'000.0, 1.0);
   ProgressUpdate u{"fetch", "big.bin", 900'000'000 + 2'000'000, 1'000'000'000, m.rate(), false};
   ASSERT_TRUE(u.eta_s());
