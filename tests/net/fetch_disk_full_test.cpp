@@ -113,5 +113,17 @@ TEST_F(FetchDiskFull, EnospcWritingARegularFileNamesIt) {
             "disk full\n");
 }
 
+TEST_F(FetchDiskFull, EnospcInTheBareRepositoryIsDiskFullToo) {
+  std::map<std::string, std::string> env = full_disk_env(0);
+  env["SD35_TEST_ENOSPC_DIR"] = (cache_ / ".sd35-git").string();
+  auto full = run_bin(fetch_args(), env);
+  ASSERT_EQ(full.exit_code, 4) << full.err;
+  EXPECT_NE(full.err.find("No space left on device"), std::string::npos) << full.err;
+  EXPECT_NE(full.err.find("HF_HUB_CACHE"), std::string::npos) << full.err;
+  EXPECT_FALSE(sfs::exists(folder() / "snapshots"));
+  EXPECT_FALSE(sfs::exists(folder() / "refs" / "main"));
+  ASSERT_EQ(run_bin(fetch_args()).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace sd35::testing
