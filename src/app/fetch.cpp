@@ -14,6 +14,7 @@
 #include "lfs/transfer.hpp"
 #include "net/credentials.hpp"
 #include "net/status_policy.hpp"
+#include "store/disk_full.hpp"
 #include "store/file_lock.hpp"
 #include "store/hf_cache_layout.hpp"
 #include "store/path_glob.hpp"
@@ -194,6 +195,14 @@ Status preflight(const FetchOptions& opt, const Manifest& m, const Target& t,
   return make_error(Errc::disk_full, f.detail, t.cache_dir.string(), f.fix);
 }
 
+// Bytes of the selected files not yet in blobs/ (whole files: partial downloads not subtracted).
+std::uint64_t still_needed(const std::vector<Item>& items) {
+  std::uint64_t n = 0;
+  for (const auto& it : items)
+    if (!it.cached) n += it.size;
+  return n;
+}
+
 Error enrich_git_error(Error e, const net::Credentials& cred, const Target& t) {
   if (e.code == Errc::auth)
     e.message += cred.token.empty()
@@ -292,9 +301,20 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   std::error_code ec;
   sfs::create_directories(t.cache.blobs(), ec);
   if (ec) return fs::errno_error(ec.value(), "cannot create the cache directory", t.cache.blobs());
-  for (auto& it : items)
-    if (!it.lfs && !it.cached)
-      SD35_TRY_STATUS(bare.export_blob(it.git_blob, t.cache.blob(it.blob_id)));
+  for (auto& it : items) {
+    if (it.lfs || it.cached) continue;
+    auto st = bare.export_blob(it.git_blob, t.cache.blob(it.blob_id));
+    if (!st && st.error().code == Errc::disk_full) {
+      store::DiskFullContext ctx;
+      ctx.file = it.path;
+      ctx.id = it.blob_id;
+      ctx.dir = t.cache.blobs();
+      ctx.size = it.size;
+      ctx.still_needed = still_needed(items);
+      return store::disk_full_error(st.error(), ctx);
+    }
+    SD35_TRY_STATUS(std::move(st));
+  }
 
   // 5. LFS objects: batch API for actions, then the transfer engine.
   lfs::BatchClient batch{lfs::lfs_endpoint(t.repo_url, lfs_url), &cred, fetched->ref_name,

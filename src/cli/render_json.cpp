@@ -31,12 +31,14 @@ class JsonRenderer final : public Reporter {
       if (!u.finished && now - last < std::chrono::seconds(1)) return;
       last = now;
     }
+    auto eta = u.eta_s();
     line({{"type", "progress"},
           {"task", u.task},
           {"item", u.item},
           {"done", u.done},
           {"total", u.total},
           {"rate_per_s", u.rate_per_s},
+          {"eta_s", eta ? nlohmann::json(*eta) : nlohmann::json()},
           {"finished", u.finished}});
   }
   void finding(const Finding& f) override {

@@ -1,7 +1,9 @@
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -26,66 +28,104 @@ std::string format_rate(double bytes_per_s) {
 }
 
 std::string format_eta(const ProgressUpdate& u) {
-  if (u.total == 0 || u.rate_per_s <= 0 || u.done >= u.total) return "";
-  auto secs = static_cast<std::uint64_t>(static_cast<double>(u.total - u.done) / u.rate_per_s);
+  auto eta = u.eta_s();
+  if (u.finished || !eta || *eta <= 0) return "";
+  auto secs = static_cast<std::uint64_t>(std::llround(*eta));
   return secs >= 3600 ? fmt::format("ETA {}h{:02}m", secs / 3600, (secs % 3600) / 60)
                       : fmt::format("ETA {}m{:02}s", secs / 60, secs % 60);
 }
 
-// TTY: colour, one redrawn progress line (at most 10 redraws a second), findings as a table at
-// the end. Plain: no escapes, a progress line per item at most every 5 s, findings as lines.
+std::string label_of(const ProgressUpdate& u) {
+  return u.item.empty() ? u.task : fmt::format("{} {}", u.task, u.item);
+}
+
+std::string amount_of(const ProgressUpdate& u) {
+  return u.total ? fmt::format("{} / {}", str::human_bytes(u.done), str::human_bytes(u.total))
+                 : str::human_bytes(u.done);
+}
+
+// One bar of at most `width` columns; a long label is shortened from the left (the file name at
+// the end of a path is what tells files apart).
+std::string bar_line(const ProgressUpdate& u, std::size_t width) {
+  const double frac =
+      u.total ? std::min(1.0, static_cast<double>(u.done) / static_cast<double>(u.total)) : 0.0;
+  const int pct = static_cast<int>(100.0 * frac);
+  const auto filled = static_cast<std::size_t>(pct / 5);
+  std::string eta = format_eta(u);
+  std::string rest =
+      fmt::format(" [{}{}] {:3}% {}  {}{}", std::string(filled, '#'), std::string(20 - filled, '.'),
+                  pct, amount_of(u), format_rate(u.rate_per_s), eta.empty() ? "" : "  " + eta);
+  std::string label = label_of(u);
+  if (label.size() + rest.size() > width) {
+    std::size_t room = width > rest.size() + 8 ? width - rest.size() : 8;
+    if (label.size() > room) label = "..." + label.substr(label.size() - (room - 3));
+  }
+  std::string line = label + rest;
+  if (line.size() > width) line.resize(width);
+  return line;
+}
+
+std::string plain_line(const ProgressUpdate& u) {
+  std::string eta = format_eta(u);
+  return fmt::format("{}: {} {} {}{}", label_of(u), u.finished ? "done" : "at", amount_of(u),
+                     format_rate(u.rate_per_s), eta.empty() ? "" : " " + eta);
+}
+
+std::size_t terminal_width(std::FILE* f) {
+  winsize ws{};
+  if (f && ::ioctl(::fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+  return 120;
+}
+
+// TTY: colour; progress as a block of redrawn bars (one per file being transferred, then the
+// task's total) at most 10 redraws a second, a permanent line per finished file; findings as a
+// table at the end. Plain: no escapes, a progress line per file and per total at most every 5 s
+// plus one when each finishes; findings as lines.
 class TextRenderer final : public Reporter {
  public:
-  explicit TextRenderer(const RenderOptions& o) : o_(o), tty_(o.mode == RenderMode::tty) {}
+  explicit TextRenderer(const RenderOptions& o)
+      : o_(o), tty_(o.mode == RenderMode::tty), width_(terminal_width(o.err) - 1) {}
 
   void event(Level level, std::string_view message, const nlohmann::json&) override {
     if (o_.verbosity < 0 && level < Level::warn) return;
     if (o_.verbosity < 1 && level == Level::debug) return;
     std::lock_guard lock(mu_);
-    clear_bar();
+    clear_block();
     const char* color = level == Level::error ? kRed : level == Level::warn ? kYellow : kDim;
     std::string prefix = level == Level::info ? "" : std::string(to_string(level)) + ": ";
     std::fputs(
         fmt::format("{}{}{}{}\n", paint(color, ""), prefix, message, paint(kReset, "")).c_str(),
         o_.err);
+    if (tty_) draw_block(Clock::now());
   }
 
   void progress(const ProgressUpdate& u) override {
     if (o_.verbosity < 0) return;
     std::lock_guard lock(mu_);
-    auto now = Clock::now();
-    auto& last = last_draw_[u.item];
-    const auto min_gap = tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(5000);
-    if (!u.finished && now - last < min_gap) return;
-    last = now;
-    std::string amount =
-        u.total ? fmt::format("{} / {}", str::human_bytes(u.done), str::human_bytes(u.total))
-                : str::human_bytes(u.done);
-    std::string label = u.item.empty() ? u.task : fmt::format("{} {}", u.task, u.item);
-    if (tty_) {
-      int pct =
-          u.total
-              ? static_cast<int>(100.0 * static_cast<double>(u.done) / static_cast<double>(u.total))
-              : 0;
-      int filled = pct / 5;
-      std::string bar = std::string(static_cast<std::size_t>(filled), '#') +
-                        std::string(static_cast<std::size_t>(20 - filled), '.');
-      std::fputs(fmt::format("\r\x1b[2K{} [{}] {:3}% {}  {}  {}", label, bar, pct, amount,
-                             format_rate(u.rate_per_s), format_eta(u))
-                     .c_str(),
-                 o_.err);
-      bar_visible_ = true;
-      if (u.finished) {
-        std::fputc('\n', o_.err);
-        bar_visible_ = false;
-      }
-    } else {
-      std::fputs(fmt::format("{}: {} {} {}{}\n", label, u.finished ? "done" : "at", amount,
-                             format_rate(u.rate_per_s), u.finished ? "" : " " + format_eta(u))
-                     .c_str(),
-                 o_.err);
+    const auto now = Clock::now();
+    const std::string key = u.task + '\x1f' + u.item;
+    if (!tty_) {
+      auto& last = last_plain_[key];
+      if (!u.finished && now - last < std::chrono::seconds(5)) return;
+      last = now;
+      std::fputs((plain_line(u) + "\n").c_str(), o_.err);
+      std::fflush(o_.err);
+      return;
     }
-    std::fflush(o_.err);
+    if (u.finished) {
+      // The finished file (or the task) leaves the block and stays on screen as a line.
+      std::erase_if(bars_, [&](const auto& kv) {
+        return kv.first == key || (u.item.empty() && kv.second.update.task == u.task);
+      });
+      clear_block();
+      std::fputs((bar_line(u, width_) + "\n").c_str(), o_.err);
+      draw_block(now);
+      return;
+    }
+    bars_[key] = {u, now};
+    if (now - last_draw_ < std::chrono::milliseconds(100)) return;
+    clear_block();
+    draw_block(now);
   }
 
   void finding(const Finding& f) override {
@@ -111,7 +151,7 @@ class TextRenderer final : public Reporter {
 
   void finish() override {
     std::lock_guard lock(mu_);
-    clear_bar();
+    clear_block();
     if (tty_ && !findings_.empty()) print_table();
     for (const auto& doc : pending_results_) {
       if (doc.contains("summary") && doc["summary"].is_array()) {
@@ -141,11 +181,40 @@ class TextRenderer final : public Reporter {
     }
     return "????";
   }
-  void clear_bar() {
-    if (bar_visible_) {
-      std::fputs("\r\x1b[2K", o_.err);
-      bar_visible_ = false;
+  // Erases the drawn block; the cursor ends at the start of its first line.
+  void clear_block() {
+    if (block_lines_ == 0) return;
+    std::string seq = "\r\x1b[2K";
+    for (std::size_t i = 1; i < block_lines_; ++i) seq += "\x1b[1A\x1b[2K";
+    std::fputs(seq.c_str(), o_.err);
+    block_lines_ = 0;
+  }
+  // Bars of the files in transfer (a file without an update for 3 s is waiting for a retry, or
+  // failed: it is left out), then the totals. No newline after the last line, so the next
+  // clear_block() finds the cursor on it.
+  void draw_block(Clock::time_point now) {
+    last_draw_ = now;
+    std::erase_if(bars_, [&](const auto& kv) {
+      return !kv.second.update.item.empty() && now - kv.second.seen > std::chrono::seconds(3);
+    });
+    std::vector<std::string> lines;
+    std::size_t hidden = 0;
+    for (const auto& [key, bar] : bars_) {
+      if (bar.update.item.empty()) continue;
+      if (lines.size() < kMaxFileBars)
+        lines.push_back(bar_line(bar.update, width_));
+      else
+        ++hidden;
     }
+    if (hidden > 0) lines.push_back(fmt::format("  ... and {} more", hidden));
+    for (const auto& [key, bar] : bars_)
+      if (bar.update.item.empty()) lines.push_back(bar_line(bar.update, width_));
+    if (lines.empty()) return;
+    std::string text;
+    for (const auto& l : lines) text += (text.empty() ? "" : "\n") + l;
+    std::fputs(text.c_str(), o_.err);
+    std::fflush(o_.err);
+    block_lines_ = lines.size();
   }
   void print_table() {
     std::size_t id_w = 5;
@@ -169,11 +238,20 @@ class TextRenderer final : public Reporter {
     }
   }
 
+  struct Bar {
+    ProgressUpdate update;
+    Clock::time_point seen;
+  };
+  static constexpr std::size_t kMaxFileBars = 8;
+
   RenderOptions o_;
   bool tty_;
-  bool bar_visible_ = false;
+  std::size_t width_;
   std::mutex mu_;
-  std::map<std::string, Clock::time_point> last_draw_;
+  std::map<std::string, Bar> bars_;  // task '\x1f' item -> latest update (TTY)
+  std::size_t block_lines_ = 0;      // lines of the drawn block (TTY)
+  Clock::time_point last_draw_{};
+  std::map<std::string, Clock::time_point> last_plain_;  // task '\x1f' item -> last line (plain)
   std::vector<Finding> findings_;
   std::vector<nlohmann::json> pending_results_;
 };

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <git2.h>
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "util/cancel.hpp"
@@ -44,6 +46,13 @@ Error last_error(int rc, std::string_view what, std::string where, bool auth_ref
     code = Errc::not_found;
     hint =
         "check the repository id (org/name), HF_ENDPOINT, and that the repository is not private";
+  } else if (text.find(std::strerror(ENOSPC)) != std::string::npos ||
+             text.find(std::strerror(EDQUOT)) != std::string::npos) {
+    // libgit2 appends strerror() to OS errors, whatever class it files them under.
+    code = Errc::disk_full;
+    hint =
+        "free space on the cache's filesystem, or point --cache / HF_HUB_CACHE at a larger disk; "
+        "then run the same command again";
   } else if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP ||
                    e->klass == GIT_ERROR_SSL)) {
     code = Errc::network;

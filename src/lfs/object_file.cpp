@@ -114,6 +114,7 @@ Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std:
         f.hashed_ = s->hashed;
         f.segments_ = s->segments;
         f.resumed_bytes_ = f.bytes_present();
+        f.recorded_bytes_ = f.resumed_bytes_;
       }
     }
   }
@@ -133,6 +134,7 @@ ObjectFile& ObjectFile::operator=(ObjectFile&& o) noexcept {
   std::swap(hash_, o.hash_);
   std::swap(hashed_, o.hashed_);
   std::swap(resumed_bytes_, o.resumed_bytes_);
+  std::swap(recorded_bytes_, o.recorded_bytes_);
   std::swap(reread_bytes_, o.reread_bytes_);
   return *this;
 }
@@ -212,7 +214,9 @@ Status ObjectFile::catch_up_hash() {
 
 Status ObjectFile::save_sidecar() {
   Sidecar s{oid_, size_, hashed_, hash_.export_state(), segments_};
-  return fs::write_file_atomic(sidecar_path(), to_json(s).dump());
+  SD35_TRY_STATUS(fs::write_file_atomic(sidecar_path(), to_json(s).dump()));
+  recorded_bytes_ = bytes_present();
+  return ok();
 }
 
 Status ObjectFile::finish() {

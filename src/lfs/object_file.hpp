@@ -74,6 +74,8 @@ class ObjectFile {
   [[nodiscard]] bool complete() const;
   [[nodiscard]] std::uint64_t bytes_present() const;
   [[nodiscard]] std::uint64_t resumed_bytes() const { return resumed_bytes_; }
+  // Bytes a later run can resume from: those recorded by the last sidecar saved (or loaded).
+  [[nodiscard]] std::uint64_t recorded_bytes() const { return recorded_bytes_; }
   [[nodiscard]] std::uint64_t reread_bytes() const { return reread_bytes_; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
   [[nodiscard]] const std::string& oid() const { return oid_; }
@@ -90,6 +92,7 @@ class ObjectFile {
   Sha256 hash_;
   std::uint64_t hashed_ = 0;
   std::uint64_t resumed_bytes_ = 0;
+  std::uint64_t recorded_bytes_ = 0;
   std::uint64_t reread_bytes_ = 0;
 };
 

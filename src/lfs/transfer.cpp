@@ -11,8 +11,10 @@
 
 #include "lfs/object_file.hpp"
 #include "net/curl_auth.hpp"
+#include "store/disk_full.hpp"
 #include "store/file_lock.hpp"
 #include "util/cancel.hpp"
+#include "util/rate_meter.hpp"
 #include "util/strings.hpp"
 
 namespace sd35::lfs {
@@ -35,6 +37,8 @@ struct Obj {
   std::vector<Conn*> conns;  // in flight
   Steady::time_point last_sidecar{};
   bool dirty = false;
+  RateMeter meter;               // network bytes of this object (outcome.downloaded)
+  Steady::time_point started{};  // first request of this run, for the average on completion
 };
 
 struct Conn {
@@ -150,6 +154,7 @@ class Engine {
   void drop(Conn* c);
   void save_sidecars(bool force);
   void report_progress(bool force);
+  Error explain_disk_full(const Obj& o, const Error& cause) const;
   Error abort_all(Error e);
 
   const TransferOptions& opt_;
@@ -160,10 +165,14 @@ class Engine {
   std::uint64_t received_ = 0, total_size_ = 0, reread_ = 0;
   std::optional<Error> fatal_;
   Steady::time_point started_ = Steady::now(), last_progress_{};
-  std::uint64_t rate_base_bytes_ = 0;
-  Steady::time_point rate_base_time_ = Steady::now();
-  double rate_ = 0;
+  RateMeter meter_;  // network bytes of the whole run (received_)
 };
+
+// Bytes per second over [from, to]; 0 for an empty interval.
+double average_rate(std::uint64_t bytes, Steady::time_point from, Steady::time_point to) {
+  double secs = std::chrono::duration<double>(to - from).count();
+  return secs > 0 ? static_cast<double>(bytes) / secs : 0.0;
+}
 
 bool Engine::acquire(Obj& o) {
   if (o.lock) return true;
@@ -189,7 +198,14 @@ void Engine::drop(Conn* c) {
 }
 
 void Engine::fail(Obj& o, Error err) {
+  // Best effort, also on a full disk: then the previous sidecar (at most sidecar_interval old)
+  // stays, which is consistent with the file; losing it only costs re-downloading those bytes.
   if (o.file) (void)o.file->save_sidecar();
+  // A full disk stops the whole run: every other object would fail the same way.
+  if (err.code == Errc::disk_full) {
+    err = explain_disk_full(o, err);
+    if (!fatal_) fatal_ = err;
+  }
   o.file.reset();
   for (Conn* c : o.conns) c->abandoned = true;
   o.finished = true;
@@ -228,7 +244,8 @@ void Engine::finalize(Obj& o) {
     o.finished = true;
     o.outcome.ok = true;
     release(o);
-    rep_.progress({"fetch", o.job.label, o.job.size, o.job.size, 0, true});
+    rep_.progress({"fetch", o.job.label, o.job.size, o.job.size,
+                   average_rate(o.outcome.downloaded, o.started, Steady::now()), true});
     return;
   }
   Error e = std::move(st).error();
@@ -252,6 +269,7 @@ void Engine::start(Obj& o, std::size_t seg) {
   c->obj = &o;
   c->seg = seg;
   c->total_received = &received_;
+  if (o.started == Steady::time_point{}) o.started = Steady::now();
   const Segment& s = o.file->segments()[seg];
   c->h = curl_easy_init();
   CURL* h = c->h;
@@ -315,7 +333,6 @@ void Engine::schedule() {
                       : std::vector<Segment>{{0, o.job.size, 0}};
       auto f = ObjectFile::open(o.job.blob_path, o.job.oid, o.job.size, std::move(plan));
       if (!f) {
-        if (f.error().code == Errc::disk_full) fatal_ = f.error();
         fail(o, std::move(f).error());
         continue;
       }
@@ -361,10 +378,7 @@ void Engine::on_done(Conn* c, CURLcode rc) {
   if (c->abandoned || o.finished || !o.file) return;
   const std::string where = net::redact_url(o.job.action.href);
   const auto backoff = net::backoff_delay(o.retries + 1, opt_.backoff);
-  if (c->write_error) {
-    if (c->write_error->code == Errc::disk_full) fatal_ = *c->write_error;
-    return fail(o, *c->write_error);
-  }
+  if (c->write_error) return fail(o, *c->write_error);
   if (c->range_mismatch || status == 416) {
     // The server's ranges cannot be trusted (or the saved offset is past its end): start over.
     o.range_mode = RangeMode::no;
@@ -427,21 +441,37 @@ void Engine::report_progress(bool force) {
   const auto now = Steady::now();
   if (!force && now - last_progress_ < std::chrono::milliseconds(100)) return;  // ≤ 10 updates/s
   last_progress_ = now;
-  double window = std::chrono::duration<double>(now - rate_base_time_).count();
-  if (window >= 1.0) {
-    double inst = static_cast<double>(received_ - rate_base_bytes_) / window;
-    rate_ = rate_ == 0 ? inst : 0.7 * rate_ + 0.3 * inst;
-    rate_base_bytes_ = received_;
-    rate_base_time_ = now;
-  }
+  meter_.sample(now, received_);
   std::uint64_t done_all = 0;
   for (auto& o : objs_) {
     std::uint64_t done = o.finished ? o.job.size : o.file ? o.file->bytes_present() : 0;
     done_all += done;
-    if (o.file && !o.conns.empty())
-      rep_.progress({"fetch", o.job.label, done, o.job.size, 0, false});
+    if (!o.file) continue;
+    // Sampled while waiting for a retry too, so a stalled object's rate falls to 0.
+    o.meter.sample(now, o.outcome.downloaded);
+    if (!o.conns.empty())
+      rep_.progress({"fetch", o.job.label, done, o.job.size, o.meter.rate(), false});
   }
-  rep_.progress({"fetch", "", done_all, total_size_, rate_, false});
+  rep_.progress({"fetch", "", done_all, total_size_, meter_.rate(), false});
+}
+
+Error Engine::explain_disk_full(const Obj& o, const Error& cause) const {
+  std::uint64_t still_needed = 0;
+  for (const auto& x : objs_) {
+    if (x.finished) continue;
+    std::uint64_t present = x.file ? x.file->bytes_present() : 0;
+    still_needed += x.job.size - std::min(present, x.job.size);
+  }
+  store::DiskFullContext ctx;
+  ctx.file = o.job.label;
+  ctx.id = o.job.oid;
+  ctx.dir = o.job.blob_path.parent_path();
+  ctx.present = o.file ? o.file->bytes_present() : 0;
+  ctx.resumable = o.file ? o.file->recorded_bytes() : 0;
+  ctx.partial = o.file ? o.file->incomplete_path() : std::filesystem::path();
+  ctx.size = o.job.size;
+  ctx.still_needed = still_needed;
+  return store::disk_full_error(cause, ctx);
 }
 
 Error Engine::abort_all(Error e) {
@@ -481,7 +511,8 @@ Result<TransferReport> Engine::run() {
     curl_multi_poll(multi_, nullptr, 0, 100, nullptr);
   }
   report_progress(true);
-  rep_.progress({"fetch", "", total_size_, total_size_, rate_, true});
+  rep_.progress({"fetch", "", total_size_, total_size_,
+                 average_rate(received_, started_, Steady::now()), true});
   TransferReport rep;
   for (auto& o : objs_) rep.objects.push_back(o.outcome);
   rep.bytes_downloaded = received_;

@@ -30,6 +30,12 @@ std::string_view to_string(Verdict verdict) noexcept {
   return "fail";
 }
 
+std::optional<double> ProgressUpdate::eta_s() const {
+  if (finished || (total > 0 && done >= total)) return 0.0;
+  if (total == 0 || rate_per_s <= 0) return std::nullopt;
+  return static_cast<double>(total - done) / rate_per_s;
+}
+
 nlohmann::json Finding::to_json() const {
   nlohmann::json j = {{"id", id},
                       {"verdict", to_string(verdict)},

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,13 +34,21 @@ struct Finding {
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
+// One progress report: of one item (a file) or, with an empty `item`, of the whole task. Producers
+// send item and total updates alike; renderers throttle and lay them out.
 struct ProgressUpdate {
   std::string task;         // "fetch", "verify", ...
   std::string item;         // file name or object id; empty for the total
-  std::uint64_t done = 0;   // bytes or units done
+  std::uint64_t done = 0;   // bytes or units done (bytes resumed from an earlier run included)
   std::uint64_t total = 0;  // 0 when unknown
-  double rate_per_s = 0.0;  // bytes (or units) per second, smoothed by the producer
+  // Bytes (or units) per second, smoothed by the producer over the last few seconds and counting
+  // only what this run moved (resumed bytes are not speed); 0 when unknown. On a finished update:
+  // the item's average over this run.
+  double rate_per_s = 0.0;
   bool finished = false;
+
+  // Seconds left at `rate_per_s`: 0 when finished, nullopt when the total or the rate is unknown.
+  [[nodiscard]] std::optional<double> eta_s() const;
 };
 
 class Reporter {

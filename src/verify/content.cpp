@@ -11,6 +11,7 @@
 #include "lfs/pointer.hpp"
 #include "util/cancel.hpp"
 #include "util/fs.hpp"
+#include "util/rate_meter.hpp"
 #include "util/strings.hpp"
 #include "verify/digest.hpp"
 #include "verify/finding.hpp"
@@ -183,15 +184,17 @@ Result<ContentReport> verify_files(const std::filesystem::path& root,
   std::atomic<std::uint64_t> done{0};
   std::mutex progress_mu;
   auto last = std::chrono::steady_clock::now();
+  RateMeter meter;  // hashing speed over the last seconds (what the ETA needs)
+  meter.sample(last, 0);
   auto add_progress = [&](std::uint64_t bytes) {
-    const auto now_done = done += bytes;
+    done += bytes;
     std::lock_guard lock(progress_mu);
     const auto now = std::chrono::steady_clock::now();
     if (now - last < std::chrono::milliseconds(100)) return;
     last = now;
-    const double secs = std::chrono::duration<double>(now - t0).count();
-    reporter.progress({"verify", "", now_done, total,
-                       secs > 0 ? static_cast<double>(now_done) / secs : 0, false});
+    const auto now_done = done.load();  // read under the lock: never smaller than the last sample
+    meter.sample(now, now_done);
+    reporter.progress({"verify", "", now_done, total, meter.rate(), false});
   };
   parallel_for(order.size(), options.threads, [&](std::size_t k) {
     const std::size_t i = order[k];
@@ -224,7 +227,9 @@ Result<ContentReport> verify_files(const std::filesystem::path& root,
     report.files.push_back(std::move(slot.outcome));
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  reporter.progress({"verify", "", done.load(), total, 0, true});
+  reporter.progress({"verify", "", done.load(), total,
+                     report.seconds > 0 ? static_cast<double>(done.load()) / report.seconds : 0,
+                     true});
   if (options.state_file && report.hashed > 0) {
     if (auto s = save_state(*options.state_file, next); !s) {
       reporter.event(Level::warn, "could not save the verify state: " + s.error().describe());

@@ -1,5 +1,5 @@
-// Pure logic of the fetch engine: globs, batch JSON, the status policy table, the resume sidecar
-// and range planning.
+// Pure logic of the fetch engine: globs, batch JSON, the status policy table, the resume sidecar,
+// range planning and the disk-full message.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +8,7 @@
 #include "lfs/batch.hpp"
 #include "lfs/object_file.hpp"
 #include "net/status_policy.hpp"
+#include "store/disk_full.hpp"
 #include "store/path_glob.hpp"
 #include "store/snapshot.hpp"
 #include "util/sha256.hpp"
@@ -235,4 +236,41 @@ TEST(ObjectFile, CorruptContentIsDiscarded) {
   EXPECT_FALSE(std::filesystem::exists(dir / oid));
   EXPECT_FALSE(std::filesystem::exists(dir / (oid + ".incomplete")));
   std::filesystem::remove_all(dir);
+}
+
+TEST(DiskFull, MessageNamesFileOidDirectoryAndAmounts) {
+  const Error cause =
+      make_error(Errc::disk_full, "cannot write the download: No space left on device", "x", "");
+  store::DiskFullContext ctx{.file = "text_encoders/t5xxl.safetensors",
+                             .id = "ab12",
+                             .dir = "/c/models--o--n/blobs",
+                             .partial = "/c/models--o--n/blobs/ab12.incomplete",
+                             .present = 3u << 20,
+                             .resumable = 2u << 20,
+                             .size = 8u << 20,
+                             .still_needed = 6u << 20};
+  Error e = store::disk_full_error(cause, ctx, fs::SpaceInfo{1u << 20, 1u << 30});
+  EXPECT_EQ(e.code, Errc::disk_full);
+  EXPECT_EQ(e.message,
+            "disk full while writing text_encoders/t5xxl.safetensors (oid ab12) into "
+            "/c/models--o--n/blobs: cannot write the download: No space left on device; 3.0 MiB "
+            "of its 8.0 MiB are on disk, this fetch still needs 6.0 MiB more and 1.0 MiB is free "
+            "there");
+  EXPECT_EQ(e.where, "/c/models--o--n/blobs/ab12.incomplete");
+  EXPECT_EQ(e.hint,
+            "free at least 5.0 MiB on that filesystem, or point --cache / HF_HUB_CACHE at a larger "
+            "disk; then run the same command again: it resumes from the 2.0 MiB recorded in "
+            "ab12.incomplete.json");
+
+  // Enough space reported (a quota, or the space came back) and no resume state saved.
+  ctx.resumable = 0;
+  e = store::disk_full_error(cause, ctx, fs::SpaceInfo{1u << 30, 1u << 31});
+  EXPECT_NE(e.hint.find("check disk quotas"), std::string::npos) << e.hint;
+  EXPECT_NE(e.hint.find("starts this file over"), std::string::npos) << e.hint;
+  // A regular file (no partial download) and unknown free space.
+  ctx.partial.clear();
+  e = store::disk_full_error(cause, ctx, std::nullopt);
+  EXPECT_EQ(e.where, "/c/models--o--n/blobs");
+  EXPECT_NE(e.message.find("an unknown amount is free"), std::string::npos) << e.message;
+  EXPECT_NE(e.hint.find("free at least 6.0 MiB"), std::string::npos) << e.hint;
 }
