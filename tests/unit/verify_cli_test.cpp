@@ -81,7 +81,10 @@ class VerifyCli : public ::testing::Test {
                                      manifest.string(), "--cache", cache.string(),
                                      "verify"};
     argv.insert(argv.end(), args.begin(), args.end());
-    auto out = proc::run({argv, std::chrono::milliseconds(60000)});
+    proc::Command cmd;
+    cmd.argv = argv;
+    cmd.timeout = std::chrono::milliseconds(60000);
+    auto out = proc::run(cmd);
     EXPECT_TRUE(out.has_value());
     return out ? *out : proc::Outcome{};
   }
