@@ -27,5 +27,7 @@ grep -E "error|rror:" $OUT/build.log | head -40
 [ -x build/torch-only/bin/sd35torch_tests ] || exit 2
 SD35_TEST_DATA=$PWD/tests/data timeout 300 build/torch-only/bin/sd35torch_tests --gtest_filter='*Fused*:*Native*:*Embedded*' > $OUT/fused_tests.log 2>&1; echo "fused tests rc=$?"
 grep -E "fused|rel L2|PASSED|FAILED|Failure|error|Skipped" $OUT/fused_tests.log | head -60
+SD35_TEST_FULL_SIZE=1 SD35_TEST_DATA=$PWD/tests/data timeout 300 build/torch-only/bin/sd35torch_tests --gtest_filter='MmditResident.FullSize*' > $OUT/full_size.log 2>&1; echo "full-size test rc=$?"
+grep -E "file|peak RSS|OK|FAILED|Failure|Skipped|Expected|Which" $OUT/full_size.log | cut -c1-400 | head -20
 SD35_TEST_DATA=$PWD/tests/data timeout 240 build/torch-only/bin/smoke_mmdit_bench ${BENCH_ARG} 2>&1 | tee $OUT/bench.log | grep -vE "^gemm |^  " | head -60
 ctest --preset torch-only -j4 > $OUT/ctest.log 2>&1; echo "ctest rc=$?"; grep -E "tests passed|Failed|FAILED" $OUT/ctest.log | head -20
