@@ -339,5 +339,6 @@ TEST(MmditResident, FullSizeLargeFileOnCuda) {
   EXPECT_EQ((*doc)["weight_bytes"].get<std::uint64_t>(), big.weight_bytes);
   EXPECT_TRUE((*doc)["paths"][0]["finite"].get<bool>());
   EXPECT_LE(run_growth, big.mmdit_bytes + big.mmdit_bytes / 10 + kSlack);
-  EXPECT_LT(run_growth, big.file_bytes / 2);
+  // ... and the 6.8 GB of text encoders and VAE never became resident.
+  EXPECT_LT(run_growth, big.mmdit_bytes + (big.file_bytes - big.mmdit_bytes) / 4);
 }
