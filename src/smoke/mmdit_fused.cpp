@@ -187,21 +187,31 @@ bool prepare(Model& model, const Exec& exec, std::string& why_not) {
   return true;
 }
 
-Fp8Act ln_modulate_quant(at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale,
-                         std::int64_t ld) {
-  check_bf16(x, "x");
-  TORCH_CHECK(x.dim() == 3 && x.is_contiguous(), "x must be contiguous [B, L, D]");
-  const std::int64_t w = x.size(2);
-  Fp8Act out = alloc_rows(x, x.size(0) * x.size(1), ld);
+namespace {
+
+// What both forms of LayerNorm-modulate-quantise pass to the kernel; x [B, L, D] contiguous.
+k::LnModulateQuantArgs ln_modulate_args(at::Tensor& x, const at::Tensor& shift,
+                                        const at::Tensor& scale, Fp8Act& out) {
   k::LnModulateQuantArgs a;
   a.x = x.data_ptr();
   a.rows = x.size(0) * x.size(1);
   a.rows_per_batch = x.size(1);
-  a.width = w;
-  a.shift = batch_vector(shift, w, "shift");
-  a.scale = batch_vector(scale, w, "scale");
+  a.width = x.size(2);
+  a.shift = batch_vector(shift, a.width, "shift");
+  a.scale = batch_vector(scale, a.width, "scale");
   a.out = rows_of(out);
-  check(k::ln_modulate_quant(a, stream()), "ln_modulate_quant");
+  return a;
+}
+
+}  // namespace
+
+Fp8Act ln_modulate_quant(at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale,
+                         std::int64_t ld) {
+  check_bf16(x, "x");
+  TORCH_CHECK(x.dim() == 3 && x.is_contiguous(), "x must be contiguous [B, L, D]");
+  Fp8Act out = alloc_rows(x, x.size(0) * x.size(1), ld);
+  check(k::ln_modulate_quant(ln_modulate_args(x, shift, scale, out), stream()),
+        "ln_modulate_quant");
   return out;
 }
 
@@ -212,19 +222,11 @@ Fp8Act gate_residual_ln_modulate_quant(at::Tensor& x, const at::Tensor& gate, co
   check_bf16(y, "y");
   TORCH_CHECK(x.dim() == 3 && x.is_contiguous() && y.is_contiguous() && y.numel() == x.numel(),
               "x [B, L, D] and y must be contiguous and of one size");
-  const std::int64_t w = x.size(2);
   Fp8Act out = alloc_rows(x, x.size(0) * x.size(1), ld);
-  k::LnModulateQuantArgs a;
-  a.x = x.data_ptr();
-  a.rows = x.size(0) * x.size(1);
-  a.rows_per_batch = x.size(1);
-  a.width = w;
-  a.shift = batch_vector(shift, w, "shift");
-  a.scale = batch_vector(scale, w, "scale");
+  k::LnModulateQuantArgs a = ln_modulate_args(x, shift, scale, out);
   a.residual = true;
-  a.gate = batch_vector(gate, w, "gate");
+  a.gate = batch_vector(gate, a.width, "gate");
   a.y = y.data_ptr();
-  a.out = rows_of(out);
   check(k::ln_modulate_quant(a, stream()), "gate_residual_ln_modulate_quant");
   return out;
 }
