@@ -225,6 +225,9 @@ Result<nlohmann::json> run_benchmark(const BenchRequest& rq) {
   const MmditConfig cfg = rq.model == "medium" ? sd35_medium_config() : sd35_large_config();
   nlohmann::json rows = nlohmann::json::array();
   const at::Device dev(at::kCUDA, 0);
+  // The caching allocator's statistics calls below need it initialised for the device: allocate
+  // once first (in a fresh process nothing else has touched CUDA yet).
+  (void)at::zeros({1}, at::TensorOptions().device(dev));
   for (Precision p : rq.precisions) {
     try {
       SD35_TRY(Exec e, plan_exec(p, "cuda"));
