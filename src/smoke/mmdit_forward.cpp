@@ -77,6 +77,9 @@ at::Tensor fp8_linear(const Linear& l, const at::Tensor& x) {
       xq, l.w_t, xs, l.scale_b,
       padded_n ? std::optional<at::Tensor>() : std::optional<at::Tensor>(l.bias_bf16), std::nullopt,
       at::kBFloat16, /*use_fast_accum=*/true);
+  // The point of this path is FP8 tensor cores: a result anywhere but on the GPU means it did not
+  // run there.
+  TORCH_CHECK(y.is_cuda(), "native FP8 GEMM output is on ", y.device().str(), ", not CUDA");
   if (padded_n) {
     y = y.narrow(1, 0, n);
     if (l.bias_bf16.defined()) y = y + l.bias_bf16;

@@ -318,6 +318,7 @@ at::Tensor scaled_mm_rowwise(const Fp8Act& a, const Linear& l) {
       a.q, l.w_t, a.scale, l.scale_row,
       bias_in_gemm ? std::optional<at::Tensor>(l.bias_bf16) : std::optional<at::Tensor>(),
       std::nullopt, at::kBFloat16, /*use_fast_accum=*/true);
+  TORCH_CHECK(y.is_cuda(), "native FP8 GEMM output is on ", y.device().str(), ", not CUDA");
   if (padded_n) y = y.narrow(1, 0, n);
   if (l.bias_bf16.defined() && !bias_in_gemm) y = y + l.bias_bf16;
   return y.contiguous();
