@@ -3,9 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <random>
-#include <string_view>
 
 #include "smoke/fp8_codec.hpp"
 #include "smoke/mmdit_fused.hpp"
@@ -46,31 +44,13 @@ at::Tensor fp8_linear(const Linear& l, const at::Tensor& x) {
     // 464 overflow point of torch's non-saturating cast), so no clamp pass is needed.
     auto [mn, mx] = at::aminmax(x2);
     xs = at::maximum(mx, mn.neg()).to(at::kFloat).div_(fp8::kE4M3Max).clamp_min_(1e-12F);
-    at::Tensor inv = xs.reciprocal();
+    // The reciprocal is rounded to the activation's own dtype (a same-dtype scale keeps the
+    // elementwise kernel on its vectorised path); _scaled_mm gets the exact inverse of that
+    // rounded value, the scale the multiplication really applied.
+    at::Tensor inv = xs.reciprocal().to(x2.scalar_type());
+    xs = inv.to(at::kFloat).reciprocal();
     if (l.k_pad != k) x2 = at::constant_pad_nd(x2, {0, l.k_pad - k});
-    // How to scale and cast (SD35_FP8_CAST, for measurements): a float 0-d scale makes the
-    // elementwise kernel cast its operands on the fly; a scale in the activation's own dtype
-    // (and the exact float reciprocal of it handed to _scaled_mm) keeps the kernel simple.
-    enum class Cast { fused, two_pass, bf16_fused, bf16_two_pass };
-    static const Cast mode = [] {
-      const char* v = std::getenv("SD35_FP8_CAST");
-      const std::string_view m = v ? v : "bf16-two-pass";
-      if (m == "fused") return Cast::fused;
-      if (m == "two-pass") return Cast::two_pass;
-      if (m == "bf16-fused") return Cast::bf16_fused;
-      return Cast::bf16_two_pass;
-    }();
-    if (mode == Cast::bf16_fused || mode == Cast::bf16_two_pass) {
-      inv = inv.to(x2.scalar_type());
-      xs = inv.to(at::kFloat).reciprocal();  // the scale that the rounded reciprocal really applies
-    }
-    if (mode == Cast::fused || mode == Cast::bf16_fused) {
-      // Scale and cast in one pass (TensorIterator casts to the float8 output inside the kernel).
-      xq = at::empty(x2.sizes(), x2.options().dtype(at::kFloat8_e4m3fn));
-      at::mul_out(xq, x2, inv);
-    } else {
-      xq = x2.mul(inv).to(at::kFloat8_e4m3fn);
-    }
+    xq = x2.mul(inv).to(at::kFloat8_e4m3fn);
   }
   const bool padded_n = l.w_t.size(1) != n;
   at::Tensor y = at::_scaled_mm(
