@@ -2,21 +2,15 @@
 // every set x every layout, forward and CFG sample within relative L2 1e-4 on the CPU in fp32.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "smoke/smoke.hpp"
+#include "support/sd3_fixture.hpp"
 
 namespace smoke = sd35::smoke;
 
 namespace {
-
-std::string data_dir() {
-  const char* d = std::getenv("SD35_TEST_DATA");
-  return std::string(d ? d : "tests/data") + "/sd3-reference";
-}
 
 struct Case {
   std::string set;
@@ -24,26 +18,18 @@ struct Case {
 };
 
 std::string checkpoint_path(const Case& c) {
-  const std::string dir = data_dir() + "/" + c.set;
+  const std::string dir = sd35::test::fixture_dir(c.set);
   if (c.layout == "diffusers") return dir;  // folder with transformer/
   return dir + "/" + c.set + "_" + c.layout + ".safetensors";
-}
-
-nlohmann::json reference_json(const std::string& set) {
-  std::ifstream in(data_dir() + "/" + set + "/reference.json");
-  return nlohmann::json::parse(in);
 }
 
 class FixtureTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(FixtureTest, ForwardAndSampleMatchDiffusers) {
   const Case c = GetParam();
-  const auto ref = reference_json(c.set);
-  smoke::SamplingSpec spec;
-  spec.steps = ref["steps"].get<int>();
-  spec.guidance = ref["guidance"].get<double>();
-  spec.shift = ref["shift"].get<double>();
-  const std::string dir = data_dir() + "/" + c.set;
+  const auto ref = sd35::test::fixture_reference(c.set);
+  const smoke::SamplingSpec spec = sd35::test::fixture_spec(c.set);
+  const std::string dir = sd35::test::fixture_dir(c.set);
   auto run = smoke::run_fixture(checkpoint_path(c), dir + "/inputs.safetensors",
                                 smoke::Precision::fp32, "cpu", spec);
   ASSERT_TRUE(run) << run.error().describe();

@@ -11,6 +11,7 @@
 #include "safetensors/safetensors.hpp"
 #include "smoke/smoke.hpp"
 #include "support/safetensors_writer.hpp"
+#include "support/sd3_fixture.hpp"
 
 namespace smoke = sd35::smoke;
 namespace fs = std::filesystem;
@@ -19,8 +20,7 @@ using sd35::testing::StTensor;
 namespace {
 
 std::string ref_dir(const std::string& set) {
-  const char* d = std::getenv("SD35_TEST_DATA");
-  return std::string(d ? d : "tests/data") + "/sd3-reference/" + set;
+  return sd35::test::fixture_dir(set);
 }
 
 fs::path temp_dir() {
@@ -44,15 +44,9 @@ void rewrite(const std::string& src, const fs::path& dst,
   std::ofstream(dst, std::ios::binary) << sd35::testing::st_file(out, metadata);
 }
 
-smoke::SamplingSpec spec_for(const std::string& set) {
-  std::ifstream in(ref_dir(set) + "/reference.json");
-  auto j = nlohmann::json::parse(in);
-  return {j["steps"].get<int>(), j["guidance"].get<double>(), j["shift"].get<double>()};
-}
-
 double forward_error(const std::string& set, const std::string& ckpt, const std::string& ref_name) {
   auto run = smoke::run_fixture(ckpt, ref_dir(set) + "/inputs.safetensors", smoke::Precision::fp32,
-                                "cpu", spec_for(set));
+                                "cpu", sd35::test::fixture_spec(set));
   EXPECT_TRUE(run) << (run ? "" : run.error().describe());
   if (!run) return 1.0;
   auto want = smoke::read_f32_tensor(ref_dir(set) + "/reference.safetensors", ref_name);

@@ -19,6 +19,7 @@
 #include "safetensors/safetensors.hpp"
 #include "smoke/smoke.hpp"
 #include "support/safetensors_writer.hpp"
+#include "support/sd3_fixture.hpp"
 #include "util/fs.hpp"
 
 namespace smoke = sd35::smoke;
@@ -141,6 +142,19 @@ bool reset_peak_rss() {
   return status_bytes("VmHWM") <= status_bytes("VmRSS") + kMiB;
 }
 
+// A short FP8 smoke run without the GEMM probe: `checkpoint` empty for the embedded model.
+smoke::SmokeRequest short_run(const std::string& device, int latent, int steps,
+                              const std::string& checkpoint = "") {
+  smoke::SmokeRequest rq;
+  rq.checkpoint = checkpoint;
+  rq.device = device;
+  rq.precision = smoke::Precision::fp8;
+  rq.latent_h = rq.latent_w = latent;
+  rq.sampling.steps = steps;
+  rq.gemm_probe = false;
+  return rq;
+}
+
 struct BigFile {
   std::uint64_t file_bytes = 0;
   std::uint64_t mmdit_bytes = 0;   // every model.diffusion_model.* tensor
@@ -205,10 +219,8 @@ BigFile write_all_in_one(const std::filesystem::path& path, const Dims& dims,
 // The generator above writes exactly the fixture's key set, dtypes and shapes at its dimensions,
 // so the big file is a faithful SD3.5-Large-style scaled-FP8 layout.
 TEST(MmditResident, GeneratorMatchesTheScaledFp8Fixture) {
-  const char* data = std::getenv("SD35_TEST_DATA");
-  auto header =
-      sd35::st::read_header(std::string(data ? data : "tests/data") +
-                            "/sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
+  auto header = sd35::st::read_header(sd35::test::fixture_dir("tiny-large") +
+                                      "/tiny-large_fp8_scaled.safetensors");
   ASSERT_TRUE(header) << header.error().describe();
   const auto specs = sai_fp8_mmdit({64, 16, 3, 48, 96, 80});
   ASSERT_EQ(specs.size(), header->tensors.size());
@@ -231,13 +243,8 @@ TEST(MmditResident, AllInOneFileLoadsWithItsMmditBytesOnly) {
   ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   ::mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   // Warm libtorch up first (thread pools, allocator, first-use tables): not the loader's memory.
-  smoke::SmokeRequest warm;
-  warm.device = "cpu";
-  warm.latent_h = warm.latent_w = 8;
-  warm.sampling.steps = 1;
-  warm.gemm_probe = false;
   sd35::NullReporter quiet;
-  ASSERT_TRUE(smoke::run_smoke(warm, quiet));
+  ASSERT_TRUE(smoke::run_smoke(short_run("cpu", 8, 1), quiet));
   ASSERT_TRUE(reset_peak_rss());  // before the file: writing it must not count either
 
   // ~55 MiB of MMDiT: an fp32 copy would be ~4x that, a bf16 copy ~2x, far above the bound.
@@ -266,14 +273,7 @@ TEST(MmditResident, AllInOneFileLoadsWithItsMmditBytesOnly) {
   // weight: they become resident once, as stored.
   ASSERT_TRUE(reset_peak_rss());
   base = status_bytes("VmRSS");
-  smoke::SmokeRequest rq;
-  rq.checkpoint = file.string();
-  rq.device = "cpu";
-  rq.precision = smoke::Precision::fp8;
-  rq.latent_h = rq.latent_w = 16;
-  rq.sampling.steps = 1;
-  rq.gemm_probe = false;
-  auto doc = smoke::run_smoke(rq, quiet);
+  auto doc = smoke::run_smoke(short_run("cpu", 16, 1, file.string()), quiet);
   ASSERT_TRUE(doc) << doc.error().describe();
   const std::uint64_t run_growth = status_bytes("VmHWM") - base;
   std::printf("smoke run: peak RSS +%.1f MiB\n", static_cast<double>(run_growth) / kMiB);
@@ -294,12 +294,8 @@ TEST(MmditResident, FullSizeLargeFileOnCuda) {
   if (!space || space->free_bytes < (20ull << 30))
     GTEST_SKIP() << "needs 20 GiB free in " << dir.path();
   sd35::NullReporter quiet;
-  smoke::SmokeRequest warm;  // CUDA context, cuBLAS and allocator first, outside the measurement
-  warm.device = "cuda";
-  warm.latent_h = warm.latent_w = 16;
-  warm.sampling.steps = 1;
-  warm.gemm_probe = false;
-  auto warmed = smoke::run_smoke(warm, quiet);
+  // CUDA context, cuBLAS and allocator first, outside the measurement.
+  auto warmed = smoke::run_smoke(short_run("cuda", 16, 1), quiet);
   if (!warmed) GTEST_SKIP() << warmed.error().describe();
 
   const Dims large{2432, 64, 38, 192, 4096, 2048};
@@ -323,14 +319,7 @@ TEST(MmditResident, FullSizeLargeFileOnCuda) {
   // holds more than the mapped FP8 bytes.
   ASSERT_TRUE(reset_peak_rss());
   base = status_bytes("VmRSS");
-  smoke::SmokeRequest rq;
-  rq.checkpoint = file.string();
-  rq.device = "cuda";
-  rq.precision = smoke::Precision::fp8;
-  rq.latent_h = rq.latent_w = 64;
-  rq.sampling.steps = 2;
-  rq.gemm_probe = false;
-  auto doc = smoke::run_smoke(rq, quiet);
+  auto doc = smoke::run_smoke(short_run("cuda", 64, 2, file.string()), quiet);
   ASSERT_TRUE(doc) << doc.error().describe();
   const std::uint64_t run_growth = status_bytes("VmHWM") - base;
   std::printf("smoke on CUDA: peak RSS +%.1f MiB (MMDiT %.1f MiB); %s\n",

@@ -2,20 +2,16 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "smoke/smoke.hpp"
 #include "smoke/torch_info.hpp"
+#include "support/sd3_fixture.hpp"
 
 namespace smoke = sd35::smoke;
 
-namespace {
-std::string ref_dir(const std::string& set) {
-  const char* d = std::getenv("SD35_TEST_DATA");
-  return std::string(d ? d : "tests/data") + "/sd3-reference/" + set;
-}
-}  // namespace
+using sd35::test::fixture_dir;
+using sd35::test::fixture_spec;
 
 TEST(SmokeTorch, CodecAgreesWithTorchFloat8OnCpu) {
   auto r = smoke::compare_codec_with_torch("cpu");
@@ -36,17 +32,14 @@ TEST(SmokeTorch, CodecAgreesWithTorchFloat8OnCuda) {
 TEST(SmokeTorch, NativeFp8NearDequantisedReferenceOnCuda) {
   if (!sd35::smoke::torch_build_info().cuda_available) GTEST_SKIP() << "no CUDA device";
   for (const std::string set : {"tiny-large", "tiny-mmditx"}) {
-    std::ifstream in(ref_dir(set) + "/reference.json");
-    auto j = nlohmann::json::parse(in);
-    smoke::SamplingSpec spec{j["steps"].get<int>(), j["guidance"].get<double>(),
-                             j["shift"].get<double>()};
-    auto run = smoke::run_fixture(ref_dir(set) + "/" + set + "_fp8_scaled.safetensors",
-                                  ref_dir(set) + "/inputs.safetensors", smoke::Precision::fp8,
+    const smoke::SamplingSpec spec = fixture_spec(set);
+    auto run = smoke::run_fixture(fixture_dir(set) + "/" + set + "_fp8_scaled.safetensors",
+                                  fixture_dir(set) + "/inputs.safetensors", smoke::Precision::fp8,
                                   "cuda", spec);
     ASSERT_TRUE(run) << run.error().describe();
     if (run->path_taken.find("_scaled_mm") == std::string::npos) GTEST_SKIP() << run->path_taken;
     auto want =
-        smoke::read_f32_tensor(ref_dir(set) + "/reference.safetensors", "forward_fp8_weights");
+        smoke::read_f32_tensor(fixture_dir(set) + "/reference.safetensors", "forward_fp8_weights");
     ASSERT_TRUE(want);
     const double err = smoke::rel_l2(run->forward.data, want->data);
     std::printf("%s native FP8 forward rel L2 vs forward_fp8_weights: %.4f\n", set.c_str(), err);
@@ -88,13 +81,10 @@ TEST(SmokeTorch, FusedKernelsAgreeWithAten) {
 TEST(SmokeTorch, FusedBlockAsAccurateAsAtenBlockOnCuda) {
   if (!sd35::smoke::torch_build_info().cuda_available) GTEST_SKIP() << "no CUDA device";
   for (const std::string set : {"tiny-large", "tiny-mmditx"}) {
-    std::ifstream in(ref_dir(set) + "/reference.json");
-    auto j = nlohmann::json::parse(in);
-    smoke::SamplingSpec spec{j["steps"].get<int>(), j["guidance"].get<double>(),
-                             j["shift"].get<double>()};
-    const std::string ckpt = ref_dir(set) + "/" + set + "_fp8_scaled.safetensors";
-    const std::string inputs = ref_dir(set) + "/inputs.safetensors";
-    const std::string refs = ref_dir(set) + "/reference.safetensors";
+    const smoke::SamplingSpec spec = fixture_spec(set);
+    const std::string ckpt = fixture_dir(set) + "/" + set + "_fp8_scaled.safetensors";
+    const std::string inputs = fixture_dir(set) + "/inputs.safetensors";
+    const std::string refs = fixture_dir(set) + "/reference.safetensors";
     auto want_fwd = smoke::read_f32_tensor(refs, "forward_fp8_weights");
     auto want_smp = smoke::read_f32_tensor(refs, "sample_fp8_weights");
     ASSERT_TRUE(want_fwd && want_smp);
