@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "app/smoke_plugin.hpp"
+#include "app/smoke_env.hpp"
 #include "app/smoke_weights.hpp"
 #include "util/strings.hpp"
 
@@ -33,34 +33,37 @@ std::string weights_line(const WeightsChoice& w) {
   return w.note.empty() ? "weights: the embedded synthetic model" : "weights: " + w.note;
 }
 
-}  // namespace
-
-Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
-                      Reporter& reporter) {
-  SD35_TRY(Manifest manifest, load_manifest_for(global));
-  if (options.synthetic && !options.checkpoint.empty())
+Status check_options(const SmokeOptions& o) {
+  if (o.synthetic && !o.checkpoint.empty())
     return Error{Errc::usage, "--synthetic and --checkpoint exclude each other", "--synthetic",
                  "drop one: --synthetic runs the embedded model, --checkpoint the given weights"};
-  if (!options.inputs.empty() && options.checkpoint.empty())
+  if (!o.inputs.empty() && o.checkpoint.empty())
     return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs",
                  "the fixture protocol runs a given checkpoint"};
-  SD35_TRY(const smoke::PluginApi* plugin, load_smoke_plugin());
-  CacheLookup lookup;
-  if (options.checkpoint.empty() && !options.synthetic)
-    lookup = find_cached_checkpoint(manifest, resolve_cache_dir(global));
-  // Only libtorch knows whether `auto` lands on CUDA (a GPU with a CPU-only libtorch does not).
-  const auto on_cuda = [&] {
-    return options.device == "cuda" || (options.device == "auto" && plugin->cuda_available());
-  };
-  const WeightsChoice weights =
-      choose_weights(options.checkpoint, options.synthetic, lookup, on_cuda);
-  reporter.debug(weights_line(weights));
+  if (!o.python.empty() && !o.venv.empty())
+    return Error{Errc::usage, "--python and --venv exclude each other", "--venv",
+                 "name the environment once: its folder (--venv) or its interpreter (--python)"};
+  return {};
+}
+
+// "diffusers>=0.31" -> {"diffusers", ">=0.31"}
+std::map<std::string, std::string> parse_requires(const std::vector<std::string>& items) {
+  std::map<std::string, std::string> out;
+  for (const auto& item : items) {
+    const auto at = item.find_first_of("<>=!~ ");
+    out[item.substr(0, at)] = at == std::string::npos ? "" : item.substr(at);
+  }
+  return out;
+}
+
+Result<smoke::SmokeRequest> build_request(const Manifest& manifest, const SmokeOptions& options,
+                                          const WeightsChoice& weights) {
   smoke::SmokeRequest rq;
   rq.checkpoint = weights.checkpoint;
   rq.device = options.device;
   const std::string precision =
       options.precision.empty() ? manifest.smoke.precision : options.precision;
-  auto p = plugin->parse_precision(precision);
+  auto p = smoke::parse_precision(precision);
   if (!p)
     return Error{Errc::usage, fmt::format("unknown precision \"{}\"", precision), "--precision",
                  "use fp8, fp8-weights, bf16 or fp32"};
@@ -84,14 +87,87 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   rq.inputs = options.inputs;
   rq.dump = options.dump;
   rq.gemm_probe = !options.no_gemm_probe;
-  SD35_TRY(nlohmann::json doc, plugin->run_smoke(rq, reporter));
+  return rq;
+}
+
+// One finding per Python-side check, so a failing import shows with its own message.
+void report_python_side(const pyenv::TorchEnv& env, Reporter& reporter) {
+  for (const auto& c : env.checks) {
+    Finding f;
+    f.id = "python:" + c.id;
+    f.title = c.id;
+    f.verdict = c.ok ? Verdict::pass : (c.required ? Verdict::fail : Verdict::warn);
+    f.detail = c.ok ? c.detail : c.error;
+    f.required = c.required;
+    if (!c.ok)
+      f.fix = c.id.rfind("import.", 0) == 0
+                  ? fmt::format("install it into the environment: {} -m pip install '{}'",
+                                env.interpreter, c.id.substr(7))
+                  : "reinstall a torch that matches this host: sd35-setup resolve && "
+                    "sd35-setup install --venv DIR";
+    reporter.finding(f);
+  }
+}
+
+// What the run proved, on what: the result's last summary line and "proven".
+std::string proven_line(const PreparedSmoke& p, const nlohmann::json& env, bool ok) {
+  const std::string where =
+      env.value("device", "cpu") == "cpu"
+          ? "the CPU"
+          : fmt::format("{} (cc {})", env.value("device", ""), env.value("cc", ""));
+  const std::string what =
+      p.env ? fmt::format("torch {} of {}", env.value("torch", ""), p.env->interpreter)
+            : fmt::format("the built-in libtorch {}", env.value("libtorch", ""));
+  return fmt::format("{} {} on {}{}{}", ok ? "proven:" : "NOT proven:", what, where,
+                     env.value("native_fp8", false) ? ", native FP8" : "",
+                     env.value("fused_kernels", false) ? " with fused kernels" : "");
+}
+
+}  // namespace
+
+Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
+                      Reporter& reporter) {
+  SD35_TRY(Manifest manifest, load_manifest_for(global));
+  SD35_TRY_STATUS(check_options(options));
+  SmokeEnvOptions eo{
+      options.python, options.venv, options.host_file,
+      options.requires_.empty() ? pinned_companions(manifest) : parse_requires(options.requires_)};
+  SD35_TRY(PreparedSmoke prepared, prepare_smoke(eo, reporter));
+  if (prepared.env) report_python_side(*prepared.env, reporter);
+  if (prepared.gpu_problem && options.device != "cpu")
+    return Error{Errc::host_not_ready,
+                 "the environment cannot use this host's GPU: " + prepared.gpu_problem->cause,
+                 prepared.env ? prepared.env->interpreter : prepared.plugin->path(),
+                 prepared.gpu_problem->fix};
+  const plugin::SmokePlugin& plugin = *prepared.plugin;
+  CacheLookup lookup;
+  if (options.checkpoint.empty() && !options.synthetic)
+    lookup = find_cached_checkpoint(manifest, resolve_cache_dir(global));
+  // Only libtorch knows whether `auto` lands on CUDA (a GPU with a CPU-only libtorch does not).
+  const auto on_cuda = [&] {
+    return options.device == "cuda" || (options.device == "auto" && plugin.cuda_available());
+  };
+  const WeightsChoice weights =
+      choose_weights(options.checkpoint, options.synthetic, lookup, on_cuda);
+  reporter.debug(weights_line(weights));
+  SD35_TRY(smoke::SmokeRequest rq, build_request(manifest, options, weights));
+  SD35_TRY(nlohmann::json doc, plugin.run(rq, reporter));
   describe_weights(weights, doc);
+  doc["environment"] = environment_record(prepared, doc);
+  if (prepared.env) doc["python_side"] = pyenv::to_json(*prepared.env);
+  if (prepared.built) doc["plugin"] = prepared.built->to_json();
+  const bool python_ok = !prepared.env || prepared.env->python_side_ok();
+  const bool passed = doc.value("ok", false) && python_ok;
+  doc["proven"] = passed;
   if (doc.contains("summary") && doc["summary"].is_array()) {
     auto& summary = doc["summary"];
     summary.insert(summary.begin() + (summary.empty() ? 0 : 1), weights_line(weights));
+    if (const auto* failed = prepared.env ? prepared.env->first_failure() : nullptr)
+      summary.push_back(fmt::format("PYTHON SIDE FAILED: {}: {}", failed->id, failed->error));
+    summary.push_back(proven_line(prepared, doc["environment"], passed));
   }
-  const bool passed = doc.value("ok", false);
   reporter.result("smoke", doc);
-  return passed ? Outcome::ok : Outcome::verification_failed;
+  if (!python_ok) return Outcome::not_ready;
+  return doc.value("ok", false) ? Outcome::ok : Outcome::verification_failed;
 }
 }  // namespace sd35::app

@@ -1,10 +1,13 @@
-// `sd35-setup smoke`: runs a real checkpoint (--checkpoint, or the manifest's model fetched into
-// the cache) or the embedded FP8 MMDiT (app/smoke_weights.hpp decides) and reports agreement, step
-// time, peak memory and a fingerprint for the lockfile. Works without libtorch too: then it reports
-// Errc::unavailable.
+// `sd35-setup smoke`: proves an environment. Through the chosen Python environment's own torch
+// (--python/--venv: a plugin built against it, plus the Python side: companions, float8, CUDA,
+// torch._scaled_mm) or the built-in libtorch, it runs a real checkpoint (--checkpoint, or the
+// manifest's model fetched into the cache) or the embedded FP8 MMDiT (app/smoke_weights.hpp
+// decides) and reports agreement, step time, peak memory and a fingerprint for the lockfile. Works
+// without libtorch too: then it reports Errc::unavailable.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "app/context.hpp"
 
@@ -22,6 +25,12 @@ struct SmokeOptions {
   std::string inputs;     // fixture protocol (with dump)
   std::string dump;
   bool no_gemm_probe = false;
+  // The environment to prove (smoke/plugin built against its torch); both empty: the built-in
+  // plugin (the libtorch sd35-setup was built with).
+  std::string python;
+  std::string venv;
+  std::string host_file;               // GPU facts from a described host instead of the probe
+  std::vector<std::string> requires_;  // "name" or "name<spec>": replaces the manifest's pins
 };
 
 Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options, Reporter& reporter);

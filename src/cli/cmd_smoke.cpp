@@ -29,6 +29,15 @@ void add_smoke_command(CLI::App& root, const app::GlobalOptions& global, Runner&
       ->check(CLI::ExistingFile);
   cmd->add_option("--dump", opts->dump, "write forward and sample (F32 safetensors) here");
   cmd->add_flag("--no-gemm-probe", opts->no_gemm_probe, "skip the FP8/BF16 GEMM probe on CUDA");
+  cmd->add_option("--python", opts->python,
+                  "prove this interpreter's environment: build the smoke plugin against its torch "
+                  "and check its Python side (default: the built-in libtorch)");
+  cmd->add_option("--venv", opts->venv, "prove this virtual environment (its bin/python3)");
+  cmd->add_option("--host", opts->host_file,
+                  "GPU facts from a described host (probe --out FILE) instead of this machine");
+  cmd->add_option("--require", opts->requires_,
+                  "a Python package that must import, e.g. diffusers>=0.31 (repeatable; default: "
+                  "the manifest's environment.packages)");
   cmd->callback([&chosen, &global, opts] {
     chosen = [&global, opts](Reporter& r) { return app::smoke(global, *opts, r); };
   });

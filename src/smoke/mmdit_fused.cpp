@@ -77,8 +77,7 @@ void* stream() {
 }
 
 void check(int rc, const char* what) {
-  TORCH_CHECK(rc == 0, "fused kernel ", what,
-              " failed: ", cudaGetErrorString(static_cast<cudaError_t>(rc)));
+  TORCH_CHECK(rc == 0, "fused kernel ", what, " failed: ", k::error_text(rc));
 }
 
 void check_bf16(const at::Tensor& t, const char* what) {
@@ -160,6 +159,10 @@ bool prepare(Model& model, const Exec& exec, std::string& why_not) {
   const std::int64_t d = c.inner_dim();
   if (4 * d > k::kMaxRowWidth || c.head_dim % 2 != 0) {
     why_not = fmt::format("hidden size {} exceeds the fused kernels' row limit", 4 * d);
+    return false;
+  }
+  if (const char* why = k::kernels_unavailable()) {
+    why_not = std::string("fused FP8 kernels unavailable: ") + why;
     return false;
   }
   const auto& rw = rowwise_support();

@@ -10,28 +10,16 @@
 #include <vector>
 
 #include "smoke/mmdit_config.hpp"
+#include "smoke_api/request.hpp"
 #include "util/reporter.hpp"
 #include "util/result.hpp"
 
 namespace sd35::smoke {
 
-// fp32: float32 reference. bf16: bfloat16 weights and activations. fp8_weights: FP8 storage,
-// dequantised per layer on the fly (bf16 compute on CUDA, fp32 on CPU). fp8: at::_scaled_mm with
-// E4M3 activations (libtorch >= 2.5, CUDA cc >= 8.9), else the fp8_weights path with the reason.
-enum class Precision { fp32, bf16, fp8_weights, fp8 };
-std::optional<Precision> parse_precision(std::string_view text);
-std::string_view to_string(Precision p) noexcept;
-
 // Inputs of one sampling run (fixture protocol of tests/data/sd3-reference/README.md).
 struct Tensor32 {
   std::vector<std::int64_t> shape;
   std::vector<float> data;
-};
-
-struct SamplingSpec {
-  int steps = 4;
-  double guidance = 4.5;
-  double shift = 3.0;
 };
 
 // FlowMatchEulerDiscreteScheduler(shift).set_timesteps(steps): sigmas has steps+1 entries (last 0).
@@ -86,17 +74,8 @@ Result<CodecTorchAgreement> compare_codec_with_torch(const std::string& device);
 // "ok". unavailable where the kernels are not built or there is no CUDA device.
 Result<nlohmann::json> check_fused_kernels();
 
-struct SmokeRequest {
-  std::string checkpoint;  // empty: embedded synthetic model
-  std::string device = "auto";
-  Precision precision = Precision::fp8;
-  int latent_h = 64;
-  int latent_w = 64;
-  SamplingSpec sampling;
-  std::string inputs;  // fixture inputs (with dump)
-  std::string dump;    // write forward + sample here (F32 safetensors)
-  bool gemm_probe = true;
-};
+// {"name", "cc": [major, minor], "total_memory"} of the current CUDA device; {} without one.
+nlohmann::json cuda_device_facts();
 
 // The whole smoke test; the result document carries "summary", "ok", metrics and a fingerprint.
 Result<nlohmann::json> run_smoke(const SmokeRequest& request, Reporter& reporter);

@@ -14,28 +14,6 @@
 
 namespace sd35::smoke {
 
-std::optional<Precision> parse_precision(std::string_view text) {
-  if (text == "fp32") return Precision::fp32;
-  if (text == "bf16") return Precision::bf16;
-  if (text == "fp8-weights") return Precision::fp8_weights;
-  if (text == "fp8") return Precision::fp8;
-  return std::nullopt;
-}
-
-std::string_view to_string(Precision p) noexcept {
-  switch (p) {
-    case Precision::fp32:
-      return "fp32";
-    case Precision::bf16:
-      return "bf16";
-    case Precision::fp8_weights:
-      return "fp8-weights";
-    case Precision::fp8:
-      return "fp8";
-  }
-  return "?";
-}
-
 // diffusers FlowMatchEulerDiscreteScheduler: the training sigmas are float32
 // (shift*s/(1+(shift-1)*s)), set_timesteps works in float64 and stores float32.
 void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps,

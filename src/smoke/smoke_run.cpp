@@ -150,6 +150,18 @@ auto guarded(F&& f, const char* what) -> decltype(f()) {
 
 }  // namespace
 
+nlohmann::json cuda_device_facts() {
+#ifdef SD35_TORCH_CUDA
+  if (torch::cuda::is_available()) {
+    const auto* p = at::cuda::getCurrentDeviceProperties();
+    return {{"name", p->name},
+            {"cc", {p->major, p->minor}},
+            {"total_memory", static_cast<std::uint64_t>(p->totalGlobalMem)}};
+  }
+#endif
+  return nlohmann::json::object();
+}
+
 Result<LoadedCheckpointInfo> inspect_checkpoint(const std::string& path) {
   return guarded(
       [&]() -> Result<LoadedCheckpointInfo> {
@@ -364,6 +376,9 @@ Result<nlohmann::json> run_smoke(const SmokeRequest& rq, Reporter& reporter) {
             {"requested_precision", to_string(rq.precision)},
             {"effective_precision", to_string(fast.effective)},
             {"fallback_reason", fast.note},
+            {"native_fp8", fast.native_fp8},
+            {"fused_kernels_used", fast.native_fp8 && model.fused},
+            {"cuda_device", cuda_device_facts()},
             {"latent", {rq.latent_h, rq.latent_w}},
             {"steps", rq.sampling.steps},
             {"guidance", rq.sampling.guidance},

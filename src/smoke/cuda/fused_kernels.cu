@@ -1,374 +1,84 @@
-// Fused CUDA kernels of the native FP8 MMDiT path (see fused_kernels.hpp for the contract).
-// Row kernels: one thread block per token row; the row is staged once in shared memory as
-// float, so the global memory traffic is one read of the input and one write of the FP8 output.
-#include <cuda_bf16.h>
-#include <cuda_fp8.h>
+// The nvcc build of the fused FP8 kernels: device code from fused_kernels_device.cuh, launched
+// with the shared plans of fused_launch.hpp (the NVRTC build, fused_nvrtc.cpp, uses the same).
 #include <cuda_runtime.h>
 
-#include <algorithm>
-#include <cstdint>
-
-#include "smoke/cuda/fused_kernels.hpp"
+#include "smoke/cuda/fused_kernels_device.cuh"
+#include "smoke/cuda/fused_launch.hpp"
 
 namespace sd35::smoke::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr float kE4M3Max = 448.0F;
-constexpr float kEps = 1e-6F;
-
-using bf16 = __nv_bfloat16;
-
-__host__ __device__ __forceinline__ bool aligned16(const void* p) {
-  return (reinterpret_cast<std::uintptr_t>(p) & 15U) == 0;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffU, v, o);
-  return v;
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffU, v, o));
-  return v;
-}
-
-// Block-wide sum or max; every thread gets the result. `scratch` holds 32 floats.
-template <bool kMax>
-__device__ float block_reduce(float v, float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = kMax ? warp_max(v) : warp_sum(v);
-  __syncthreads();  // scratch may still be read by a previous reduction
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  const int warps = (blockDim.x + 31) >> 5;
-  v = lane < warps ? scratch[lane] : 0.0F;  // 0 is neutral for sums and for max of |x|
-  return kMax ? warp_max(v) : warp_sum(v);
-}
-
-// Eight bf16 at once (16-byte loads) where the row allows it.
-struct Bf16x8 {
-  __nv_bfloat162 h[4];
-};
-
-__device__ __forceinline__ void load8(const bf16* p, float* f) {
-  const Bf16x8 v = *reinterpret_cast<const Bf16x8*>(p);
-  for (int i = 0; i < 4; ++i) {
-    const float2 t = __bfloat1622float2(v.h[i]);
-    f[2 * i] = t.x;
-    f[2 * i + 1] = t.y;
-  }
-}
-
-__device__ __forceinline__ void store8(bf16* p, const float* f) {
-  Bf16x8 v;
-  for (int i = 0; i < 4; ++i) v.h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
-  *reinterpret_cast<Bf16x8*>(p) = v;
-}
-
-// Writes row[0, width) * inv as saturated E4M3 and zeros up to ld; then the row's scale.
-__device__ void write_fp8_row(const float* row, std::int64_t width, float amax, Fp8Rows out,
-                              std::int64_t r) {
-  const float inv = amax > 0.0F ? kE4M3Max / amax : 0.0F;
-  auto* dst = static_cast<__nv_fp8_storage_t*>(out.data) + r * out.ld;
-  // Four bytes per store: ld is a multiple of 16.
-  for (std::int64_t j = 4 * threadIdx.x; j < out.ld; j += 4 * blockDim.x) {
-    std::uint32_t packed = 0;
-    for (int i = 0; i < 4; ++i) {
-      const std::int64_t c = j + i;
-      const float v = c < width ? row[c] * inv : 0.0F;
-      const auto byte = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
-      packed |= static_cast<std::uint32_t>(byte) << (8 * i);
-    }
-    *reinterpret_cast<std::uint32_t*>(dst + j) = packed;
-  }
-  if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
-}
-
-__device__ __forceinline__ float bf(const void* base, std::int64_t i) {
-  return __bfloat162float(static_cast<const bf16*>(base)[i]);
-}
-
-template <bool kVec>
-__global__ void __launch_bounds__(kThreads) ln_modulate_quant_kernel(LnModulateQuantArgs a) {
-  extern __shared__ float row[];
-  __shared__ float scratch[32];
-  const std::int64_t r = blockIdx.x;
-  const std::int64_t b = r / a.rows_per_batch;
-  const std::int64_t w = a.width;
-  bf16* x = static_cast<bf16*>(a.x) + r * w;
-  const bf16* y = static_cast<const bf16*>(a.y) + r * w;
-  const bf16* gate = static_cast<const bf16*>(a.gate.data) + b * a.gate.stride;
-  float sum = 0.0F;
-  if constexpr (kVec) {
-    for (std::int64_t j = 8 * threadIdx.x; j < w; j += 8 * blockDim.x) {
-      float v[8];
-      load8(x + j, v);
-      if (a.residual) {
-        float g[8], yy[8];
-        load8(gate + j, g);
-        load8(y + j, yy);
-        for (int i = 0; i < 8; ++i) v[i] = __bfloat162float(__float2bfloat16(v[i] + g[i] * yy[i]));
-        store8(x + j, v);
-      }
-      for (int i = 0; i < 8; ++i) {
-        row[j + i] = v[i];
-        sum += v[i];
-      }
-    }
-  } else {
-    for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
-      float v = __bfloat162float(x[j]);
-      if (a.residual) {
-        const bf16 nv = __float2bfloat16(v + __bfloat162float(gate[j]) * __bfloat162float(y[j]));
-        x[j] = nv;
-        v = __bfloat162float(nv);
-      }
-      row[j] = v;
-      sum += v;
-    }
-  }
-  const float mean = block_reduce<false>(sum, scratch) / static_cast<float>(w);
-  float sq = 0.0F;
-  for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
-    const float d = row[j] - mean;
-    sq += d * d;
-  }
-  const float rstd = rsqrtf(block_reduce<false>(sq, scratch) / static_cast<float>(w) + kEps);
-  const std::int64_t mod = b * a.shift.stride;
-  const std::int64_t mods = b * a.scale.stride;
-  float amax = 0.0F;
-  for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
-    const float v =
-        (row[j] - mean) * rstd * (1.0F + bf(a.scale.data, mods + j)) + bf(a.shift.data, mod + j);
-    row[j] = v;
-    amax = fmaxf(amax, fabsf(v));
-  }
-  amax = block_reduce<true>(amax, scratch);
-  write_fp8_row(row, w, amax, a.out, r);
-}
-
-__device__ __forceinline__ float gelu_tanh(float x) {
-  constexpr float kAlpha = 0.7978845608028654F;  // sqrt(2 / pi)
-  return 0.5F * x * (1.0F + tanhf(kAlpha * (x + 0.044715F * x * x * x)));
-}
-
-template <bool kVec>
-__global__ void __launch_bounds__(kThreads)
-    gelu_quant_kernel(const bf16* x, std::int64_t width, Fp8Rows out) {
-  extern __shared__ float row[];
-  __shared__ float scratch[32];
-  const std::int64_t r = blockIdx.x;
-  const bf16* src = x + r * width;
-  float amax = 0.0F;
-  if constexpr (kVec) {
-    for (std::int64_t j = 8 * threadIdx.x; j < width; j += 8 * blockDim.x) {
-      float v[8];
-      load8(src + j, v);
-      for (int i = 0; i < 8; ++i) {
-        const float g = gelu_tanh(v[i]);
-        row[j + i] = g;
-        amax = fmaxf(amax, fabsf(g));
-      }
-    }
-  } else {
-    for (std::int64_t j = threadIdx.x; j < width; j += blockDim.x) {
-      const float g = gelu_tanh(__bfloat162float(src[j]));
-      row[j] = g;
-      amax = fmaxf(amax, fabsf(g));
-    }
-  }
-  amax = block_reduce<true>(amax, scratch);
-  write_fp8_row(row, width, amax, out, r);
-}
-
-template <bool kVec>
-__global__ void __launch_bounds__(kThreads) gather_quant_kernel(GatherQuantArgs a) {
-  extern __shared__ float row[];
-  __shared__ float scratch[32];
-  const std::int64_t r = blockIdx.x;
-  const std::int64_t b = r / a.tokens_per_batch;
-  const std::int64_t t = a.first_token + r % a.tokens_per_batch;
-  const bf16* src = static_cast<const bf16*>(a.x) + b * a.stride_batch + t * a.stride_token;
-  const std::int64_t width = a.heads * a.head_dim;
-  float amax = 0.0F;
-  if constexpr (kVec) {
-    for (std::int64_t j = 8 * threadIdx.x; j < width; j += 8 * blockDim.x) {
-      const std::int64_t h = j / a.head_dim, d = j % a.head_dim;
-      float v[8];
-      load8(src + h * a.stride_head + d, v);
-      for (int i = 0; i < 8; ++i) {
-        row[j + i] = v[i];
-        amax = fmaxf(amax, fabsf(v[i]));
-      }
-    }
-  } else {
-    for (std::int64_t j = threadIdx.x; j < width; j += blockDim.x) {
-      const std::int64_t h = j / a.head_dim, d = j % a.head_dim;
-      const float v = __bfloat162float(src[h * a.stride_head + d]);
-      row[j] = v;
-      amax = fmaxf(amax, fabsf(v));
-    }
-  }
-  amax = block_reduce<true>(amax, scratch);
-  write_fp8_row(row, width, amax, a.out, r);
-}
-
-template <bool kVec>
-__global__ void gate_residual_kernel(bf16* x, std::int64_t rows, std::int64_t rows_per_batch,
-                                     std::int64_t width, const bf16* gate, std::int64_t gate_stride,
-                                     const bf16* y) {
-  constexpr int kPer = kVec ? 8 : 1;
-  const std::int64_t n = rows * width / kPer;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t e = i * kPer;
-    const std::int64_t r = e / width, c = e % width;
-    const bf16* g = gate + (r / rows_per_batch) * gate_stride + c;
-    if constexpr (kVec) {
-      float xv[8], gv[8], yv[8];
-      load8(x + e, xv);
-      load8(g, gv);
-      load8(y + e, yv);
-      for (int k = 0; k < 8; ++k) xv[k] += gv[k] * yv[k];
-      store8(x + e, xv);
-    } else {
-      x[e] =
-          __float2bfloat16(__bfloat162float(x[e]) + __bfloat162float(*g) * __bfloat162float(y[e]));
-    }
-  }
-}
-
-// One block per (batch item, token); warps take (q or k, head) units for the per-head RMSNorm,
-// then all threads copy v.
-__global__ void __launch_bounds__(kThreads) qkv_pack_kernel(QkvPackArgs a) {
-  const std::int64_t tokens = a.img_tokens + a.ctx_tokens;
-  const std::int64_t b = blockIdx.x / tokens, t = blockIdx.x % tokens;
-  const bool is_img = t < a.img_tokens;
-  const std::int64_t d = a.heads * a.head_dim;
-  const bf16* src =
-      is_img ? static_cast<const bf16*>(a.img) + (b * a.img_tokens + t) * 3 * d
-             : static_cast<const bf16*>(a.ctx) + (b * a.ctx_tokens + t - a.img_tokens) * 3 * d;
-  const std::int64_t dst = (b * tokens + t) * d;
-  const float* wq = is_img ? a.norm_q : a.norm_ctx_q;
-  const float* wk = is_img ? a.norm_k : a.norm_ctx_k;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  for (std::int64_t unit = warp; unit < 2 * a.heads; unit += warps) {
-    const bool is_k = unit >= a.heads;
-    const std::int64_t h = is_k ? unit - a.heads : unit;
-    const bf16* in = src + (is_k ? d : 0) + h * a.head_dim;
-    bf16* outp = static_cast<bf16*>(is_k ? a.k : a.q) + dst + h * a.head_dim;
-    const float* wt = is_k ? wk : wq;
-    float ss = 0.0F;
-    for (std::int64_t i = lane; i < a.head_dim; i += 32) {
-      const float v = __bfloat162float(in[i]);
-      ss += v * v;
-    }
-    const float rstd = wt ? rsqrtf(warp_sum(ss) / static_cast<float>(a.head_dim) + kEps) : 1.0F;
-    for (std::int64_t i = lane; i < a.head_dim; i += 32) {
-      const float v = __bfloat162float(in[i]);
-      outp[i] = __float2bfloat16(wt ? v * rstd * wt[i] : v);
-    }
-  }
-  const bf16* vin = src + 2 * d;
-  bf16* vout = static_cast<bf16*>(a.v) + dst;
-  if (d % 8 == 0 && aligned16(vin) && aligned16(vout)) {
-    for (std::int64_t i = 8 * threadIdx.x; i < d; i += 8 * blockDim.x)
-      *reinterpret_cast<Bf16x8*>(vout + i) = *reinterpret_cast<const Bf16x8*>(vin + i);
-  } else {
-    for (std::int64_t i = threadIdx.x; i < d; i += blockDim.x) vout[i] = vin[i];
-  }
-}
-
-std::size_t row_smem(std::int64_t width) {
-  return static_cast<std::size_t>(width) * sizeof(float);
-}
 
 int launch_status() {
   return static_cast<int>(cudaGetLastError());
 }
 
-bool bad_rows(std::int64_t width, const Fp8Rows& out) {
-  return width <= 0 || width > kMaxRowWidth || out.ld < width || out.ld % 16 != 0 ||
-         !aligned16(out.data);
+cudaStream_t as_stream(void* stream) {
+  return static_cast<cudaStream_t>(stream);
 }
 
 }  // namespace
 
+const char* kernels_unavailable() {
+  return nullptr;
+}
+const char* kernels_source() {
+  return "nvcc";
+}
+const char* error_text(int rc) {
+  return cudaGetErrorString(static_cast<cudaError_t>(rc));
+}
+
 int ln_modulate_quant(const LnModulateQuantArgs& a, void* stream) {
-  if (a.rows == 0) return 0;
-  if (bad_rows(a.width, a.out) || a.rows_per_batch <= 0 || (a.residual && (!a.y || !a.gate.data)))
-    return static_cast<int>(cudaErrorInvalidValue);
-  auto s = static_cast<cudaStream_t>(stream);
-  const bool vec =
-      a.width % 8 == 0 && aligned16(a.x) &&
-      (!a.residual || (aligned16(a.y) && aligned16(a.gate.data) && a.gate.stride % 8 == 0));
-  const auto grid = static_cast<unsigned>(a.rows);
-  if (vec)
-    ln_modulate_quant_kernel<true><<<grid, kThreads, row_smem(a.width), s>>>(a);
+  const auto p = launch::ln_modulate_quant(a);
+  if (p.skip || p.status != 0) return p.status;
+  if (p.vec)
+    dev::ln_modulate_quant_kernel<true><<<p.grid, p.block, p.smem, as_stream(stream)>>>(a);
   else
-    ln_modulate_quant_kernel<false><<<grid, kThreads, row_smem(a.width), s>>>(a);
+    dev::ln_modulate_quant_kernel<false><<<p.grid, p.block, p.smem, as_stream(stream)>>>(a);
   return launch_status();
 }
 
 int gelu_quant(const void* x, std::int64_t rows, std::int64_t width, Fp8Rows out, void* stream) {
-  if (rows == 0) return 0;
-  if (bad_rows(width, out)) return static_cast<int>(cudaErrorInvalidValue);
-  auto s = static_cast<cudaStream_t>(stream);
-  const auto* xb = static_cast<const bf16*>(x);
-  const auto grid = static_cast<unsigned>(rows);
-  if (width % 8 == 0 && aligned16(x))
-    gelu_quant_kernel<true><<<grid, kThreads, row_smem(width), s>>>(xb, width, out);
+  const auto p = launch::gelu_quant(x, rows, width, out);
+  if (p.skip || p.status != 0) return p.status;
+  const auto* xb = static_cast<const dev::bf16*>(x);
+  if (p.vec)
+    dev::gelu_quant_kernel<true><<<p.grid, p.block, p.smem, as_stream(stream)>>>(xb, width, out);
   else
-    gelu_quant_kernel<false><<<grid, kThreads, row_smem(width), s>>>(xb, width, out);
+    dev::gelu_quant_kernel<false><<<p.grid, p.block, p.smem, as_stream(stream)>>>(xb, width, out);
   return launch_status();
 }
 
 int gather_quant(const GatherQuantArgs& a, void* stream) {
-  const std::int64_t rows = a.batch * a.tokens_per_batch;
-  if (rows == 0) return 0;
-  const std::int64_t width = a.heads * a.head_dim;
-  if (bad_rows(width, a.out)) return static_cast<int>(cudaErrorInvalidValue);
-  auto s = static_cast<cudaStream_t>(stream);
-  const bool vec = a.head_dim % 8 == 0 && a.stride_batch % 8 == 0 && a.stride_token % 8 == 0 &&
-                   a.stride_head % 8 == 0 && aligned16(a.x);
-  const auto grid = static_cast<unsigned>(rows);
-  if (vec)
-    gather_quant_kernel<true><<<grid, kThreads, row_smem(width), s>>>(a);
+  const auto p = launch::gather_quant(a);
+  if (p.skip || p.status != 0) return p.status;
+  if (p.vec)
+    dev::gather_quant_kernel<true><<<p.grid, p.block, p.smem, as_stream(stream)>>>(a);
   else
-    gather_quant_kernel<false><<<grid, kThreads, row_smem(width), s>>>(a);
+    dev::gather_quant_kernel<false><<<p.grid, p.block, p.smem, as_stream(stream)>>>(a);
   return launch_status();
 }
 
 int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::int64_t width,
                   BatchVector gate, const void* y, void* stream) {
-  if (rows == 0) return 0;
-  if (rows_per_batch <= 0 || width <= 0) return static_cast<int>(cudaErrorInvalidValue);
-  auto s = static_cast<cudaStream_t>(stream);
-  auto* xb = static_cast<bf16*>(x);
-  const auto* gb = static_cast<const bf16*>(gate.data);
-  const auto* yb = static_cast<const bf16*>(y);
-  const bool vec = width % 8 == 0 && gate.stride % 8 == 0 && aligned16(x) && aligned16(y) &&
-                   aligned16(gate.data);
-  const std::int64_t work = rows * width / (vec ? 8 : 1);
-  const auto grid = static_cast<unsigned>(
-      std::min<std::int64_t>((work + kThreads - 1) / kThreads, std::int64_t{132} * 32));
-  if (vec)
-    gate_residual_kernel<true>
-        <<<grid, kThreads, 0, s>>>(xb, rows, rows_per_batch, width, gb, gate.stride, yb);
+  const auto p = launch::gate_residual(x, rows, rows_per_batch, width, gate, y);
+  if (p.skip || p.status != 0) return p.status;
+  auto* xb = static_cast<dev::bf16*>(x);
+  const auto* gb = static_cast<const dev::bf16*>(gate.data);
+  const auto* yb = static_cast<const dev::bf16*>(y);
+  if (p.vec)
+    dev::gate_residual_kernel<true><<<p.grid, p.block, 0, as_stream(stream)>>>(
+        xb, rows, rows_per_batch, width, gb, gate.stride, yb);
   else
-    gate_residual_kernel<false>
-        <<<grid, kThreads, 0, s>>>(xb, rows, rows_per_batch, width, gb, gate.stride, yb);
+    dev::gate_residual_kernel<false><<<p.grid, p.block, 0, as_stream(stream)>>>(
+        xb, rows, rows_per_batch, width, gb, gate.stride, yb);
   return launch_status();
 }
 
 int qkv_pack(const QkvPackArgs& a, void* stream) {
-  const std::int64_t blocks = a.batch * (a.img_tokens + a.ctx_tokens);
-  if (blocks == 0) return 0;
-  if (a.heads <= 0 || a.head_dim <= 0 || (a.ctx_tokens > 0 && !a.ctx))
-    return static_cast<int>(cudaErrorInvalidValue);
-  qkv_pack_kernel<<<static_cast<unsigned>(blocks), kThreads, 0,
-                    static_cast<cudaStream_t>(stream)>>>(a);
+  const auto p = launch::qkv_pack(a);
+  if (p.skip || p.status != 0) return p.status;
+  dev::qkv_pack_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(a);
   return launch_status();
 }
 

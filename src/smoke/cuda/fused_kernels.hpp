@@ -13,7 +13,9 @@
 // value, and launches on `stream` (a cudaStream_t).
 #pragma once
 
+#ifndef SD35_FUSED_KERNELS_NO_STD_HEADERS
 #include <cstdint>
+#endif
 
 namespace sd35::smoke::cuda {
 
@@ -81,5 +83,13 @@ struct QkvPackArgs {
   void* v = nullptr;
 };
 int qkv_pack(const QkvPackArgs& a, void* stream);
+
+// Whether the kernels can run in this process: nullptr when they can, else why not (NVRTC missing
+// or its compilation failed; the nvcc build is always ready).
+const char* kernels_unavailable();
+// How the kernels got here: "nvcc" (compiled into the plugin) or "nvrtc" (compiled at run time).
+const char* kernels_source();
+// Text for a non-zero return value of the functions above.
+const char* error_text(int rc);
 
 }  // namespace sd35::smoke::cuda

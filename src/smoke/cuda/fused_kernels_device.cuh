@@ -1,0 +1,290 @@
+// Device code of the fused FP8 kernels (contract: fused_kernels.hpp). Compiled two ways: by nvcc
+// into the plugin (fused_kernels.cu includes this file) or at run time by NVRTC for the GPU's
+// exact architecture (fused_nvrtc.cpp), where a pip CUDA wheel brings libnvrtc but no nvcc. So it
+// includes nothing NVRTC lacks: no <cstdint> or <algorithm> under __CUDACC_RTC__.
+#pragma once
+
+#ifdef __CUDACC_RTC__
+namespace std {
+using int64_t = long long;
+using uint32_t = unsigned int;
+using uint8_t = unsigned char;
+using uintptr_t = unsigned long long;
+}  // namespace std
+#define SD35_FUSED_KERNELS_NO_STD_HEADERS 1
+#endif
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+#include "smoke/cuda/fused_kernels.hpp"
+
+namespace sd35::smoke::cuda::dev {
+
+constexpr int kThreads = 256;
+constexpr float kE4M3Max = 448.0F;
+constexpr float kEps = 1e-6F;
+
+using bf16 = __nv_bfloat16;
+
+__host__ __device__ __forceinline__ bool aligned16(const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15U) == 0;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffU, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffU, v, o));
+  return v;
+}
+
+// Block-wide sum or max; every thread gets the result. `scratch` holds 32 floats.
+template <bool kMax>
+__device__ float block_reduce(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = kMax ? warp_max(v) : warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous reduction
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) >> 5;
+  v = lane < warps ? scratch[lane] : 0.0F;  // 0 is neutral for sums and for max of |x|
+  return kMax ? warp_max(v) : warp_sum(v);
+}
+
+// Eight bf16 at once (16-byte loads) where the row allows it.
+struct Bf16x8 {
+  __nv_bfloat162 h[4];
+};
+
+__device__ __forceinline__ void load8(const bf16* p, float* f) {
+  const Bf16x8 v = *reinterpret_cast<const Bf16x8*>(p);
+  for (int i = 0; i < 4; ++i) {
+    const float2 t = __bfloat1622float2(v.h[i]);
+    f[2 * i] = t.x;
+    f[2 * i + 1] = t.y;
+  }
+}
+
+__device__ __forceinline__ void store8(bf16* p, const float* f) {
+  Bf16x8 v;
+  for (int i = 0; i < 4; ++i) v.h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  *reinterpret_cast<Bf16x8*>(p) = v;
+}
+
+// Writes row[0, width) * inv as saturated E4M3 and zeros up to ld; then the row's scale.
+__device__ void write_fp8_row(const float* row, std::int64_t width, float amax, Fp8Rows out,
+                              std::int64_t r) {
+  const float inv = amax > 0.0F ? kE4M3Max / amax : 0.0F;
+  auto* dst = static_cast<__nv_fp8_storage_t*>(out.data) + r * out.ld;
+  // Four bytes per store: ld is a multiple of 16.
+  for (std::int64_t j = 4 * threadIdx.x; j < out.ld; j += 4 * blockDim.x) {
+    std::uint32_t packed = 0;
+    for (int i = 0; i < 4; ++i) {
+      const std::int64_t c = j + i;
+      const float v = c < width ? row[c] * inv : 0.0F;
+      const auto byte = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
+      packed |= static_cast<std::uint32_t>(byte) << (8 * i);
+    }
+    *reinterpret_cast<std::uint32_t*>(dst + j) = packed;
+  }
+  if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
+}
+
+__device__ __forceinline__ float bf(const void* base, std::int64_t i) {
+  return __bfloat162float(static_cast<const bf16*>(base)[i]);
+}
+
+template <bool kVec>
+__global__ void __launch_bounds__(kThreads) ln_modulate_quant_kernel(LnModulateQuantArgs a) {
+  extern __shared__ float row[];
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  const std::int64_t b = r / a.rows_per_batch;
+  const std::int64_t w = a.width;
+  bf16* x = static_cast<bf16*>(a.x) + r * w;
+  const bf16* y = static_cast<const bf16*>(a.y) + r * w;
+  const bf16* gate = static_cast<const bf16*>(a.gate.data) + b * a.gate.stride;
+  float sum = 0.0F;
+  if constexpr (kVec) {
+    for (std::int64_t j = 8 * threadIdx.x; j < w; j += 8 * blockDim.x) {
+      float v[8];
+      load8(x + j, v);
+      if (a.residual) {
+        float g[8], yy[8];
+        load8(gate + j, g);
+        load8(y + j, yy);
+        for (int i = 0; i < 8; ++i) v[i] = __bfloat162float(__float2bfloat16(v[i] + g[i] * yy[i]));
+        store8(x + j, v);
+      }
+      for (int i = 0; i < 8; ++i) {
+        row[j + i] = v[i];
+        sum += v[i];
+      }
+    }
+  } else {
+    for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
+      float v = __bfloat162float(x[j]);
+      if (a.residual) {
+        const bf16 nv = __float2bfloat16(v + __bfloat162float(gate[j]) * __bfloat162float(y[j]));
+        x[j] = nv;
+        v = __bfloat162float(nv);
+      }
+      row[j] = v;
+      sum += v;
+    }
+  }
+  const float mean = block_reduce<false>(sum, scratch) / static_cast<float>(w);
+  float sq = 0.0F;
+  for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
+    const float d = row[j] - mean;
+    sq += d * d;
+  }
+  const float rstd = rsqrtf(block_reduce<false>(sq, scratch) / static_cast<float>(w) + kEps);
+  const std::int64_t mod = b * a.shift.stride;
+  const std::int64_t mods = b * a.scale.stride;
+  float amax = 0.0F;
+  for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
+    const float v =
+        (row[j] - mean) * rstd * (1.0F + bf(a.scale.data, mods + j)) + bf(a.shift.data, mod + j);
+    row[j] = v;
+    amax = fmaxf(amax, fabsf(v));
+  }
+  amax = block_reduce<true>(amax, scratch);
+  write_fp8_row(row, w, amax, a.out, r);
+}
+
+__device__ __forceinline__ float gelu_tanh(float x) {
+  constexpr float kAlpha = 0.7978845608028654F;  // sqrt(2 / pi)
+  return 0.5F * x * (1.0F + tanhf(kAlpha * (x + 0.044715F * x * x * x)));
+}
+
+template <bool kVec>
+__global__ void __launch_bounds__(kThreads)
+    gelu_quant_kernel(const bf16* x, std::int64_t width, Fp8Rows out) {
+  extern __shared__ float row[];
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  const bf16* src = x + r * width;
+  float amax = 0.0F;
+  if constexpr (kVec) {
+    for (std::int64_t j = 8 * threadIdx.x; j < width; j += 8 * blockDim.x) {
+      float v[8];
+      load8(src + j, v);
+      for (int i = 0; i < 8; ++i) {
+        const float g = gelu_tanh(v[i]);
+        row[j + i] = g;
+        amax = fmaxf(amax, fabsf(g));
+      }
+    }
+  } else {
+    for (std::int64_t j = threadIdx.x; j < width; j += blockDim.x) {
+      const float g = gelu_tanh(__bfloat162float(src[j]));
+      row[j] = g;
+      amax = fmaxf(amax, fabsf(g));
+    }
+  }
+  amax = block_reduce<true>(amax, scratch);
+  write_fp8_row(row, width, amax, out, r);
+}
+
+template <bool kVec>
+__global__ void __launch_bounds__(kThreads) gather_quant_kernel(GatherQuantArgs a) {
+  extern __shared__ float row[];
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  const std::int64_t b = r / a.tokens_per_batch;
+  const std::int64_t t = a.first_token + r % a.tokens_per_batch;
+  const bf16* src = static_cast<const bf16*>(a.x) + b * a.stride_batch + t * a.stride_token;
+  const std::int64_t width = a.heads * a.head_dim;
+  float amax = 0.0F;
+  if constexpr (kVec) {
+    for (std::int64_t j = 8 * threadIdx.x; j < width; j += 8 * blockDim.x) {
+      const std::int64_t h = j / a.head_dim, d = j % a.head_dim;
+      float v[8];
+      load8(src + h * a.stride_head + d, v);
+      for (int i = 0; i < 8; ++i) {
+        row[j + i] = v[i];
+        amax = fmaxf(amax, fabsf(v[i]));
+      }
+    }
+  } else {
+    for (std::int64_t j = threadIdx.x; j < width; j += blockDim.x) {
+      const std::int64_t h = j / a.head_dim, d = j % a.head_dim;
+      const float v = __bfloat162float(src[h * a.stride_head + d]);
+      row[j] = v;
+      amax = fmaxf(amax, fabsf(v));
+    }
+  }
+  amax = block_reduce<true>(amax, scratch);
+  write_fp8_row(row, width, amax, a.out, r);
+}
+
+template <bool kVec>
+__global__ void gate_residual_kernel(bf16* x, std::int64_t rows, std::int64_t rows_per_batch,
+                                     std::int64_t width, const bf16* gate, std::int64_t gate_stride,
+                                     const bf16* y) {
+  constexpr int kPer = kVec ? 8 : 1;
+  const std::int64_t n = rows * width / kPer;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t e = i * kPer;
+    const std::int64_t r = e / width, c = e % width;
+    const bf16* g = gate + (r / rows_per_batch) * gate_stride + c;
+    if constexpr (kVec) {
+      float xv[8], gv[8], yv[8];
+      load8(x + e, xv);
+      load8(g, gv);
+      load8(y + e, yv);
+      for (int k = 0; k < 8; ++k) xv[k] += gv[k] * yv[k];
+      store8(x + e, xv);
+    } else {
+      x[e] =
+          __float2bfloat16(__bfloat162float(x[e]) + __bfloat162float(*g) * __bfloat162float(y[e]));
+    }
+  }
+}
+
+// One block per (batch item, token); warps take (q or k, head) units for the per-head RMSNorm,
+// then all threads copy v.
+__global__ void __launch_bounds__(kThreads) qkv_pack_kernel(QkvPackArgs a) {
+  const std::int64_t tokens = a.img_tokens + a.ctx_tokens;
+  const std::int64_t b = blockIdx.x / tokens, t = blockIdx.x % tokens;
+  const bool is_img = t < a.img_tokens;
+  const std::int64_t d = a.heads * a.head_dim;
+  const bf16* src =
+      is_img ? static_cast<const bf16*>(a.img) + (b * a.img_tokens + t) * 3 * d
+             : static_cast<const bf16*>(a.ctx) + (b * a.ctx_tokens + t - a.img_tokens) * 3 * d;
+  const std::int64_t dst = (b * tokens + t) * d;
+  const float* wq = is_img ? a.norm_q : a.norm_ctx_q;
+  const float* wk = is_img ? a.norm_k : a.norm_ctx_k;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (std::int64_t unit = warp; unit < 2 * a.heads; unit += warps) {
+    const bool is_k = unit >= a.heads;
+    const std::int64_t h = is_k ? unit - a.heads : unit;
+    const bf16* in = src + (is_k ? d : 0) + h * a.head_dim;
+    bf16* outp = static_cast<bf16*>(is_k ? a.k : a.q) + dst + h * a.head_dim;
+    const float* wt = is_k ? wk : wq;
+    float ss = 0.0F;
+    for (std::int64_t i = lane; i < a.head_dim; i += 32) {
+      const float v = __bfloat162float(in[i]);
+      ss += v * v;
+    }
+    const float rstd = wt ? rsqrtf(warp_sum(ss) / static_cast<float>(a.head_dim) + kEps) : 1.0F;
+    for (std::int64_t i = lane; i < a.head_dim; i += 32) {
+      const float v = __bfloat162float(in[i]);
+      outp[i] = __float2bfloat16(wt ? v * rstd * wt[i] : v);
+    }
+  }
+  const bf16* vin = src + 2 * d;
+  bf16* vout = static_cast<bf16*>(a.v) + dst;
+  if (d % 8 == 0 && aligned16(vin) && aligned16(vout)) {
+    for (std::int64_t i = 8 * threadIdx.x; i < d; i += 8 * blockDim.x)
+      *reinterpret_cast<Bf16x8*>(vout + i) = *reinterpret_cast<const Bf16x8*>(vin + i);
+  } else {
+    for (std::int64_t i = threadIdx.x; i < d; i += blockDim.x) vout[i] = vin[i];
+  }
+}
+
+}  // namespace sd35::smoke::cuda::dev

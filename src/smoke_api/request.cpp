@@ -1,0 +1,67 @@
+#include "smoke_api/request.hpp"
+
+#include <fmt/format.h>
+
+namespace sd35::smoke {
+
+std::optional<Precision> parse_precision(std::string_view text) {
+  if (text == "fp32") return Precision::fp32;
+  if (text == "bf16") return Precision::bf16;
+  if (text == "fp8-weights") return Precision::fp8_weights;
+  if (text == "fp8") return Precision::fp8;
+  return std::nullopt;
+}
+
+std::string_view to_string(Precision p) noexcept {
+  switch (p) {
+    case Precision::fp32:
+      return "fp32";
+    case Precision::bf16:
+      return "bf16";
+    case Precision::fp8_weights:
+      return "fp8-weights";
+    case Precision::fp8:
+      return "fp8";
+  }
+  return "?";
+}
+
+nlohmann::json to_json(const SmokeRequest& rq) {
+  return {{"checkpoint", rq.checkpoint},
+          {"device", rq.device},
+          {"precision", to_string(rq.precision)},
+          {"latent", {rq.latent_h, rq.latent_w}},
+          {"steps", rq.sampling.steps},
+          {"guidance", rq.sampling.guidance},
+          {"shift", rq.sampling.shift},
+          {"inputs", rq.inputs},
+          {"dump", rq.dump},
+          {"gemm_probe", rq.gemm_probe}};
+}
+
+Result<SmokeRequest> request_from_json(const nlohmann::json& doc) {
+  try {
+    SmokeRequest rq;
+    rq.checkpoint = doc.at("checkpoint").get<std::string>();
+    rq.device = doc.at("device").get<std::string>();
+    const auto precision = parse_precision(doc.at("precision").get<std::string>());
+    if (!precision)
+      return make_error(Errc::bad_input, "unknown precision in the smoke request", "precision");
+    rq.precision = *precision;
+    rq.latent_h = doc.at("latent").at(0).get<int>();
+    rq.latent_w = doc.at("latent").at(1).get<int>();
+    rq.sampling.steps = doc.at("steps").get<int>();
+    rq.sampling.guidance = doc.at("guidance").get<double>();
+    rq.sampling.shift = doc.at("shift").get<double>();
+    rq.inputs = doc.at("inputs").get<std::string>();
+    rq.dump = doc.at("dump").get<std::string>();
+    rq.gemm_probe = doc.at("gemm_probe").get<bool>();
+    return rq;
+  } catch (const nlohmann::json::exception& ex) {
+    return make_error(Errc::bad_input, fmt::format("malformed smoke request: {}", ex.what()),
+                      "smoke plugin request",
+                      "the plugin and sd35-setup come from different versions: rebuild the plugin");
+  }
+}
+
+}  // namespace sd35::smoke
