@@ -92,6 +92,7 @@ Result<Outcome> install(const GlobalOptions& global, const InstallOptions& optio
     reporter.info(fmt::format("creating {} with {}", venv.string(), python));
     proc::Command mk;
     mk.argv = {python, "-m", "venv", venv.string()};
+    if (options.system_site_packages) mk.argv.emplace_back("--system-site-packages");
     mk.timeout = std::chrono::minutes(3);
     SD35_TRY_STATUS(run_tool(mk, "python -m venv (Debian: apt-get install python3-venv)"));
   }

@@ -11,6 +11,9 @@ struct InstallOptions {
   std::string from = "sd35-resolve.json";  // resolution (`resolve --out`) or lockfile
   std::string python;     // interpreter that creates the venv; default python3 on PATH
   std::string host_file;  // GPU facts for the checks (default: probe)
+  // The venv sees the interpreter's own packages too (a torch preinstalled in an NGC or Debian
+  // image): pinned wheels still install on top, with their hashes.
+  bool system_site_packages = false;
 };
 
 // Creates the venv, installs exactly the pinned wheels (pip --require-hashes --no-deps), then

@@ -154,6 +154,13 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
     if (!smoke.is_object())
       return make_error(Errc::bad_input, "smoke result is not a JSON object", options.smoke_result,
                         "pass the file written by `sd35-setup smoke --json > FILE`");
+    // A lock records a proven environment, or nothing: a failed or CPU-instead-of-GPU smoke
+    // result is refused rather than locked as if it proved something.
+    if (!smoke.value("proven", smoke.value("ok", false)))
+      return make_error(Errc::host_not_ready, "the smoke result did not prove the environment",
+                        options.smoke_result,
+                        "fix what `sd35-setup smoke` reported, run it again (--json > FILE), "
+                        "then lock");
     smoke.erase("summary");
     l.smoke = smoke;
   }

@@ -1,11 +1,15 @@
 #include "app/up.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 
+#include "app/doctor.hpp"
 #include "app/fetch.hpp"
 #include "app/install.hpp"
 #include "app/lock.hpp"
@@ -28,9 +32,15 @@ class StageReporter final : public ForwardingReporter {
   void finding(const Finding& f) override {
     // Passing findings of inner stages would drown the summary; failures and warnings matter.
     if (f.verdict == Verdict::fail || f.verdict == Verdict::warn) inner_.finding(f);
+    if (f.verdict == Verdict::fail && f.required) {
+      if (!first_failure) first_failure = f;
+      failures.push_back(f.id);
+    }
   }
   void result(std::string_view, const nlohmann::json& d) override { document = d; }
   nlohmann::json document = nlohmann::json::object();
+  std::optional<Finding> first_failure;
+  std::vector<std::string> failures;  // ids of the failed required findings
 };
 
 struct StageRecord {
@@ -39,6 +49,32 @@ struct StageRecord {
   double seconds = 0;
   std::string detail;
 };
+
+bool manifest_allows_cpu(const Manifest& m) {
+  for (const auto& c : m.environment.candidates)
+    for (const auto& v : c.cuda)
+      if (v == "cpu") return true;
+  return false;
+}
+
+// On a GPU-less host only the GPU checks fail; a manifest with a cpu candidate accepts that.
+bool only_gpu_failures(const std::vector<std::string>& ids) {
+  return !ids.empty() && std::all_of(ids.begin(), ids.end(), [](const std::string& id) {
+    return id.rfind("gpu.", 0) == 0 || id.rfind("driver.", 0) == 0;
+  });
+}
+
+// "proven" only for a smoke that ran on the GPU this host has, or on the CPU of a GPU-less host
+// whose manifest allows CPU. smoke itself already fails on a GPU it cannot use.
+Status honest_proof(const nlohmann::json& smoke_doc, const Manifest& manifest) {
+  const auto env = smoke_doc.value("environment", nlohmann::json::object());
+  if (env.value("device", "cpu") != "cpu" || manifest_allows_cpu(manifest)) return {};
+  return make_error(Errc::host_not_ready,
+                    "the smoke ran on the CPU and the manifest allows no CPU variant",
+                    manifest.source,
+                    "run `up` on the GPU machine this manifest is for, or add \"cpu\" to a "
+                    "candidate's cuda list to accept a CPU-only environment");
+}
 
 }  // namespace
 
@@ -53,6 +89,7 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
   nlohmann::json documents = nlohmann::json::object();
   Result<Outcome> final_outcome = Outcome::ok;
 
+  SD35_TRY(Manifest manifest, load_manifest_for(global));
   auto run_stage = [&](const std::string& name,
                        const std::function<Result<Outcome>(StageReporter&)>& fn) {
     if (!final_outcome || *final_outcome != Outcome::ok) {
@@ -69,6 +106,9 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
     if (sr.document.contains("summary") && sr.document["summary"].is_array() &&
         !sr.document["summary"].empty())
       detail = sr.document["summary"].back().get<std::string>();
+    if (sr.first_failure && (!r || *r != Outcome::ok))
+      detail = fmt::format("{}: {}{}", sr.first_failure->id, sr.first_failure->detail,
+                           sr.first_failure->fix.empty() ? "" : "; fix: " + sr.first_failure->fix);
     if (!r) {
       stages.push_back({name, "failed", secs, r.error().describe()});
       final_outcome = r.error();
@@ -81,6 +121,21 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
     final_outcome = *r;
   };
 
+  // The doctor first: a host that cannot run SD3.5 FP8 stops here, with the check's fix, before
+  // anything is downloaded or installed.
+  run_stage("doctor", [&](StageReporter& r) -> Result<Outcome> {
+    DoctorOptions d;
+    d.host_file = o.host_file;
+    SD35_TRY(Outcome res, doctor(global, d, r));
+    if (res != Outcome::not_ready || !manifest_allows_cpu(manifest) ||
+        !only_gpu_failures(r.failures))
+      return res;
+    r.first_failure.reset();
+    r.document["summary"].push_back(fmt::format(
+        "no usable NVIDIA GPU ({}), and the manifest allows CPU: going on for a CPU environment",
+        fmt::join(r.failures, ", ")));
+    return Outcome::ok;
+  });
   run_stage("resolve", [&](StageReporter& r) {
     ResolveOptions ro;
     ro.host_file = o.host_file;
@@ -111,11 +166,17 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
       io.venv = o.venv;
       io.from = resolution;
       io.host_file = o.host_file;
+      io.python = o.python;
+      io.system_site_packages = o.system_site_packages;
       return install(global, io, r);
     });
   }
   run_stage("smoke", [&](StageReporter& r) -> Result<Outcome> {
-    SD35_TRY(Outcome res, smoke(global, SmokeOptions{}, r));
+    SmokeOptions so;
+    so.venv = o.venv;  // the environment `install` just made, not the tool's own libtorch
+    so.host_file = o.host_file;
+    SD35_TRY(Outcome res, smoke(global, so, r));
+    if (res == Outcome::ok) SD35_TRY_STATUS(honest_proof(r.document, manifest));
     // lock records the smoke result (path, device, metrics, fingerprint) from this file.
     SD35_TRY_STATUS(fs::write_file_atomic(smoke_file, r.document.dump(2) + "\n"));
     return res;
@@ -139,8 +200,15 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
         fmt::format("{:<8} {:<20} {:6.2f} s  {}", s.name, s.status, s.seconds, s.detail));
   }
   const bool ok = final_outcome && *final_outcome == Outcome::ok;
-  summary.push_back(ok ? fmt::format("up: environment proven; lockfile {}", lock_file)
-                       : "up: stopped at the first stage that did not pass (see above)");
+  const nlohmann::json& smoke_summary =
+      documents.contains("smoke") ? documents["smoke"].value("summary", nlohmann::json::array())
+                                  : nlohmann::json::array();
+  const std::string proven = !smoke_summary.empty() && smoke_summary.back().is_string()
+                                 ? smoke_summary.back().get<std::string>()
+                                 : std::string("proven");
+  summary.push_back(
+      ok ? fmt::format("up: {}; lockfile {}", proven, lock_file)
+         : "up: NOT proven: stopped at the first stage that did not pass (see above)");
   reporter.result("up", {{"ok", ok},
                          {"stages", jstages},
                          {"documents", documents},

@@ -1,6 +1,7 @@
 #include "app/verify_lock.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <set>
 
 #include "app/probe.hpp"
+#include "app/smoke_env.hpp"
 #include "compat/compat.hpp"
 #include "lock/lockfile.hpp"
 #include "lock/model_state.hpp"
@@ -195,65 +197,101 @@ std::string locked_checkpoint(const nlohmann::json& locked, const GlobalOptions&
   return string_at(locked, "checkpoint");
 }
 
-void check_smoke(const lock::Lockfile& l, const GlobalOptions& global, std::vector<Finding>& out) {
+// The smoke argv that re-runs the locked smoke: its parameters, its weights, its environment
+// (the locked interpreter, or the venv the gate is given) and its pinned companions.
+std::vector<std::string> smoke_argv(const nlohmann::json& locked, const GlobalOptions& global,
+                                    const VerifyLockOptions& options) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::vector<std::string> argv{self.string(), "--json"};
+  if (!global.manifest_path.empty()) argv.insert(argv.end(), {"--manifest", global.manifest_path});
+  if (!global.cache_dir.empty()) argv.insert(argv.end(), {"--cache", global.cache_dir});
+  argv.emplace_back("smoke");
+  if (locked.contains("steps") && locked["steps"].is_number_integer())
+    argv.insert(argv.end(), {"--steps", std::to_string(locked["steps"].get<int>())});
+  if (locked.contains("latent") && locked["latent"].is_array() && locked["latent"].size() == 2)
+    argv.insert(argv.end(), {"--latent", fmt::format("{}x{}", locked["latent"][0].get<int>(),
+                                                     locked["latent"][1].get<int>())});
+  if (locked.contains("guidance") && locked["guidance"].is_number())
+    argv.insert(argv.end(), {"--guidance", fmt::format("{}", locked["guidance"].get<double>())});
+  if (locked.contains("shift") && locked["shift"].is_number())
+    argv.insert(argv.end(), {"--shift", fmt::format("{}", locked["shift"].get<double>())});
+  if (locked.contains("requested_precision") && locked["requested_precision"].is_string())
+    argv.insert(argv.end(), {"--precision", locked["requested_precision"].get<std::string>()});
+  // The same weights as the locked run: without --synthetic the embedded run would now pick the
+  // fetched model.
+  if (locked.value("mode", "") == "embedded") {
+    argv.emplace_back("--synthetic");
+  } else if (auto checkpoint = locked_checkpoint(locked, global); !checkpoint.empty()) {
+    argv.insert(argv.end(), {"--checkpoint", checkpoint});
+  }
+  const auto env = locked.value("environment", nlohmann::json::object());
+  if (!options.venv.empty()) {
+    argv.insert(argv.end(), {"--venv", options.venv});
+  } else if (env.value("kind", "") == "python" && env.contains("interpreter")) {
+    argv.insert(argv.end(), {"--python", env["interpreter"].get<std::string>()});
+  }
+  const auto side = locked.value("python_side", nlohmann::json::object());
+  for (const auto& [name, version] : side.value("companions", nlohmann::json::object()).items())
+    argv.insert(argv.end(), {"--require", version.is_string() && !version.get<std::string>().empty()
+                                              ? name + "==" + version.get<std::string>()
+                                              : name});
+  if (!options.host_file.empty()) argv.insert(argv.end(), {"--host", options.host_file});
+  return argv;
+}
+
+void compare_environment(const nlohmann::json& locked, const nlohmann::json& doc,
+                         std::vector<Finding>& out) {
+  if (!locked.contains("environment")) return;  // a lock from before environments were recorded
+  const auto now = doc.value("environment", nlohmann::json::object());
+  const auto diffs = environment_differences(locked["environment"], now);
+  out.push_back(diffs.empty()
+                    ? finding("smoke:environment", "smoke environment", Verdict::pass,
+                              fmt::format("the same environment as locked: torch {} on {}",
+                                          now.value("torch", now.value("libtorch", "")),
+                                          now.value("device", "")))
+                    : finding("smoke:environment", "smoke environment", Verdict::fail,
+                              fmt::format("{}", fmt::join(diffs, "; ")),
+                              "this node runs another environment than the lock: reinstall "
+                              "from the lock (lock export, pip install --require-hashes) or "
+                              "re-lock"));
+}
+
+void check_smoke(const lock::Lockfile& l, const GlobalOptions& global,
+                 const VerifyLockOptions& options, std::vector<Finding>& out) {
   if (!l.smoke || !l.smoke->contains("fingerprint")) {
     out.push_back(finding("smoke:fingerprint", "smoke fingerprint", Verdict::fail,
                           "the lock has no smoke fingerprint to compare",
                           "lock with --smoke-result FILE from `sd35-setup smoke --json`"));
     return;
   }
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  proc::Command cmd;
-  cmd.argv = {self.string(), "--json"};
-  if (!global.manifest_path.empty())
-    cmd.argv.insert(cmd.argv.end(), {"--manifest", global.manifest_path});
-  if (!global.cache_dir.empty()) cmd.argv.insert(cmd.argv.end(), {"--cache", global.cache_dir});
-  cmd.argv.emplace_back("smoke");
-  // Re-run with exactly the locked parameters, so the fingerprint does not depend on which
-  // manifest (if any) the gate is given.
   const nlohmann::json& locked = *l.smoke;
-  if (locked.contains("steps") && locked["steps"].is_number_integer())
-    cmd.argv.insert(cmd.argv.end(), {"--steps", std::to_string(locked["steps"].get<int>())});
-  if (locked.contains("latent") && locked["latent"].is_array() && locked["latent"].size() == 2)
-    cmd.argv.insert(cmd.argv.end(),
-                    {"--latent", fmt::format("{}x{}", locked["latent"][0].get<int>(),
-                                             locked["latent"][1].get<int>())});
-  if (locked.contains("guidance") && locked["guidance"].is_number())
-    cmd.argv.insert(cmd.argv.end(),
-                    {"--guidance", fmt::format("{}", locked["guidance"].get<double>())});
-  if (locked.contains("shift") && locked["shift"].is_number())
-    cmd.argv.insert(cmd.argv.end(), {"--shift", fmt::format("{}", locked["shift"].get<double>())});
-  if (locked.contains("requested_precision") && locked["requested_precision"].is_string())
-    cmd.argv.insert(cmd.argv.end(),
-                    {"--precision", locked["requested_precision"].get<std::string>()});
-  // The same weights as the locked run: without --synthetic the embedded run would now pick the
-  // fetched model.
-  if (locked.value("mode", "") == "embedded") {
-    cmd.argv.emplace_back("--synthetic");
-  } else if (auto checkpoint = locked_checkpoint(locked, global); !checkpoint.empty()) {
-    cmd.argv.insert(cmd.argv.end(), {"--checkpoint", checkpoint});
-  }
+  proc::Command cmd;
+  cmd.argv = smoke_argv(locked, global, options);
   cmd.timeout = std::chrono::minutes(20);
   auto run = proc::run(cmd);
   nlohmann::json doc;
-  if (run && run->exit_code == 0) {
+  if (run) {
     if (auto j = jsonio::parse(run->out, "smoke --json"); j && j->is_object()) doc = *j;
   }
-  if (!doc.contains("fingerprint")) {
-    out.push_back(
-        finding("smoke:fingerprint", "smoke fingerprint", Verdict::fail,
-                run ? fmt::format("`sd35-setup smoke --json` exited {} without a fingerprint",
-                                  run->exit_code)
-                    : run.error().describe(),
-                "run `sd35-setup smoke` by hand to see why"));
-  } else if (doc["fingerprint"] == l.smoke->at("fingerprint")) {
+  if (!run || run->exit_code != 0 || !doc.contains("fingerprint")) {
+    const std::string why = !run ? run.error().describe()
+                            : doc.contains("error")
+                                ? doc["error"].value("message", std::string("?"))
+                                : fmt::format("exited {} without a fingerprint", run->exit_code);
+    out.push_back(finding("smoke:fingerprint", "smoke fingerprint", Verdict::fail,
+                          "`sd35-setup smoke` in the locked environment failed: " + why,
+                          "run `sd35-setup smoke` by hand to see why"));
+    return;
+  }
+  compare_environment(locked, doc, out);
+  if (doc["fingerprint"] == locked.at("fingerprint")) {
     out.push_back(finding("smoke:fingerprint", "smoke fingerprint", Verdict::pass,
                           "the smoke run reproduces the locked fingerprint"));
   } else {
     out.push_back(finding("smoke:fingerprint", "smoke fingerprint", Verdict::fail,
                           fmt::format("fingerprint {} != locked {}", doc["fingerprint"].dump(),
-                                      l.smoke->at("fingerprint").dump()),
+                                      locked.at("fingerprint").dump()),
                           "the model, wheels or GPU behave differently from the locked run"));
   }
 }
@@ -307,7 +345,7 @@ Result<Outcome> verify_lock(const GlobalOptions& global, const VerifyLockOptions
   check_packages(l, options.venv, findings);
   SD35_TRY(HostFacts host, host_facts_for(global, options.host_file, {}));
   check_host(l, host, findings);
-  if (options.smoke) check_smoke(l, global, findings);
+  if (options.smoke) check_smoke(l, global, options, findings);
 
   bool content_failed = false, host_failed = false;
   for (const auto& f : findings) {

@@ -293,6 +293,16 @@ std::vector<DiffLine> diff(const Lockfile& a, const Lockfile& b) {
     return out;
   };
   cmp("smoke", "weights", weights(a), weights(b));
+  // The environment the smoke proved: another torch, GPU class or FP8 path is another lock.
+  auto env_field = [](const Lockfile& l, const char* key) -> std::string {
+    if (!l.smoke || !l.smoke->contains("environment")) return "";
+    const nlohmann::json& e = l.smoke->at("environment");
+    if (!e.contains(key)) return "";
+    return e[key].is_string() ? e[key].get<std::string>() : e[key].dump();
+  };
+  for (const char* key : {"kind", "interpreter", "torch", "cuda", "libtorch", "device", "cc",
+                          "driver", "native_fp8", "fused_kernels"})
+    cmp("smoke", std::string("environment.") + key, env_field(a, key), env_field(b, key));
   return out;
 }
 

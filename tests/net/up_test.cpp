@@ -1,8 +1,9 @@
-// `sd35-setup up` end to end: resolve (pinned through a local PEP 503 index and pip's resolver)
-// -> verify (a real SD3.5-Large-shaped scaled-FP8 checkpoint in an HF cache) -> install (real pip)
-// -> smoke (the libtorch plugin, on the fetched checkpoint) -> lock; then a re-run that skips
-// proven work, and the gate. The fetch stage is covered by fetch_test.cpp against the local hub;
-// here it is skipped.
+// `sd35-setup up` end to end, and honest: doctor -> resolve -> verify (a real SD3.5-Large-shaped
+// scaled-FP8 checkpoint in an HF cache) -> install (real pip) -> smoke -> lock. On a described GPU
+// host whose installed environment cannot use the GPU, up stops at the smoke and writes no lock;
+// on a GPU-less host whose manifest allows CPU, it proves the CPU environment, re-runs from state,
+// and the gate passes. The fetch stage is covered by fetch_test.cpp against the local hub; here it
+// is skipped.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -28,32 +29,23 @@ nlohmann::json stage(const nlohmann::json& doc, const std::string& name) {
   return {};
 }
 
-TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
-  if (test::cli_binary().empty() || !proc::which("python3"))
-    GTEST_SKIP() << "needs SD35_BIN and python3";
-  test::TempDir dir;
-  sd35::testing::LocalIndex index(dir / "index");
-  ASSERT_GT(index.port(), 0);
-  const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
-
-  // The model: the tiny SD3.5-Large-like scaled-FP8 fixture, placed as fetch would place it.
+// Writes the tiny checkpoint into the cache and a manifest for it with the given candidates.
+std::string setup_model(test::TempDir& dir, const nlohmann::json& environment) {
   auto model = *fs::read_file(test::data_dir() /
                               "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
   const std::string oid = sha256_hex(model);
-  auto repo = dir / testing::kTinyRepo;
   testing::place_in_cache(dir, kCommit, "model.safetensors", oid, model);
-  dir.write(
-      "manifest.json",
-      testing::tiny_manifest(
-          {{"path", "model.safetensors"}, {"size", model.size()}, {"sha256", oid}},
-          {{"python", ">=3.8"},
-           {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cu128"}}, {"torchvision", "0.24.1"}}}},
-           {"packages", {{"fixture-dep", ">=1.0"}}}},
-          {{"steps", 2}})
-          .dump());
-  // An H100 host whose Python is this machine's (the venv is created with it).
-  auto host =
-      nlohmann::json::parse(*fs::read_file(test::data_dir() / "hosts/resolve-h100-driver535.json"));
+  dir.write("manifest.json",
+            testing::tiny_manifest(
+                {{"path", "model.safetensors"}, {"size", model.size()}, {"sha256", oid}},
+                environment, {{"steps", 2}})
+                .dump());
+  return oid;
+}
+
+// A described host whose Python is this machine's python3 (the venv is created with it).
+void write_host(test::TempDir& dir, const std::string& base) {
+  auto host = nlohmann::json::parse(*fs::read_file(test::data_dir() / ("hosts/" + base)));
   proc::Command py;
   py.argv = {"python3", "-c",
              "import sys,platform;print(sys.executable);print(platform.python_version())"};
@@ -63,10 +55,27 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
   host["python"] = {{{"path", pyout->out.substr(0, nl)},
                      {"version", pyout->out.substr(nl + 1, pyout->out.size() - nl - 2)}}};
   dir.write("host.json", host.dump());
+}
 
-  const std::map<std::string, std::string> env = {{"PIP_NO_CACHE_DIR", "1"},
-                                                  {"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
-                                                  {"PIP_CONFIG_FILE", "/dev/null"}};
+const std::map<std::string, std::string> kPipEnv = {{"PIP_NO_CACHE_DIR", "1"},
+                                                    {"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
+                                                    {"PIP_CONFIG_FILE", "/dev/null"}};
+
+// The issue this guards: `up` installed a CUDA torch into a venv, then smoked with the tool's own
+// CPU libtorch and printed "environment proven". Now the smoke runs the venv it installed; the
+// fixture index's torch is not a working torch, so nothing is proven and no lock is written.
+TEST(Up, RefusesToProveAGpuHostWhoseInstalledEnvironmentCannotUseIt) {
+  if (test::cli_binary().empty() || !proc::which("python3"))
+    GTEST_SKIP() << "needs SD35_BIN and python3";
+  test::TempDir dir;
+  sd35::testing::LocalIndex index(dir / "index");
+  ASSERT_GT(index.port(), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
+  setup_model(
+      dir, {{"python", ">=3.8"},
+            {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cu128"}}, {"torchvision", "0.24.1"}}}},
+            {"packages", {{"fixture-dep", ">=1.0"}}}});
+  write_host(dir, "resolve-h100-driver535.json");
   const std::vector<std::string> args = {"--manifest",  (dir / "manifest.json").string(),
                                          "--cache",     (dir / "cache").string(),
                                          "--json",      "up",
@@ -75,19 +84,54 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
                                          "--index",     url,
                                          "--host",      (dir / "host.json").string(),
                                          "--skip-fetch"};
-  auto first = test::run_cli(args, env, std::chrono::minutes(5));
+  auto env = kPipEnv;
+  env["SD35_PLUGIN_CACHE"] = (dir / "plugins").string();
+  auto run = test::run_cli(args, env, std::chrono::minutes(5));
+  EXPECT_EQ(run.exit_code, 3) << run.out << run.err;
+  auto doc = nlohmann::json::parse(run.out);
+  for (const char* s : {"doctor", "resolve", "verify", "install"})
+    EXPECT_EQ(stage(doc, s)["status"], "ok") << s << ": " << stage(doc, s).dump();
+  EXPECT_EQ(stage(doc, "smoke")["status"], "failed");
+  EXPECT_NE(stage(doc, "smoke")["detail"].get<std::string>().find("torch"), std::string::npos)
+      << stage(doc, "smoke").dump();
+  EXPECT_NE(stage(doc, "smoke")["detail"].get<std::string>().find((dir / "venv").string()),
+            std::string::npos);
+  EXPECT_EQ(stage(doc, "lock")["status"], "skipped");
+  EXPECT_FALSE(stdfs::exists(dir / "state/sd35.lock.json"));
+  EXPECT_NE(doc["summary"].back().get<std::string>().find("NOT proven"), std::string::npos);
+  EXPECT_FALSE(doc["ok"].get<bool>());
+}
+
+TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
+  if (test::cli_binary().empty() || !proc::which("python3"))
+    GTEST_SKIP() << "needs SD35_BIN and python3";
+  test::TempDir dir;
+  const std::string oid = setup_model(
+      dir, {{"python", ">=3.8"}, {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}});
+  write_host(dir, "resolve-nogpu.json");
+  const std::vector<std::string> args = {"--manifest",  (dir / "manifest.json").string(),
+                                         "--cache",     (dir / "cache").string(),
+                                         "--json",      "up",
+                                         "--dir",       (dir / "state").string(),
+                                         "--host",      (dir / "host.json").string(),
+                                         "--skip-fetch"};
+  auto first = test::run_cli(args, kPipEnv, std::chrono::minutes(5));
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   auto doc = nlohmann::json::parse(first.out);
-  for (const char* s : {"resolve", "verify", "install", "smoke", "lock"})
+  for (const char* s : {"doctor", "resolve", "verify", "smoke", "lock"})
     EXPECT_EQ(stage(doc, s)["status"], "ok") << s << ": " << stage(doc, s).dump();
   EXPECT_EQ(stage(doc, "fetch")["status"], "skipped");
-  EXPECT_EQ(doc["documents"]["verify"]["ok"], true);
-  // The lockfile ties it together: pinned wheels, the model's oid, the smoke fingerprint.
+  // The doctor's GPU checks fail on this host, and the manifest accepts that: it allows CPU.
+  EXPECT_NE(stage(doc, "doctor")["detail"].get<std::string>().find("allows CPU"), std::string::npos)
+      << stage(doc, "doctor").dump();
+  const std::string last = doc["summary"].back().get<std::string>();
+  EXPECT_NE(last.find("proven: the built-in libtorch"), std::string::npos) << last;
+  EXPECT_NE(last.find("on the CPU"), std::string::npos) << last;
+  // The lockfile ties it together: the model's oid, the smoke fingerprint and its environment.
   auto lock = nlohmann::json::parse(*fs::read_file(dir / "state/sd35.lock.json"));
   EXPECT_NE(lock.dump().find(oid), std::string::npos);
-  EXPECT_NE(lock.dump().find("fixture-dep"), std::string::npos);
-  EXPECT_FALSE(nlohmann::json::parse(*fs::read_file(dir / "state/sd35-smoke.json"))["fingerprint"]
-                   .is_null());
+  EXPECT_EQ(lock["smoke"]["environment"]["kind"], "builtin");
+  EXPECT_EQ(lock["smoke"]["environment"]["device"], "cpu");
   // The smoke stage ran the fetched tiny checkpoint (small enough for the CPU), not the embedded
   // model, and the lock says so.
   EXPECT_EQ(lock["smoke"]["source"], "cache") << lock["smoke"].dump();
@@ -104,7 +148,7 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
   };
   const auto lock_before =
       without_timings(nlohmann::json::parse(*fs::read_file(dir / "state/sd35.lock.json")));
-  auto second = test::run_cli(args, env, std::chrono::minutes(5));
+  auto second = test::run_cli(args, kPipEnv, std::chrono::minutes(5));
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
   auto doc2 = nlohmann::json::parse(second.out);
   EXPECT_EQ(doc2["documents"]["verify"]["content"]["hashed"], 0)
@@ -118,32 +162,30 @@ TEST(Up, ProvesTheEnvironmentAndReRunsFromState) {
                                    "verify",
                                    "--lock",
                                    (dir / "state/sd35.lock.json").string(),
-                                   "--venv",
-                                   (dir / "venv").string(),
                                    "--host",
                                    (dir / "host.json").string()};
-  EXPECT_EQ(test::run_cli(gate, env).exit_code, 0);
+  EXPECT_EQ(test::run_cli(gate, kPipEnv).exit_code, 0);
   // --smoke re-runs the smoke test through the plugin and compares its fingerprint with the lock's.
   auto with_smoke = gate;
   with_smoke.push_back("--smoke");
-  auto smoked = test::run_cli(with_smoke, env, std::chrono::minutes(3));
+  auto smoked = test::run_cli(with_smoke, kPipEnv, std::chrono::minutes(3));
   EXPECT_EQ(smoked.exit_code, 0) << smoked.out << smoked.err;
   // The cache moved (another mount point, another machine): the gate finds the locked weights by
   // their commit in the cache it is given, not by the locked absolute path.
   stdfs::rename(dir / "cache", dir / "moved");
   auto moved = with_smoke;
   moved[1] = (dir / "moved").string();
-  auto moved_run = test::run_cli(moved, env, std::chrono::minutes(3));
+  auto moved_run = test::run_cli(moved, kPipEnv, std::chrono::minutes(3));
   EXPECT_EQ(moved_run.exit_code, 0) << moved_run.out << moved_run.err;
   EXPECT_NE(moved_run.out.find("reproduces the locked fingerprint"), std::string::npos)
       << moved_run.out;
   stdfs::rename(dir / "moved", dir / "cache");
-  stdfs::path blob = repo / "blobs" / oid;
-  std::string corrupt = model;
+  const stdfs::path blob = dir / testing::kTinyRepo / "blobs" / oid;
+  std::string corrupt = *fs::read_file(blob);
   corrupt[corrupt.size() / 2] ^= 0x01;
   stdfs::remove(blob);
   dir.write("cache/models--org--tiny/blobs/" + oid, corrupt);
-  EXPECT_EQ(test::run_cli(gate, env).exit_code, 4);
+  EXPECT_EQ(test::run_cli(gate, kPipEnv).exit_code, 4);
 }
 
 }  // namespace
