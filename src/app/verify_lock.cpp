@@ -232,7 +232,8 @@ std::vector<std::string> smoke_argv(const nlohmann::json& locked, const GlobalOp
     argv.insert(argv.end(), {"--python", env["interpreter"].get<std::string>()});
   }
   const auto side = locked.value("python_side", nlohmann::json::object());
-  for (const auto& [name, version] : side.value("companions", nlohmann::json::object()).items())
+  const auto companions = side.value("companions", nlohmann::json::object());
+  for (const auto& [name, version] : companions.items())
     argv.insert(argv.end(), {"--require", version.is_string() && !version.get<std::string>().empty()
                                               ? name + "==" + version.get<std::string>()
                                               : name});

@@ -9,6 +9,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
+#include "net/local_index.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
 
@@ -62,6 +63,37 @@ class SmokeEnv : public ::testing::Test {
     if (stub) e["SD35_PLUGIN_SRC"] = (dir / "stub").string();
     return e;
   }
+
+  // A pinned resolution (the fixture index's torch 2.9.1+cpu) for a GPU-less host: what
+  // `lock --from` reads.
+  std::string resolution() {
+    index = std::make_unique<sd35::testing::LocalIndex>(dir / "index");
+    const std::string url = "http://127.0.0.1:" + std::to_string(index->port()) + "/simple";
+    dir.write("manifest.json",
+              nlohmann::json{{"schema_version", 1},
+                             {"name", "cpu-env"},
+                             {"model",
+                              {{"repo", "org/tiny"},
+                               {"revision", "main"},
+                               {"format", "sai-single-file"},
+                               {"architecture", "sd35-large"},
+                               {"files", {{{"path", "model.safetensors"}, {"size", 1}}}}}},
+                             {"environment",
+                              {{"python", ">=3.8"},
+                               {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}}},
+                             {"requirements", nlohmann::json::object()},
+                             {"smoke", nlohmann::json::object()}}
+                  .dump());
+    const auto out = (dir / "resolve.json").string();
+    const auto host = (stdfs::path(test::data_dir()) / "hosts/resolve-nogpu.json").string();
+    const auto run = test::run_cli({"--manifest", (dir / "manifest.json").string(), "resolve",
+                                    "--host", host, "--index", url, "--out", out},
+                                   env());
+    EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+    return out;
+  }
+
+  std::unique_ptr<sd35::testing::LocalIndex> index;
 
   proc::Outcome smoke(std::vector<std::string> extra, std::map<std::string, std::string> e) const {
     std::vector<std::string> args{"--json", "smoke",           "--synthetic", "--device",
@@ -217,9 +249,11 @@ TEST_F(SmokeEnv, TheLockRecordsTheEnvironmentAndTheGateFailsOnAnotherTorch) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   dir.write("smoke.json", run.out);
   const auto lock = (dir / "sd35.lock.json").string();
-  const auto locked = test::run_cli({"--cache", (dir / "cache").string(), "lock", "--smoke-result",
-                                     (dir / "smoke.json").string(), "--out", lock},
-                                    env());
+  const std::string from = resolution();
+  const auto locked =
+      test::run_cli({"--cache", (dir / "cache").string(), "lock", "--from", from, "--smoke-result",
+                     (dir / "smoke.json").string(), "--out", lock},
+                    env());
   ASSERT_EQ(locked.exit_code, 0) << locked.out << locked.err;
   const auto doc = nlohmann::json::parse(*fs::read_file(lock));
   const auto& e = doc["smoke"]["environment"];
@@ -234,6 +268,7 @@ TEST_F(SmokeEnv, TheLockRecordsTheEnvironmentAndTheGateFailsOnAnotherTorch) {
       "--cache", (dir / "cache").string(), "--json", "verify", "--lock", lock, "--smoke"};
   auto same = test::run_cli(gate, env(), std::chrono::minutes(5));
   auto findings = parse_doc(same)["findings"];
+  ASSERT_TRUE(findings.is_array()) << same.out << same.err;
   bool env_pass = false;
   for (const auto& f : findings)
     env_pass |= f["id"] == "smoke:environment" && f["verdict"] == "pass";
@@ -244,9 +279,11 @@ TEST_F(SmokeEnv, TheLockRecordsTheEnvironmentAndTheGateFailsOnAnotherTorch) {
   auto other = env();
   other["TORCH_AS"] = "2.99.0+cu999";
   auto changed = test::run_cli(gate, other, std::chrono::minutes(5));
+  ASSERT_TRUE(parse_doc(changed).contains("findings")) << changed.out << changed.err;
   EXPECT_EQ(changed.exit_code, 4) << changed.out << changed.err;
   bool env_fail = false;
-  for (const auto& f : parse_doc(changed)["findings"])
+  const auto changed_doc = parse_doc(changed);
+  for (const auto& f : changed_doc["findings"])
     env_fail |= f["id"] == "smoke:environment" && f["verdict"] == "fail" &&
                 f["detail"].get<std::string>().find("2.99.0+cu999") != std::string::npos;
   EXPECT_TRUE(env_fail) << changed.out;
@@ -256,8 +293,8 @@ TEST_F(SmokeEnv, TheLockRecordsTheEnvironmentAndTheGateFailsOnAnotherTorch) {
   ASSERT_EQ(other_run.exit_code, 0) << other_run.err;
   dir.write("smoke2.json", other_run.out);
   const auto lock2 = (dir / "other.lock.json").string();
-  ASSERT_EQ(test::run_cli({"--cache", (dir / "cache").string(), "lock", "--smoke-result",
-                           (dir / "smoke2.json").string(), "--out", lock2},
+  ASSERT_EQ(test::run_cli({"--cache", (dir / "cache").string(), "lock", "--from", from,
+                           "--smoke-result", (dir / "smoke2.json").string(), "--out", lock2},
                           other)
                 .exit_code,
             0);
@@ -269,8 +306,9 @@ TEST_F(SmokeEnv, TheLockRecordsTheEnvironmentAndTheGateFailsOnAnotherTorch) {
 TEST_F(SmokeEnv, ALockRefusesASmokeResultThatProvedNothing) {
   auto failed = nlohmann::json::parse(R"({"ok": false, "proven": false, "fingerprint": {}})");
   dir.write("smoke.json", failed.dump());
+  const std::string from = resolution();
   const auto run =
-      test::run_cli({"--cache", (dir / "cache").string(), "lock", "--smoke-result",
+      test::run_cli({"--cache", (dir / "cache").string(), "lock", "--from", from, "--smoke-result",
                      (dir / "smoke.json").string(), "--out", (dir / "sd35.lock.json").string()},
                     env());
   EXPECT_EQ(run.exit_code, 3) << run.out << run.err;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "net/local_index.hpp"
 #include "support/test_env.hpp"
@@ -88,7 +89,10 @@ TEST(Up, RefusesToProveAGpuHostWhoseInstalledEnvironmentCannotUseIt) {
   env["SD35_PLUGIN_CACHE"] = (dir / "plugins").string();
   auto run = test::run_cli(args, env, std::chrono::minutes(5));
   EXPECT_EQ(run.exit_code, 3) << run.out << run.err;
-  auto doc = nlohmann::json::parse(run.out);
+  // The up document comes first (the failing stage's error document follows it).
+  std::istringstream out(run.out);
+  nlohmann::json doc;
+  out >> doc;
   for (const char* s : {"doctor", "resolve", "verify", "install"})
     EXPECT_EQ(stage(doc, s)["status"], "ok") << s << ": " << stage(doc, s).dump();
   EXPECT_EQ(stage(doc, "smoke")["status"], "failed");
@@ -106,6 +110,9 @@ TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
   if (test::cli_binary().empty() || !proc::which("python3"))
     GTEST_SKIP() << "needs SD35_BIN and python3";
   test::TempDir dir;
+  sd35::testing::LocalIndex index(dir / "index");
+  ASSERT_GT(index.port(), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
   const std::string oid = setup_model(
       dir, {{"python", ">=3.8"}, {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}});
   write_host(dir, "resolve-nogpu.json");
@@ -113,6 +120,7 @@ TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
                                          "--cache",     (dir / "cache").string(),
                                          "--json",      "up",
                                          "--dir",       (dir / "state").string(),
+                                         "--index",     url,
                                          "--host",      (dir / "host.json").string(),
                                          "--skip-fetch"};
   auto first = test::run_cli(args, kPipEnv, std::chrono::minutes(5));

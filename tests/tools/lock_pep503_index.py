@@ -71,6 +71,9 @@ def build(root):
         "torch": [build_wheel(files, "torch", "2.9.1+cu128", {
             "torch/__init__.py": TORCH_INIT,
             "torch/version.py": "__version__ = '2.9.1+cu128'\ncuda = '12.8'\ngit_version = 'fixture'\n",
+        }, ["fixture-dep>=1.0"]), build_wheel(files, "torch", "2.9.1+cpu", {
+            "torch/__init__.py": TORCH_INIT,
+            "torch/version.py": "__version__ = '2.9.1+cpu'\ncuda = None\ngit_version = 'fixture'\n",
         }, ["fixture-dep>=1.0"])],
         "torchvision": [build_wheel(files, "torchvision", "0.24.1+cu128", {"torchvision/__init__.py": "__version__ = '0.24.1+cu128'\n"})],
         "fixture-dep": [build_wheel(files, "fixture-dep", "1.0", {"fixture_dep/__init__.py": "VALUE = 1\n"})],

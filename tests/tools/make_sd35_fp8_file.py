@@ -42,7 +42,8 @@ import zlib
 
 import numpy as np
 
-BLOCK = 64 << 20  # bytes per random block (per dtype)
+BLOCK = 64 << 20  # bytes of random FP8 codes, repeated
+BF16_BLOCK = 16 << 20  # bytes of random BF16 values, repeated
 CHUNK = 32 << 20  # bytes per write
 
 LARGE = dict(d=2432, head_dim=64, layers=38, pos_max=192, joint=4096, pooled=2048, channels=16,
@@ -173,13 +174,16 @@ def layout(small):
 
 
 def blocks(seed):
+    """name -> (buffer, period): random blocks are stored twice, so any slice of up to `period`
+    bytes from any offset below `period` is contiguous; constant blocks have period len(buffer)."""
     rng = np.random.default_rng(seed)
     fp8 = (rng.integers(0, 256, BLOCK, dtype=np.uint8) & 0xC7).tobytes()
-    normal = (rng.standard_normal(BLOCK // 2, dtype=np.float32) * np.float32(0.02))
+    normal = rng.standard_normal(BF16_BLOCK // 2, dtype=np.float32) * np.float32(0.02)
     bf16 = (normal.view(np.uint32) >> 16).astype("<u2").tobytes()  # truncation: fine for noise
-    return {"fp8": fp8 + fp8, "bf16": bf16 + bf16, "filler": b"\x3c" * BLOCK,
-            "one": np.full(BLOCK // 2, 0x3F80, dtype="<u2").tobytes(),  # BF16 1.0
-            "scale": np.array([1.0 / 2048.0], dtype="<f4").tobytes()}
+    return {"fp8": (fp8 + fp8, BLOCK), "bf16": (bf16 + bf16, BF16_BLOCK),
+            "filler": (b"\x3c" * CHUNK, CHUNK),
+            "one": (np.full(CHUNK // 2, 0x3F80, dtype="<u2").tobytes(), CHUNK),  # BF16 1.0
+            "scale": (np.array([1.0 / 2048.0], dtype="<f4").tobytes(), 4)}
 
 
 def pieces(spec, blk):
@@ -190,20 +194,20 @@ def pieces(spec, blk):
         return
     mmdit_tensor = name.startswith("model.diffusion_model.")
     if dtype == "F32":  # scale_weight scalars
-        yield memoryview(blk["scale"] * (n // 4))
+        yield memoryview(blk["scale"][0] * (n // 4))
         return
     if dtype == "F8_E4M3":
-        src = blk["fp8"]
+        kind = "fp8"
     elif mmdit_tensor and (".ln_q." in name or ".ln_k." in name):
-        src = blk["one"]
+        kind = "one"
     elif mmdit_tensor:
-        src = blk["bf16"]
+        kind = "bf16"
     else:
-        src = blk["filler"]
+        kind = "filler"
+    src, period = blk[kind]
     mv = memoryview(src)
-    period = min(len(src), BLOCK)
-    # a per-tensor start inside the (doubled) block, aligned to 8 bytes
-    off = (zlib.crc32(name.encode()) % period) & ~7 if len(src) > BLOCK else 0
+    # random blocks: a per-tensor start, 8-byte aligned, so tensors differ from each other
+    off = (zlib.crc32(name.encode()) % period) & ~7 if len(src) > period else 0
     while n:
         k = min(n, CHUNK, len(src) - off)
         yield mv[off:off + k]
