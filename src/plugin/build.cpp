@@ -90,12 +90,12 @@ std::vector<std::string> compile_flags(const BuildRequest& rq) {
   }
   if (rq.kernels.mode == "nvrtc") {
     f.push_back(quoted_define("SD35_NVRTC_LIBRARY", t.nvrtc.front()));
-    f.push_back(quoted_define("SD35_NVRTC_INCLUDE", t.cuda_include_dirs.front()));
+    f.push_back(quoted_define("SD35_NVRTC_INCLUDE", rq.cuda_headers.include_dirs.front()));
     f.push_back(quoted_define("SD35_NVRTC_ARCH", rq.kernels.arch));
   }
   f.push_back("-I" + (rq.sources.root / "src").string());
   for (const auto& d : t.include_dirs) f.push_back("-isystem" + d);
-  for (const auto& d : t.cuda_include_dirs) f.push_back("-isystem" + d);
+  for (const auto& d : rq.cuda_headers.include_dirs) f.push_back("-isystem" + d);
   // The compiler's own system folders stay where they are: -isystem /usr/include would reorder
   // them and break libstdc++'s #include_next <stdlib.h>.
   for (const auto& d : rq.sources.include_dirs)

@@ -45,11 +45,23 @@ struct KernelPlan {
   std::string nvcc;           // the nvcc used
   std::string arch;           // "90" (the device's cc) for nvcc and NVRTC
 };
-KernelPlan plan_kernels(const pyenv::TorchEnv& env);
+KernelPlan plan_kernels(const pyenv::TorchEnv& env, const CudaHeaders& headers);
+
+// The CUDA headers the plugin compiles against. A pip wheel's nvidia-* packages carry
+// cuda_runtime_api.h but not always the crt/ headers it includes (cu13 wheels do not); a CUDA
+// toolkit (CUDA_HOME, /usr/local/cuda) completes them. Without complete headers the plugin is
+// built without them: native FP8 through ATen still runs; the fused kernels and CUDA memory
+// statistics are off, and `note` says why.
+struct CudaHeaders {
+  std::vector<std::string> include_dirs;  // empty: build without CUDA headers
+  std::string note;
+};
+CudaHeaders find_cuda_headers(const pyenv::TorchEnv& env);
 
 struct BuildRequest {
   SourceSet sources;
   pyenv::TorchEnv env;
+  CudaHeaders cuda_headers;
   KernelPlan kernels;
   std::string compiler;              // $CXX, else c++
   std::string extra_flags;           // SD35_PLUGIN_CXXFLAGS (part of the key)

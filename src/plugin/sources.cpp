@@ -139,7 +139,32 @@ KernelPlan no_kernels(std::string why) {
 }
 }  // namespace
 
-KernelPlan plan_kernels(const pyenv::TorchEnv& env) {
+CudaHeaders find_cuda_headers(const pyenv::TorchEnv& env) {
+  CudaHeaders h;
+  if (!env.torch || env.torch->cuda.empty()) return h;
+  std::vector<std::string> candidates = env.torch->cuda_include_dirs;
+  if (auto home = env_or("CUDA_HOME", env_or("CUDA_PATH", "")); !home.empty())
+    candidates.push_back(home + "/include");
+  candidates.emplace_back("/usr/local/cuda/include");
+  std::error_code ec;
+  for (const auto& dir : candidates) {
+    if (!stdfs::exists(stdfs::path(dir) / "cuda_runtime_api.h", ec) ||
+        !stdfs::exists(stdfs::path(dir) / "crt/host_defines.h", ec))
+      continue;
+    // The complete folder first; the wheel's folders after it for the libraries' headers.
+    h.include_dirs.push_back(dir);
+    for (const auto& w : env.torch->cuda_include_dirs)
+      if (w != dir) h.include_dirs.push_back(w);
+    return h;
+  }
+  h.note = "no complete CUDA headers (the wheel's nvidia-* packages lack crt/host_defines.h and no "
+           "CUDA toolkit was found in CUDA_HOME or /usr/local/cuda): the plugin is built without "
+           "them, so the fused FP8 kernels and CUDA memory statistics are off (native FP8 through "
+           "ATen still runs)";
+  return h;
+}
+
+KernelPlan plan_kernels(const pyenv::TorchEnv& env, const CudaHeaders& headers) {
   KernelPlan k;
   const auto& t = env.torch;
   if (!t || t->cuda.empty()) return no_kernels("the environment's torch is a CPU build");
@@ -147,6 +172,7 @@ KernelPlan plan_kernels(const pyenv::TorchEnv& env) {
   if (t->device->cc_major * 10 + t->device->cc_minor < 89)
     return no_kernels(
         fmt::format("cc {}.{} has no FP8 tensor cores", t->device->cc_major, t->device->cc_minor));
+  if (headers.include_dirs.empty()) return no_kernels(headers.note);
   k.arch = fmt::format("{}{}", t->device->cc_major, t->device->cc_minor);
   const std::string nvcc_env = env_or("SD35_NVCC", "");
   if (nvcc_env != "off") {
@@ -163,7 +189,7 @@ KernelPlan plan_kernels(const pyenv::TorchEnv& env) {
     k.mode = "nvcc";
     return k;
   }
-  if (!t->nvrtc.empty() && !t->cuda_include_dirs.empty()) {
+  if (!t->nvrtc.empty()) {
     k.mode = "nvrtc";
     return k;
   }
@@ -177,7 +203,8 @@ Result<BuildRequest> plan_build(const pyenv::TorchEnv& env) {
   BuildRequest rq;
   SD35_TRY(rq.sources, find_plugin_sources());
   rq.env = env;
-  rq.kernels = plan_kernels(env);
+  rq.cuda_headers = find_cuda_headers(env);
+  rq.kernels = plan_kernels(env, rq.cuda_headers);
   rq.compiler = env_or("CXX", "c++");
   rq.extra_flags = env_or("SD35_PLUGIN_CXXFLAGS", "");
   rq.cache_root = default_plugin_cache();
@@ -194,7 +221,8 @@ Result<std::string> build_key(const BuildRequest& rq) {
                         {"compiler", rq.compiler}, {"compiler_version", compiler},
                         {"flags", rq.extra_flags}, {"kernels", rq.kernels.mode},
                         {"arch", rq.kernels.arch}, {"nvcc", rq.kernels.nvcc},
-                        {"nvrtc", t.nvrtc},        {"link", rq.sources.link_libraries}};
+                        {"nvrtc", t.nvrtc},
+                        {"cuda_headers", rq.cuda_headers.include_dirs},        {"link", rq.sources.link_libraries}};
   return sha256_hex(inputs.dump()).substr(0, 24);
 }
 

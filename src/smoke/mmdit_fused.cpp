@@ -161,6 +161,9 @@ bool prepare(Model& model, const Exec& exec, std::string& why_not) {
     why_not = fmt::format("hidden size {} exceeds the fused kernels' row limit", 4 * d);
     return false;
   }
+  // The NVRTC build loads its module through the driver API into the current context: make sure
+  // libtorch has made this device's primary context current on this thread first.
+  (void)at::empty({1}, at::TensorOptions().device(exec.device));
   if (const char* why = k::kernels_unavailable()) {
     why_not = std::string("fused FP8 kernels unavailable: ") + why;
     return false;

@@ -5,11 +5,12 @@
 #pragma once
 
 #ifdef __CUDACC_RTC__
+// The LP64 types glibc's <cstdint> declares, so host and device agree on every argument layout.
 namespace std {
-using int64_t = long long;
+using int64_t = long;
 using uint32_t = unsigned int;
 using uint8_t = unsigned char;
-using uintptr_t = unsigned long long;
+using uintptr_t = unsigned long;
 }  // namespace std
 #define SD35_FUSED_KERNELS_NO_STD_HEADERS 1
 #endif
