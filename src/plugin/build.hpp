@@ -37,6 +37,8 @@ struct SourceSet {
 Result<SourceSet> find_plugin_sources();
 Result<SourceSet> read_plugin_sources(const std::filesystem::path& root);
 
+struct CudaHeaders;
+
 // How the fused FP8 kernels get into the plugin: nvcc at build time, NVRTC at run time (a pip
 // CUDA wheel brings libnvrtc but no nvcc), or not at all (CPU torch, no FP8 GPU, neither tool).
 struct KernelPlan {
