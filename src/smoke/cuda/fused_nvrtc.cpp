@@ -201,7 +201,7 @@ State& state() {
   return s;
 }
 
-int launch(Kernel k, const launch::Plan& p, void* stream, std::vector<void*> args) {
+int launch_kernel(Kernel k, const launch::Plan& p, void* stream, std::vector<void*> args) {
   if (p.skip || p.status != 0) return p.status;
   State& s = state();
   if (!s.unavailable.empty()) return launch::kInvalidValue;
@@ -231,19 +231,19 @@ const char* error_text(int rc) {
 int ln_modulate_quant(const LnModulateQuantArgs& a, void* stream) {
   const auto p = launch::ln_modulate_quant(a);
   LnModulateQuantArgs arg = a;
-  return launch(p.vec ? kLnVec : kLn, p, stream, {&arg});
+  return launch_kernel(p.vec ? kLnVec : kLn, p, stream, {&arg});
 }
 
 int gelu_quant(const void* x, std::int64_t rows, std::int64_t width, Fp8Rows out, void* stream) {
   const auto p = launch::gelu_quant(x, rows, width, out);
   const void* xp = x;
-  return launch(p.vec ? kGeluVec : kGelu, p, stream, {&xp, &width, &out});
+  return launch_kernel(p.vec ? kGeluVec : kGelu, p, stream, {&xp, &width, &out});
 }
 
 int gather_quant(const GatherQuantArgs& a, void* stream) {
   const auto p = launch::gather_quant(a);
   GatherQuantArgs arg = a;
-  return launch(p.vec ? kGatherVec : kGather, p, stream, {&arg});
+  return launch_kernel(p.vec ? kGatherVec : kGather, p, stream, {&arg});
 }
 
 int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::int64_t width,
@@ -252,14 +252,14 @@ int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::
   const void* gp = gate.data;
   std::int64_t stride = gate.stride;
   const void* yp = y;
-  return launch(p.vec ? kGateVec : kGate, p, stream,
+  return launch_kernel(p.vec ? kGateVec : kGate, p, stream,
                 {&x, &rows, &rows_per_batch, &width, &gp, &stride, &yp});
 }
 
 int qkv_pack(const QkvPackArgs& a, void* stream) {
   const auto p = launch::qkv_pack(a);
   QkvPackArgs arg = a;
-  return launch(kQkv, p, stream, {&arg});
+  return launch_kernel(kQkv, p, stream, {&arg});
 }
 
 }  // namespace sd35::smoke::cuda
