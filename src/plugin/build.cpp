@@ -163,15 +163,17 @@ Result<std::vector<Job>> compile_jobs(const BuildRequest& rq, const stdfs::path&
   return jobs;
 }
 
-// The CUDA runtime the nvcc-built kernels call: the wheel's own (nvidia-cuda-runtime), else the
-// toolkit's beside nvcc.
+// The CUDA runtime that code compiled with the CUDA headers calls (the headers' inline functions,
+// the nvcc-built kernels): the wheel's own (nvidia-cuda-runtime), else the toolkit's beside the
+// headers.
 std::vector<std::string> cudart_link(const BuildRequest& rq) {
   std::error_code ec;
   for (const auto& dir : rq.env.torch->cuda_lib_dirs)
     for (const auto& e : stdfs::directory_iterator(dir, ec))
       if (e.path().filename().string().rfind("libcudart.so.", 0) == 0)
         return {e.path().string(), "-Wl,-rpath," + dir};
-  const stdfs::path lib = stdfs::path(rq.kernels.nvcc).parent_path().parent_path() / "lib64";
+  const stdfs::path lib =
+      stdfs::path(rq.cuda_headers.include_dirs.front()).parent_path() / "lib64";
   return {"-L" + lib.string(), "-Wl,-rpath," + lib.string(), "-lcudart"};
 }
 
@@ -185,7 +187,7 @@ Job link_job(const BuildRequest& rq, const std::vector<std::string>& objects,
   std::error_code ec;
   if (stdfs::exists(stdfs::path(t.lib_dir) / "libtorch_cuda.so", ec))
     j.argv.insert(j.argv.end(), {"-ltorch_cuda", "-lc10_cuda"});
-  if (rq.kernels.mode == "nvcc")
+  if (!rq.cuda_headers.include_dirs.empty())
     for (auto& part : cudart_link(rq)) j.argv.push_back(std::move(part));
   j.argv.insert(j.argv.end(), rq.sources.link_libraries.begin(), rq.sources.link_libraries.end());
   j.argv.insert(j.argv.end(), {"-ldl", "-lpthread"});
@@ -204,7 +206,9 @@ std::string first_error(const std::string& output) {
   while (start < output.size()) {
     const auto end = output.find('\n', start);
     const std::string line = output.substr(start, end - start);
-    if (line.find("error:") != std::string::npos) return line.substr(0, 300);
+    if (line.find("error:") != std::string::npos ||
+        line.find("undefined reference") != std::string::npos)
+      return line.substr(0, 300);
     if (end == std::string::npos) break;
     start = end + 1;
   }
