@@ -47,10 +47,14 @@ struct LnModulateQuantArgs {
   const void* y = nullptr;  // bf16 [rows, width], contiguous
   Fp8Rows out;
 };
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
 int ln_modulate_quant(const LnModulateQuantArgs& a, void* stream);
+#endif
 
 // out = quant(gelu_tanh(x)).
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
 int gelu_quant(const void* x, std::int64_t rows, std::int64_t width, Fp8Rows out, void* stream);
+#endif
 
 // Quantises rows gathered from a strided [B, tokens, heads, head_dim] tensor (the attention
 // output, whatever its memory layout): rows are (b, first_token + i) for i < tokens_per_batch.
@@ -60,11 +64,15 @@ struct GatherQuantArgs {
   std::int64_t stride_batch = 0, stride_token = 0, stride_head = 0;  // elements; head_dim stride 1
   Fp8Rows out;
 };
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
 int gather_quant(const GatherQuantArgs& a, void* stream);
+#endif
 
 // x += gate * y (bf16, in place; gate per batch item).
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
 int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::int64_t width,
                   BatchVector gate, const void* y, void* stream);
+#endif
 
 // Splits fused qkv projections of image and context tokens into q, k, v of shape
 // [B, L_img + L_ctx, heads, head_dim] (contiguous bf16), applying RMSNorm (eps 1e-6, float
@@ -82,8 +90,11 @@ struct QkvPackArgs {
   void* k = nullptr;
   void* v = nullptr;
 };
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
 int qkv_pack(const QkvPackArgs& a, void* stream);
+#endif
 
+#ifndef __CUDACC_RTC__
 // Whether the kernels can run in this process: nullptr when they can, else why not (NVRTC missing
 // or its compilation failed; the nvcc build is always ready).
 const char* kernels_unavailable();
@@ -91,5 +102,6 @@ const char* kernels_unavailable();
 const char* kernels_source();
 // Text for a non-zero return value of the functions above.
 const char* error_text(int rc);
+#endif
 
 }  // namespace sd35::smoke::cuda
