@@ -156,6 +156,10 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   doc["environment"] = environment_record(prepared, doc);
   if (prepared.env) doc["python_side"] = pyenv::to_json(*prepared.env);
   if (prepared.built) doc["plugin"] = prepared.built->to_json();
+  // Where an end-to-end run's time goes: the interpreter's answer, the plugin, the smoke itself.
+  doc["timings"] = {{"inspect_seconds", prepared.inspect_seconds},
+                    {"plugin_seconds", prepared.plugin_seconds},
+                    {"smoke_seconds", doc.value("total_seconds", 0.0)}};
   const bool python_ok = !prepared.env || prepared.env->python_side_ok();
   const bool passed = doc.value("ok", false) && python_ok;
   doc["proven"] = passed;

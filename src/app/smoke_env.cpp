@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "host/probe.hpp"
 
 namespace sd35::app {
@@ -61,7 +63,10 @@ Result<PreparedSmoke> prepare_smoke(const SmokeEnvOptions& o, Reporter& reporter
         string_or(p.plugin->build_info(), "torch_version"), p.plugin->cuda_available(), gpu);
     return p;
   }
+  const auto t0 = std::chrono::steady_clock::now();
   SD35_TRY(p.env, inspect(o, host_has_gpu, reporter));
+  const auto t1 = std::chrono::steady_clock::now();
+  p.inspect_seconds = std::chrono::duration<double>(t1 - t0).count();
   p.gpu_problem = pyenv::gpu_use_problem(*p.env, gpu);
   if (p.gpu_problem) return p;  // no plugin build for an environment that cannot prove anything
   SD35_TRY(plugin::BuildRequest request, plugin::plan_build(*p.env));
@@ -72,6 +77,9 @@ Result<PreparedSmoke> prepare_smoke(const SmokeEnvOptions& o, Reporter& reporter
                                 : fmt::format("smoke plugin: built in {:.1f} s ({})",
                                               p.built->build_seconds, p.built->library.string()));
   SD35_TRY(p.plugin, plugin::load_plugin(p.built->library.string()));
+  // cuda_available() initialises libtorch's CUDA: counted here, not in the smoke's own seconds.
+  (void)p.plugin->cuda_available();
+  p.plugin_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   return p;
 }
 

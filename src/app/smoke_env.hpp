@@ -32,6 +32,8 @@ struct PreparedSmoke {
   std::optional<plugin::BuiltPlugin> built;  // the plugin built (or cached) for env
   std::optional<NvidiaFacts> host_gpu;       // what the host has (probe or --host)
   std::optional<pyenv::GpuUseProblem> gpu_problem;
+  double inspect_seconds = 0;  // the environment's interpreter answering (torch import, checks)
+  double plugin_seconds = 0;   // building or finding the plugin, and loading it (libtorch)
 };
 
 // The packages a manifest pins beside torch, for the Python-side import checks.

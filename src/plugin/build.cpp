@@ -172,8 +172,7 @@ std::vector<std::string> cudart_link(const BuildRequest& rq) {
     for (const auto& e : stdfs::directory_iterator(dir, ec))
       if (e.path().filename().string().rfind("libcudart.so.", 0) == 0)
         return {e.path().string(), "-Wl,-rpath," + dir};
-  const stdfs::path lib =
-      stdfs::path(rq.cuda_headers.include_dirs.front()).parent_path() / "lib64";
+  const stdfs::path lib = stdfs::path(rq.cuda_headers.include_dirs.front()).parent_path() / "lib64";
   return {"-L" + lib.string(), "-Wl,-rpath," + lib.string(), "-lcudart"};
 }
 

@@ -157,10 +157,11 @@ CudaHeaders find_cuda_headers(const pyenv::TorchEnv& env) {
       if (w != dir) h.include_dirs.push_back(w);
     return h;
   }
-  h.note = "no complete CUDA headers (the wheel's nvidia-* packages lack crt/host_defines.h and no "
-           "CUDA toolkit was found in CUDA_HOME or /usr/local/cuda): the plugin is built without "
-           "them, so the fused FP8 kernels and CUDA memory statistics are off (native FP8 through "
-           "ATen still runs)";
+  h.note =
+      "no complete CUDA headers (the wheel's nvidia-* packages lack crt/host_defines.h and no "
+      "CUDA toolkit was found in CUDA_HOME or /usr/local/cuda): the plugin is built without "
+      "them, so the fused FP8 kernels and CUDA memory statistics are off (native FP8 through "
+      "ATen still runs)";
   return h;
 }
 
@@ -215,14 +216,21 @@ Result<BuildRequest> plan_build(const pyenv::TorchEnv& env) {
 Result<std::string> build_key(const BuildRequest& rq) {
   SD35_TRY(std::string compiler, compiler_identity(rq.compiler));
   const auto& t = *rq.env.torch;
-  nlohmann::json inputs{{"sd35", SD35_VERSION},    {"sources", rq.sources.digest},
-                        {"torch", t.full_version}, {"torch_dir", t.dir},
-                        {"cuda", t.cuda},          {"cxx11_abi", t.cxx11_abi},
-                        {"compiler", rq.compiler}, {"compiler_version", compiler},
-                        {"flags", rq.extra_flags}, {"kernels", rq.kernels.mode},
-                        {"arch", rq.kernels.arch}, {"nvcc", rq.kernels.nvcc},
+  nlohmann::json inputs{{"sd35", SD35_VERSION},
+                        {"sources", rq.sources.digest},
+                        {"torch", t.full_version},
+                        {"torch_dir", t.dir},
+                        {"cuda", t.cuda},
+                        {"cxx11_abi", t.cxx11_abi},
+                        {"compiler", rq.compiler},
+                        {"compiler_version", compiler},
+                        {"flags", rq.extra_flags},
+                        {"kernels", rq.kernels.mode},
+                        {"arch", rq.kernels.arch},
+                        {"nvcc", rq.kernels.nvcc},
                         {"nvrtc", t.nvrtc},
-                        {"cuda_headers", rq.cuda_headers.include_dirs},        {"link", rq.sources.link_libraries}};
+                        {"cuda_headers", rq.cuda_headers.include_dirs},
+                        {"link", rq.sources.link_libraries}};
   return sha256_hex(inputs.dump()).substr(0, 24);
 }
 

@@ -9,10 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <set>
 
+#include "util/cancel.hpp"
 #include "util/strings.hpp"
 
 extern char** environ;  // NOLINT
@@ -131,7 +134,12 @@ Result<Outcome> run(const Command& cmd) {
       ::kill(-pid, SIGKILL);
       break;
     }
-    int pr = ::poll(fds, 2, static_cast<int>(left.count()));
+    // SIGINT/SIGTERM of sd35-setup ends its children too (a plugin build, pip), within 200 ms.
+    if (cancel_requested()) {
+      ::kill(-pid, SIGKILL);
+      break;
+    }
+    int pr = ::poll(fds, 2, static_cast<int>(std::min<std::int64_t>(left.count(), 200)));
     if (pr < 0 && errno == EINTR) continue;
     if (pr <= 0) continue;
     for (int i = 0; i < 2; ++i) {

@@ -253,7 +253,7 @@ int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::
   std::int64_t stride = gate.stride;
   const void* yp = y;
   return launch_kernel(p.vec ? kGateVec : kGate, p, stream,
-                {&x, &rows, &rows_per_batch, &width, &gp, &stride, &yp});
+                       {&x, &rows, &rows_per_batch, &width, &gp, &stride, &yp});
 }
 
 int qkv_pack(const QkvPackArgs& a, void* stream) {
