@@ -336,6 +336,9 @@ void Engine::schedule() {
         fail(o, std::move(f).error());
         continue;
       }
+      if (!f->resume_dropped().empty())
+        rep_.event(Level::warn, fmt::format("{}: saved progress not used: {}; downloading it again",
+                                            o.job.label, f->resume_dropped()));
       o.file.emplace(std::move(*f));
       o.outcome.resumed = std::max(o.outcome.resumed, o.file->resumed_bytes());
       if (o.file->complete()) {

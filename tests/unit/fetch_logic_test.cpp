@@ -1,6 +1,8 @@
 // Pure logic of the fetch engine: globs, batch JSON, the status policy table, the resume sidecar,
 // range planning and the disk-full message.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -178,12 +180,21 @@ TEST(RangePlan, TilesTheObject) {
 TEST(Sidecar, RoundTripAndRejection) {
   Sha256 h;
   h.update("abc");
-  lfs::Sidecar s{std::string(64, 'e'), 100, 3, h.export_state(), {{0, 50, 10}, {50, 100, 20}}};
+  lfs::Sidecar s{std::string(64, 'e'), 100, 3, sha256_hex("abc"), {{0, 50, 10}, {50, 100, 20}}};
   auto back = lfs::sidecar_from_json(nlohmann::json::parse(lfs::to_json(s).dump()), s.oid, 100);
   ASSERT_TRUE(back) << back.error().describe();
   EXPECT_EQ(back->segments, s.segments);
   EXPECT_EQ(back->hashed, 3u);
-  EXPECT_EQ(back->hash_state, s.hash_state);
+  EXPECT_EQ(back->prefix_sha256, s.prefix_sha256);
+  // Version 1 kept the raw hash state: its prefix digest is derived from it.
+  auto v1 = lfs::to_json(s);
+  v1["version"] = 1;
+  v1.erase("prefix_sha256");
+  std::string state = h.export_state();
+  v1["hash_state"] = to_hex(reinterpret_cast<const std::uint8_t*>(state.data()), state.size());
+  auto old = lfs::sidecar_from_json(v1, s.oid, 100);
+  ASSERT_TRUE(old) << old.error().describe();
+  EXPECT_EQ(old->prefix_sha256, sha256_hex("abc"));
   EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), std::string(64, 'f'), 100));  // other oid
   EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), s.oid, 99));                  // other size
   auto gap = s;
@@ -216,9 +227,51 @@ TEST(ObjectFile, OutOfOrderRangesHashInOrderAndResume) {
   ASSERT_TRUE(f->write(1, data.data() + 800, 200));
   ASSERT_TRUE(f->complete());
   ASSERT_TRUE(f->finish()) << "hash of the reassembled object";
-  EXPECT_EQ(f->reread_bytes(), 500u);  // only the later range was read back
+  // The resumed prefix (200) is read back to prove it is on disk, then the later range (500).
+  EXPECT_EQ(f->reread_bytes(), 700u);
   EXPECT_TRUE(std::filesystem::exists(blob));
   EXPECT_FALSE(std::filesystem::exists(blob.string() + ".incomplete.json"));
+  std::filesystem::remove_all(dir);
+}
+
+// What a power cut leaves: the sidecar says N bytes were written and hashed, but part of them never
+// reached the disk. The saved progress must not be trusted: the object restarts.
+TEST(ObjectFile, ResumeRereadsTheHashedPrefixAndDropsLostWrites) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sd35-objfile-lost-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string data(1000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13 + 1);
+  std::string oid = sha256_hex(data);
+  auto blob = dir / oid;
+  auto first_run = [&] {
+    auto f = lfs::ObjectFile::open(blob, oid, 1000, {{0, 1000, 0}});
+    ASSERT_TRUE(f);
+    ASSERT_TRUE(f->write(0, data.data(), 600));
+    ASSERT_TRUE(f->save_sidecar());
+  };
+  first_run();
+  {  // intact: resumed, and the prefix was read back to prove it
+    auto f = lfs::ObjectFile::open(blob, oid, 1000, {{0, 1000, 0}});
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->resumed_bytes(), 600u);
+    EXPECT_EQ(f->reread_bytes(), 600u);
+    EXPECT_TRUE(f->resume_dropped().empty());
+  }
+  {  // zero 100 bytes inside the hashed part, as a lost write would
+    int fd = ::open((blob.string() + ".incomplete").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    std::string zeros(100, '\0');
+    ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 200), 100);
+    ::close(fd);
+  }
+  auto f = lfs::ObjectFile::open(blob, oid, 1000, {{0, 1000, 0}});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->resumed_bytes(), 0u);
+  EXPECT_NE(f->resume_dropped().find("differ"), std::string::npos) << f->resume_dropped();
+  ASSERT_TRUE(f->write(0, data.data(), 1000));
+  ASSERT_TRUE(f->finish());
+  EXPECT_EQ(*sha256_file(blob), oid);
   std::filesystem::remove_all(dir);
 }
 
@@ -235,6 +288,8 @@ TEST(ObjectFile, CorruptContentIsDiscarded) {
   EXPECT_EQ(st.error().code, Errc::integrity);
   EXPECT_FALSE(std::filesystem::exists(dir / oid));
   EXPECT_FALSE(std::filesystem::exists(dir / (oid + ".incomplete")));
+  ASSERT_TRUE(f->save_sidecar());  // what the engine does when it gives up: no orphan sidecar
+  EXPECT_FALSE(std::filesystem::exists(dir / (oid + ".incomplete.json")));
   std::filesystem::remove_all(dir);
 }
 
