@@ -46,7 +46,9 @@ bool env_flag(const char* name) {
 }
 
 struct Target {
-  std::string repo_id, repo_url, repo_page, revision;
+  std::string repo_id, repo_url, repo_page, revision;  // repo_url never holds userinfo
+  std::string url_username;                            // userinfo of --repo: a credential source
+  Secret url_password;
   store::RepoCache cache;
   sfs::path cache_dir;
 };
@@ -54,7 +56,10 @@ struct Target {
 Result<Target> resolve_target(const GlobalOptions& global, const FetchOptions& opt,
                               const Manifest& m) {
   Target t;
-  std::string repo = opt.repo.empty() ? m.model.repo : opt.repo;
+  auto split = net::split_userinfo(opt.repo.empty() ? m.model.repo : opt.repo);
+  std::string repo = std::move(split.url);  // from here on: no credentials in any text
+  t.url_username = std::move(split.username);
+  t.url_password = std::move(split.password);
   t.revision = opt.revision.empty() ? m.model.revision : opt.revision;
   if (t.revision.empty()) t.revision = "main";
   SD35_TRY(t.repo_id, store::repo_id_from(repo));
@@ -226,13 +231,16 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   if (env_flag("HF_HUB_OFFLINE")) return fetch_offline(opt, m, t, rep);
 
   net::TokenLookup lookup;
-  lookup.host = net::host_of(t.repo_url);
+  lookup.origin = net::origin_of(t.repo_url);
+  lookup.host = net::authority_of(t.repo_url);
   lookup.protocol = t.repo_url.substr(0, t.repo_url.find(':'));
+  lookup.url_username = t.url_username;
+  lookup.url_password = t.url_password;
   lookup.bearer = opt.bearer;
   net::Credentials cred = net::find_credentials(lookup);
   if (!cred.token.empty())
     rep.event(Level::debug,
-              fmt::format("using {} for {}", net::describe_token_source(cred), cred.host));
+              fmt::format("using {} for {} only", net::describe_token_source(cred), cred.origin));
 
   // 1. The tree, from a bare repository outside the snapshot.
   sfs::path bare_path = t.cache_dir / ".sd35-git" / (store::repo_folder_name(t.repo_id) + ".git");

@@ -70,23 +70,46 @@ struct CallbackState {
   const net::Credentials* credentials = nullptr;
   int attempts = 0;
   bool refused = false;
+  std::string
+      refusal;  // our words for it: libgit2's last error is then unrelated (a config lookup)
 };
+
+std::string refusal_of(const CallbackState& st, const char* url, unsigned int allowed) {
+  const auto* c = st.credentials;
+  if (!c || c->token.empty())
+    return "the server asks for credentials (HTTP 401) and none were given";
+  if (st.attempts > 0) return "the server answered HTTP 401 to the token";
+  if (!c->allowed_for(url))
+    return fmt::format(
+        "the server at {} asks for credentials (HTTP 401); the token is only sent to {}",
+        net::origin_of(url), c->origin);
+  if (!(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
+    return "the server asks for a kind of credentials other than a token";
+  return {};
+}
 
 int on_credentials(git_credential** out, const char* url, const char* /*user_from_url*/,
                    unsigned int allowed, void* payload) {
   auto* st = static_cast<CallbackState*>(payload);
   const auto* c = st->credentials;
-  // One attempt only, and only for the host the token belongs to: a second call means the
+  // One attempt only, and only for the origin the token belongs to: a second call means the
   // server rejected it, and libgit2 would otherwise loop.
-  if (!c || c->token.empty() || st->attempts++ > 0 || net::host_of(url) != c->host ||
-      !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)) {
+  if (std::string why = refusal_of(*st, url, allowed); !why.empty()) {
     st->refused = true;
+    st->refusal = std::move(why);
     return GIT_EAUTH;
   }
+  ++st->attempts;
   std::string token(c->token.reveal_for_transport());
   int rc = git_credential_userpass_plaintext_new(out, c->username.c_str(), token.c_str());
   for (char& ch : token) ch = 0;
   return rc;
+}
+
+Error refused_error(const CallbackState& st, std::string where) {
+  return make_error(Errc::auth, st.refusal, std::move(where),
+                    "the server wants a token: export HF_TOKEN (a read token), or check the one in "
+                    "use is valid");
 }
 
 int on_transfer_progress(const git_indexer_progress*, void*) {
@@ -156,11 +179,13 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   if (int rc = git_remote_create_anonymous(&raw, repo_, url.c_str()); rc != 0)
     return last_error(rc, "cannot create a remote", where);
   RemotePtr remote(raw);
-  CallbackState st{credentials};
+  CallbackState st;
+  st.credentials = credentials;
   git_remote_callbacks cb = make_callbacks(st);
   if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, nullptr, nullptr);
       rc != 0)
-    return last_error(rc, "cannot list the repository's refs", where, st.refused);
+    return st.refused ? refused_error(st, where)
+                      : last_error(rc, "cannot list the repository's refs", where);
   const git_remote_head** heads = nullptr;
   size_t n = 0;
   if (int rc = git_remote_ls(&heads, &n, remote.get()); rc != 0)
@@ -204,7 +229,7 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   opts.update_fetchhead = 0;
   st.attempts = 0;
   if (int rc = git_remote_fetch(remote.get(), &refspecs, &opts, nullptr); rc != 0)
-    return last_error(rc, "git fetch failed", where, st.refused);
+    return st.refused ? refused_error(st, where) : last_error(rc, "git fetch failed", where);
   out.fetched = true;
   if (want_commit) {
     out.commit = str::to_lower(revision);

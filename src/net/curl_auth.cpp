@@ -5,7 +5,7 @@
 namespace sd35::net {
 
 bool apply_credentials(CURL* h, curl_slist** headers, const Credentials* c, std::string_view url) {
-  if (!c || c->token.empty() || host_of(url) != c->host) return false;
+  if (!c || !c->allowed_for(url)) return false;
   curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
   if (c->bearer) {
     std::string header = fmt::format("Authorization: Bearer {}", c->token.reveal_for_transport());

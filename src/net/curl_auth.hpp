@@ -1,6 +1,7 @@
 // The one place a token is put on a curl handle (used by the blocking client and the transfer
-// engine). Only for `url`s on the credentials' host; curl never resends them to another host on a
-// redirect (CURLOPT_UNRESTRICTED_AUTH stays 0), and drops a custom Authorization header there too.
+// engine). Only for `url`s on the credentials' origin (scheme, host, port); curl never resends them
+// to another host, port or scheme on a redirect (CURLOPT_UNRESTRICTED_AUTH stays 0, curl >= 7.83),
+// and drops a custom Authorization header there too.
 #pragma once
 
 #include <curl/curl.h>

@@ -73,6 +73,44 @@ std::string host_of(std::string_view url) {
   return str::to_lower(rest.substr(0, rest.find(':')));
 }
 
+namespace {
+
+// The authority of a URL without userinfo ("host", "host:port", "[v6]:port"); empty when none.
+std::string_view authority_part(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return {};
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  return rest;
+}
+
+}  // namespace
+
+std::string authority_of(std::string_view url) {
+  return str::to_lower(authority_part(url));
+}
+
+std::string origin_of(std::string_view url) {
+  auto scheme_end = url.find("://");
+  std::string host = host_of(url);
+  if (scheme_end == std::string_view::npos || host.empty()) return {};
+  std::string scheme = str::to_lower(url.substr(0, scheme_end));
+  std::string_view auth = authority_part(url);
+  auto close = auth.rfind(']');
+  auto colon = auth.rfind(':');
+  std::string port;
+  if (colon != std::string_view::npos && (close == std::string_view::npos || colon > close))
+    port = std::string(auth.substr(colon + 1));
+  if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+  if (port.empty() || !str::parse_u64(port)) return {};
+  return fmt::format("{}://{}:{}", scheme, host, *str::parse_u64(port));
+}
+
+bool Credentials::allowed_for(std::string_view url) const {
+  return !token.empty() && !origin.empty() && origin_of(url) == origin;
+}
+
 std::string redact_url(std::string_view url) {
   std::string out(url.substr(0, url.find_first_of("?#")));
   auto scheme = out.find("://");

@@ -41,7 +41,7 @@ class FetchTest : public ::testing::Test {
     ::setenv("HOME", home_.c_str(), 1);
     ::setenv("HF_HOME", (home_ / "hf").c_str(), 1);
     ::setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    ::setenv("NO_PROXY", "127.0.0.1,127.0.0.2", 1);
+    ::setenv("NO_PROXY", "127.0.0.1,127.0.0.2,127.0.0.3", 1);
     for (const char* v :
          {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "HF_ENDPOINT",
           "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"})

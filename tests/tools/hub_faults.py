@@ -21,6 +21,8 @@ KINDS = {
     "slow_bytes_per_s": ("object", {"bytes_per_s": 1048576}),   # throttle the body
     "batch_object_error": ("batch", {"code": 404, "message": "injected object error"}),
     "git_500": ("git", {}),                        # git smart-HTTP request answers 500
+    # target batch|git: answers `status` with Location = location + the request's path and query
+    "redirect": ("any", {"target": "batch", "location": "", "status": 307}),
 }
 
 MAX_INTERVALS_PER_OID = 4096

@@ -9,6 +9,8 @@
 
 #include "lfs/batch.hpp"
 #include "lfs/object_file.hpp"
+#include "net/credentials.hpp"
+#include "net/http.hpp"
 #include "net/status_policy.hpp"
 #include "store/disk_full.hpp"
 #include "store/path_glob.hpp"
@@ -328,4 +330,46 @@ TEST(DiskFull, MessageNamesFileOidDirectoryAndAmounts) {
   EXPECT_EQ(e.where, "/c/models--o--n/blobs");
   EXPECT_NE(e.message.find("an unknown amount is free"), std::string::npos) << e.message;
   EXPECT_NE(e.hint.find("free at least 6.0 MiB"), std::string::npos) << e.hint;
+}
+
+TEST(Origin, SchemeHostAndPortMustAllMatch) {
+  EXPECT_EQ(net::origin_of("https://HF.co/org/x"), "https://hf.co:443");
+  EXPECT_EQ(net::origin_of("http://u:p@127.0.0.1:8080/a?b"), "http://127.0.0.1:8080");
+  EXPECT_EQ(net::origin_of("https://[::1]:9/x"), "https://[::1]:9");
+  EXPECT_EQ(net::origin_of("not a url"), "");
+  net::Credentials c;
+  c.token = Secret("t");
+  c.origin = net::origin_of("https://hf.co/org/x");
+  EXPECT_TRUE(c.allowed_for("https://hf.co:443/org/x.git/info/lfs/objects/batch"));
+  EXPECT_FALSE(c.allowed_for("http://hf.co/org/x")) << "never over http";
+  EXPECT_FALSE(c.allowed_for("https://hf.co:8443/org/x")) << "another port";
+  EXPECT_FALSE(c.allowed_for("https://cdn.hf.co/org/x")) << "another host";
+  EXPECT_FALSE(c.allowed_for("https://hf.co.evil.example/x"));
+  EXPECT_FALSE(c.allowed_for("https://hf.co@evil.example/x")) << "userinfo is not the host";
+  c.origin.clear();
+  EXPECT_FALSE(c.allowed_for("https://hf.co/org/x"));
+}
+
+TEST(Origin, UserinfoIsSplitOffAndDecoded) {
+  auto s = net::split_userinfo("https://me:hf%5Ftok@hf.co:443/org/x?q=1");
+  EXPECT_EQ(s.url, "https://hf.co:443/org/x?q=1");
+  EXPECT_EQ(s.username, "me");
+  EXPECT_EQ(s.password.reveal_for_transport(), "hf_tok");
+  EXPECT_TRUE(s.had_userinfo);
+  auto lone = net::split_userinfo("https://hf_tok@hf.co/org/x");
+  EXPECT_EQ(lone.url, "https://hf.co/org/x");
+  EXPECT_EQ(lone.username, "hf_tok");
+  EXPECT_TRUE(lone.password.empty());
+  auto none = net::split_userinfo("https://hf.co/org/x@y");
+  EXPECT_FALSE(none.had_userinfo) << "an @ in the path is not userinfo";
+  EXPECT_EQ(none.url, "https://hf.co/org/x@y");
+  net::TokenLookup l;
+  l.origin = "https://hf.co:443";
+  l.url_username = lone.username;
+  l.use_git_credential = false;
+  l.getenv = [](const char*) -> std::optional<std::string> { return "from-env"; };
+  auto c = net::find_credentials(l);
+  EXPECT_EQ(c.token.reveal_for_transport(), "hf_tok") << "the URL wins over HF_TOKEN";
+  EXPECT_EQ(c.origin, "https://hf.co:443");
+  EXPECT_EQ(fmt::format("{}", c.token), "<redacted>");
 }
