@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "lfs/object_file.hpp"
+#include "lfs/placer.hpp"
 #include "net/curl_auth.hpp"
 #include "store/disk_full.hpp"
 #include "store/file_lock.hpp"
@@ -30,6 +31,7 @@ struct Obj {
   std::optional<ObjectFile> file;
   std::optional<store::FileLock> lock;
   bool finished = false;
+  bool placing = false;  // verified; the placer thread flushes and renames it
   TransferOutcome outcome;
   RangeMode range_mode = RangeMode::unknown;
   int retries = 0, refreshes = 0, mismatches = 0;
@@ -127,12 +129,14 @@ class Engine {
     }
     for (const auto& o : objs_) total_size_ += o.job.size;
     multi_ = curl_multi_init();
+    placer_ = std::make_unique<Placer>([this] { curl_multi_wakeup(multi_); });
     // One connection per transfer: ranges multiplexed on one HTTP/2 connection would share one
     // TCP window, which is what splitting is meant to avoid.
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_NOTHING));  // NOLINT
   }
   ~Engine() {
     for (auto& c : conns_) drop(c.get());
+    placer_.reset();  // every verified file is in place before its lock goes
     for (auto& o : objs_) release(o);
     curl_multi_cleanup(multi_);
   }
@@ -148,6 +152,7 @@ class Engine {
   void retry(Obj& o, Error err, std::chrono::milliseconds wait);
   void fail(Obj& o, Error err);
   void finalize(Obj& o);
+  void collect_placed();
   bool refresh(Obj& o);
   bool acquire(Obj& o);
   void release(Obj& o);
@@ -162,6 +167,7 @@ class Engine {
   std::list<Obj> objs_;
   std::list<std::unique_ptr<Conn>> conns_;
   CURLM* multi_ = nullptr;
+  std::unique_ptr<Placer> placer_;
   std::uint64_t received_ = 0, total_size_ = 0, reread_ = 0;
   std::optional<Error> fatal_;
   Steady::time_point started_ = Steady::now(), last_progress_{};
@@ -236,16 +242,15 @@ bool Engine::refresh(Obj& o) {
   return true;
 }
 
+// Verified here (the hash); flushed and renamed by the placer thread, so the transfer loop never
+// waits for the disk. collect_placed() completes the object.
 void Engine::finalize(Obj& o) {
-  auto st = o.file->finish();
+  auto st = o.file->verify();
   reread_ += o.file->reread_bytes();
   if (st) {
+    placer_->submit(&o, std::move(*o.file));
     o.file.reset();
-    o.finished = true;
-    o.outcome.ok = true;
-    release(o);
-    rep_.progress({"fetch", o.job.label, o.job.size, o.job.size,
-                   average_rate(o.outcome.downloaded, o.started, Steady::now()), true});
+    o.placing = true;
     return;
   }
   Error e = std::move(st).error();
@@ -261,6 +266,24 @@ void Engine::finalize(Obj& o) {
     e.where = o.job.blob_path.string();
   }
   fail(o, std::move(e));
+}
+
+void Engine::collect_placed() {
+  for (auto& d : placer_->take_done()) {
+    auto it = std::find_if(objs_.begin(), objs_.end(), [&](const Obj& x) { return &x == d.tag; });
+    if (it == objs_.end()) continue;
+    Obj& o = *it;
+    o.placing = false;
+    if (!d.status) {
+      fail(o, d.status.error());
+      continue;
+    }
+    o.finished = true;
+    o.outcome.ok = true;
+    release(o);
+    rep_.progress({"fetch", o.job.label, o.job.size, o.job.size,
+                   average_rate(o.outcome.downloaded, o.started, Steady::now()), true});
+  }
 }
 
 void Engine::start(Obj& o, std::size_t seg) {
@@ -316,7 +339,7 @@ void Engine::schedule() {
   const auto now = Steady::now();
   for (auto& o : objs_) {
     if (conns_.size() >= static_cast<std::size_t>(opt_.jobs)) return;
-    if (o.finished || now < o.not_before) continue;
+    if (o.finished || o.placing || now < o.not_before) continue;
     if (!o.file) {
       if (!acquire(o)) {  // another process downloads it: look again shortly
         o.not_before = now + std::chrono::milliseconds(200);
@@ -447,7 +470,9 @@ void Engine::report_progress(bool force) {
   meter_.sample(now, received_);
   std::uint64_t done_all = 0;
   for (auto& o : objs_) {
-    std::uint64_t done = o.finished ? o.job.size : o.file ? o.file->bytes_present() : 0;
+    std::uint64_t done = (o.finished && o.outcome.ok) || o.placing ? o.job.size
+                         : o.file                                  ? o.file->bytes_present()
+                                                                   : 0;
     done_all += done;
     if (!o.file) continue;
     // Sampled while waiting for a retry too, so a stalled object's rate falls to 0.
@@ -480,6 +505,7 @@ Error Engine::explain_disk_full(const Obj& o, const Error& cause) const {
 Error Engine::abort_all(Error e) {
   for (auto& c : conns_) drop(c.get());
   conns_.clear();
+  placer_->drain();  // verified files are placed (kept), not left half-way
   for (auto& o : objs_) {
     if (o.file) (void)o.file->save_sidecar();
     release(o);
@@ -496,6 +522,7 @@ Result<TransferReport> Engine::run() {
     }
     schedule();
     if (fatal_) return abort_all(*fatal_);
+    collect_placed();
     bool all_done =
         std::all_of(objs_.begin(), objs_.end(), [](const Obj& o) { return o.finished; });
     if (all_done && conns_.empty()) break;
@@ -514,8 +541,10 @@ Result<TransferReport> Engine::run() {
     curl_multi_poll(multi_, nullptr, 0, 100, nullptr);
   }
   report_progress(true);
-  rep_.progress({"fetch", "", total_size_, total_size_,
-                 average_rate(received_, started_, Steady::now()), true});
+  // "done X / X" only when it is true: a run with a failed object ends on its last real count.
+  if (std::all_of(objs_.begin(), objs_.end(), [](const Obj& o) { return o.outcome.ok; }))
+    rep_.progress({"fetch", "", total_size_, total_size_,
+                   average_rate(received_, started_, Steady::now()), true});
   TransferReport rep;
   for (auto& o : objs_) rep.objects.push_back(o.outcome);
   rep.bytes_downloaded = received_;

@@ -161,6 +161,11 @@ TEST_F(FetchFaults, FlippedByteIsRetriedOnceThenFailsNamingPathAndOid) {
   EXPECT_FALSE(
       sfs::exists(snapshot("models--acme--tiny", tiny_->at("head")) / "model.safetensors"));
   EXPECT_FALSE(sfs::exists(cache_ / "models--acme--tiny" / "blobs" / model_oid()));
+  EXPECT_FALSE(
+      sfs::exists(cache_ / "models--acme--tiny" / "blobs" / (model_oid() + ".incomplete.json")))
+      << "no orphan resume state";
+  for (const auto& u : run->reporter.progress_updates)  // the summary is true on failure
+    EXPECT_FALSE(u.finished && u.item.empty()) << "a failing run reported the total as done";
 }
 
 TEST_F(FetchFaults, ExpiredHrefIsRebatched) {
