@@ -14,6 +14,7 @@
 #include "lfs/transfer.hpp"
 #include "net/credentials.hpp"
 #include "net/status_policy.hpp"
+#include "net/transport.hpp"
 #include "store/disk_full.hpp"
 #include "store/file_lock.hpp"
 #include "store/hf_cache_layout.hpp"
@@ -238,6 +239,9 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   lookup.url_password = t.url_password;
   lookup.bearer = opt.bearer;
   net::Credentials cred = net::find_credentials(lookup);
+  SD35_TRY(const net::Transport transport, net::transport_from_env(opt.ca_file));
+  if (auto proxy = transport.proxy_for(t.repo_url); !proxy.empty())
+    rep.event(Level::debug, fmt::format("connecting through the proxy {}", net::redact_url(proxy)));
   if (!cred.token.empty())
     rep.event(Level::debug,
               fmt::format("using {} for {} only", net::describe_token_source(cred), cred.origin));
@@ -249,13 +253,14 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   SD35_TRY(auto git_lock, store::FileLock::acquire(lock_dir / "git.lock"));
   SD35_TRY(git::BareRepo bare, git::BareRepo::open_or_init(bare_path));
   rep.event(Level::info, fmt::format("resolving {} at {}", t.repo_id, t.revision));
-  auto fetched = bare.fetch(t.repo_url, t.revision, &cred);
+  auto fetched = bare.fetch(t.repo_url, t.revision, &cred, &transport);
   // libgit2 does not retry: a transient server or network failure gets two more tries.
-  for (int attempt = 1; attempt < 3 && !fetched && fetched.error().code == Errc::network;
+  for (int attempt = 1; attempt < 3 && !fetched && fetched.error().code == Errc::network &&
+                        !fetched.error().permanent;
        ++attempt) {
     rep.event(Level::warn, fmt::format("git fetch failed ({}); retrying", fetched.error().message));
     std::this_thread::sleep_for(net::backoff_delay(attempt) * 4);
-    fetched = bare.fetch(t.repo_url, t.revision, &cred);
+    fetched = bare.fetch(t.repo_url, t.revision, &cred, &transport);
   }
   if (!fetched) return enrich_git_error(std::move(fetched).error(), cred, t);
   { auto unlock = std::move(git_lock); }  // reading objects needs no lock
@@ -325,8 +330,8 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   }
 
   // 5. LFS objects: batch API for actions, then the transfer engine.
-  lfs::BatchClient batch{lfs::lfs_endpoint(t.repo_url, lfs_url), &cred, fetched->ref_name,
-                         t.repo_page};
+  lfs::BatchClient batch{lfs::lfs_endpoint(t.repo_url, lfs_url), &cred, &transport,
+                         fetched->ref_name, t.repo_page};
   std::vector<lfs::Pointer> wanted;
   for (const auto& it : items)
     if (it.lfs && !it.cached &&
@@ -363,6 +368,7 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
     topt.stall_timeout = std::chrono::seconds(std::max(1, opt.stall_timeout_s));
     topt.lock_dir = lock_dir;
     topt.credentials = &cred;
+    topt.transport = &transport;
     topt.refresh = [&batch](const std::string& oid, std::uint64_t size) -> Result<lfs::Action> {
       SD35_TRY(auto again, batch.request_actions({{oid, size}}));
       if (again.empty() || !again[0].download)

@@ -26,12 +26,31 @@ using OdbPtr = std::unique_ptr<git_odb, Deleter<git_odb, git_odb_free>>;
 
 // The last libgit2 error on this thread, mapped onto the closed Errc set. libgit2 reports HTTP
 // statuses only in its message ("unexpected http status code: 403"), so that text decides.
-Error last_error(int rc, std::string_view what, std::string where, bool auth_refused = false) {
+// An untrusted certificate: permanent, and it names the CA certificates that were used.
+Error certificate_error(std::string_view what, const std::string& text, std::string where,
+                        const net::Transport* t) {
+  Error e = make_error(
+      Errc::network,
+      fmt::format("{}: the server's TLS certificate is not trusted ({}), checked against {}", what,
+                  text, t ? t->tls.describe() : std::string("the system CA store")),
+      std::move(where),
+      "if a proxy or a private mirror re-signs TLS, pass its CA certificate with --ca-file (or "
+      "SSL_CERT_FILE / GIT_SSL_CAINFO); otherwise check the system clock and the "
+      "ca-certificates package");
+  e.permanent = true;
+  return e;
+}
+
+Error last_error(int rc, std::string_view what, std::string where,
+                 const net::Transport* transport = nullptr) {
   const git_error* e = git_error_last();
   std::string text = e && e->message ? e->message : fmt::format("libgit2 error {}", rc);
   Errc code = Errc::internal;
   std::string hint;
-  if (rc == GIT_EAUTH || auth_refused || text.find("401") != std::string::npos ||
+  if (rc == GIT_ECERTIFICATE ||
+      (e && e->klass == GIT_ERROR_SSL && text.find("certificate") != std::string::npos))
+    return certificate_error(what, text, std::move(where), transport);
+  if (rc == GIT_EAUTH || text.find("401") != std::string::npos ||
       text.find("authentication") != std::string::npos) {
     code = Errc::auth;
     hint =
@@ -165,8 +184,33 @@ BareRepo::~BareRepo() {
   if (repo_) git_repository_free(repo_);
 }
 
+namespace {
+
+// The CA certificates are a libgit2 global: set for every fetch that names them.
+Status apply_tls(const net::Transport* t, const std::string& where) {
+  if (!t || (t->tls.ca_file.empty() && t->tls.ca_dir.empty())) return ok();
+  const char* file = t->tls.ca_file.empty() ? nullptr : t->tls.ca_file.c_str();
+  const char* dir = t->tls.ca_dir.empty() ? nullptr : t->tls.ca_dir.c_str();
+  if (int rc = git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir); rc != 0)
+    return last_error(rc, fmt::format("cannot use {}", t->tls.describe()), where, t);
+  return ok();
+}
+
+// `storage` keeps the URL alive as long as the options are used.
+git_proxy_options proxy_options(const net::Transport* t, const std::string& url,
+                                std::string& storage) {
+  git_proxy_options po = GIT_PROXY_OPTIONS_INIT;
+  storage = t ? t->proxy_for(url) : std::string();
+  po.type = storage.empty() ? GIT_PROXY_NONE : GIT_PROXY_SPECIFIED;
+  if (!storage.empty()) po.url = storage.c_str();
+  return po;
+}
+
+}  // namespace
+
 Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::string& revision,
-                                        const net::Credentials* credentials) {
+                                        const net::Credentials* credentials,
+                                        const net::Transport* transport) {
   const std::string where = net::redact_url(url);
   FetchedRevision out;
   const bool want_commit = str::is_hex(revision) && revision.size() == 40;
@@ -182,10 +226,12 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   CallbackState st;
   st.credentials = credentials;
   git_remote_callbacks cb = make_callbacks(st);
-  if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, nullptr, nullptr);
-      rc != 0)
+  SD35_TRY_STATUS(apply_tls(transport, where));
+  std::string proxy;
+  git_proxy_options po = proxy_options(transport, url, proxy);
+  if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, &po, nullptr); rc != 0)
     return st.refused ? refused_error(st, where)
-                      : last_error(rc, "cannot list the repository's refs", where);
+                      : last_error(rc, "cannot list the repository's refs", where, transport);
   const git_remote_head** heads = nullptr;
   size_t n = 0;
   if (int rc = git_remote_ls(&heads, &n, remote.get()); rc != 0)
@@ -225,11 +271,13 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   git_strarray refspecs{specs_raw, 1};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   opts.callbacks = cb;
+  opts.proxy_opts = po;
   opts.download_tags = want_commit ? GIT_REMOTE_DOWNLOAD_TAGS_ALL : GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   opts.update_fetchhead = 0;
   st.attempts = 0;
   if (int rc = git_remote_fetch(remote.get(), &refspecs, &opts, nullptr); rc != 0)
-    return st.refused ? refused_error(st, where) : last_error(rc, "git fetch failed", where);
+    return st.refused ? refused_error(st, where)
+                      : last_error(rc, "git fetch failed", where, transport);
   out.fetched = true;
   if (want_commit) {
     out.commit = str::to_lower(revision);

@@ -323,6 +323,7 @@ void Engine::start(Obj& o, std::size_t seg) {
     c->headers = curl_slist_append(c->headers, fmt::format("{}: {}", k, v).c_str());
   }
   if (!action_auth) net::apply_credentials(h, &c->headers, opt_.credentials, o.job.action.href);
+  net::apply_transport(h, opt_.transport, o.job.action.href);
   if (c->headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
   if (s.pos() > 0 || s.end < o.job.size) {
     c->ranged = true;
@@ -417,6 +418,10 @@ void Engine::on_done(Conn* c, CURLcode rc) {
         {});
   }
   if (rc != CURLE_OK && !c->error_body) {
+    if (Error e = net::curl_error(rc, c->errbuf, fmt::format("download of {}", o.job.label), where,
+                                  opt_.transport);
+        e.permanent)
+      return fail(o, std::move(e));  // an untrusted certificate stays untrusted
     Errc code = rc == CURLE_OPERATION_TIMEDOUT ? Errc::timeout : Errc::network;
     std::string what = rc == CURLE_OPERATION_TIMEDOUT
                            ? fmt::format("no data for {} s (stalled)", opt_.stall_timeout.count())

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "net/http.hpp"
+#include "net/transport.hpp"
 
 namespace sd35::net {
 
@@ -16,5 +17,14 @@ namespace sd35::net {
 // CURLOPT_HTTPHEADER afterwards and frees the list); Basic uses curl's own user/password options.
 bool apply_credentials(CURL* handle, curl_slist** headers, const Credentials* credentials,
                        std::string_view url);
+
+// The proxy for `url` (or explicitly none, so curl never reads the environment differently from
+// libgit2) and the CA certificates. Nothing when `transport` is null (curl's defaults).
+void apply_transport(CURL* handle, const Transport* transport, std::string_view url);
+
+// A failed transfer as an Error: what, where, what to do. A TLS verification failure is permanent
+// (not retried) and names the CA certificates that were used.
+Error curl_error(CURLcode rc, const char* errbuf, std::string_view what, std::string where,
+                 const Transport* transport);
 
 }  // namespace sd35::net

@@ -33,33 +33,6 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-Errc errc_for(CURLcode c) {
-  switch (c) {
-    case CURLE_OPERATION_TIMEDOUT:
-      return Errc::timeout;
-    case CURLE_ABORTED_BY_CALLBACK:
-      return Errc::interrupted;
-    default:
-      return Errc::network;
-  }
-}
-
-std::string hint_for(CURLcode c) {
-  switch (c) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-      return "check the host name, DNS and HF_ENDPOINT; set HF_HUB_OFFLINE=1 to use the cache only";
-    case CURLE_COULDNT_CONNECT:
-      return "the server refused the connection: check the URL, proxy (https_proxy) and firewall";
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-      return "TLS failed: check the system CA certificates (ca-certificates) and the clock";
-    case CURLE_OPERATION_TIMEDOUT:
-      return "the network is slow or the server stalled; retry";
-    default:
-      return "retry; if it persists, check connectivity to the server";
-  }
-}
-
 }  // namespace
 
 std::string host_of(std::string_view url) {
@@ -157,15 +130,12 @@ Result<Response> perform(const Request& req) {
   for (const auto& [k, v] : req.headers)
     headers = curl_slist_append(headers, fmt::format("{}: {}", k, v).c_str());
   apply_credentials(c, &headers, req.credentials, req.url);
+  apply_transport(c, req.transport, req.url);
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(headers,
                                                                            curl_slist_free_all);
   if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK)
-    return make_error(
-        errc_for(rc),
-        fmt::format("{} failed: {}", req.method, errbuf[0] ? errbuf : curl_easy_strerror(rc)),
-        redact_url(req.url), hint_for(rc));
+  if (rc != CURLE_OK) return curl_error(rc, errbuf, req.method, redact_url(req.url), req.transport);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   char* eff = nullptr;
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);

@@ -14,6 +14,10 @@
 #include "util/secret.hpp"
 
 namespace sd35::net {
+struct Transport;
+}
+
+namespace sd35::net {
 
 struct Credentials {
   std::string username = "user";  // Hugging Face ignores it; the token is the password
@@ -32,6 +36,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   const Credentials* credentials = nullptr;
+  const Transport* transport = nullptr;  // proxy and CA; null: curl's defaults
   std::chrono::seconds connect_timeout{15};
   std::chrono::seconds timeout{120};
   long max_redirects = 10;  // NOLINT(google-runtime-int): curl's type
@@ -45,7 +50,8 @@ struct Response {
   std::optional<std::chrono::seconds> retry_after;
 };
 
-// Transport failures (DNS, connect, TLS, timeout) are errors; any HTTP status is a Response.
+// Transport failures (DNS, connect, TLS, timeout) are errors (an untrusted certificate is
+// `permanent`); any HTTP status is a Response.
 Result<Response> perform(const Request& request);
 
 // The host part of a URL, lowercase, without port or userinfo; empty when unparsable.

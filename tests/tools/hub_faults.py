@@ -105,6 +105,7 @@ class Stats:
                 "max_concurrent_object_requests": 0, "status_counts": {}, "faults_fired": {},
                 "bytes_served_per_oid": {}, "object_requests_per_oid": {},
                 "range_requests_per_oid": {}, "served_intervals": {}, "batch_paths": {},
+                "tls_handshake_failures": 0,
             }
 
     def bump(self, key, n=1):

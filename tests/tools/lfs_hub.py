@@ -474,6 +474,8 @@ class HubServer(ThreadingHTTPServer):
     def _serve_one(self, request, client_address):
         try:
             self.finish_request(request, client_address)
+        except ssl.SSLError:  # the client refused our certificate (or spoke no TLS)
+            self.hub.stats.bump("tls_handshake_failures")
         except Exception:  # noqa: BLE001 - one bad connection must not kill the hub
             if self.verbose:
                 self.handle_error(request, client_address)

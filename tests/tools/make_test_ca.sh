@@ -14,7 +14,8 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.pem
   -subj "/CN=sd35 other CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
 openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
   -subj "/CN=127.0.0.1" 2>/dev/null
-printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3,DNS:localhost" \
+# mbedTLS (libgit2 on Debian) matches the host only against DNS names: the IPs are DNS names too.
+printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3,DNS:127.0.0.1,DNS:127.0.0.2,DNS:127.0.0.3,DNS:localhost" \
   "basicConstraints=CA:FALSE" "extendedKeyUsage=serverAuth" > server.ext
 openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
   -days 2 -extfile server.ext 2>/dev/null

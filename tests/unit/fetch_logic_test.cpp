@@ -6,12 +6,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "lfs/batch.hpp"
 #include "lfs/object_file.hpp"
 #include "net/credentials.hpp"
 #include "net/http.hpp"
 #include "net/status_policy.hpp"
+#include "net/transport.hpp"
 #include "store/disk_full.hpp"
 #include "store/path_glob.hpp"
 #include "store/snapshot.hpp"
@@ -372,4 +374,62 @@ TEST(Origin, UserinfoIsSplitOffAndDecoded) {
   EXPECT_EQ(c.token.reveal_for_transport(), "hf_tok") << "the URL wins over HF_TOKEN";
   EXPECT_EQ(c.origin, "https://hf.co:443");
   EXPECT_EQ(fmt::format("{}", c.token), "<redacted>");
+}
+
+TEST(Transport, ProxyPrecedenceAndNoProxy) {
+  std::map<std::string, std::string> env = {
+      {"HTTPS_PROXY", "http://upper:1"},
+      {"https_proxy", "http://lower:2"},
+      {"ALL_PROXY", "http://all:3"},
+      {"NO_PROXY", "internal.example, .corp.example,10.0.0.1"}};
+  auto lookup = [&](const char* n) -> std::optional<std::string> {
+    auto it = env.find(n);
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  auto t = net::transport_from_env("", lookup);
+  ASSERT_TRUE(t) << t.error().describe();
+  EXPECT_EQ(t->proxy_for("https://hf.co/x"), "http://lower:2") << "lower case first";
+  EXPECT_EQ(t->proxy_for("http://hf.co/x"), "http://all:3") << "ALL_PROXY for the rest";
+  EXPECT_EQ(t->proxy_for("https://internal.example/x"), "");
+  EXPECT_EQ(t->proxy_for("https://a.corp.example:8443/x"), "");
+  EXPECT_EQ(t->proxy_for("https://corp.example/x"), "");
+  EXPECT_EQ(t->proxy_for("https://notcorp.example/x"), "http://lower:2");
+  EXPECT_EQ(t->proxy_for("http://10.0.0.1/x"), "");
+  EXPECT_TRUE(net::no_proxy_matches("*", "anything"));
+  EXPECT_FALSE(net::no_proxy_matches("", "anything"));
+}
+
+TEST(Transport, CaPrecedenceAndMissingFiles) {
+  auto dir = std::filesystem::temp_directory_path() / ("sd35-ca-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"a.pem", "b.pem", "c.pem"}) std::ofstream(dir / f) << "x";
+  std::map<std::string, std::string> env = {{"SSL_CERT_FILE", (dir / "a.pem").string()},
+                                            {"GIT_SSL_CAINFO", (dir / "b.pem").string()},
+                                            {"SSL_CERT_DIR", dir.string()}};
+  auto lookup = [&](const char* n) -> std::optional<std::string> {
+    auto it = env.find(n);
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  auto t = net::transport_from_env("", lookup);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->tls.ca_file, (dir / "b.pem").string()) << "GIT_SSL_CAINFO before SSL_CERT_FILE";
+  EXPECT_EQ(t->tls.source, "GIT_SSL_CAINFO");
+  EXPECT_EQ(t->tls.ca_dir, dir.string());
+  env["CURL_CA_BUNDLE"] = (dir / "c.pem").string();
+  EXPECT_EQ(net::transport_from_env("", lookup)->tls.source, "CURL_CA_BUNDLE");
+  env["REQUESTS_CA_BUNDLE"] = (dir / "a.pem").string();
+  EXPECT_EQ(net::transport_from_env("", lookup)->tls.source, "REQUESTS_CA_BUNDLE");
+  auto opt = net::transport_from_env((dir / "c.pem").string(), lookup);
+  EXPECT_EQ(opt->tls.source, "--ca-file");
+  EXPECT_NE(opt->tls.describe().find("c.pem (from --ca-file)"), std::string::npos);
+  env["CURL_CA_BUNDLE"] = "/nonexistent.pem";
+  env.erase("REQUESTS_CA_BUNDLE");
+  auto bad = net::transport_from_env("", lookup);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("CURL_CA_BUNDLE"), std::string::npos);
+  EXPECT_EQ(net::transport_from_env(
+                "", [](const char*) -> std::optional<std::string> { return std::nullopt; })
+                ->tls.describe(),
+            "the system CA store");
+  std::filesystem::remove_all(dir);
 }
