@@ -275,6 +275,12 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
     if (e.path == ".lfsconfig" && e.size < 65536)
       if (auto text = bare.read_blob(e.blob_id)) lfs_url = lfs::lfs_url_from_config(*text);
     if (!selected(patterns, e.path)) continue;
+    if (!store::is_safe_repo_path(e.path))  // before anything is downloaded
+      return make_error(Errc::bad_input,
+                        fmt::format("refusing repository path '{}' of {} at {}: it leaves the "
+                                    "snapshot; nothing was downloaded",
+                                    e.path, t.repo_id, commit),
+                        t.repo_page, "the repository is malformed or hostile; do not use it");
     Item it{e.path, e.size, e.blob_id, e.blob_id};
     if (e.size < lfs::kMaxPointerSize) {
       SD35_TRY(std::string text, bare.read_blob(e.blob_id));

@@ -34,7 +34,13 @@ struct Obj {
   bool placing = false;  // verified; the placer thread flushes and renames it
   TransferOutcome outcome;
   RangeMode range_mode = RangeMode::unknown;
-  int retries = 0, refreshes = 0, mismatches = 0;
+  std::vector<int> retries;  // per range, since its last request that made progress
+  int refreshes = 0, mismatches = 0;
+  std::uint64_t restarted_without_range = 0;  // bytes on disk dropped: the server ignores Range
+  int& retries_of(std::size_t seg) {
+    if (retries.size() <= seg) retries.resize(seg + 1, 0);
+    return retries[seg];
+  }
   Steady::time_point not_before{};
   std::vector<Conn*> conns;  // in flight
   Steady::time_point last_sidecar{};
@@ -50,6 +56,7 @@ struct Conn {
   curl_slist* headers = nullptr;
   bool ranged = false;
   std::uint64_t asked_from = 0;
+  std::uint64_t received = 0;  // body bytes this request wrote
   std::optional<std::uint64_t> content_range_start;
   long status = 0;  // NOLINT(google-runtime-int)
   bool checked = false, abandoned = false, error_body = false, range_mismatch = false;
@@ -95,6 +102,7 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
       o.range_mode = RangeMode::no;
       for (Conn* other : o.conns)
         if (other != c) other->abandoned = true;
+      o.restarted_without_range += o.file->bytes_present();
       o.file->reset({Segment{0, o.job.size, 0}});
       c->seg = 0;
       c->ranged = false;
@@ -109,6 +117,7 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
     return 0;
   }
   o.dirty = true;
+  c->received += len;
   o.outcome.downloaded += len;
   *c->total_received += len;
   return len;
@@ -149,7 +158,11 @@ class Engine {
   void schedule();
   void start(Obj& o, std::size_t seg);
   void on_done(Conn* c, CURLcode rc);
-  void retry(Obj& o, Error err, std::chrono::milliseconds wait);
+  void retry(Obj& o, std::size_t seg, Error err, std::chrono::milliseconds wait);
+  void on_transfer_error(Obj& o, const Conn& c, CURLcode rc, const std::string& where);
+  void on_http_error(Obj& o, const Conn& c, long status,  // NOLINT(google-runtime-int)
+                     std::optional<std::chrono::seconds> retry_after, const std::string& where);
+  void note_restarts();
   void fail(Obj& o, Error err);
   void finalize(Obj& o);
   void collect_placed();
@@ -220,9 +233,12 @@ void Engine::fail(Obj& o, Error err) {
   release(o);
 }
 
-void Engine::retry(Obj& o, Error err, std::chrono::milliseconds wait) {
-  if (++o.retries > opt_.max_retries) {
-    err.message = fmt::format("{} (gave up after {} retries)", err.message, opt_.max_retries);
+// The budget is per request (per range), and a request that made progress gives it back: a long
+// download over a flaky link never runs out, a range that never gets a byte does.
+void Engine::retry(Obj& o, std::size_t seg, Error err, std::chrono::milliseconds wait) {
+  if (++o.retries_of(seg) > opt_.max_retries) {
+    err.message = fmt::format("{} (gave up after {} retries without progress)", err.message,
+                              opt_.max_retries);
     return fail(o, std::move(err));
   }
   rep_.event(Level::debug,
@@ -404,57 +420,76 @@ void Engine::on_done(Conn* c, CURLcode rc) {
     }
   if (c->abandoned || o.finished || !o.file) return;
   const std::string where = net::redact_url(o.job.action.href);
-  const auto backoff = net::backoff_delay(o.retries + 1, opt_.backoff);
+  if (c->received > 0) o.retries_of(c->seg) = 0;  // progress: this range's budget is back
   if (c->write_error) return fail(o, *c->write_error);
   if (c->range_mismatch || status == 416) {
     // The server's ranges cannot be trusted (or the saved offset is past its end): start over.
     o.range_mode = RangeMode::no;
+    o.restarted_without_range += o.file->bytes_present();
     o.file->reset({Segment{0, o.job.size, 0}});
+    o.retries.clear();
     return retry(
-        o,
+        o, 0,
         make_error(Errc::network,
                    fmt::format("{}: the server did not honour the requested range", o.job.label),
                    where),
         {});
   }
-  if (rc != CURLE_OK && !c->error_body) {
-    if (Error e = net::curl_error(rc, c->errbuf, fmt::format("download of {}", o.job.label), where,
-                                  opt_.transport);
-        e.permanent)
-      return fail(o, std::move(e));  // an untrusted certificate stays untrusted
-    Errc code = rc == CURLE_OPERATION_TIMEDOUT ? Errc::timeout : Errc::network;
-    std::string what = rc == CURLE_OPERATION_TIMEDOUT
-                           ? fmt::format("no data for {} s (stalled)", opt_.stall_timeout.count())
-                           : std::string(c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-    return retry(o,
-                 make_error(code, fmt::format("download of {} interrupted: {}", o.job.label, what),
-                            where, "check the network; run the command again to resume"),
-                 backoff);
-  }
-  if (status < 200 || status >= 300) {
-    auto policy = net::classify_status(status, net::Endpoint::object, o.retries + 1, retry_after,
-                                       opt_.backoff);
-    Error e = make_error(
-        policy.code,
-        fmt::format("download of {} (oid {}) failed with HTTP {}", o.job.label, o.job.oid, status),
-        where,
-        policy.code == Errc::rate_limited
-            ? "the server is rate limiting; wait and run again"
-            : "run the command again; if it persists the server is failing");
-    if (policy.refresh_action && refresh(o)) {
-      if (!o.finished) o.not_before = Steady::now();
-      return;
-    }
-    if (policy.retry) return retry(o, std::move(e), policy.wait);
-    return fail(o, std::move(e));
-  }
+  if (rc != CURLE_OK && !c->error_body) return on_transfer_error(o, *c, rc, where);
+  if (status < 200 || status >= 300) return on_http_error(o, *c, status, retry_after, where);
   if (!o.file->segments()[c->seg].done())
-    return retry(o,
+    return retry(o, c->seg,
                  make_error(Errc::network,
                             fmt::format("{}: the connection closed early", o.job.label), where),
-                 backoff);
+                 net::backoff_delay(o.retries_of(c->seg) + 1, opt_.backoff));
   if (auto st = o.file->catch_up_hash(); !st) return fail(o, st.error());
   if (o.file->complete()) finalize(o);
+}
+
+void Engine::on_transfer_error(Obj& o, const Conn& c, CURLcode rc, const std::string& where) {
+  Error e = net::curl_error(rc, c.errbuf, fmt::format("download of {}", o.job.label), where,
+                            opt_.transport);
+  if (e.permanent) return fail(o, std::move(e));  // an untrusted certificate stays untrusted
+  Errc code = rc == CURLE_OPERATION_TIMEDOUT ? Errc::timeout : Errc::network;
+  std::string what = rc == CURLE_OPERATION_TIMEDOUT
+                         ? fmt::format("no data for {} s (stalled)", opt_.stall_timeout.count())
+                         : std::string(c.errbuf[0] ? c.errbuf : curl_easy_strerror(rc));
+  retry(o, c.seg,
+        make_error(code, fmt::format("download of {} interrupted: {}", o.job.label, what), where,
+                   "check the network; run the command again to resume"),
+        net::backoff_delay(o.retries_of(c.seg) + 1, opt_.backoff));
+}
+
+void Engine::on_http_error(Obj& o, const Conn& c, long status,  // NOLINT(google-runtime-int)
+                           std::optional<std::chrono::seconds> retry_after,
+                           const std::string& where) {
+  auto policy = net::classify_status(status, net::Endpoint::object, o.retries_of(c.seg) + 1,
+                                     retry_after, opt_.backoff);
+  Error e = make_error(
+      policy.code,
+      fmt::format("download of {} (oid {}) failed with HTTP {}", o.job.label, o.job.oid, status),
+      where,
+      policy.code == Errc::rate_limited
+          ? "the server is rate limiting; wait and run again"
+          : "run the command again; if it persists the server is failing");
+  if (policy.refresh_action && refresh(o)) {
+    if (!o.finished) o.not_before = Steady::now();
+    return;
+  }
+  if (policy.retry) return retry(o, c.seg, std::move(e), policy.wait);
+  fail(o, std::move(e));
+}
+
+// Said once per object: resuming needs Range, and this server ignored it.
+void Engine::note_restarts() {
+  for (auto& o : objs_) {
+    if (o.restarted_without_range == 0) continue;
+    rep_.event(Level::warn,
+               fmt::format("{}: the server does not support resuming (it ignored a Range request); "
+                           "the {} already on disk are downloaded again",
+                           o.job.label, str::human_bytes(o.restarted_without_range)));
+    o.restarted_without_range = 0;
+  }
 }
 
 void Engine::save_sidecars(bool force) {
@@ -540,6 +575,7 @@ Result<TransferReport> Engine::run() {
       curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &c);
       on_done(c, m->data.result);
     }
+    note_restarts();
     if (fatal_) return abort_all(*fatal_);
     save_sidecars(false);
     report_progress(false);

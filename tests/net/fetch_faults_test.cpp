@@ -255,6 +255,37 @@ TEST_F(FetchFaults, LostWritesInTheHashedPartAreCaughtOnResume) {
   EXPECT_EQ(served(oid), kBigSize) << "the object is downloaded again from the start";
 }
 
+// Nine resets, each after 2 MB of progress: more than the 8 retries of a budget that never comes
+// back, but every request moved the download forward.
+TEST_F(FetchFaults, RetryBudgetIsPerRequestAndComesBackAfterProgress) {
+  const std::string oid = file_of(*big_, "big.bin").at("oid");
+  hub_->set_faults(
+      {{{"kind", "reset_mid_object"}, {"oid", oid}, {"after_bytes", 2000000}, {"count", 9}}});
+  auto run = fetch("acme/big");
+  ASSERT_TRUE(run->result) << run->result.error().describe();
+  EXPECT_EQ(fired("reset_mid_object"), 9);
+  EXPECT_EQ(*sha256_file(snapshot("models--acme--big", big_->at("head")) / "big.bin"), oid);
+  EXPECT_LE(served(oid), kBigSize + (1u << 20)) << "each retry resumed where the last one stopped";
+}
+
+TEST_F(FetchFaults, ResumeAgainstAServerThatIgnoresRangeSaysSo) {
+  const std::string oid = file_of(*big_, "big.bin").at("oid");
+  hub_->set_faults({{{"kind", "slow_bytes_per_s"}, {"bytes_per_s", 8 << 20}, {"count", -1}}});
+  pid_t pid = spawn_bin({"--cache", cache_.string(), "fetch", "--repo",
+                         hub_->repo_url("acme", "big"), "--revision", "main"});
+  for (int i = 0; i < 300 && sidecar_bytes(oid) < (4u << 20); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(pid, SIGKILL);
+  wait_exit(pid);
+  ASSERT_GE(sidecar_bytes(oid), 4u << 20);
+  hub_->control({{"faults", {{{"kind", "ignore_range"}, {"count", -1}}}}});
+  auto r = run_bin({"--cache", cache_.string(), "fetch", "--repo", hub_->repo_url("acme", "big"),
+                    "--revision", "main"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("does not support resuming"), std::string::npos) << r.err;
+  EXPECT_EQ(*sha256_file(cache_ / "models--acme--big" / "blobs" / oid), oid);
+}
+
 TEST_F(FetchFaults, InterruptLeavesResumableState) {
   const std::string oid = file_of(*big_, "big.bin").at("oid");
   hub_->set_faults({{{"kind", "slow_bytes_per_s"}, {"bytes_per_s", 4 << 20}, {"count", -1}}});
