@@ -22,6 +22,7 @@ namespace sd35::lfs {
 namespace {
 
 using Steady = std::chrono::steady_clock;
+constexpr std::uint64_t kSidecarEveryBytes = 4u << 20;
 enum class RangeMode { unknown, yes, no };
 
 struct Conn;
@@ -117,6 +118,10 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
     return 0;
   }
   o.dirty = true;
+  // One curl_multi_perform can drain every socket buffer (tens of MB on a fast link): the resume
+  // state also follows the bytes, not only the clock, so a kill -9 costs at most a few MB.
+  if (o.file->bytes_present() - o.file->recorded_bytes() >= kSidecarEveryBytes)
+    (void)o.file->save_sidecar();
   c->received += len;
   o.outcome.downloaded += len;
   *c->total_received += len;
@@ -496,7 +501,6 @@ void Engine::save_sidecars(bool force) {
   const auto now = Steady::now();
   for (auto& o : objs_) {
     if (!o.file || !o.dirty || (!force && now - o.last_sidecar < opt_.sidecar_interval)) continue;
-    (void)o.file->catch_up_hash();
     (void)o.file->save_sidecar();  // best effort: losing it costs a re-download, never wrong bytes
     o.dirty = false;
     o.last_sidecar = now;
@@ -568,6 +572,9 @@ Result<TransferReport> Engine::run() {
     if (all_done && conns_.empty()) break;
     int running = 0;
     curl_multi_perform(multi_, &running);
+    // Before the completions (whose in-order hashing may read back a range from the page cache):
+    // what a kill -9 can lose is what arrived since this save.
+    save_sidecars(false);
     int left = 0;
     while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
       if (m->msg != CURLMSG_DONE) continue;
@@ -577,7 +584,6 @@ Result<TransferReport> Engine::run() {
     }
     note_restarts();
     if (fatal_) return abort_all(*fatal_);
-    save_sidecars(false);
     report_progress(false);
     curl_multi_poll(multi_, nullptr, 0, 100, nullptr);
   }
