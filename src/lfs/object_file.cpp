@@ -183,6 +183,7 @@ ObjectFile& ObjectFile::operator=(ObjectFile&& o) noexcept {
   std::swap(recorded_bytes_, o.recorded_bytes_);
   std::swap(reread_bytes_, o.reread_bytes_);
   std::swap(resume_dropped_, o.resume_dropped_);
+  std::swap(kicked_, o.kicked_);
   return *this;
 }
 ObjectFile::~ObjectFile() {
@@ -209,6 +210,7 @@ std::uint64_t ObjectFile::bytes_present() const {
 void ObjectFile::reset(std::vector<Segment> segments) {
   segments_ = std::move(segments);
   for (auto& s : segments_) s.written = 0;
+  kicked_.clear();
   hash_ = Sha256();
   hashed_ = 0;
   // No truncate: every byte of [0,size) is written again before it counts, and a truncated file
@@ -253,6 +255,20 @@ Status ObjectFile::hash_from_disk(std::uint64_t upto) {
     reread_bytes_ += static_cast<std::uint64_t>(r);
   }
   return ok();
+}
+
+std::pair<std::uint64_t, std::uint64_t> ObjectFile::take_writeback(std::size_t seg) {
+  constexpr std::uint64_t kChunk = 16u << 20;
+  if (kicked_.size() != segments_.size()) {
+    kicked_.resize(segments_.size());
+    for (std::size_t i = 0; i < segments_.size(); ++i) kicked_[i] = segments_[i].pos();
+  }
+  const std::uint64_t upto = segments_.at(seg).pos();
+  std::uint64_t& from = kicked_[seg];
+  if (upto < from || upto - from < kChunk) return {0, 0};
+  std::pair<std::uint64_t, std::uint64_t> out{from, upto - from};
+  from = upto;
+  return out;
 }
 
 Status ObjectFile::catch_up_hash() {

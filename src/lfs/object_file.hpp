@@ -80,6 +80,10 @@ class ObjectFile {
   Status finish();
   // Removes the incomplete file and its sidecar.
   void discard();
+  // A region of at least 16 MiB written since the last call whose write-back can start, as
+  // {offset, length}; {0, 0} when none. The caller hands it to another thread (sync_file_range).
+  std::pair<std::uint64_t, std::uint64_t> take_writeback(std::size_t seg);
+  [[nodiscard]] int fd() const { return fd_; }
 
   [[nodiscard]] std::vector<Segment>& segments() { return segments_; }
   [[nodiscard]] const std::vector<Segment>& segments() const { return segments_; }
@@ -109,6 +113,7 @@ class ObjectFile {
   std::uint64_t recorded_bytes_ = 0;
   std::uint64_t reread_bytes_ = 0;
   std::string resume_dropped_;
+  std::vector<std::uint64_t> kicked_;  // per range: write-back handed out up to here
 
   void try_resume(std::uint64_t on_disk);
   Status hash_from_disk(std::uint64_t upto);

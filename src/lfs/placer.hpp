@@ -28,6 +28,9 @@ class Placer {
   ~Placer();  // places what was handed over, then joins
 
   void submit(const void* tag, ObjectFile file);
+  // Starts the kernel's write-back of [offset, offset+length) of `fd` (dup'ed here, so the caller
+  // may close its own) without waiting for it: the final flush then finds little left to write.
+  void start_writeback(int fd, std::uint64_t offset, std::uint64_t length);
   // Outcomes since the last call.
   std::vector<Done> take_done();
   // Waits until every file handed over is placed.
@@ -40,6 +43,11 @@ class Placer {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<const void*, ObjectFile>> queue_;
+  struct Writeback {
+    int fd;
+    std::uint64_t offset, length;
+  };
+  std::deque<Writeback> writebacks_;
   std::vector<Done> done_;
   int busy_ = 0;
   bool stop_ = false;

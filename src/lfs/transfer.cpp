@@ -64,6 +64,7 @@ struct Conn {
   std::optional<Error> write_error;
   std::string body;  // of an error response, first 4 KiB
   std::uint64_t* total_received = nullptr;
+  Placer* placer = nullptr;
   char errbuf[CURL_ERROR_SIZE] = {};
 };
 
@@ -117,6 +118,8 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
     c->write_error = st.error();
     return 0;
   }
+  if (auto [off, n] = o.file->take_writeback(c->seg); n > 0)
+    c->placer->start_writeback(o.file->fd(), off, n);
   o.dirty = true;
   // One curl_multi_perform can drain every socket buffer (tens of MB on a fast link): the resume
   // state also follows the bytes, not only the clock, so a kill -9 costs at most a few MB.
@@ -313,6 +316,7 @@ void Engine::start(Obj& o, std::size_t seg) {
   c->obj = &o;
   c->seg = seg;
   c->total_received = &received_;
+  c->placer = placer_.get();
   if (o.started == Steady::time_point{}) o.started = Steady::now();
   const Segment& s = o.file->segments()[seg];
   c->h = curl_easy_init();

@@ -42,7 +42,8 @@ struct TransferOptions {
   int max_retries = 8;    // per object (git-lfs lfs.transfer.maxretries)
   int max_refreshes = 3;  // re-batches per object
   net::BackoffParams backoff;
-  // How much a kill -9 can cost: at 300 MB/s, 50 ms is 15 MB (the sidecar is a small unflushed file).
+  // How much a kill -9 can cost: at 300 MB/s, 50 ms is 15 MB (the sidecar is a small unflushed
+  // file).
   std::chrono::milliseconds sidecar_interval{50};
   std::filesystem::path lock_dir;                 // <oid>.lock files; empty: next to the blob
   const net::Credentials* credentials = nullptr;  // only for hrefs on credentials->origin
