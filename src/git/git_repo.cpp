@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <tuple>
 
 #include "util/cancel.hpp"
 #include "util/fs.hpp"
@@ -186,6 +188,20 @@ BareRepo::~BareRepo() {
 
 namespace {
 
+// `revision` as a branch or tag among the advertised refs: {ref name, commit hex}.
+std::optional<std::pair<std::string, std::string>> find_ref(const git_remote_head** heads, size_t n,
+                                                            const std::string& revision) {
+  const std::string candidates[] = {revision, "refs/heads/" + revision, "refs/tags/" + revision};
+  for (const auto& name : candidates)
+    for (size_t i = 0; i < n; ++i)
+      if (name == heads[i]->name) {
+        char hex[GIT_OID_HEXSZ + 1] = {};
+        git_oid_tostr(hex, sizeof hex, &heads[i]->oid);
+        return std::make_pair(name, std::string(hex));
+      }
+  return std::nullopt;
+}
+
 // The CA certificates are a libgit2 global: set for every fetch that names them.
 Status apply_tls(const net::Transport* t, const std::string& where) {
   if (!t || (t->tls.ca_file.empty() && t->tls.ca_dir.empty())) return ok();
@@ -238,23 +254,13 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
     return last_error(rc, "ls-remote failed", where);
   std::string advertised;  // commit the ref points at
   if (!want_commit) {
-    const std::string candidates[] = {revision, "refs/heads/" + revision, "refs/tags/" + revision};
-    for (const auto& name : candidates) {
-      for (size_t i = 0; i < n && out.ref_name.empty(); ++i) {
-        if (name == heads[i]->name) {
-          out.ref_name = name;
-          char hex[GIT_OID_HEXSZ + 1] = {};
-          git_oid_tostr(hex, sizeof hex, &heads[i]->oid);
-          advertised = hex;
-        }
-      }
-      if (!out.ref_name.empty()) break;
-    }
-    if (out.ref_name.empty())
+    auto ref = find_ref(heads, n, revision);
+    if (!ref)
       return make_error(
           Errc::not_found,
           fmt::format("revision '{}' is not a branch or tag of the repository", revision), where,
           "check --revision (a branch, a tag or a 40-hex commit)");
+    std::tie(out.ref_name, advertised) = *ref;
   }
   git_remote_disconnect(remote.get());
   if (!advertised.empty() && has_commit(repo_, advertised)) {
