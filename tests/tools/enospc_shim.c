@@ -148,7 +148,8 @@ static void log_sync(const char* call, int fd) {
   ssize_t n = readlink(link, target, sizeof target - 1);
   if (n > 0) target[n] = '\0';
   int main_thread = (pid_t)syscall(SYS_gettid) == getpid();
-  int len = snprintf(line, sizeof line, "%s %s %s\n", call, main_thread ? "main" : "worker", target);
+  int len =
+      snprintf(line, sizeof line, "%s %s %s\n", call, main_thread ? "main" : "worker", target);
   REAL(write, write_fn);
   pthread_mutex_lock(&mu);
   int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
