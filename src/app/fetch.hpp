@@ -21,6 +21,7 @@ struct FetchOptions {
   int jobs = 8;
   bool bearer = false;  // --auth bearer
   int stall_timeout_s = 30;
+  std::string ca_file;  // --ca-file: CA certificates for TLS (wins over SSL_CERT_FILE & co.)
   std::uint64_t range_threshold = 64ull << 20;
   std::uint64_t min_range = 16ull << 20;
   // Free space at a path; tests inject a small number to exercise the preflight.

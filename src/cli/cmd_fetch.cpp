@@ -24,6 +24,9 @@ void add_fetch_command(CLI::App& root, const app::GlobalOptions& global, Runner&
                   "Reconnect after this many seconds without data")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  cmd->add_option("--ca-file", opts->ca_file,
+                  "PEM file of CA certificates for TLS, for git and LFS alike (wins over "
+                  "REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO, SSL_CERT_FILE)");
   cmd->callback([&chosen, &global, opts, auth] {
     opts->bearer = *auth == "bearer";
     chosen = [&global, opts](Reporter& r) { return app::fetch(global, *opts, r); };

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <tuple>
 
 #include "util/cancel.hpp"
 #include "util/fs.hpp"
@@ -26,12 +28,31 @@ using OdbPtr = std::unique_ptr<git_odb, Deleter<git_odb, git_odb_free>>;
 
 // The last libgit2 error on this thread, mapped onto the closed Errc set. libgit2 reports HTTP
 // statuses only in its message ("unexpected http status code: 403"), so that text decides.
-Error last_error(int rc, std::string_view what, std::string where, bool auth_refused = false) {
+// An untrusted certificate: permanent, and it names the CA certificates that were used.
+Error certificate_error(std::string_view what, const std::string& text, std::string where,
+                        const net::Transport* t) {
+  Error e = make_error(
+      Errc::network,
+      fmt::format("{}: the server's TLS certificate is not trusted ({}), checked against {}", what,
+                  text, t ? t->tls.describe() : std::string("the system CA store")),
+      std::move(where),
+      "if a proxy or a private mirror re-signs TLS, pass its CA certificate with --ca-file (or "
+      "SSL_CERT_FILE / GIT_SSL_CAINFO); otherwise check the system clock and the "
+      "ca-certificates package");
+  e.permanent = true;
+  return e;
+}
+
+Error last_error(int rc, std::string_view what, std::string where,
+                 const net::Transport* transport = nullptr) {
   const git_error* e = git_error_last();
   std::string text = e && e->message ? e->message : fmt::format("libgit2 error {}", rc);
   Errc code = Errc::internal;
   std::string hint;
-  if (rc == GIT_EAUTH || auth_refused || text.find("401") != std::string::npos ||
+  if (rc == GIT_ECERTIFICATE ||
+      (e && e->klass == GIT_ERROR_SSL && text.find("certificate") != std::string::npos))
+    return certificate_error(what, text, std::move(where), transport);
+  if (rc == GIT_EAUTH || text.find("401") != std::string::npos ||
       text.find("authentication") != std::string::npos) {
     code = Errc::auth;
     hint =
@@ -70,23 +91,46 @@ struct CallbackState {
   const net::Credentials* credentials = nullptr;
   int attempts = 0;
   bool refused = false;
+  std::string
+      refusal;  // our words for it: libgit2's last error is then unrelated (a config lookup)
 };
+
+std::string refusal_of(const CallbackState& st, const char* url, unsigned int allowed) {
+  const auto* c = st.credentials;
+  if (!c || c->token.empty())
+    return "the server asks for credentials (HTTP 401) and none were given";
+  if (st.attempts > 0) return "the server answered HTTP 401 to the token";
+  if (!c->allowed_for(url))
+    return fmt::format(
+        "the server at {} asks for credentials (HTTP 401); the token is only sent to {}",
+        net::origin_of(url), c->origin);
+  if (!(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
+    return "the server asks for a kind of credentials other than a token";
+  return {};
+}
 
 int on_credentials(git_credential** out, const char* url, const char* /*user_from_url*/,
                    unsigned int allowed, void* payload) {
   auto* st = static_cast<CallbackState*>(payload);
   const auto* c = st->credentials;
-  // One attempt only, and only for the host the token belongs to: a second call means the
+  // One attempt only, and only for the origin the token belongs to: a second call means the
   // server rejected it, and libgit2 would otherwise loop.
-  if (!c || c->token.empty() || st->attempts++ > 0 || net::host_of(url) != c->host ||
-      !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)) {
+  if (std::string why = refusal_of(*st, url, allowed); !why.empty()) {
     st->refused = true;
+    st->refusal = std::move(why);
     return GIT_EAUTH;
   }
+  ++st->attempts;
   std::string token(c->token.reveal_for_transport());
   int rc = git_credential_userpass_plaintext_new(out, c->username.c_str(), token.c_str());
   for (char& ch : token) ch = 0;
   return rc;
+}
+
+Error refused_error(const CallbackState& st, std::string where) {
+  return make_error(Errc::auth, st.refusal, std::move(where),
+                    "the server wants a token: export HF_TOKEN (a read token), or check the one in "
+                    "use is valid");
 }
 
 int on_transfer_progress(const git_indexer_progress*, void*) {
@@ -142,8 +186,47 @@ BareRepo::~BareRepo() {
   if (repo_) git_repository_free(repo_);
 }
 
+namespace {
+
+// `revision` as a branch or tag among the advertised refs: {ref name, commit hex}.
+std::optional<std::pair<std::string, std::string>> find_ref(const git_remote_head** heads, size_t n,
+                                                            const std::string& revision) {
+  const std::string candidates[] = {revision, "refs/heads/" + revision, "refs/tags/" + revision};
+  for (const auto& name : candidates)
+    for (size_t i = 0; i < n; ++i)
+      if (name == heads[i]->name) {
+        char hex[GIT_OID_HEXSZ + 1] = {};
+        git_oid_tostr(hex, sizeof hex, &heads[i]->oid);
+        return std::make_pair(name, std::string(hex));
+      }
+  return std::nullopt;
+}
+
+// The CA certificates are a libgit2 global: set for every fetch that names them.
+Status apply_tls(const net::Transport* t, const std::string& where) {
+  if (!t || (t->tls.ca_file.empty() && t->tls.ca_dir.empty())) return ok();
+  const char* file = t->tls.ca_file.empty() ? nullptr : t->tls.ca_file.c_str();
+  const char* dir = t->tls.ca_dir.empty() ? nullptr : t->tls.ca_dir.c_str();
+  if (int rc = git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir); rc != 0)
+    return last_error(rc, fmt::format("cannot use {}", t->tls.describe()), where, t);
+  return ok();
+}
+
+// `storage` keeps the URL alive as long as the options are used.
+git_proxy_options proxy_options(const net::Transport* t, const std::string& url,
+                                std::string& storage) {
+  git_proxy_options po = GIT_PROXY_OPTIONS_INIT;
+  storage = t ? t->proxy_for(url) : std::string();
+  po.type = storage.empty() ? GIT_PROXY_NONE : GIT_PROXY_SPECIFIED;
+  if (!storage.empty()) po.url = storage.c_str();
+  return po;
+}
+
+}  // namespace
+
 Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::string& revision,
-                                        const net::Credentials* credentials) {
+                                        const net::Credentials* credentials,
+                                        const net::Transport* transport) {
   const std::string where = net::redact_url(url);
   FetchedRevision out;
   const bool want_commit = str::is_hex(revision) && revision.size() == 40;
@@ -156,34 +239,28 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   if (int rc = git_remote_create_anonymous(&raw, repo_, url.c_str()); rc != 0)
     return last_error(rc, "cannot create a remote", where);
   RemotePtr remote(raw);
-  CallbackState st{credentials};
+  CallbackState st;
+  st.credentials = credentials;
   git_remote_callbacks cb = make_callbacks(st);
-  if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, nullptr, nullptr);
-      rc != 0)
-    return last_error(rc, "cannot list the repository's refs", where, st.refused);
+  SD35_TRY_STATUS(apply_tls(transport, where));
+  std::string proxy;
+  git_proxy_options po = proxy_options(transport, url, proxy);
+  if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, &po, nullptr); rc != 0)
+    return st.refused ? refused_error(st, where)
+                      : last_error(rc, "cannot list the repository's refs", where, transport);
   const git_remote_head** heads = nullptr;
   size_t n = 0;
   if (int rc = git_remote_ls(&heads, &n, remote.get()); rc != 0)
     return last_error(rc, "ls-remote failed", where);
   std::string advertised;  // commit the ref points at
   if (!want_commit) {
-    const std::string candidates[] = {revision, "refs/heads/" + revision, "refs/tags/" + revision};
-    for (const auto& name : candidates) {
-      for (size_t i = 0; i < n && out.ref_name.empty(); ++i) {
-        if (name == heads[i]->name) {
-          out.ref_name = name;
-          char hex[GIT_OID_HEXSZ + 1] = {};
-          git_oid_tostr(hex, sizeof hex, &heads[i]->oid);
-          advertised = hex;
-        }
-      }
-      if (!out.ref_name.empty()) break;
-    }
-    if (out.ref_name.empty())
+    auto ref = find_ref(heads, n, revision);
+    if (!ref)
       return make_error(
           Errc::not_found,
           fmt::format("revision '{}' is not a branch or tag of the repository", revision), where,
           "check --revision (a branch, a tag or a 40-hex commit)");
+    std::tie(out.ref_name, advertised) = *ref;
   }
   git_remote_disconnect(remote.get());
   if (!advertised.empty() && has_commit(repo_, advertised)) {
@@ -200,11 +277,13 @@ Result<FetchedRevision> BareRepo::fetch(const std::string& url, const std::strin
   git_strarray refspecs{specs_raw, 1};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   opts.callbacks = cb;
+  opts.proxy_opts = po;
   opts.download_tags = want_commit ? GIT_REMOTE_DOWNLOAD_TAGS_ALL : GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   opts.update_fetchhead = 0;
   st.attempts = 0;
   if (int rc = git_remote_fetch(remote.get(), &refspecs, &opts, nullptr); rc != 0)
-    return last_error(rc, "git fetch failed", where, st.refused);
+    return st.refused ? refused_error(st, where)
+                      : last_error(rc, "git fetch failed", where, transport);
   out.fetched = true;
   if (want_commit) {
     out.commit = str::to_lower(revision);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "net/http.hpp"
+#include "net/transport.hpp"
 #include "util/result.hpp"
 
 struct git_repository;
@@ -42,9 +43,11 @@ class BareRepo {
   ~BareRepo();
 
   // Resolves `revision` (branch, tag or 40-hex commit) at `url` and fetches what is missing.
-  // A commit already present locally needs no network.
+  // A commit already present locally needs no network. `transport` (may be null) gives the proxy
+  // and the CA certificates (the latter for the whole process: a libgit2 global).
   Result<FetchedRevision> fetch(const std::string& url, const std::string& revision,
-                                const net::Credentials* credentials);
+                                const net::Credentials* credentials,
+                                const net::Transport* transport = nullptr);
   // Every regular blob of the commit's tree (submodules and symlinks are skipped).
   Result<std::vector<TreeEntry>> list_tree(const std::string& commit) const;
   // The blob's bytes (for pointers and small regular files).

@@ -169,13 +169,14 @@ Result<std::vector<ObjectResult>> BatchClient::request_actions(
                    {"Content-Type", "application/vnd.git-lfs+json"}};
     req.body = build_download_request(chunk, ref_name).dump();
     req.credentials = credentials;
+    req.transport = transport;
     for (int attempt = 1;; ++attempt) {
       if (cancel_requested())
         return make_error(Errc::interrupted, "interrupted", net::redact_url(url));
       auto sent_at = Clock::now();
       auto resp = net::perform(req);
       if (!resp) {
-        if (attempt >= max_attempts) return std::move(resp).error();
+        if (attempt >= max_attempts || resp.error().permanent) return std::move(resp).error();
         std::this_thread::sleep_for(net::backoff_delay(attempt, {backoff_base}));
         continue;
       }

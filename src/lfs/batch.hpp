@@ -13,6 +13,7 @@
 
 #include "lfs/pointer.hpp"
 #include "net/http.hpp"
+#include "net/transport.hpp"
 #include "util/result.hpp"
 
 namespace sd35::lfs {
@@ -54,8 +55,9 @@ Result<std::vector<ObjectResult>> parse_batch_response(std::string_view body,
 struct BatchClient {
   std::string endpoint;  // ".../info/lfs"
   const net::Credentials* credentials = nullptr;
-  std::string ref_name;   // "refs/heads/main"; empty: omitted
-  std::string repo_page;  // for 403 messages
+  const net::Transport* transport = nullptr;  // proxy and CA certificates
+  std::string ref_name;                       // "refs/heads/main"; empty: omitted
+  std::string repo_page;                      // for 403 messages
   int max_attempts = 5;
   std::chrono::milliseconds backoff_base{250};
 

@@ -48,14 +48,31 @@ std::vector<Segment> plan_ranges(std::uint64_t size, int parts, std::uint64_t mi
 nlohmann::json to_json(const Sidecar& s) {
   nlohmann::json segs = nlohmann::json::array();
   for (const auto& g : s.segments) segs.push_back({g.start, g.end, g.written});
-  return {{"version", 1},
+  return {{"version", 2},
           {"oid", s.oid},
           {"size", s.size},
           {"hashed", s.hashed},
-          {"hash_state",
-           to_hex(reinterpret_cast<const std::uint8_t*>(s.hash_state.data()), s.hash_state.size())},
+          {"prefix_sha256", s.prefix_sha256},
           {"segments", segs}};
 }
+
+namespace {
+
+// The digest of the prefix a sidecar claims as hashed: stored (v2) or derived from the raw
+// OpenSSL state (v1).
+std::optional<std::string> prefix_digest_of(const nlohmann::json& j, int version) {
+  if (version == 2) {
+    auto d = j.at("prefix_sha256").get<std::string>();
+    return d.size() == 64 && str::is_hex(d) ? std::optional(d) : std::nullopt;
+  }
+  auto state = from_hex(j.at("hash_state").get<std::string>());
+  if (!state) return std::nullopt;
+  auto h = Sha256::import_state(*state);
+  if (!h) return std::nullopt;
+  return h->hex_digest();
+}
+
+}  // namespace
 
 Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
                                   std::uint64_t size) {
@@ -65,13 +82,14 @@ Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
   };
   try {
     Sidecar s;
-    if (j.value("version", 0) != 1) return bad("unknown version");
+    const int version = j.value("version", 0);
+    if (version != 1 && version != 2) return bad("unknown version");
     s.oid = j.at("oid").get<std::string>();
     s.size = j.at("size").get<std::uint64_t>();
     s.hashed = j.at("hashed").get<std::uint64_t>();
-    auto state = from_hex(j.at("hash_state").get<std::string>());
-    if (!state) return bad("hash state is not hex");
-    s.hash_state = std::move(*state);
+    auto digest = prefix_digest_of(j, version);
+    if (!digest) return bad("the digest of the hashed part is malformed");
+    s.prefix_sha256 = std::move(*digest);
     for (const auto& g : j.at("segments"))
       s.segments.push_back({g.at(0).get<std::uint64_t>(), g.at(1).get<std::uint64_t>(),
                             g.at(2).get<std::uint64_t>()});
@@ -100,26 +118,54 @@ Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std:
   f.fd_ = ::open(f.incomplete_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (f.fd_ < 0)
     return fs::errno_error(errno, "cannot open the download file", f.incomplete_path());
-  if (auto text = fs::read_file(f.sidecar_path(), 1 << 20)) {
-    auto j = nlohmann::json::parse(*text, nullptr, false);
-    auto s = sidecar_from_json(j, f.oid_, size);
-    std::uint64_t on_disk =
-        static_cast<std::uint64_t>(std::max<off_t>(0, ::lseek(f.fd_, 0, SEEK_END)));
-    bool fits = s && std::all_of(s->segments.begin(), s->segments.end(), [&](const Segment& g) {
-                  return g.written == 0 || g.pos() <= on_disk;
-                });
-    if (fits) {
-      if (auto h = Sha256::import_state(s->hash_state)) {
-        f.hash_ = *h;
-        f.hashed_ = s->hashed;
-        f.segments_ = s->segments;
-        f.resumed_bytes_ = f.bytes_present();
-        f.recorded_bytes_ = f.resumed_bytes_;
-      }
-    }
+  const auto on_disk = static_cast<std::uint64_t>(std::max<off_t>(0, ::lseek(f.fd_, 0, SEEK_END)));
+  f.try_resume(on_disk);
+  if (f.resumed_bytes_ > 0) return f;
+  f.reset(f.segments_);
+  if (on_disk > 0) {
+    // Stale bytes nobody can vouch for: a new file (a truncate would make ext4 flush at close).
+    ::close(f.fd_);
+    ::unlink(f.incomplete_path().c_str());
+    f.fd_ = ::open(f.incomplete_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f.fd_ < 0)
+      return fs::errno_error(errno, "cannot open the download file", f.incomplete_path());
   }
-  if (f.resumed_bytes_ == 0) f.reset(f.segments_);
   return f;
+}
+
+// Uses the sidecar only when its hashed prefix, read back from the file now, has the digest it
+// recorded: saved state never vouches for bytes the disk may have lost.
+void ObjectFile::try_resume(std::uint64_t on_disk) {
+  auto text = fs::read_file(sidecar_path(), 1 << 20);
+  if (!text) return;
+  auto s = sidecar_from_json(nlohmann::json::parse(*text, nullptr, false), oid_, size_);
+  if (!s) {
+    resume_dropped_ = s.error().message;
+    return;
+  }
+  bool fits = std::all_of(s->segments.begin(), s->segments.end(),
+                          [&](const Segment& g) { return g.written == 0 || g.pos() <= on_disk; });
+  if (!fits) {
+    resume_dropped_ = "the partial file is shorter than its resume state says";
+    return;
+  }
+  hash_ = Sha256();
+  hashed_ = 0;
+  if (!hash_from_disk(s->hashed)) {
+    resume_dropped_ = "the partial file cannot be read back";
+    return;
+  }
+  Sha256 copy = hash_;
+  if (copy.hex_digest() != s->prefix_sha256) {
+    resume_dropped_ = fmt::format(
+        "the first {} bytes on disk differ from those downloaded before it stopped (data lost "
+        "in a crash or power cut?)",
+        s->hashed);
+    return;
+  }
+  segments_ = s->segments;
+  resumed_bytes_ = bytes_present();
+  recorded_bytes_ = resumed_bytes_;
 }
 
 ObjectFile::ObjectFile(ObjectFile&& o) noexcept {
@@ -136,6 +182,8 @@ ObjectFile& ObjectFile::operator=(ObjectFile&& o) noexcept {
   std::swap(resumed_bytes_, o.resumed_bytes_);
   std::swap(recorded_bytes_, o.recorded_bytes_);
   std::swap(reread_bytes_, o.reread_bytes_);
+  std::swap(resume_dropped_, o.resume_dropped_);
+  std::swap(kicked_, o.kicked_);
   return *this;
 }
 ObjectFile::~ObjectFile() {
@@ -162,10 +210,11 @@ std::uint64_t ObjectFile::bytes_present() const {
 void ObjectFile::reset(std::vector<Segment> segments) {
   segments_ = std::move(segments);
   for (auto& s : segments_) s.written = 0;
+  kicked_.clear();
   hash_ = Sha256();
   hashed_ = 0;
-  if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) { /* the next pwrite reports a real problem */
-  }
+  // No truncate: every byte of [0,size) is written again before it counts, and a truncated file
+  // makes ext4 flush it at close.
 }
 
 Status ObjectFile::write(std::size_t seg, const char* data, std::size_t n) {
@@ -188,38 +237,62 @@ Status ObjectFile::write(std::size_t seg, const char* data, std::size_t n) {
   return ok();
 }
 
+// Reads [hashed_, upto) back from the file into the hash.
+Status ObjectFile::hash_from_disk(std::uint64_t upto) {
+  if (upto <= hashed_) return ok();
+  std::string buf(static_cast<std::size_t>(std::min<std::uint64_t>(4u << 20, upto - hashed_)),
+                  '\0');
+  while (hashed_ < upto) {
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), upto - hashed_));
+    ssize_t r = ::pread(fd_, buf.data(), want, static_cast<off_t>(hashed_));
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      return fs::errno_error(r < 0 ? errno : EIO, "cannot read back the download",
+                             incomplete_path());
+    }
+    hash_.update(buf.data(), static_cast<std::size_t>(r));
+    hashed_ += static_cast<std::uint64_t>(r);
+    reread_bytes_ += static_cast<std::uint64_t>(r);
+  }
+  return ok();
+}
+
+std::pair<std::uint64_t, std::uint64_t> ObjectFile::take_writeback(std::size_t seg) {
+  constexpr std::uint64_t kChunk = 16u << 20;
+  if (kicked_.size() != segments_.size()) {
+    kicked_.resize(segments_.size());
+    for (std::size_t i = 0; i < segments_.size(); ++i) kicked_[i] = segments_[i].pos();
+  }
+  const std::uint64_t upto = segments_.at(seg).pos();
+  std::uint64_t& from = kicked_[seg];
+  if (upto < from || upto - from < kChunk) return {0, 0};
+  std::pair<std::uint64_t, std::uint64_t> out{from, upto - from};
+  from = upto;
+  return out;
+}
+
 Status ObjectFile::catch_up_hash() {
-  std::string buf;
   for (const auto& s : segments_) {
     if (hashed_ >= s.end) continue;
     if (hashed_ < s.start) break;  // a gap: the previous range is not complete
-    std::uint64_t upto = s.pos();
-    if (upto > hashed_ && buf.empty()) buf.resize(1 << 20);
-    while (hashed_ < upto) {
-      auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), upto - hashed_));
-      ssize_t r = ::pread(fd_, buf.data(), want, static_cast<off_t>(hashed_));
-      if (r <= 0) {
-        if (r < 0 && errno == EINTR) continue;
-        return fs::errno_error(r < 0 ? errno : EIO, "cannot read back the download",
-                               incomplete_path());
-      }
-      hash_.update(buf.data(), static_cast<std::size_t>(r));
-      hashed_ += static_cast<std::uint64_t>(r);
-      reread_bytes_ += static_cast<std::uint64_t>(r);
-    }
+    SD35_TRY_STATUS(hash_from_disk(s.pos()));
     if (!s.done()) break;
   }
   return ok();
 }
 
 Status ObjectFile::save_sidecar() {
-  Sidecar s{oid_, size_, hashed_, hash_.export_state(), segments_};
-  SD35_TRY_STATUS(fs::write_file_atomic(sidecar_path(), to_json(s).dump()));
+  if (fd_ < 0) return ok();  // discarded or placed: nothing to resume
+  Sha256 prefix = hash_;
+  Sidecar s{oid_, size_, hashed_, prefix.hex_digest(), segments_};
+  // Not flushed: a lost or stale sidecar costs a re-download, never wrong bytes (open() checks the
+  // prefix against the disk, finish() the whole object).
+  SD35_TRY_STATUS(fs::write_file_atomic(sidecar_path(), to_json(s).dump(), fs::Flush::no));
   recorded_bytes_ = bytes_present();
   return ok();
 }
 
-Status ObjectFile::finish() {
+Status ObjectFile::verify() {
   SD35_TRY_STATUS(catch_up_hash());
   if (hashed_ != size_)
     return make_error(Errc::internal,
@@ -233,6 +306,11 @@ Status ObjectFile::finish() {
                     oid_, got, size_),
         oid_, "the server sent corrupt data; run the command again, and report it if it persists");
   }
+  return ok();
+}
+
+Status ObjectFile::place() {
+  // Flushed before the rename: after a power cut, blobs/<oid> never names bytes the disk lost.
   if (::fdatasync(fd_) != 0)
     return fs::errno_error(errno, "cannot flush the download to disk", incomplete_path());
   ::close(fd_);
@@ -242,6 +320,11 @@ Status ObjectFile::finish() {
   if (ec) return fs::errno_error(ec.value(), "cannot move the finished download into place", blob_);
   std::filesystem::remove(sidecar_path(), ec);
   return ok();
+}
+
+Status ObjectFile::finish() {
+  SD35_TRY_STATUS(verify());
+  return place();
 }
 
 void ObjectFile::discard() {

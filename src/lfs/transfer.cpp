@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "lfs/object_file.hpp"
+#include "lfs/placer.hpp"
 #include "net/curl_auth.hpp"
 #include "store/disk_full.hpp"
 #include "store/file_lock.hpp"
@@ -21,6 +22,7 @@ namespace sd35::lfs {
 namespace {
 
 using Steady = std::chrono::steady_clock;
+constexpr std::uint64_t kSidecarEveryBytes = 4u << 20;
 enum class RangeMode { unknown, yes, no };
 
 struct Conn;
@@ -30,9 +32,16 @@ struct Obj {
   std::optional<ObjectFile> file;
   std::optional<store::FileLock> lock;
   bool finished = false;
+  bool placing = false;  // verified; the placer thread flushes and renames it
   TransferOutcome outcome;
   RangeMode range_mode = RangeMode::unknown;
-  int retries = 0, refreshes = 0, mismatches = 0;
+  std::vector<int> retries;  // per range, since its last request that made progress
+  int refreshes = 0, mismatches = 0;
+  std::uint64_t restarted_without_range = 0;  // bytes on disk dropped: the server ignores Range
+  int& retries_of(std::size_t seg) {
+    if (retries.size() <= seg) retries.resize(seg + 1, 0);
+    return retries[seg];
+  }
   Steady::time_point not_before{};
   std::vector<Conn*> conns;  // in flight
   Steady::time_point last_sidecar{};
@@ -48,12 +57,14 @@ struct Conn {
   curl_slist* headers = nullptr;
   bool ranged = false;
   std::uint64_t asked_from = 0;
+  std::uint64_t received = 0;  // body bytes this request wrote
   std::optional<std::uint64_t> content_range_start;
   long status = 0;  // NOLINT(google-runtime-int)
   bool checked = false, abandoned = false, error_body = false, range_mismatch = false;
   std::optional<Error> write_error;
   std::string body;  // of an error response, first 4 KiB
   std::uint64_t* total_received = nullptr;
+  Placer* placer = nullptr;
   char errbuf[CURL_ERROR_SIZE] = {};
 };
 
@@ -93,6 +104,7 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
       o.range_mode = RangeMode::no;
       for (Conn* other : o.conns)
         if (other != c) other->abandoned = true;
+      o.restarted_without_range += o.file->bytes_present();
       o.file->reset({Segment{0, o.job.size, 0}});
       c->seg = 0;
       c->ranged = false;
@@ -106,7 +118,14 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
     c->write_error = st.error();
     return 0;
   }
+  if (auto [off, n] = o.file->take_writeback(c->seg); n > 0)
+    c->placer->start_writeback(o.file->fd(), off, n);
   o.dirty = true;
+  // One curl_multi_perform can drain every socket buffer (tens of MB on a fast link): the resume
+  // state also follows the bytes, not only the clock, so a kill -9 costs at most a few MB.
+  if (o.file->bytes_present() - o.file->recorded_bytes() >= kSidecarEveryBytes)
+    (void)o.file->save_sidecar();
+  c->received += len;
   o.outcome.downloaded += len;
   *c->total_received += len;
   return len;
@@ -127,12 +146,14 @@ class Engine {
     }
     for (const auto& o : objs_) total_size_ += o.job.size;
     multi_ = curl_multi_init();
+    placer_ = std::make_unique<Placer>([this] { curl_multi_wakeup(multi_); });
     // One connection per transfer: ranges multiplexed on one HTTP/2 connection would share one
     // TCP window, which is what splitting is meant to avoid.
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_NOTHING));  // NOLINT
   }
   ~Engine() {
     for (auto& c : conns_) drop(c.get());
+    placer_.reset();  // every verified file is in place before its lock goes
     for (auto& o : objs_) release(o);
     curl_multi_cleanup(multi_);
   }
@@ -145,9 +166,14 @@ class Engine {
   void schedule();
   void start(Obj& o, std::size_t seg);
   void on_done(Conn* c, CURLcode rc);
-  void retry(Obj& o, Error err, std::chrono::milliseconds wait);
+  void retry(Obj& o, std::size_t seg, Error err, std::chrono::milliseconds wait);
+  void on_transfer_error(Obj& o, const Conn& c, CURLcode rc, const std::string& where);
+  void on_http_error(Obj& o, const Conn& c, long status,  // NOLINT(google-runtime-int)
+                     std::optional<std::chrono::seconds> retry_after, const std::string& where);
+  void note_restarts();
   void fail(Obj& o, Error err);
   void finalize(Obj& o);
+  void collect_placed();
   bool refresh(Obj& o);
   bool acquire(Obj& o);
   void release(Obj& o);
@@ -162,6 +188,7 @@ class Engine {
   std::list<Obj> objs_;
   std::list<std::unique_ptr<Conn>> conns_;
   CURLM* multi_ = nullptr;
+  std::unique_ptr<Placer> placer_;
   std::uint64_t received_ = 0, total_size_ = 0, reread_ = 0;
   std::optional<Error> fatal_;
   Steady::time_point started_ = Steady::now(), last_progress_{};
@@ -214,9 +241,12 @@ void Engine::fail(Obj& o, Error err) {
   release(o);
 }
 
-void Engine::retry(Obj& o, Error err, std::chrono::milliseconds wait) {
-  if (++o.retries > opt_.max_retries) {
-    err.message = fmt::format("{} (gave up after {} retries)", err.message, opt_.max_retries);
+// The budget is per request (per range), and a request that made progress gives it back: a long
+// download over a flaky link never runs out, a range that never gets a byte does.
+void Engine::retry(Obj& o, std::size_t seg, Error err, std::chrono::milliseconds wait) {
+  if (++o.retries_of(seg) > opt_.max_retries) {
+    err.message = fmt::format("{} (gave up after {} retries without progress)", err.message,
+                              opt_.max_retries);
     return fail(o, std::move(err));
   }
   rep_.event(Level::debug,
@@ -236,16 +266,15 @@ bool Engine::refresh(Obj& o) {
   return true;
 }
 
+// Verified here (the hash); flushed and renamed by the placer thread, so the transfer loop never
+// waits for the disk. collect_placed() completes the object.
 void Engine::finalize(Obj& o) {
-  auto st = o.file->finish();
+  auto st = o.file->verify();
   reread_ += o.file->reread_bytes();
   if (st) {
+    placer_->submit(&o, std::move(*o.file));
     o.file.reset();
-    o.finished = true;
-    o.outcome.ok = true;
-    release(o);
-    rep_.progress({"fetch", o.job.label, o.job.size, o.job.size,
-                   average_rate(o.outcome.downloaded, o.started, Steady::now()), true});
+    o.placing = true;
     return;
   }
   Error e = std::move(st).error();
@@ -263,12 +292,31 @@ void Engine::finalize(Obj& o) {
   fail(o, std::move(e));
 }
 
+void Engine::collect_placed() {
+  for (auto& d : placer_->take_done()) {
+    auto it = std::find_if(objs_.begin(), objs_.end(), [&](const Obj& x) { return &x == d.tag; });
+    if (it == objs_.end()) continue;
+    Obj& o = *it;
+    o.placing = false;
+    if (!d.status) {
+      fail(o, d.status.error());
+      continue;
+    }
+    o.finished = true;
+    o.outcome.ok = true;
+    release(o);
+    rep_.progress({"fetch", o.job.label, o.job.size, o.job.size,
+                   average_rate(o.outcome.downloaded, o.started, Steady::now()), true});
+  }
+}
+
 void Engine::start(Obj& o, std::size_t seg) {
   auto owned = std::make_unique<Conn>();
   Conn* c = owned.get();
   c->obj = &o;
   c->seg = seg;
   c->total_received = &received_;
+  c->placer = placer_.get();
   if (o.started == Steady::time_point{}) o.started = Steady::now();
   const Segment& s = o.file->segments()[seg];
   c->h = curl_easy_init();
@@ -300,6 +348,7 @@ void Engine::start(Obj& o, std::size_t seg) {
     c->headers = curl_slist_append(c->headers, fmt::format("{}: {}", k, v).c_str());
   }
   if (!action_auth) net::apply_credentials(h, &c->headers, opt_.credentials, o.job.action.href);
+  net::apply_transport(h, opt_.transport, o.job.action.href);
   if (c->headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
   if (s.pos() > 0 || s.end < o.job.size) {
     c->ranged = true;
@@ -316,7 +365,7 @@ void Engine::schedule() {
   const auto now = Steady::now();
   for (auto& o : objs_) {
     if (conns_.size() >= static_cast<std::size_t>(opt_.jobs)) return;
-    if (o.finished || now < o.not_before) continue;
+    if (o.finished || o.placing || now < o.not_before) continue;
     if (!o.file) {
       if (!acquire(o)) {  // another process downloads it: look again shortly
         o.not_before = now + std::chrono::milliseconds(200);
@@ -336,6 +385,9 @@ void Engine::schedule() {
         fail(o, std::move(f).error());
         continue;
       }
+      if (!f->resume_dropped().empty())
+        rep_.event(Level::warn, fmt::format("{}: saved progress not used: {}; downloading it again",
+                                            o.job.label, f->resume_dropped()));
       o.file.emplace(std::move(*f));
       o.outcome.resumed = std::max(o.outcome.resumed, o.file->resumed_bytes());
       if (o.file->complete()) {
@@ -377,60 +429,82 @@ void Engine::on_done(Conn* c, CURLcode rc) {
     }
   if (c->abandoned || o.finished || !o.file) return;
   const std::string where = net::redact_url(o.job.action.href);
-  const auto backoff = net::backoff_delay(o.retries + 1, opt_.backoff);
+  if (c->received > 0) o.retries_of(c->seg) = 0;  // progress: this range's budget is back
   if (c->write_error) return fail(o, *c->write_error);
   if (c->range_mismatch || status == 416) {
     // The server's ranges cannot be trusted (or the saved offset is past its end): start over.
     o.range_mode = RangeMode::no;
+    o.restarted_without_range += o.file->bytes_present();
     o.file->reset({Segment{0, o.job.size, 0}});
+    o.retries.clear();
     return retry(
-        o,
+        o, 0,
         make_error(Errc::network,
                    fmt::format("{}: the server did not honour the requested range", o.job.label),
                    where),
         {});
   }
-  if (rc != CURLE_OK && !c->error_body) {
-    Errc code = rc == CURLE_OPERATION_TIMEDOUT ? Errc::timeout : Errc::network;
-    std::string what = rc == CURLE_OPERATION_TIMEDOUT
-                           ? fmt::format("no data for {} s (stalled)", opt_.stall_timeout.count())
-                           : std::string(c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-    return retry(o,
-                 make_error(code, fmt::format("download of {} interrupted: {}", o.job.label, what),
-                            where, "check the network; run the command again to resume"),
-                 backoff);
-  }
-  if (status < 200 || status >= 300) {
-    auto policy = net::classify_status(status, net::Endpoint::object, o.retries + 1, retry_after,
-                                       opt_.backoff);
-    Error e = make_error(
-        policy.code,
-        fmt::format("download of {} (oid {}) failed with HTTP {}", o.job.label, o.job.oid, status),
-        where,
-        policy.code == Errc::rate_limited
-            ? "the server is rate limiting; wait and run again"
-            : "run the command again; if it persists the server is failing");
-    if (policy.refresh_action && refresh(o)) {
-      if (!o.finished) o.not_before = Steady::now();
-      return;
-    }
-    if (policy.retry) return retry(o, std::move(e), policy.wait);
-    return fail(o, std::move(e));
-  }
+  if (rc != CURLE_OK && !c->error_body) return on_transfer_error(o, *c, rc, where);
+  if (status < 200 || status >= 300) return on_http_error(o, *c, status, retry_after, where);
   if (!o.file->segments()[c->seg].done())
-    return retry(o,
+    return retry(o, c->seg,
                  make_error(Errc::network,
                             fmt::format("{}: the connection closed early", o.job.label), where),
-                 backoff);
+                 net::backoff_delay(o.retries_of(c->seg) + 1, opt_.backoff));
   if (auto st = o.file->catch_up_hash(); !st) return fail(o, st.error());
   if (o.file->complete()) finalize(o);
+}
+
+void Engine::on_transfer_error(Obj& o, const Conn& c, CURLcode rc, const std::string& where) {
+  Error e = net::curl_error(rc, c.errbuf, fmt::format("download of {}", o.job.label), where,
+                            opt_.transport);
+  if (e.permanent) return fail(o, std::move(e));  // an untrusted certificate stays untrusted
+  Errc code = rc == CURLE_OPERATION_TIMEDOUT ? Errc::timeout : Errc::network;
+  std::string what = rc == CURLE_OPERATION_TIMEDOUT
+                         ? fmt::format("no data for {} s (stalled)", opt_.stall_timeout.count())
+                         : std::string(c.errbuf[0] ? c.errbuf : curl_easy_strerror(rc));
+  retry(o, c.seg,
+        make_error(code, fmt::format("download of {} interrupted: {}", o.job.label, what), where,
+                   "check the network; run the command again to resume"),
+        net::backoff_delay(o.retries_of(c.seg) + 1, opt_.backoff));
+}
+
+void Engine::on_http_error(Obj& o, const Conn& c, long status,  // NOLINT(google-runtime-int)
+                           std::optional<std::chrono::seconds> retry_after,
+                           const std::string& where) {
+  auto policy = net::classify_status(status, net::Endpoint::object, o.retries_of(c.seg) + 1,
+                                     retry_after, opt_.backoff);
+  Error e = make_error(
+      policy.code,
+      fmt::format("download of {} (oid {}) failed with HTTP {}", o.job.label, o.job.oid, status),
+      where,
+      policy.code == Errc::rate_limited
+          ? "the server is rate limiting; wait and run again"
+          : "run the command again; if it persists the server is failing");
+  if (policy.refresh_action && refresh(o)) {
+    if (!o.finished) o.not_before = Steady::now();
+    return;
+  }
+  if (policy.retry) return retry(o, c.seg, std::move(e), policy.wait);
+  fail(o, std::move(e));
+}
+
+// Said once per object: resuming needs Range, and this server ignored it.
+void Engine::note_restarts() {
+  for (auto& o : objs_) {
+    if (o.restarted_without_range == 0) continue;
+    rep_.event(Level::warn,
+               fmt::format("{}: the server does not support resuming (it ignored a Range request); "
+                           "the {} already on disk are downloaded again",
+                           o.job.label, str::human_bytes(o.restarted_without_range)));
+    o.restarted_without_range = 0;
+  }
 }
 
 void Engine::save_sidecars(bool force) {
   const auto now = Steady::now();
   for (auto& o : objs_) {
     if (!o.file || !o.dirty || (!force && now - o.last_sidecar < opt_.sidecar_interval)) continue;
-    (void)o.file->catch_up_hash();
     (void)o.file->save_sidecar();  // best effort: losing it costs a re-download, never wrong bytes
     o.dirty = false;
     o.last_sidecar = now;
@@ -444,7 +518,9 @@ void Engine::report_progress(bool force) {
   meter_.sample(now, received_);
   std::uint64_t done_all = 0;
   for (auto& o : objs_) {
-    std::uint64_t done = o.finished ? o.job.size : o.file ? o.file->bytes_present() : 0;
+    std::uint64_t done = (o.finished && o.outcome.ok) || o.placing ? o.job.size
+                         : o.file                                  ? o.file->bytes_present()
+                                                                   : 0;
     done_all += done;
     if (!o.file) continue;
     // Sampled while waiting for a retry too, so a stalled object's rate falls to 0.
@@ -477,6 +553,7 @@ Error Engine::explain_disk_full(const Obj& o, const Error& cause) const {
 Error Engine::abort_all(Error e) {
   for (auto& c : conns_) drop(c.get());
   conns_.clear();
+  placer_->drain();  // verified files are placed (kept), not left half-way
   for (auto& o : objs_) {
     if (o.file) (void)o.file->save_sidecar();
     release(o);
@@ -493,11 +570,15 @@ Result<TransferReport> Engine::run() {
     }
     schedule();
     if (fatal_) return abort_all(*fatal_);
+    collect_placed();
     bool all_done =
         std::all_of(objs_.begin(), objs_.end(), [](const Obj& o) { return o.finished; });
     if (all_done && conns_.empty()) break;
     int running = 0;
     curl_multi_perform(multi_, &running);
+    // Before the completions (whose in-order hashing may read back a range from the page cache):
+    // what a kill -9 can lose is what arrived since this save.
+    save_sidecars(false);
     int left = 0;
     while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
       if (m->msg != CURLMSG_DONE) continue;
@@ -505,14 +586,16 @@ Result<TransferReport> Engine::run() {
       curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &c);
       on_done(c, m->data.result);
     }
+    note_restarts();
     if (fatal_) return abort_all(*fatal_);
-    save_sidecars(false);
     report_progress(false);
     curl_multi_poll(multi_, nullptr, 0, 100, nullptr);
   }
   report_progress(true);
-  rep_.progress({"fetch", "", total_size_, total_size_,
-                 average_rate(received_, started_, Steady::now()), true});
+  // "done X / X" only when it is true: a run with a failed object ends on its last real count.
+  if (std::all_of(objs_.begin(), objs_.end(), [](const Obj& o) { return o.outcome.ok; }))
+    rep_.progress({"fetch", "", total_size_, total_size_,
+                   average_rate(received_, started_, Steady::now()), true});
   TransferReport rep;
   for (auto& o : objs_) rep.objects.push_back(o.outcome);
   rep.bytes_downloaded = received_;

@@ -48,12 +48,52 @@ std::optional<std::string> from_git_credential(const TokenLookup& l) {
   return std::nullopt;
 }
 
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && str::is_hex(s.substr(i + 1, 2))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+SplitUrl split_userinfo(std::string_view url) {
+  SplitUrl out;
+  out.url = std::string(url);
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return out;
+  const std::size_t start = scheme + 3;
+  const std::size_t end = std::min(url.find_first_of("/?#", start), url.size());
+  auto at = url.substr(start, end - start).rfind('@');
+  if (at == std::string_view::npos) return out;
+  std::string_view info = url.substr(start, at);
+  auto colon = info.find(':');
+  out.username = percent_decode(info.substr(0, colon));
+  if (colon != std::string_view::npos)
+    out.password = Secret(percent_decode(info.substr(colon + 1)));
+  out.url = std::string(url.substr(0, start)) + std::string(url.substr(start + at + 1));
+  out.had_userinfo = true;
+  return out;
+}
 
 Credentials find_credentials(const TokenLookup& l) {
   Credentials c;
-  c.host = l.host;
+  c.origin = l.origin;
   c.bearer = l.bearer;
+  // user:password@ in the URL: the password is the token; a lone user@ is taken as the token too
+  // (https://hf_xxx@huggingface.co/...), which is how the hub reads a password-less Basic user.
+  if (!l.url_password.empty() || !l.url_username.empty()) {
+    c.token = l.url_password.empty() ? Secret(l.url_username) : l.url_password;
+    if (!l.url_password.empty() && !l.url_username.empty()) c.username = l.url_username;
+    c.source = "the userinfo of the repository URL";
+    return c;
+  }
   if (auto v = env_of(l, "HF_TOKEN")) {
     c.token = Secret(std::string(str::trim(*v)));
     c.source = "HF_TOKEN";

@@ -33,33 +33,6 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-Errc errc_for(CURLcode c) {
-  switch (c) {
-    case CURLE_OPERATION_TIMEDOUT:
-      return Errc::timeout;
-    case CURLE_ABORTED_BY_CALLBACK:
-      return Errc::interrupted;
-    default:
-      return Errc::network;
-  }
-}
-
-std::string hint_for(CURLcode c) {
-  switch (c) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-      return "check the host name, DNS and HF_ENDPOINT; set HF_HUB_OFFLINE=1 to use the cache only";
-    case CURLE_COULDNT_CONNECT:
-      return "the server refused the connection: check the URL, proxy (https_proxy) and firewall";
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-      return "TLS failed: check the system CA certificates (ca-certificates) and the clock";
-    case CURLE_OPERATION_TIMEDOUT:
-      return "the network is slow or the server stalled; retry";
-    default:
-      return "retry; if it persists, check connectivity to the server";
-  }
-}
-
 }  // namespace
 
 std::string host_of(std::string_view url) {
@@ -71,6 +44,44 @@ std::string host_of(std::string_view url) {
   if (!rest.empty() && rest.front() == '[')
     return str::to_lower(rest.substr(0, rest.find(']') + 1));
   return str::to_lower(rest.substr(0, rest.find(':')));
+}
+
+namespace {
+
+// The authority of a URL without userinfo ("host", "host:port", "[v6]:port"); empty when none.
+std::string_view authority_part(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return {};
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  return rest;
+}
+
+}  // namespace
+
+std::string authority_of(std::string_view url) {
+  return str::to_lower(authority_part(url));
+}
+
+std::string origin_of(std::string_view url) {
+  auto scheme_end = url.find("://");
+  std::string host = host_of(url);
+  if (scheme_end == std::string_view::npos || host.empty()) return {};
+  std::string scheme = str::to_lower(url.substr(0, scheme_end));
+  std::string_view auth = authority_part(url);
+  auto close = auth.rfind(']');
+  auto colon = auth.rfind(':');
+  std::string port;
+  if (colon != std::string_view::npos && (close == std::string_view::npos || colon > close))
+    port = std::string(auth.substr(colon + 1));
+  if (port.empty()) port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+  if (port.empty() || !str::parse_u64(port)) return {};
+  return fmt::format("{}://{}:{}", scheme, host, *str::parse_u64(port));
+}
+
+bool Credentials::allowed_for(std::string_view url) const {
+  return !token.empty() && !origin.empty() && origin_of(url) == origin;
 }
 
 std::string redact_url(std::string_view url) {
@@ -119,15 +130,12 @@ Result<Response> perform(const Request& req) {
   for (const auto& [k, v] : req.headers)
     headers = curl_slist_append(headers, fmt::format("{}: {}", k, v).c_str());
   apply_credentials(c, &headers, req.credentials, req.url);
+  apply_transport(c, req.transport, req.url);
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(headers,
                                                                            curl_slist_free_all);
   if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK)
-    return make_error(
-        errc_for(rc),
-        fmt::format("{} failed: {}", req.method, errbuf[0] ? errbuf : curl_easy_strerror(rc)),
-        redact_url(req.url), hint_for(rc));
+  if (rc != CURLE_OK) return curl_error(rc, errbuf, req.method, redact_url(req.url), req.transport);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   char* eff = nullptr;
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);

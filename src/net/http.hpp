@@ -1,6 +1,6 @@
 // Blocking HTTP(S) requests over libcurl for small documents (LFS batch API, package indexes).
 // Large transfers go through the curl-multi transfer engine instead. Credentials are sent only
-// to `credential_host`; redirects never carry them to another host.
+// to their origin (scheme, host and port); redirects never carry them anywhere else.
 #pragma once
 
 #include <chrono>
@@ -14,13 +14,20 @@
 #include "util/secret.hpp"
 
 namespace sd35::net {
+struct Transport;
+}
+
+namespace sd35::net {
 
 struct Credentials {
   std::string username = "user";  // Hugging Face ignores it; the token is the password
   Secret token;
   bool bearer = false;  // "Authorization: Bearer <token>" instead of Basic
-  std::string host;     // the only host that may receive them (lowercase, no port)
+  // The only origin that may receive them: "scheme://host:port" as origin_of() spells it. An
+  // http URL never matches an https origin, nor another port or host.
+  std::string origin;
   std::string source;  // where the token came from, for messages ("HF_TOKEN", ...); never the value
+  [[nodiscard]] bool allowed_for(std::string_view url) const;
 };
 
 struct Request {
@@ -29,6 +36,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   const Credentials* credentials = nullptr;
+  const Transport* transport = nullptr;  // proxy and CA; null: curl's defaults
   std::chrono::seconds connect_timeout{15};
   std::chrono::seconds timeout{120};
   long max_redirects = 10;  // NOLINT(google-runtime-int): curl's type
@@ -42,11 +50,16 @@ struct Response {
   std::optional<std::chrono::seconds> retry_after;
 };
 
-// Transport failures (DNS, connect, TLS, timeout) are errors; any HTTP status is a Response.
+// Transport failures (DNS, connect, TLS, timeout) are errors (an untrusted certificate is
+// `permanent`); any HTTP status is a Response.
 Result<Response> perform(const Request& request);
 
 // The host part of a URL, lowercase, without port or userinfo; empty when unparsable.
 std::string host_of(std::string_view url);
+// "scheme://host:port" (lowercase, the scheme's default port filled in); empty when unparsable.
+std::string origin_of(std::string_view url);
+// host, or host:port when the URL names a port (what `git credential` calls the host).
+std::string authority_of(std::string_view url);
 // A URL safe to print: userinfo and query strings removed.
 std::string redact_url(std::string_view url);
 

@@ -33,9 +33,10 @@ std::string_view to_string(Errc code) noexcept;
 // What happened, where, and what to do: every message the user sees has all three.
 struct Error {
   Errc code = Errc::internal;
-  std::string message;  // what happened, one sentence
-  std::string where;    // file:line:col, JSON pointer, URL (redacted), path, oid...
-  std::string hint;     // what to do about it
+  std::string message;     // what happened, one sentence
+  std::string where;       // file:line:col, JSON pointer, URL (redacted), path, oid...
+  std::string hint;        // what to do about it
+  bool permanent = false;  // retrying cannot help (e.g. an untrusted TLS certificate)
 
   // "message (where)" plus "\n  hint: ..." when present.
   [[nodiscard]] std::string describe() const;

@@ -61,7 +61,7 @@ Result<std::string> read_file(const stdfs::path& path, std::size_t max_bytes) {
   return out;
 }
 
-Status write_file_atomic(const stdfs::path& path, std::string_view contents) {
+Status write_file_atomic(const stdfs::path& path, std::string_view contents, Flush flush) {
   std::error_code ec;
   if (path.has_parent_path()) stdfs::create_directories(path.parent_path(), ec);
   stdfs::path tmp = path;
@@ -82,7 +82,7 @@ Status write_file_atomic(const stdfs::path& path, std::string_view contents) {
     p += n;
     left -= static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((flush == Flush::yes && ::fsync(fd) != 0) || ::close(fd) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     return errno_error(e, "cannot flush file", tmp);

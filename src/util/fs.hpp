@@ -14,8 +14,11 @@ namespace sd35::fs {
 namespace stdfs = std::filesystem;
 
 Result<std::string> read_file(const stdfs::path& path, std::size_t max_bytes = 64u << 20);
-// Writes to "<path>.tmp.<pid>" then renames: readers never see a half-written file.
-Status write_file_atomic(const stdfs::path& path, std::string_view contents);
+enum class Flush { yes, no };
+// Writes to "<path>.tmp.<pid>" then renames: readers never see a half-written file. With
+// Flush::yes (the default) the data is fsynced before the rename, so it survives a power cut.
+Status write_file_atomic(const stdfs::path& path, std::string_view contents,
+                         Flush flush = Flush::yes);
 // Reads the first line (without newline) of a small file; nullopt when absent or unreadable.
 std::optional<std::string> read_first_line(const stdfs::path& path);
 

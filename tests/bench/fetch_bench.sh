@@ -5,10 +5,19 @@
 #   tests/bench/fetch_bench.sh                 # 2 x 1 GiB LFS objects
 #   FETCH_BENCH_MIB=64 tests/bench/fetch_bench.sh   # quick run
 #
-# Prints wall time, throughput, peak RSS and disk bytes per model byte for each tool, and the ratios of
-# sd35-setup against both peers. Env: FETCH_BENCH_MIB (object size, default 1024), FETCH_BENCH_COUNT
-# (objects, default 2), SD35_BIN (default build/release/bin/sd35-setup), FETCH_BENCH_KEEP=1 keeps the
-# work dir. Everything runs on 127.0.0.1/127.0.0.2; nothing leaves the machine.
+# Three contenders, run FETCH_BENCH_REPS times (default 3) interleaved (the order rotates each
+# repetition, so page-cache and CPU-frequency drift hit all of them alike):
+#   git      GIT_LFS_SKIP_SMUDGE=1 git clone + git lfs pull
+#   curl     curl -o + openssl dgst -sha256 of the same objects, one after the other
+#   sd35     sd35-setup --cache DIR fetch --repo URL --revision main
+# Prints each repetition, then the median wall time, throughput, peak RSS and disk bytes per model
+# byte of each, and the median of the per-repetition ratios sd35/curl and sd35/git. Last, a crash
+# test: kill -9 of sd35-setup at 90 % of the bytes, then the same command again; it reports how much
+# of what the first run had received was downloaded again.
+# Env: FETCH_BENCH_MIB (object size, default 1024), FETCH_BENCH_COUNT (objects, default 2),
+# FETCH_BENCH_REPS (default 3), FETCH_BENCH_RESUME=0 skips the crash test, SD35_BIN (default
+# build/release/bin/sd35-setup), FETCH_BENCH_KEEP=1 keeps the work dir. Everything runs on
+# 127.0.0.1/127.0.0.2; nothing leaves the machine.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -16,6 +25,7 @@ TOOLS=$SRC/tests/tools
 BIN=${SD35_BIN:-$SRC/build/release/bin/sd35-setup}
 MIB=${FETCH_BENCH_MIB:-1024}
 COUNT=${FETCH_BENCH_COUNT:-2}
+REPS=${FETCH_BENCH_REPS:-3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fetch-bench-XXXXXX")
 HUB_PID=
 
@@ -81,16 +91,17 @@ disk_ratio() { div "$(du -sb "$1" | cut -f1)" "$MODEL_BYTES"; }
 mibps() { div "$((MODEL_BYTES >> 20))" "$1"; }
 declare -A WALL RSS DISK
 
-# --- peer 1: git-lfs (clone without smudge, then time `git lfs pull`) ---------------------------
-GIT_LFS_SKIP_SMUDGE=1 git clone -q "$REPO_URL" "$WORK/gitlfs"
-sync
-(cd "$WORK/gitlfs" && measure gitlfs git lfs pull)
-WALL[git-lfs]=$(wall gitlfs); RSS[git-lfs]=$(rss_mib gitlfs); DISK[git-lfs]=$(disk_ratio "$WORK/gitlfs")
-rm -rf "$WORK/gitlfs"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else printf "%.3f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+declare -A ALL_WALL ALL_RSS ALL_DISK
+HAVE_SD35=0
+if [[ -x $BIN ]] && "$BIN" --help 2>&1 | grep -qE '^ +fetch\b'; then HAVE_SD35=1; fi
+if ldd "$BIN" 2>/dev/null | grep -q 'libtorch'; then
+  echo "fetch_bench: note: $BIN links libtorch; its peak RSS and wall time include loading it" \
+       "(build with -DSD35_WITH_TORCH=OFF to measure the fetch engine alone)"
+fi
 
-# --- peer 2: curl -o + openssl dgst -sha256, one object after the other -------------------------
-mkdir -p "$WORK/curl"
-python3 - "$WORK/repo.json" "$REPO_URL" >"$WORK/curl/jobs.sh" <<'EOF'
+# curl's job list: one batch request now (hrefs stay valid for the hub's href_ttl_s, 1 h).
+python3 - "$WORK/repo.json" "$REPO_URL" >"$WORK/curl-jobs.sh" <<'EOF2'
 import json, sys, urllib.request
 repo, url = json.load(open(sys.argv[1])), sys.argv[2]
 objs = [{"oid": f["oid"], "size": f["size"]} for f in repo["files"] if f["lfs"]]
@@ -102,46 +113,91 @@ print("set -e")
 for o in doc["objects"]:
     a = o["actions"]["download"]
     hdr = " ".join("-H '%s: %s'" % kv for kv in a["header"].items())
-    print("curl -sSf %s -o %s '%s'" % (hdr, o["oid"], a["href"]))
+    print("curl -sSf --noproxy '*' %s -o %s '%s'" % (hdr, o["oid"], a["href"]))
     print("test \"$(openssl dgst -sha256 -r %s | cut -c1-64)\" = %s" % (o["oid"], o["oid"]))
-EOF
-(cd "$WORK/curl" && measure curl bash jobs.sh)
-rm -f "$WORK/curl/jobs.sh"
-WALL[curl]=$(wall curl); RSS[curl]=$(rss_mib curl); DISK[curl]=$(disk_ratio "$WORK/curl")
-rm -rf "$WORK/curl"
+EOF2
 
-# --- sd35-setup fetch -----------------------------------------------------------------------------
-# >>> SD35 FETCH: the fetch-client helper owns this block (command line and cache layout). <<<
-SD35_DONE=0
-if [[ -x $BIN ]] && "$BIN" --help 2>&1 | grep -qE '^ +fetch\b'; then
-  if measure sd35 "$BIN" --cache "$WORK/cache" fetch --repo "$REPO_URL" --revision main; then
-    WALL[sd35]=$(wall sd35); RSS[sd35]=$(rss_mib sd35); DISK[sd35]=$(disk_ratio "$WORK/cache")
-    SD35_DONE=1
-    # sd35-setup loads libtorch only for `smoke` (a plugin); a binary that links it anyway pays RSS
-    # and start-up time that have nothing to do with fetching. Say so, so the RSS column is read right.
-    if ldd "$BIN" 2>/dev/null | grep -q 'libtorch'; then
-      echo "fetch_bench: note: $BIN links libtorch; its peak RSS and wall time include loading it" \
-           "(build with -DSD35_WITH_TORCH=OFF to measure the fetch engine alone)"
-    fi
-  else
-    echo "fetch_bench: sd35-setup fetch FAILED (exit $?); reporting the peers only" >&2
+# run_<tool> REP: one measured run into $WORK/<tool>-REP.time, then its disk use; cleans up after.
+run_git() {
+  local d=$WORK/git-$1
+  measure "git-$1" bash -c 'GIT_LFS_SKIP_SMUDGE=1 git clone -q "$1" "$2" && cd "$2" && git lfs pull' \
+    _ "$REPO_URL" "$d"
+  ALL_DISK[git]+="$(disk_ratio "$d") "; rm -rf "$d"
+}
+run_curl() {
+  local d=$WORK/curl-$1
+  mkdir -p "$d"
+  (cd "$d" && measure "curl-$1" bash "$WORK/curl-jobs.sh")
+  ALL_DISK[curl]+="$(disk_ratio "$d") "; rm -rf "$d"
+}
+run_sd35() {
+  local d=$WORK/sd35-$1
+  measure "sd35-$1" "$BIN" --cache "$d" fetch --repo "$REPO_URL" --revision main \
+    >"$WORK/sd35-$1.log" 2>&1 || { cat "$WORK/sd35-$1.log" >&2; exit 1; }
+  ALL_DISK[sd35]+="$(disk_ratio "$d/models--bench--model") "; rm -rf "$d"
+}
+
+TOOLS_RUN=(git curl)
+(( HAVE_SD35 )) && TOOLS_RUN+=(sd35)
+declare -A RATIO
+for rep in $(seq "$REPS"); do
+  n=${#TOOLS_RUN[@]}
+  line="rep $rep:"
+  for k in $(seq 0 $((n - 1))); do  # rotate the order each repetition
+    t=${TOOLS_RUN[$(( (k + rep - 1) % n ))]}
+    sync
+    "run_$t" "$rep"
+    ALL_WALL[$t]+="$(wall "$t-$rep") "; ALL_RSS[$t]+="$(rss_mib "$t-$rep") "
+    line+=" $t $(wall "$t-$rep") s"
+  done
+  if (( HAVE_SD35 )); then
+    RATIO[curl]+="$(div "$(wall "sd35-$rep")" "$(wall "curl-$rep")") "
+    RATIO[git]+="$(div "$(wall "sd35-$rep")" "$(wall "git-$rep")") "
+    line+="  sd35/curl $(div "$(wall "sd35-$rep")" "$(wall "curl-$rep")")"
+    line+="  sd35/git $(div "$(wall "sd35-$rep")" "$(wall "git-$rep")")"
   fi
-else
-  echo "fetch_bench: $BIN has no 'fetch' command yet; reporting the peers only"
+  echo "fetch_bench: $line"
+done
+
+# --- crash test: kill -9 at 90 %, then resume ------------------------------------------------------
+RESUME_LINE=
+if (( HAVE_SD35 )) && [[ ${FETCH_BENCH_RESUME:-1} == 1 ]]; then
+  d=$WORK/sd35-crash
+  blobs=$d/models--bench--model/blobs
+  "$BIN" --cache "$d" fetch --repo "$REPO_URL" --revision main >"$WORK/crash1.log" 2>&1 &
+  pid=$!
+  target=$((MODEL_BYTES * 9 / 10))
+  for _ in $(seq 6000); do  # <= 5 min
+    got=$(find "$blobs" -type f ! -name '*.json' -printf '%b\n' 2>/dev/null | awk '{s+=$1*512} END{print s+0}') || true
+    (( got >= target )) && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  # What the first run had received: the blocks of its partial files (and any finished blob).
+  had=$(find "$blobs" -type f ! -name '*.json' -printf '%b\n' 2>/dev/null | awk '{s+=$1*512} END{print s+0}') || true
+  "$BIN" --cache "$d" --json fetch --repo "$REPO_URL" --revision main >"$WORK/crash2.json" \
+    2>"$WORK/crash2.log" || { cat "$WORK/crash1.log" "$WORK/crash2.log" >&2; exit 1; }
+  again=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["bytes_downloaded"])' "$WORK/crash2.json")
+  redo=$(( again - (MODEL_BYTES - had) )); (( redo < 0 )) && redo=0
+  RESUME_LINE="after kill -9 at $(div $((had * 100)) "$MODEL_BYTES")% of the bytes: second run downloaded $again bytes, $redo of the $had the first had received ($(div $((redo * 100)) "$MODEL_BYTES")% of the model)"
+  rm -rf "$d"
 fi
-# <<< SD35 FETCH end >>>
 
 # --- report ---------------------------------------------------------------------------------------
 echo
-echo "fetch_bench: $COUNT x $MIB MiB LFS objects ($MODEL_BYTES bytes) over loopback, $(nproc) cores"
-printf '%-10s %9s %9s %13s %18s\n' tool wall_s MiB/s peak_rss_MiB disk_bytes/model
-for t in git-lfs curl sd35; do
-  [[ -n ${WALL[$t]:-} ]] || continue
-  printf '%-10s %9s %9s %13s %18s\n' "$t" "${WALL[$t]}" "$(mibps "${WALL[$t]}")" "${RSS[$t]}" "${DISK[$t]}"
+echo "fetch_bench: $COUNT x $MIB MiB LFS objects ($MODEL_BYTES bytes) over loopback, $(nproc) cores, medians of $REPS interleaved runs"
+printf '%-6s %9s %9s %13s %18s   %s\n' tool wall_s MiB/s peak_rss_MiB disk_bytes/model "walls"
+for t in "${TOOLS_RUN[@]}"; do
+  w=$(echo "${ALL_WALL[$t]}" | median)
+  printf '%-6s %9s %9s %13s %18s   %s\n' "$t" "$w" "$(mibps "$w")" "$(echo "${ALL_RSS[$t]}" | median)" \
+    "$(echo "${ALL_DISK[$t]}" | median)" "${ALL_WALL[$t]}"
 done
-if (( SD35_DONE )); then
-  echo "ratio sd35/git-lfs wall: $(div "${WALL[sd35]}" "${WALL[git-lfs]}") (<1 = sd35 faster)"
-  echo "ratio sd35/curl+sha256 wall: $(div "${WALL[sd35]}" "${WALL[curl]}")"
-  echo "ratio sd35/git-lfs disk bytes: $(div "${DISK[sd35]}" "${DISK[git-lfs]}")"
-  echo "ratio sd35/git-lfs peak RSS: $(div "${RSS[sd35]}" "${RSS[git-lfs]}")"
+if (( HAVE_SD35 )); then
+  echo "ratio sd35/curl+openssl wall: median $(echo "${RATIO[curl]}" | median) (per rep: ${RATIO[curl]})"
+  echo "ratio sd35/git clone+lfs pull wall: median $(echo "${RATIO[git]}" | median) (per rep: ${RATIO[git]})"
+  [[ -n $RESUME_LINE ]] && echo "$RESUME_LINE"
+else
+  echo "fetch_bench: $BIN has no 'fetch' command; reporting the peers only"
 fi

@@ -1,6 +1,7 @@
 // `fetch` against the local hub: cache layout byte-identical to a real git + git-lfs checkout,
 // include filters, auth errors users can act on, no token anywhere, offline mode, preflight.
 #include "net/fetch_fixture.hpp"
+#include "util/strings.hpp"
 
 namespace sd35::testing {
 namespace {
@@ -204,6 +205,40 @@ TEST_F(FetchTest, PerObjectErrorFailsThatFileOnly) {
   EXPECT_TRUE(sfs::exists(snap / "transformer" / "diffusion_pytorch_model.safetensors"));
   EXPECT_FALSE(sfs::exists(cache_ / "models--acme--tiny" / "refs" / "main"))
       << "a failed fetch records no ref";
+}
+
+// A tree entry named ".." (git mktree accepts it; a hostile server can serve it) is refused before
+// the batch API or any object is asked for.
+TEST_F(FetchTest, HostilePathIsRefusedBeforeAnyDownload) {
+  auto repo = hub_->make_repo({{"name", "hostile"}});
+  const std::string dir = repo.at("path");
+  auto git = [&](std::vector<std::string> args, const std::string& in = {}) {
+    proc::Command c;
+    c.argv = {"git", "-C", dir};
+    c.argv.insert(c.argv.end(), args.begin(), args.end());
+    c.stdin_data = in;
+    c.env_overrides = {{"GIT_AUTHOR_NAME", "t"},
+                       {"GIT_AUTHOR_EMAIL", "t@example.invalid"},
+                       {"GIT_COMMITTER_NAME", "t"},
+                       {"GIT_COMMITTER_EMAIL", "t@example.invalid"}};
+    auto r = proc::run(c);
+    EXPECT_TRUE(r && r->success()) << (r ? r->err : r.error().message);
+    return r ? std::string(str::trim(r->out)) : std::string();
+  };
+  const std::string pointer = file_of(repo, "model.safetensors").at("blob_sha1");
+  std::string sub = git({"mktree"}, "100644 blob " + pointer + "\tevil.safetensors\n");
+  std::string top = git({"mktree"}, git({"ls-tree", "main"}) + "\n040000 tree " + sub + "\t..\n");
+  std::string commit = git({"commit-tree", top, "-p", "main", "-m", "hostile"});
+  git({"update-ref", "refs/heads/main", commit});
+  hub_->reset_stats();
+  auto run = fetch("acme/hostile");
+  ASSERT_FALSE(run->result);
+  EXPECT_EQ(run->result.error().code, Errc::bad_input);
+  EXPECT_NE(run->result.error().message.find("../evil.safetensors"), std::string::npos)
+      << run->result.error().describe();
+  EXPECT_EQ(hub_->stats().value("batch_requests", -1), 0);
+  EXPECT_EQ(hub_->stats().value("object_requests", -1), 0);
+  EXPECT_FALSE(sfs::exists(cache_ / "models--acme--hostile" / "snapshots" / commit));
 }
 
 }  // namespace

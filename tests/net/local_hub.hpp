@@ -59,10 +59,41 @@ inline std::string python() {
   return *found;
 }
 
+// A hub serving HTTPS is controlled through the curl binary (no certificate check, no proxy).
+inline std::pair<int, std::string> https_via_curl(const std::string& base_url,
+                                                  const std::string& method,
+                                                  const std::string& path,
+                                                  const std::string& body) {
+  proc::Command c;
+  c.argv = {"curl",
+            "-sS",
+            "-k",
+            "--noproxy",
+            "*",
+            "-X",
+            method,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+            "-w",
+            "\n%{http_code}",
+            base_url + path};
+  c.stdin_data = body;
+  c.timeout = std::chrono::seconds(20);
+  auto r = proc::run(c);
+  if (!r || !r->success())
+    throw std::runtime_error("LocalHub: curl " + base_url + path +
+                             " failed: " + (r ? r->err : r.error().message));
+  auto nl = r->out.rfind('\n');
+  return {std::stoi(r->out.substr(nl + 1)), r->out.substr(0, nl)};
+}
+
 // Minimal HTTP/1.0 client for the hub's own /_control and /_stats (independent of src/net, which is
 // what the tests exercise). Returns {status, body}.
 inline std::pair<int, std::string> http(const std::string& base_url, const std::string& method,
                                         const std::string& path, const std::string& body = {}) {
+  if (base_url.starts_with("https://")) return https_via_curl(base_url, method, path, body);
   // base_url is "http://127.0.0.1:PORT"
   auto colon = base_url.rfind(':');
   std::string host = base_url.substr(7, colon - 7);
@@ -107,7 +138,11 @@ class LocalHub {
  public:
   // config: see docs/testing-hub.md ({"tokens":[..], "repos":{"org/name":{"access":..}},
   // "faults":[..]}).
-  explicit LocalHub(nlohmann::json config = nlohmann::json::object()) : config_(std::move(config)) {
+  // extra_args go to lfs_hub.py (e.g. {"--git-host", "127.0.0.3"}, {"--tls-cert", C, "--tls-key",
+  // K}), on restart() too.
+  explicit LocalHub(nlohmann::json config = nlohmann::json::object(),
+                    std::vector<std::string> extra_args = {})
+      : config_(std::move(config)), extra_args_(std::move(extra_args)) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "sd35-hub-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("LocalHub: mkdtemp failed");
     dir_ = tmpl;
@@ -256,6 +291,7 @@ class LocalHub {
         "--port-file",   port_file.string(),
         "--git-port",    std::to_string(git_port),
         "--object-port", std::to_string(object_port)};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     std::vector<char*> argv;
     argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
@@ -299,6 +335,7 @@ class LocalHub {
   }
 
   nlohmann::json config_;
+  std::vector<std::string> extra_args_;
   std::filesystem::path dir_;
   pid_t pid_ = -1;
   std::string git_url_, object_url_;

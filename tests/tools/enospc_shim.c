@@ -5,17 +5,24 @@
  *                                          to them fails with ENOSPC (a write crossing the limit
  *                                          is cut short, as a real full disk does)
  *
+ *   SD35_TEST_SYNC_LOG=/abs/file           (independent of the above) every fsync, fdatasync and
+ *                                          ftruncate is appended to this file as one line
+ *                                          "<call> main|worker <fd's path>": which thread waits
+ *                                          for the disk ("main" is the process's first thread)
+ *
  * Covers write, pwrite, pwrite64, writev, pwritev, pwritev64 and fwrite (glibc's stdio calls its
  * internal write, which LD_PRELOAD cannot reach). The fd's path comes from /proc/self/fd. Never
  * preload it into a sanitizer build: ASan must come first in the link order. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -128,4 +135,49 @@ size_t fwrite(const void* buf, size_t size, size_t nmemb, FILE* f) {
     return 0;
   }
   return real_fwrite(buf, size, nmemb, f);
+}
+
+typedef int (*fsync_fn)(int);
+typedef int (*ftruncate_fn)(int, off_t);
+
+static void log_sync(const char* call, int fd) {
+  const char* log = getenv("SD35_TEST_SYNC_LOG");
+  if (!log || !*log) return;
+  char link[64], target[PATH_MAX] = "?", line[PATH_MAX + 64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, target, sizeof target - 1);
+  if (n > 0) target[n] = '\0';
+  int main_thread = (pid_t)syscall(SYS_gettid) == getpid();
+  int len =
+      snprintf(line, sizeof line, "%s %s %s\n", call, main_thread ? "main" : "worker", target);
+  REAL(write, write_fn);
+  pthread_mutex_lock(&mu);
+  int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out >= 0) {
+    real_write(out, line, (size_t)len);
+    close(out);
+  }
+  pthread_mutex_unlock(&mu);
+}
+
+int fsync(int fd) {
+  REAL(fsync, fsync_fn);
+  log_sync("fsync", fd);
+  return real_fsync(fd);
+}
+
+int fdatasync(int fd) {
+  REAL(fdatasync, fsync_fn);
+  log_sync("fdatasync", fd);
+  return real_fdatasync(fd);
+}
+
+int ftruncate(int fd, off_t len) {
+  REAL(ftruncate, ftruncate_fn);
+  log_sync("ftruncate", fd);
+  return real_ftruncate(fd, len);
+}
+
+int ftruncate64(int fd, off_t len) {
+  return ftruncate(fd, len);
 }

@@ -21,6 +21,8 @@ KINDS = {
     "slow_bytes_per_s": ("object", {"bytes_per_s": 1048576}),   # throttle the body
     "batch_object_error": ("batch", {"code": 404, "message": "injected object error"}),
     "git_500": ("git", {}),                        # git smart-HTTP request answers 500
+    # target batch|git: answers `status` with Location = location + the request's path and query
+    "redirect": ("any", {"target": "batch", "location": "", "status": 307}),
 }
 
 MAX_INTERVALS_PER_OID = 4096
@@ -103,6 +105,7 @@ class Stats:
                 "max_concurrent_object_requests": 0, "status_counts": {}, "faults_fired": {},
                 "bytes_served_per_oid": {}, "object_requests_per_oid": {},
                 "range_requests_per_oid": {}, "served_intervals": {}, "batch_paths": {},
+                "tls_handshake_failures": 0,
             }
 
     def bump(self, key, n=1):

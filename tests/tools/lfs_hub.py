@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -304,6 +305,13 @@ class Handler(BaseHTTPRequestHandler):
         self._json(code, {"error": msg, "message": msg}, headers, LFS_JSON if lfs else "application/json")
         return True
 
+    def _redirect(self, target):
+        f = self._fault("redirect", None, target)
+        if not f:
+            return False
+        self._send(int(f["status"]), b"", "text/plain", {"Location": f["location"] + self.path})
+        return True
+
     def _retry_later(self, f):
         ra = str(int(f.get("retry_after", 1)))
         self._json(429, {"message": "rate limited, retry after %s s" % ra}, {"Retry-After": ra})
@@ -342,6 +350,8 @@ class Handler(BaseHTTPRequestHandler):
         h.stats.bump_map("batch_paths", self.url_path)
         if not h.repo_dir(org, name):
             return self._json(404, {"message": "Repository not found: %s" % repo_id}, None, LFS_JSON)
+        if self._redirect("batch"):
+            return
         if self._deny(repo_id, True):
             return
         f = self._fault("rate_limit_429", None, "batch")
@@ -412,6 +422,8 @@ class Handler(BaseHTTPRequestHandler):
         rdir = h.repo_dir(org, name)
         if not rdir:
             return self._json(404, {"message": "Repository not found: %s" % repo_id})
+        if self._redirect("git"):
+            return
         if self._deny(repo_id, False):
             return
         service = (self.query.get("service") or [""])[0]
@@ -462,6 +474,8 @@ class HubServer(ThreadingHTTPServer):
     def _serve_one(self, request, client_address):
         try:
             self.finish_request(request, client_address)
+        except ssl.SSLError:  # the client refused our certificate (or spoke no TLS)
+            self.hub.stats.bump("tls_handshake_failures")
         except Exception:  # noqa: BLE001 - one bad connection must not kill the hub
             if self.verbose:
                 self.handle_error(request, client_address)
@@ -481,6 +495,8 @@ def main():
     ap.add_argument("--object-port", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=3600, help="exit after this long regardless")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--tls-cert", help="serve HTTPS on both listeners with this PEM certificate chain")
+    ap.add_argument("--tls-key", help="the certificate's PEM private key")
     a = ap.parse_args()
 
     config = {}
@@ -490,8 +506,15 @@ def main():
     hub = Hub(a.root, config)
     git = HubServer((a.git_host, a.git_port), hub, "git", a.verbose)
     obj = HubServer((a.object_host, a.object_port), hub, "object", a.verbose)
-    hub.git_url = "http://%s:%d" % git.server_address[:2]
-    hub.object_url = "http://%s:%d" % obj.server_address[:2]
+    scheme = "http"
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        for s in (git, obj):  # the handshake happens in the request's thread, not in accept()
+            s.socket = ctx.wrap_socket(s.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
+    hub.git_url = "%s://%s:%d" % ((scheme,) + git.server_address[:2])
+    hub.object_url = "%s://%s:%d" % ((scheme,) + obj.server_address[:2])
     signal.signal(signal.SIGTERM, lambda *_: hub.stop.set())
     signal.signal(signal.SIGINT, lambda *_: hub.stop.set())
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)

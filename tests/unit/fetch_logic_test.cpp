@@ -1,13 +1,19 @@
 // Pure logic of the fetch engine: globs, batch JSON, the status policy table, the resume sidecar,
 // range planning and the disk-full message.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "lfs/batch.hpp"
 #include "lfs/object_file.hpp"
+#include "net/credentials.hpp"
+#include "net/http.hpp"
 #include "net/status_policy.hpp"
+#include "net/transport.hpp"
 #include "store/disk_full.hpp"
 #include "store/path_glob.hpp"
 #include "store/snapshot.hpp"
@@ -178,12 +184,21 @@ TEST(RangePlan, TilesTheObject) {
 TEST(Sidecar, RoundTripAndRejection) {
   Sha256 h;
   h.update("abc");
-  lfs::Sidecar s{std::string(64, 'e'), 100, 3, h.export_state(), {{0, 50, 10}, {50, 100, 20}}};
+  lfs::Sidecar s{std::string(64, 'e'), 100, 3, sha256_hex("abc"), {{0, 50, 10}, {50, 100, 20}}};
   auto back = lfs::sidecar_from_json(nlohmann::json::parse(lfs::to_json(s).dump()), s.oid, 100);
   ASSERT_TRUE(back) << back.error().describe();
   EXPECT_EQ(back->segments, s.segments);
   EXPECT_EQ(back->hashed, 3u);
-  EXPECT_EQ(back->hash_state, s.hash_state);
+  EXPECT_EQ(back->prefix_sha256, s.prefix_sha256);
+  // Version 1 kept the raw hash state: its prefix digest is derived from it.
+  auto v1 = lfs::to_json(s);
+  v1["version"] = 1;
+  v1.erase("prefix_sha256");
+  std::string state = h.export_state();
+  v1["hash_state"] = to_hex(reinterpret_cast<const std::uint8_t*>(state.data()), state.size());
+  auto old = lfs::sidecar_from_json(v1, s.oid, 100);
+  ASSERT_TRUE(old) << old.error().describe();
+  EXPECT_EQ(old->prefix_sha256, sha256_hex("abc"));
   EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), std::string(64, 'f'), 100));  // other oid
   EXPECT_FALSE(lfs::sidecar_from_json(lfs::to_json(s), s.oid, 99));                  // other size
   auto gap = s;
@@ -216,9 +231,51 @@ TEST(ObjectFile, OutOfOrderRangesHashInOrderAndResume) {
   ASSERT_TRUE(f->write(1, data.data() + 800, 200));
   ASSERT_TRUE(f->complete());
   ASSERT_TRUE(f->finish()) << "hash of the reassembled object";
-  EXPECT_EQ(f->reread_bytes(), 500u);  // only the later range was read back
+  // The resumed prefix (200) is read back to prove it is on disk, then the later range (500).
+  EXPECT_EQ(f->reread_bytes(), 700u);
   EXPECT_TRUE(std::filesystem::exists(blob));
   EXPECT_FALSE(std::filesystem::exists(blob.string() + ".incomplete.json"));
+  std::filesystem::remove_all(dir);
+}
+
+// What a power cut leaves: the sidecar says N bytes were written and hashed, but part of them never
+// reached the disk. The saved progress must not be trusted: the object restarts.
+TEST(ObjectFile, ResumeRereadsTheHashedPrefixAndDropsLostWrites) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sd35-objfile-lost-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string data(1000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13 + 1);
+  std::string oid = sha256_hex(data);
+  auto blob = dir / oid;
+  auto first_run = [&] {
+    auto f = lfs::ObjectFile::open(blob, oid, 1000, {{0, 1000, 0}});
+    ASSERT_TRUE(f);
+    ASSERT_TRUE(f->write(0, data.data(), 600));
+    ASSERT_TRUE(f->save_sidecar());
+  };
+  first_run();
+  {  // intact: resumed, and the prefix was read back to prove it
+    auto f = lfs::ObjectFile::open(blob, oid, 1000, {{0, 1000, 0}});
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->resumed_bytes(), 600u);
+    EXPECT_EQ(f->reread_bytes(), 600u);
+    EXPECT_TRUE(f->resume_dropped().empty());
+  }
+  {  // zero 100 bytes inside the hashed part, as a lost write would
+    int fd = ::open((blob.string() + ".incomplete").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    std::string zeros(100, '\0');
+    ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 200), 100);
+    ::close(fd);
+  }
+  auto f = lfs::ObjectFile::open(blob, oid, 1000, {{0, 1000, 0}});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->resumed_bytes(), 0u);
+  EXPECT_NE(f->resume_dropped().find("differ"), std::string::npos) << f->resume_dropped();
+  ASSERT_TRUE(f->write(0, data.data(), 1000));
+  ASSERT_TRUE(f->finish());
+  EXPECT_EQ(*sha256_file(blob), oid);
   std::filesystem::remove_all(dir);
 }
 
@@ -235,6 +292,8 @@ TEST(ObjectFile, CorruptContentIsDiscarded) {
   EXPECT_EQ(st.error().code, Errc::integrity);
   EXPECT_FALSE(std::filesystem::exists(dir / oid));
   EXPECT_FALSE(std::filesystem::exists(dir / (oid + ".incomplete")));
+  ASSERT_TRUE(f->save_sidecar());  // what the engine does when it gives up: no orphan sidecar
+  EXPECT_FALSE(std::filesystem::exists(dir / (oid + ".incomplete.json")));
   std::filesystem::remove_all(dir);
 }
 
@@ -273,4 +332,104 @@ TEST(DiskFull, MessageNamesFileOidDirectoryAndAmounts) {
   EXPECT_EQ(e.where, "/c/models--o--n/blobs");
   EXPECT_NE(e.message.find("an unknown amount is free"), std::string::npos) << e.message;
   EXPECT_NE(e.hint.find("free at least 6.0 MiB"), std::string::npos) << e.hint;
+}
+
+TEST(Origin, SchemeHostAndPortMustAllMatch) {
+  EXPECT_EQ(net::origin_of("https://HF.co/org/x"), "https://hf.co:443");
+  EXPECT_EQ(net::origin_of("http://u:p@127.0.0.1:8080/a?b"), "http://127.0.0.1:8080");
+  EXPECT_EQ(net::origin_of("https://[::1]:9/x"), "https://[::1]:9");
+  EXPECT_EQ(net::origin_of("not a url"), "");
+  net::Credentials c;
+  c.token = Secret("t");
+  c.origin = net::origin_of("https://hf.co/org/x");
+  EXPECT_TRUE(c.allowed_for("https://hf.co:443/org/x.git/info/lfs/objects/batch"));
+  EXPECT_FALSE(c.allowed_for("http://hf.co/org/x")) << "never over http";
+  EXPECT_FALSE(c.allowed_for("https://hf.co:8443/org/x")) << "another port";
+  EXPECT_FALSE(c.allowed_for("https://cdn.hf.co/org/x")) << "another host";
+  EXPECT_FALSE(c.allowed_for("https://hf.co.evil.example/x"));
+  EXPECT_FALSE(c.allowed_for("https://hf.co@evil.example/x")) << "userinfo is not the host";
+  c.origin.clear();
+  EXPECT_FALSE(c.allowed_for("https://hf.co/org/x"));
+}
+
+TEST(Origin, UserinfoIsSplitOffAndDecoded) {
+  auto s = net::split_userinfo("https://me:hf%5Ftok@hf.co:443/org/x?q=1");
+  EXPECT_EQ(s.url, "https://hf.co:443/org/x?q=1");
+  EXPECT_EQ(s.username, "me");
+  EXPECT_EQ(s.password.reveal_for_transport(), "hf_tok");
+  EXPECT_TRUE(s.had_userinfo);
+  auto lone = net::split_userinfo("https://hf_tok@hf.co/org/x");
+  EXPECT_EQ(lone.url, "https://hf.co/org/x");
+  EXPECT_EQ(lone.username, "hf_tok");
+  EXPECT_TRUE(lone.password.empty());
+  auto none = net::split_userinfo("https://hf.co/org/x@y");
+  EXPECT_FALSE(none.had_userinfo) << "an @ in the path is not userinfo";
+  EXPECT_EQ(none.url, "https://hf.co/org/x@y");
+  net::TokenLookup l;
+  l.origin = "https://hf.co:443";
+  l.url_username = lone.username;
+  l.use_git_credential = false;
+  l.getenv = [](const char*) -> std::optional<std::string> { return "from-env"; };
+  auto c = net::find_credentials(l);
+  EXPECT_EQ(c.token.reveal_for_transport(), "hf_tok") << "the URL wins over HF_TOKEN";
+  EXPECT_EQ(c.origin, "https://hf.co:443");
+  EXPECT_EQ(fmt::format("{}", c.token), "<redacted>");
+}
+
+TEST(Transport, ProxyPrecedenceAndNoProxy) {
+  std::map<std::string, std::string> env = {
+      {"HTTPS_PROXY", "http://upper:1"},
+      {"https_proxy", "http://lower:2"},
+      {"ALL_PROXY", "http://all:3"},
+      {"NO_PROXY", "internal.example, .corp.example,10.0.0.1"}};
+  auto lookup = [&](const char* n) -> std::optional<std::string> {
+    auto it = env.find(n);
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  auto t = net::transport_from_env("", lookup);
+  ASSERT_TRUE(t) << t.error().describe();
+  EXPECT_EQ(t->proxy_for("https://hf.co/x"), "http://lower:2") << "lower case first";
+  EXPECT_EQ(t->proxy_for("http://hf.co/x"), "http://all:3") << "ALL_PROXY for the rest";
+  EXPECT_EQ(t->proxy_for("https://internal.example/x"), "");
+  EXPECT_EQ(t->proxy_for("https://a.corp.example:8443/x"), "");
+  EXPECT_EQ(t->proxy_for("https://corp.example/x"), "");
+  EXPECT_EQ(t->proxy_for("https://notcorp.example/x"), "http://lower:2");
+  EXPECT_EQ(t->proxy_for("http://10.0.0.1/x"), "");
+  EXPECT_TRUE(net::no_proxy_matches("*", "anything"));
+  EXPECT_FALSE(net::no_proxy_matches("", "anything"));
+}
+
+TEST(Transport, CaPrecedenceAndMissingFiles) {
+  auto dir = std::filesystem::temp_directory_path() / ("sd35-ca-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"a.pem", "b.pem", "c.pem"}) std::ofstream(dir / f) << "x";
+  std::map<std::string, std::string> env = {{"SSL_CERT_FILE", (dir / "a.pem").string()},
+                                            {"GIT_SSL_CAINFO", (dir / "b.pem").string()},
+                                            {"SSL_CERT_DIR", dir.string()}};
+  auto lookup = [&](const char* n) -> std::optional<std::string> {
+    auto it = env.find(n);
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  auto t = net::transport_from_env("", lookup);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->tls.ca_file, (dir / "b.pem").string()) << "GIT_SSL_CAINFO before SSL_CERT_FILE";
+  EXPECT_EQ(t->tls.source, "GIT_SSL_CAINFO");
+  EXPECT_EQ(t->tls.ca_dir, dir.string());
+  env["CURL_CA_BUNDLE"] = (dir / "c.pem").string();
+  EXPECT_EQ(net::transport_from_env("", lookup)->tls.source, "CURL_CA_BUNDLE");
+  env["REQUESTS_CA_BUNDLE"] = (dir / "a.pem").string();
+  EXPECT_EQ(net::transport_from_env("", lookup)->tls.source, "REQUESTS_CA_BUNDLE");
+  auto opt = net::transport_from_env((dir / "c.pem").string(), lookup);
+  EXPECT_EQ(opt->tls.source, "--ca-file");
+  EXPECT_NE(opt->tls.describe().find("c.pem (from --ca-file)"), std::string::npos);
+  env["CURL_CA_BUNDLE"] = "/nonexistent.pem";
+  env.erase("REQUESTS_CA_BUNDLE");
+  auto bad = net::transport_from_env("", lookup);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("CURL_CA_BUNDLE"), std::string::npos);
+  EXPECT_EQ(net::transport_from_env(
+                "", [](const char*) -> std::optional<std::string> { return std::nullopt; })
+                ->tls.describe(),
+            "the system CA store");
+  std::filesystem::remove_all(dir);
 }
