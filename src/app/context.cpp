@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "util/user_dirs.hpp"
+
 namespace sd35::app {
 
 int exit_code_for(Errc code) noexcept {
@@ -55,11 +57,7 @@ std::filesystem::path resolve_cache_dir(const GlobalOptions& global) {
   if (!global.cache_dir.empty()) return global.cache_dir;
   if (auto v = env_or_empty("HF_HUB_CACHE"); !v.empty()) return v;
   if (auto v = env_or_empty("HF_HOME"); !v.empty()) return std::filesystem::path(v) / "hub";
-  if (auto v = env_or_empty("XDG_CACHE_HOME"); !v.empty())
-    return std::filesystem::path(v) / "huggingface" / "hub";
-  std::string home = env_or_empty("HOME");
-  if (home.empty()) home = "/root";
-  return std::filesystem::path(home) / ".cache" / "huggingface" / "hub";
+  return user_cache_dir() / "huggingface" / "hub";
 }
 
 std::filesystem::path temp_dir() {

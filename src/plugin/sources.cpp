@@ -10,6 +10,7 @@
 #include "util/json_reader.hpp"
 #include "util/process.hpp"
 #include "util/sha256.hpp"
+#include "util/user_dirs.hpp"
 
 namespace sd35::plugin {
 namespace {
@@ -73,9 +74,7 @@ Result<std::string> compiler_identity(const std::string& compiler) {
 
 std::filesystem::path default_plugin_cache() {
   if (auto v = env_or("SD35_PLUGIN_CACHE", ""); !v.empty()) return v;
-  if (auto v = env_or("XDG_CACHE_HOME", ""); !v.empty())
-    return stdfs::path(v) / "sd35-setup" / "plugins";
-  return stdfs::path(env_or("HOME", "/root")) / ".cache" / "sd35-setup" / "plugins";
+  return user_cache_dir() / "sd35-setup" / "plugins";
 }
 
 Result<SourceSet> read_plugin_sources(const stdfs::path& root) {

@@ -58,6 +58,20 @@ void write_host(test::TempDir& dir, const std::string& base) {
   dir.write("host.json", host.dump());
 }
 
+// `--json up` on the test's manifest, cache, state dir, index and host, without fetching.
+std::vector<std::string> up_args(const test::TempDir& dir, const std::string& index_url,
+                                 const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"--manifest",  (dir / "manifest.json").string(),
+                                   "--cache",     (dir / "cache").string(),
+                                   "--json",      "up",
+                                   "--dir",       (dir / "state").string(),
+                                   "--index",     index_url,
+                                   "--host",      (dir / "host.json").string(),
+                                   "--skip-fetch"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 const std::map<std::string, std::string> kPipEnv = {{"PIP_NO_CACHE_DIR", "1"},
                                                     {"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
                                                     {"PIP_CONFIG_FILE", "/dev/null"}};
@@ -77,14 +91,7 @@ TEST(Up, RefusesToProveAGpuHostWhoseInstalledEnvironmentCannotUseIt) {
             {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cu128"}}, {"torchvision", "0.24.1"}}}},
             {"packages", {{"fixture-dep", ">=1.0"}}}});
   write_host(dir, "resolve-h100-driver535.json");
-  const std::vector<std::string> args = {"--manifest",  (dir / "manifest.json").string(),
-                                         "--cache",     (dir / "cache").string(),
-                                         "--json",      "up",
-                                         "--dir",       (dir / "state").string(),
-                                         "--venv",      (dir / "venv").string(),
-                                         "--index",     url,
-                                         "--host",      (dir / "host.json").string(),
-                                         "--skip-fetch"};
+  const auto args = up_args(dir, url, {"--venv", (dir / "venv").string()});
   auto env = kPipEnv;
   env["SD35_PLUGIN_CACHE"] = (dir / "plugins").string();
   auto run = test::run_cli(args, env, std::chrono::minutes(5));
@@ -116,13 +123,7 @@ TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
   const std::string oid = setup_model(
       dir, {{"python", ">=3.8"}, {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}});
   write_host(dir, "resolve-nogpu.json");
-  const std::vector<std::string> args = {"--manifest",  (dir / "manifest.json").string(),
-                                         "--cache",     (dir / "cache").string(),
-                                         "--json",      "up",
-                                         "--dir",       (dir / "state").string(),
-                                         "--index",     url,
-                                         "--host",      (dir / "host.json").string(),
-                                         "--skip-fetch"};
+  const auto args = up_args(dir, url, {});
   auto first = test::run_cli(args, kPipEnv, std::chrono::minutes(5));
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   auto doc = nlohmann::json::parse(first.out);

@@ -16,6 +16,7 @@
 #include "smoke/cuda/fused_launch.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
+#include "util/user_dirs.hpp"
 
 #ifndef SD35_NVRTC_ARCH
 #error "fused_nvrtc.cpp is built by the plugin builder with SD35_NVRTC_LIBRARY/INCLUDE/ARCH"
@@ -96,10 +97,7 @@ std::string open_apis(Api& a) {
 
 std::filesystem::path cubin_cache_dir() {
   if (const char* v = std::getenv("SD35_NVRTC_CACHE"); v && *v) return v;
-  if (const char* v = std::getenv("XDG_CACHE_HOME"); v && *v)
-    return std::filesystem::path(v) / "sd35-setup" / "nvrtc";
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : "/root") / ".cache" / "sd35-setup" / "nvrtc";
+  return user_cache_dir() / "sd35-setup" / "nvrtc";
 }
 
 struct Compiled {
