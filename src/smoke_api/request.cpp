@@ -26,17 +26,55 @@ std::string_view to_string(Precision p) noexcept {
   return "?";
 }
 
+namespace {
+
+nlohmann::json ids_json(const TokenIds& ids) {
+  return {{"clip_l", ids.clip_l}, {"clip_g", ids.clip_g}, {"t5xxl", ids.t5xxl}};
+}
+
+TokenIds ids_from_json(const nlohmann::json& doc) {
+  TokenIds ids;
+  doc.at("clip_l").get_to(ids.clip_l);
+  doc.at("clip_g").get_to(ids.clip_g);
+  doc.at("t5xxl").get_to(ids.t5xxl);
+  return ids;
+}
+
+nlohmann::json text_json(const TextToImage& text) {
+  return {{"prompts", text.prompts},
+          {"negatives", text.negatives},
+          {"prompt_ids", ids_json(text.prompt_ids)},
+          {"negative_ids", ids_json(text.negative_ids)},
+          {"seed", text.seed},
+          {"pixels_out", text.pixels_out}};
+}
+
+TextToImage text_from_json(const nlohmann::json& doc) {
+  TextToImage text;
+  doc.at("prompts").get_to(text.prompts);
+  doc.at("negatives").get_to(text.negatives);
+  text.prompt_ids = ids_from_json(doc.at("prompt_ids"));
+  text.negative_ids = ids_from_json(doc.at("negative_ids"));
+  text.seed = doc.at("seed").get<std::int64_t>();
+  text.pixels_out = doc.at("pixels_out").get<std::string>();
+  return text;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const SmokeRequest& rq) {
-  return {{"checkpoint", rq.checkpoint},
-          {"device", rq.device},
-          {"precision", to_string(rq.precision)},
-          {"latent", {rq.latent_h, rq.latent_w}},
-          {"steps", rq.sampling.steps},
-          {"guidance", rq.sampling.guidance},
-          {"shift", rq.sampling.shift},
-          {"inputs", rq.inputs},
-          {"dump", rq.dump},
-          {"gemm_probe", rq.gemm_probe}};
+  nlohmann::json doc = {{"checkpoint", rq.checkpoint},
+                        {"device", rq.device},
+                        {"precision", to_string(rq.precision)},
+                        {"latent", {rq.latent_h, rq.latent_w}},
+                        {"steps", rq.sampling.steps},
+                        {"guidance", rq.sampling.guidance},
+                        {"shift", rq.sampling.shift},
+                        {"inputs", rq.inputs},
+                        {"dump", rq.dump},
+                        {"gemm_probe", rq.gemm_probe}};
+  if (rq.text) doc["text"] = text_json(*rq.text);
+  return doc;
 }
 
 Result<SmokeRequest> request_from_json(const nlohmann::json& doc) {
@@ -56,6 +94,7 @@ Result<SmokeRequest> request_from_json(const nlohmann::json& doc) {
     rq.inputs = doc.at("inputs").get<std::string>();
     rq.dump = doc.at("dump").get<std::string>();
     rq.gemm_probe = doc.at("gemm_probe").get<bool>();
+    if (doc.contains("text")) rq.text = text_from_json(doc.at("text"));
     return rq;
   } catch (const nlohmann::json::exception& ex) {
     return make_error(Errc::bad_input, fmt::format("malformed smoke request: {}", ex.what()),

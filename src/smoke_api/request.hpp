@@ -4,10 +4,12 @@
 // built with another C++ ABI or compiler still reads it.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/result.hpp"
 
@@ -26,6 +28,26 @@ struct SamplingSpec {
   double shift = 3.0;
 };
 
+// Token ids of a batch of prompts, one row per prompt: CLIP-L and CLIP-G [77], T5-XXL [256].
+struct TokenIds {
+  std::vector<std::vector<std::int64_t>> clip_l;
+  std::vector<std::vector<std::int64_t>> clip_g;
+  std::vector<std::vector<std::int64_t>> t5xxl;
+};
+
+// Prompt -> image. The host tokenizes (the tokenizers live in sd35core, torch-free); the plugin
+// runs the text encoders, the MMDiT and the VAE and writes image 0's 8-bit RGB pixels (row-major,
+// H*W*3 bytes) to `pixels_out`; the host turns them into the PNG. The plugin's result then carries
+// "image": {"height", "width", "pixels"} (pixels = pixels_out) next to its own figures.
+struct TextToImage {
+  std::vector<std::string> prompts;
+  std::vector<std::string> negatives;  // one per prompt ("" = empty negative)
+  TokenIds prompt_ids;
+  TokenIds negative_ids;
+  std::int64_t seed = 0;   // the starting noise, unless `inputs` holds latents_in
+  std::string pixels_out;  // where the plugin writes image 0's pixels
+};
+
 struct SmokeRequest {
   std::string checkpoint;  // empty: embedded synthetic model
   std::string device = "auto";
@@ -36,6 +58,7 @@ struct SmokeRequest {
   std::string inputs;  // fixture inputs (with dump)
   std::string dump;    // write forward + sample here (F32 safetensors)
   bool gemm_probe = true;
+  std::optional<TextToImage> text;  // set: run the whole pipeline from prompts to pixels
 };
 
 nlohmann::json to_json(const SmokeRequest& request);
