@@ -137,7 +137,12 @@ nlohmann::json environment_record(const PreparedSmoke& p, const nlohmann::json& 
     rec["torch"] = p.env->torch ? p.env->torch->full_version : "";
     rec["cuda"] = p.env->torch ? p.env->torch->cuda : "";
   }
-  const nlohmann::json dev = doc.value("cuda_device", nlohmann::json::object());
+  nlohmann::json dev = doc.value("cuda_device", nlohmann::json::object());
+  const auto* py_dev =
+      p.env && p.env->torch && p.env->torch->device ? &*p.env->torch->device : nullptr;
+  if (dev.empty() && doc.value("device_type", "") == "cuda" && py_dev != nullptr)
+    // A plugin built without CUDA headers cannot ask the device; the interpreter did.
+    dev = {{"name", py_dev->name}, {"cc", {py_dev->cc_major, py_dev->cc_minor}}};
   rec["device"] = dev.empty() ? "cpu" : string_or(dev, "name");
   rec["cc"] = dev.contains("cc")
                   ? fmt::format("{}.{}", dev["cc"][0].get<int>(), dev["cc"][1].get<int>())

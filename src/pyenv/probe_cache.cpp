@@ -48,7 +48,7 @@ nlohmann::json stamps_for(const std::string& interpreter, const nlohmann::json& 
 }  // namespace
 
 std::optional<nlohmann::json> remembered_probe(const std::string& interpreter) {
-  auto text = read_file(record_path(interpreter), 1u << 20);
+  auto text = fs::read_file(record_path(interpreter), 1u << 20);
   if (!text) return std::nullopt;
   auto record = nlohmann::json::parse(*text, nullptr, false);
   if (record.is_discarded() || !record.is_object() || !record.contains("probe"))
@@ -71,7 +71,7 @@ void remember_probe(const std::string& interpreter, const nlohmann::json& probe)
       {"interpreter", interpreter}, {"probe", facts}, {"stamps", stamps_for(interpreter, facts)}};
   std::error_code ec;
   stdfs::create_directories(record_path(interpreter).parent_path(), ec);
-  (void)write_file_atomic(record_path(interpreter), record.dump(1), Flush::no);
+  (void)fs::write_file_atomic(record_path(interpreter), record.dump(1), fs::Flush::no);
 }
 
 void forget_probe(const std::string& interpreter) {
