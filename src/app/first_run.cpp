@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "app/probe.hpp"
@@ -53,17 +54,41 @@ void assess_local_smoke(Assessment& a, bool gpu) {
     a.cannot.push_back("build the smoke for a Python torch: no C++ compiler (apt install g++)");
 }
 
+bool starts_with(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+// The failing checks that `up` itself cures: they are about the packages of the interpreter that
+// was probed, and `up` installs a matching torch (and companions) into a fresh venv.
+bool cured_by_up(const Finding& f) {
+  return starts_with(f.id, "torch.") || starts_with(f.id, "xformers.");
+}
+
+constexpr const char* kUp =
+    "sd35-setup up --venv ~/sd35-venv --index 'https://download.pytorch.org/whl/{variant}'";
+
+void choose_next_on_gpu(Assessment& a) {
+  const auto blocking = std::find_if(a.failed.begin(), a.failed.end(),
+                                     [](const Finding* f) { return !cured_by_up(*f); });
+  if (blocking == a.failed.end()) {
+    a.next = kUp;
+    a.next_why = a.failed.empty()
+                     ? "this host passes every required check: install, fetch, verify, smoke on "
+                       "the GPU and lock in one go"
+                     : "what fails is the probed Python's packages; up installs a matching torch "
+                       "into a fresh venv and proves it on the GPU";
+  } else if ((*blocking)->id == "python.version") {
+    a.next = std::string(kUp) + " --python /path/to/python3.11";
+    a.next_why = (*blocking)->fix;
+  } else {
+    a.next = "sd35-setup doctor";
+    a.next_why = fmt::format("after fixing {}: {}", (*blocking)->id, (*blocking)->fix);
+  }
+}
+
 void choose_next(Assessment& a, const HostFacts& host, const std::string& host_file) {
-  const bool gpu = first_gpu(host) != nullptr;
-  if (gpu && a.failed.empty()) {
-    a.next =
-        "sd35-setup up --venv ~/sd35-venv --index 'https://download.pytorch.org/whl/{variant}'";
-    a.next_why =
-        "this host passes every required check: install, fetch, verify, smoke on the GPU "
-        "and lock in one go";
-  } else if (gpu) {
-    a.next = a.failed.front()->fix.empty() ? "sd35-setup doctor" : a.failed.front()->fix;
-    a.next_why = fmt::format("fix what stops this GPU host first ({})", a.failed.front()->id);
+  if (first_gpu(host) != nullptr) {
+    choose_next_on_gpu(a);
   } else if (host_file.empty()) {
     a.next =
         "sd35-setup probe --out gpu-host.json   # on the GPU box, then here: "
@@ -92,8 +117,6 @@ Assessment assess(const HostFacts& host, const std::vector<Finding>& findings,
     (fp8 ? a.can : a.cannot)
         .push_back(fp8 ? "native FP8 matmuls (cc >= 8.9)"
                        : "native FP8 matmuls (needs cc >= 8.9; FP8 weights run upcast to bf16)");
-  } else {
-    a.cannot.emplace_back("run SD3.5 FP8 on a GPU: no NVIDIA GPU/driver found");
   }
   if (host_file.empty()) assess_local_smoke(a, gpu != nullptr);
   for (const Finding* f : a.failed) a.cannot.push_back(fmt::format("{}: {}", f->id, f->detail));

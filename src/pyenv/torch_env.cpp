@@ -105,6 +105,7 @@ Result<TorchEnv> parse_probe(const nlohmann::json& doc, const std::string& inter
       PyCheck check{c.value("id", ""), c.value("ok", false), c.value("detail", ""),
                     c.value("error", "")};
       check.required = is_required(check.id, options);
+      check.seconds = c.value("seconds", 0.0);
       env.checks.push_back(std::move(check));
     }
     return env;
@@ -182,7 +183,8 @@ nlohmann::json to_json(const TorchEnv& env) {
                       {"ok", c.ok},
                       {"required", c.required},
                       {"detail", c.detail},
-                      {"error", c.error}});
+                      {"error", c.error},
+                      {"seconds", c.seconds}});
   doc["checks"] = checks;
   doc["ok"] = env.python_side_ok();
   return doc;

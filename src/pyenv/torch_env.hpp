@@ -30,6 +30,7 @@ struct PyCheck {
   std::string detail;  // what passed
   std::string error;   // the message the user would otherwise meet
   bool required = true;
+  double seconds = 0;  // how long the interpreter took for it
 };
 
 struct TorchBuild {
