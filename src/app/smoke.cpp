@@ -154,13 +154,7 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   auto ran = plugin.run(rq, reporter);
   // Collected even when the native part failed: both parts are always reported.
   const bool concurrent = prepared.python_side.has_value();
-  SD35_TRY(const bool same_torch, finish_python_side(prepared));
-  if (!same_torch) {
-    // Rare: the interpreter imports another torch than last time with its files unchanged. The
-    // record is gone, so this second run asks the interpreter first (no recursion beyond it).
-    reporter.info("the environment answered with another torch than remembered: running again");
-    return smoke(global, options, reporter);
-  }
+  SD35_TRY_STATUS(finish_python_side(prepared));
   if (concurrent) report_python_side(*prepared.env, reporter);
   SD35_TRY(nlohmann::json doc, std::move(ran));
   describe_weights(weights, doc);

@@ -106,8 +106,8 @@ Result<PreparedSmoke> prepare_smoke(const SmokeEnvOptions& o, Reporter& reporter
   return p;
 }
 
-Result<bool> finish_python_side(PreparedSmoke& p) {
-  if (!p.python_side) return true;
+Status finish_python_side(PreparedSmoke& p) {
+  if (!p.python_side) return {};
   const auto t0 = std::chrono::steady_clock::now();
   auto [fresh, seconds] = p.python_side->get();
   p.python_side.reset();
@@ -120,10 +120,17 @@ Result<bool> finish_python_side(PreparedSmoke& p) {
   if (was.full_version != now.full_version || was.dir != now.dir || was.cuda != now.cuda ||
       was.cxx11_abi != now.cxx11_abi) {
     pyenv::forget_probe(p.env->interpreter);
-    return false;
+    return make_error(
+        Errc::host_not_ready,
+        fmt::format("the environment answered with torch {} ({}) but torch {} ({}) "
+                    "was remembered for it and smoked: nothing is proven for {}",
+                    now.full_version, now.dir, was.full_version, was.dir, now.full_version),
+        p.env->interpreter,
+        "run the smoke again: the record is forgotten, so the next run asks the "
+        "interpreter first and builds for the torch it imports now");
   }
   p.env = std::move(*fresh);
-  return true;
+  return {};
 }
 
 nlohmann::json environment_record(const PreparedSmoke& p, const nlohmann::json& doc) {

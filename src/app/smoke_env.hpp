@@ -50,11 +50,12 @@ std::map<std::string, std::string> pinned_companions(const Manifest& manifest);
 // (no torch there, the plugin build failed: the log is named).
 Result<PreparedSmoke> prepare_smoke(const SmokeEnvOptions& options, Reporter& reporter);
 
-// Waits for a Python side started beside the native smoke and puts its answer in `env`. False when
-// the interpreter answered with a torch other than the remembered one (the same path importing
-// another torch: PYTHONPATH, a .pth file): the record is forgotten and the caller starts over, so
-// the plugin is chosen for the torch that answered.
-Result<bool> finish_python_side(PreparedSmoke& prepared);
+// Waits for a Python side started beside the native smoke and puts its answer in `env`. An
+// interpreter that answers with another torch than the remembered one (its files and the
+// variables that steer imports unchanged, yet another torch) is host_not_ready: the native part
+// ran on the remembered torch's plugin, so nothing was proven. The record is forgotten, so the
+// next run asks the interpreter first. (A second plugin cannot be loaded into this process.)
+Status finish_python_side(PreparedSmoke& prepared);
 
 // The smoke result's "environment" section, which the lock records and the gate compares: the
 // interpreter, torch + CUDA, the device (name, cc, driver), native FP8 and fused kernels used.

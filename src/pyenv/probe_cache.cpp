@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "util/fs.hpp"
@@ -42,6 +43,14 @@ nlohmann::json stamps_for(const std::string& interpreter, const nlohmann::json& 
   for (const char* name : {"libtorch_cpu.so", "libtorch_cuda.so", "libtorch_python.so"})
     out.push_back(stamp(lib + "/" + name));
   out.push_back(stamp((stdfs::path(dir).parent_path() / "nvidia").string()));
+  // site-packages itself: installing or removing a package (a .pth file among them) changes it.
+  out.push_back(stamp(stdfs::path(dir).parent_path().string()));
+  // What else decides which torch `import torch` finds and which libraries it loads.
+  for (const char* name :
+       {"PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH", "LD_LIBRARY_PATH", "LD_PRELOAD"}) {
+    const char* v = std::getenv(name);
+    out.push_back(nlohmann::json::array({std::string("env:") + name, v ? v : ""}));
+  }
   return out;
 }
 

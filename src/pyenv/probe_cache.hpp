@@ -5,8 +5,10 @@
 // Only the facts a plugin is chosen by are remembered (the probe's "python" and "torch" sections),
 // never a verdict: every smoke still runs the Python side, and app/smoke_env compares its fresh
 // answer with what was remembered. The record is trusted only while the interpreter and torch's
-// files are as they were (size + mtime of the interpreter, torch/version.py, torch's libraries
-// and the nvidia-* package folder), the way the model verification trusts its stat cache.
+// files are as they were (size + mtime of the interpreter, torch/version.py, torch's libraries,
+// the nvidia-* package folder and site-packages itself) and PYTHONPATH, PYTHONHOME,
+// PYTHONSAFEPATH, LD_LIBRARY_PATH and LD_PRELOAD are unchanged, the way the model verification
+// trusts its stat cache.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -189,6 +189,25 @@ TEST_F(SmokeEnv, ACachedRunChecksThePythonSideBesideTheSmoke) {
   EXPECT_NE(missing.out.find("No module named 'nosuchpkg'"), std::string::npos) << missing.out;
 }
 
+// The rare case no stamp catches: the same interpreter, files and variables, yet another torch
+// answers (here a fake interpreter that lies). The native part ran on the remembered torch's
+// plugin, so the run proves nothing and says so; the record is forgotten and the next run is right.
+TEST_F(SmokeEnv, AnotherTorchBehindUnchangedStampsIsNotProven) {
+  const std::vector<std::string> python{"--python", (dir / "python").string()};
+  ASSERT_EQ(smoke(python, env()).exit_code, 0);
+  auto lying = env();
+  lying["TORCH_AS"] = "2.99.0+cu999";
+  const auto caught = smoke(python, lying);
+  EXPECT_EQ(caught.exit_code, 3) << caught.out << caught.err;
+  EXPECT_NE(caught.out.find("2.99.0+cu999"), std::string::npos) << caught.out;
+  EXPECT_NE(caught.out.find("run the smoke again"), std::string::npos) << caught.out;
+  const auto again = smoke(python, lying);
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  const auto doc = parse_doc(again);
+  EXPECT_EQ(doc["environment"]["torch"], "2.99.0+cu999");
+  EXPECT_FALSE(doc["timings"]["python_side_concurrent"].get<bool>());
+}
+
 TEST_F(SmokeEnv, TwoConcurrentRunsBuildOnce) {
   const std::vector<std::string> python{"--python", (dir / "python").string()};
   auto launch = [&] {
@@ -313,6 +332,9 @@ TEST_F(SmokeEnv, TheLockRecordsTheEnvironmentAndTheGateFailsOnAnotherTorch) {
   // fails on the environment, not only on a fingerprint.
   auto other = env();
   other["TORCH_AS"] = "2.99.0+cu999";
+  // As another torch really arrives on an unchanged interpreter path: through PYTHONPATH (which
+  // the remembered torch facts are stamped with, so this run asks the interpreter first).
+  other["PYTHONPATH"] = (dir / "other-site").string();
   auto changed = test::run_cli(gate, other, std::chrono::minutes(5));
   ASSERT_TRUE(parse_doc(changed).contains("findings")) << changed.out << changed.err;
   EXPECT_EQ(changed.exit_code, 4) << changed.out << changed.err;
