@@ -159,7 +159,8 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   const auto started = std::chrono::steady_clock::now();
   SD35_TRY(Manifest m, load_manifest_for(global));
   const store::HubEnv env = hub_env_for(global);
-  SD35_TRY(fetch::Plan plan, fetch::make_plan(m, {opt.repo, opt.revision, opt.include}, env));
+  const fetch::Request request{opt.repo, opt.revision, opt.include};
+  SD35_TRY(fetch::Plan plan, fetch::make_plan(m, request, env));
   if (env.offline) return fetch_offline(m, plan, env, rep);
   SD35_TRY(net::Transport transport, env.transport(opt.ca_file));
   std::vector<fetch::RepoFetch> repos(plan.repos.begin(), plan.repos.end());

@@ -171,6 +171,21 @@ std::vector<nlohmann::json> audit_models(const Target& t, const Manifest& manife
   return docs;
 }
 
+nlohmann::json files_doc(const verify::ContentReport& content) {
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& f : content.files) {
+    files.push_back({{"path", f.path},
+                     {"present", f.present},
+                     {"ok", f.ok},
+                     {"size", f.size},
+                     {"sha256", f.sha256},
+                     {"reused", f.reused},
+                     {"pointer", f.pointer}});
+    if (!f.git_sha1.empty()) files.back()["git_sha1"] = f.git_sha1;
+  }
+  return files;
+}
+
 }  // namespace
 
 Result<Outcome> verify(const GlobalOptions& global, const VerifyOptions& options, Reporter& outer) {
@@ -210,18 +225,7 @@ Result<Outcome> verify(const GlobalOptions& global, const VerifyOptions& options
     const auto structure = verify::audit_structure(t.root, readable, reporter);
     const auto models = audit_models(t, manifest, structure, reporter);
 
-    nlohmann::json files = nlohmann::json::array();
-    for (const auto& f : content.files) {
-      files.push_back({{"path", f.path},
-                       {"present", f.present},
-                       {"ok", f.ok},
-                       {"size", f.size},
-                       {"sha256", f.sha256},
-                       {"reused", f.reused},
-                       {"pointer", f.pointer}});
-      if (!f.git_sha1.empty()) files.back()["git_sha1"] = f.git_sha1;
-    }
-    doc["files"] = files;
+    doc["files"] = files_doc(content);
     doc["models"] = models;
     doc["content"] = {{"files", content.files.size()},
                       {"failed", content.failed},

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include "store/snapshot_lookup.hpp"
 
 namespace sd35::fetch {

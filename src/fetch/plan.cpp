@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "lfs/pointer.hpp"
 #include "net/credentials.hpp"
@@ -97,7 +98,9 @@ Result<Item> item_of(const RepoPlan& r, const std::string& commit, const git::Tr
     if (it.lfs && pin->second != it.blob_id)
       return pin_mismatch(r, it, commit, it.blob_id, pin->second);
     if (!it.lfs) {  // a regular file's pin is the sha256 of its bytes
-      if (!text) SD35_TRY(text, read_blob(e.blob_id));
+      if (!text) {
+        SD35_TRY(text, read_blob(e.blob_id));
+      }
       if (auto got = sha256_hex(*text); got != pin->second)
         return pin_mismatch(r, it, commit, got, pin->second);
     }

@@ -114,7 +114,9 @@ Result<LockedModel> read_model(jsonio::ObjectReader r, const std::string& source
     lf.oid = oid.value_or("");
     m.files.push_back(std::move(lf));
   }
-  if (r.has("extra_files")) SD35_TRY(m.extra_files, read_extra_files(r, source));
+  if (r.has("extra_files")) {
+    SD35_TRY(m.extra_files, read_extra_files(r, source));
+  }
   return m;
 }
 

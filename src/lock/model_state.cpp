@@ -136,7 +136,8 @@ verify::Expectation expectation(const std::string& path, std::uint64_t size,
 }
 
 std::vector<LockedSet> locked_sets(const LockedModel& model) {
-  std::vector<LockedSet> sets{{model.repo, model.revision, model.commit, {}, {}}};
+  std::vector<LockedSet> sets;
+  sets.push_back(LockedSet{model.repo, model.revision, model.commit, {}, {}});
   for (const auto& f : model.files) {
     sets.front().expect.push_back(expectation(f.path, f.size, f.oid));
     sets.front().shown[f.path] = f.path;
@@ -145,7 +146,10 @@ std::vector<LockedSet> locked_sets(const LockedModel& model) {
     auto it = std::find_if(sets.begin() + 1, sets.end(), [&](const LockedSet& s) {
       return s.repo == x.repo && s.revision == x.revision && s.commit == x.commit;
     });
-    if (it == sets.end()) it = sets.insert(sets.end(), {x.repo, x.revision, x.commit, {}, {}});
+    if (it == sets.end()) {
+      sets.push_back(LockedSet{x.repo, x.revision, x.commit, {}, {}});
+      it = std::prev(sets.end());
+    }
     it->expect.push_back(expectation(x.path, x.size, x.oid));
     it->shown[x.path] = x.as;
   }
