@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "lfs/batch.hpp"
 #include "lfs/pointer.hpp"
 #include "net/credentials.hpp"
 #include "store/path_glob.hpp"
