@@ -23,7 +23,8 @@ std::vector<std::string> cached_files(const sfs::path& snap, const RepoPlan& r) 
        it != sfs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     if (it->is_directory()) continue;
-    std::string rel = sfs::relative(it->path(), snap, ec).generic_string();
+    // Lexically: sfs::relative would follow the entry's link into blobs/.
+    std::string rel = it->path().lexically_relative(snap).generic_string();
     if (selected(r.patterns, rel) && sfs::exists(it->path())) found.push_back(rel);
   }
   return found;

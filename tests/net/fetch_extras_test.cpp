@@ -131,6 +131,8 @@ TEST_F(FetchExtras, ExtraFilesAreFetchedVerifiedAndLocked) {
   ::unsetenv("HF_HUB_OFFLINE");
   ASSERT_TRUE(offline) << offline.error().describe();
   EXPECT_EQ(orep.results.back().second.at("extras")[0].at("files").size(), 3u);
+  // Literal paths (the manifest's file list) are found as the repository names them.
+  EXPECT_EQ(orep.results.back().second.at("files")[0].at("path"), "config.json");
 }
 
 TEST_F(FetchExtras, VerifyFailsWhenAnExtraFileIsMissingOrWrong) {
