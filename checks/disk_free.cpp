@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "checks/check.hpp"
+#include "store/space.hpp"
 #include "util/strings.hpp"
 
 namespace sd35::checks {
@@ -8,32 +9,17 @@ namespace sd35::checks {
 static Finding run_disk_free(const CheckInfo& info, const CheckContext& ctx) {
   std::uint64_t total_need = ctx.manifest.requirements.disk_free_bytes;
   if (total_need == 0) total_need = ctx.manifest.model.known_bytes();
-  std::uint64_t need =
-      total_need > ctx.bytes_already_present ? total_need - ctx.bytes_already_present : 0;
   const DiskFacts* cache = ctx.host.disk_for("cache");
   const DiskFacts* temp = ctx.host.disk_for("temp");
   if (!cache) return make_finding(info, Verdict::skip, "the host facts have no cache disk entry");
-  Finding f;
   std::string temp_text = temp ? fmt::format("; temp {} has {} ({} bytes) free", temp->path,
                                              str::human_bytes(temp->free_bytes), temp->free_bytes)
                                : "";
-  if (cache->free_bytes >= need) {
-    f = make_finding(info, Verdict::pass,
-                     fmt::format("cache {} has {} ({} bytes) free, needs {} ({} bytes){}",
-                                 cache->path, str::human_bytes(cache->free_bytes),
-                                 cache->free_bytes, str::human_bytes(need), need, temp_text));
-  } else {
-    std::uint64_t missing = need - cache->free_bytes;
-    f = make_finding(
-        info, Verdict::fail,
-        fmt::format(
-            "cache {} has {} ({} bytes) free but needs {} ({} bytes): {} ({} bytes) short{}",
-            cache->path, str::human_bytes(cache->free_bytes), cache->free_bytes,
-            str::human_bytes(need), need, str::human_bytes(missing), missing, temp_text),
-        fmt::format(
-            "free {} on the filesystem of {}, or point --cache / HF_HUB_CACHE at a larger disk",
-            str::human_bytes(missing), cache->path));
-  }
+  const auto j =
+      store::judge_space(cache->path, total_need, ctx.bytes_already_present, cache->free_bytes);
+  const std::uint64_t need = j.need;
+  Finding f =
+      make_finding(info, j.enough ? Verdict::pass : Verdict::fail, j.detail + temp_text, j.fix);
   // Downloads are written next to their final place (the cache), so temp only needs room for
   // small files; warn below 1 GiB, which breaks pip's wheel unpacking of torch.
   if (f.verdict == Verdict::pass && temp && temp->free_bytes < (1ull << 30)) {

@@ -2,8 +2,6 @@
 
 #include <cstdlib>
 
-#include "util/user_dirs.hpp"
-
 namespace sd35::app {
 
 int exit_code_for(Errc code) noexcept {
@@ -53,11 +51,12 @@ std::string env_or_empty(const char* name) {
 }
 }  // namespace
 
+store::HubEnv hub_env_for(const GlobalOptions& global) {
+  return store::read_hub_env(global.cache_dir);
+}
+
 std::filesystem::path resolve_cache_dir(const GlobalOptions& global) {
-  if (!global.cache_dir.empty()) return global.cache_dir;
-  if (auto v = env_or_empty("HF_HUB_CACHE"); !v.empty()) return v;
-  if (auto v = env_or_empty("HF_HOME"); !v.empty()) return std::filesystem::path(v) / "hub";
-  return user_cache_dir() / "huggingface" / "hub";
+  return hub_env_for(global).cache_dir;
 }
 
 std::filesystem::path temp_dir() {

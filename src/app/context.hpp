@@ -6,6 +6,7 @@
 #include <string>
 
 #include "manifest/manifest.hpp"
+#include "store/hub_env.hpp"
 #include "util/reporter.hpp"
 #include "util/result.hpp"
 
@@ -43,6 +44,9 @@ int exit_code_for(const Result<Outcome>& result) noexcept;
 // The manifest named by --manifest, or the embedded default.
 Result<Manifest> load_manifest_for(const GlobalOptions& global);
 
+// The Hugging Face hub environment (store/hub_env.hpp) with --cache: read once per command and
+// given to fetch, verify, smoke and lock.
+store::HubEnv hub_env_for(const GlobalOptions& global);
 // Hugging Face hub cache directory: --cache, HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub.
 std::filesystem::path resolve_cache_dir(const GlobalOptions& global);
 // Where temp files go: TMPDIR or /tmp.

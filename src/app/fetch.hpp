@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "app/context.hpp"
-#include "util/fs.hpp"
+#include "store/space.hpp"
 
 namespace sd35::app {
 
@@ -25,7 +25,7 @@ struct FetchOptions {
   std::uint64_t range_threshold = 64ull << 20;
   std::uint64_t min_range = 16ull << 20;
   // Free space at a path; tests inject a small number to exercise the preflight.
-  std::function<Result<fs::SpaceInfo>(const std::filesystem::path&)> space;
+  store::SpaceFn space;
 };
 
 Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& options, Reporter& reporter);

@@ -145,7 +145,7 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
   if (l.host.python.empty() && host.primary_python())
     l.host.python = host.primary_python()->version;
 
-  l.model = lock::model_from_cache(manifest, resolve_cache_dir(global));
+  l.model = lock::model_from_cache(manifest, hub_env_for(global));  // its repo: HF_ENDPOINT
   if (!l.model.verified)
     summary.emplace_back(
         "model: not (completely) fetched: the manifest's values are recorded, marked unverified");

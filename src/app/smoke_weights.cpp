@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include "lfs/pointer.hpp"
-#include "store/hf_cache_layout.hpp"
 #include "store/snapshot.hpp"
+#include "store/snapshot_lookup.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
 #include "verify/model_audit.hpp"
@@ -97,24 +97,24 @@ std::uint64_t mmdit_tensor_bytes(const st::Header& header) {
 
 CacheLookup find_cached_checkpoint(const Manifest& manifest, const stdfs::path& cache_dir) {
   CacheLookup out;
-  auto repo_id = store::repo_id_from(manifest.model.repo);
-  if (!repo_id) {
-    out.problem = repo_id.error().message;
+  auto snap = store::find_snapshot(cache_dir, manifest.model.repo, manifest.model.revision);
+  if (!snap) {
+    out.problem = snap.error().message;
     return out;
   }
-  const auto rc = store::repo_cache(cache_dir, *repo_id);
-  const auto commit = rc.commit_for(manifest.model.revision);
-  std::error_code ec;
-  if (!commit || !stdfs::is_directory(rc.snapshot(*commit), ec)) {
-    out.problem = fmt::format("{} (revision {}) is not fetched into {}", *repo_id,
+  if (!snap->exists) {
+    out.problem = fmt::format("{} (revision {}) is not fetched into {}", snap->repo_id,
                               manifest.model.revision, cache_dir.string());
     return out;
   }
-  const stdfs::path snapshot = rc.snapshot(*commit);
+  const stdfs::path snapshot = snap->path;
+  const std::string& repo_id = snap->repo_id;
+  const std::string& commit = *snap->commit;
+  std::error_code ec;
   CachedCheckpoint c;
-  c.repo = *repo_id;
+  c.repo = repo_id;
   c.revision = manifest.model.revision;
-  c.commit = *commit;
+  c.commit = commit;
   std::optional<std::string> folder;  // where the MMDiT files are (the first one decides)
   for (const auto& listed : manifest.model.files) {
     if (!str::ends_with(listed.path, ".safetensors")) continue;
@@ -136,7 +136,7 @@ CacheLookup find_cached_checkpoint(const Manifest& manifest, const stdfs::path& 
   }
   if (!folder) {
     out.problem = fmt::format("none of the safetensors files of {} at {} holds an SD3 MMDiT",
-                              *repo_id, *commit);
+                              repo_id, commit);
     return out;
   }
   // A diffusers folder is read through its config.json and shard index: they must be there too.

@@ -9,9 +9,10 @@
 #include "app/verify_lock.hpp"
 #include "checks/check.hpp"
 #include "host/probe.hpp"
-#include "store/hf_cache_layout.hpp"
+#include "store/snapshot_lookup.hpp"
 #include "util/strings.hpp"
 #include "verify/content.hpp"
+#include "verify/extra_files.hpp"
 #include "verify/finding.hpp"
 #include "verify/model_audit.hpp"
 #include "verify/structure.hpp"
@@ -68,29 +69,23 @@ Result<std::optional<Target>> find_target(const GlobalOptions& global, const Ver
     t.mode = "directory";
     return std::optional<Target>(t);
   }
-  const stdfs::path cache = resolve_cache_dir(global);
-  SD35_TRY(const std::string repo_id, store::repo_id_from(manifest.model.repo));
-  const auto rc = store::repo_cache(cache, repo_id);
+  const stdfs::path cache = hub_env_for(global).cache_dir;
+  SD35_TRY(const auto snap,
+           store::find_snapshot(cache, manifest.model.repo, manifest.model.revision));
   t.disk_path = cache;
   t.mode = "cache";
   t.snapshot = true;
-  const auto commit = rc.commit_for(manifest.model.revision);
-  std::error_code ec;
-  if (!commit || !stdfs::is_directory(rc.snapshot(*commit), ec)) {
+  if (!snap.exists) {
     reporter.finding(
-        simple("cache.snapshot", Verdict::fail,
-               commit ? fmt::format("{} has no snapshot {} (revision {})", rc.root.string(),
-                                    *commit, manifest.model.revision)
-                      : fmt::format("{} is not in the cache {} (no refs/{})", repo_id,
-                                    cache.string(), manifest.model.revision),
+        simple("cache.snapshot", Verdict::fail, snap.problem(),
                "run `sd35-setup fetch` first, or pass --cache / --path to where the model is"));
     return std::optional<Target>();
   }
-  t.commit = *commit;
-  t.root = rc.snapshot(*commit);
-  t.state_file = rc.root / ".sd35-verify" / (*commit + ".json");
+  t.commit = *snap.commit;
+  t.root = snap.path;
+  t.state_file = snap.cache.root / ".sd35-verify" / (t.commit + ".json");
   reporter.finding(simple("cache.snapshot", Verdict::pass,
-                          fmt::format("{} at {} ({})", repo_id, *commit, t.root.string())));
+                          fmt::format("{} at {} ({})", snap.repo_id, t.commit, t.root.string())));
   return std::optional<Target>(t);
 }
 
@@ -176,6 +171,21 @@ std::vector<nlohmann::json> audit_models(const Target& t, const Manifest& manife
   return docs;
 }
 
+nlohmann::json files_doc(const verify::ContentReport& content) {
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& f : content.files) {
+    files.push_back({{"path", f.path},
+                     {"present", f.present},
+                     {"ok", f.ok},
+                     {"size", f.size},
+                     {"sha256", f.sha256},
+                     {"reused", f.reused},
+                     {"pointer", f.pointer}});
+    if (!f.git_sha1.empty()) files.back()["git_sha1"] = f.git_sha1;
+  }
+  return files;
+}
+
 }  // namespace
 
 Result<Outcome> verify(const GlobalOptions& global, const VerifyOptions& options, Reporter& outer) {
@@ -215,18 +225,7 @@ Result<Outcome> verify(const GlobalOptions& global, const VerifyOptions& options
     const auto structure = verify::audit_structure(t.root, readable, reporter);
     const auto models = audit_models(t, manifest, structure, reporter);
 
-    nlohmann::json files = nlohmann::json::array();
-    for (const auto& f : content.files) {
-      files.push_back({{"path", f.path},
-                       {"present", f.present},
-                       {"ok", f.ok},
-                       {"size", f.size},
-                       {"sha256", f.sha256},
-                       {"reused", f.reused},
-                       {"pointer", f.pointer}});
-      if (!f.git_sha1.empty()) files.back()["git_sha1"] = f.git_sha1;
-    }
-    doc["files"] = files;
+    doc["files"] = files_doc(content);
     doc["models"] = models;
     doc["content"] = {{"files", content.files.size()},
                       {"failed", content.failed},
@@ -242,6 +241,13 @@ Result<Outcome> verify(const GlobalOptions& global, const VerifyOptions& options
       summary.push_back(fmt::format("{}: {} {}, depth {}", m.value("unit", ""),
                                     m.value("family", ""), m.value("layout", ""),
                                     m["dims"].value("depth", 0)));
+    }
+    if (t.snapshot && !manifest.model.extra_files.empty()) {
+      SD35_TRY(const auto extras,
+               verify::verify_extra_files(manifest, t.disk_path, copts, reporter));
+      doc["extra_files"] = extras.files_doc;
+      summary.push_back(fmt::format("{} extra file(s) (tokenizers): {} failed, {} not pinned",
+                                    extras.files, extras.failed, extras.unpinned));
     }
   }
   Target where_disk;

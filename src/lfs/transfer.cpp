@@ -11,6 +11,7 @@
 
 #include "lfs/object_file.hpp"
 #include "lfs/placer.hpp"
+#include "lfs/transfer_conn.hpp"
 #include "net/curl_auth.hpp"
 #include "store/disk_full.hpp"
 #include "store/file_lock.hpp"
@@ -21,115 +22,12 @@
 namespace sd35::lfs {
 namespace {
 
-using Steady = std::chrono::steady_clock;
-constexpr std::uint64_t kSidecarEveryBytes = 4u << 20;
-enum class RangeMode { unknown, yes, no };
-
-struct Conn;
-
-struct Obj {
-  TransferJob job;
-  std::optional<ObjectFile> file;
-  std::optional<store::FileLock> lock;
-  bool finished = false;
-  bool placing = false;  // verified; the placer thread flushes and renames it
-  TransferOutcome outcome;
-  RangeMode range_mode = RangeMode::unknown;
-  std::vector<int> retries;  // per range, since its last request that made progress
-  int refreshes = 0, mismatches = 0;
-  std::uint64_t restarted_without_range = 0;  // bytes on disk dropped: the server ignores Range
-  int& retries_of(std::size_t seg) {
-    if (retries.size() <= seg) retries.resize(seg + 1, 0);
-    return retries[seg];
-  }
-  Steady::time_point not_before{};
-  std::vector<Conn*> conns;  // in flight
-  Steady::time_point last_sidecar{};
-  bool dirty = false;
-  RateMeter meter;               // network bytes of this object (outcome.downloaded)
-  Steady::time_point started{};  // first request of this run, for the average on completion
-};
-
-struct Conn {
-  Obj* obj = nullptr;
-  std::size_t seg = 0;
-  CURL* h = nullptr;
-  curl_slist* headers = nullptr;
-  bool ranged = false;
-  std::uint64_t asked_from = 0;
-  std::uint64_t received = 0;  // body bytes this request wrote
-  std::optional<std::uint64_t> content_range_start;
-  long status = 0;  // NOLINT(google-runtime-int)
-  bool checked = false, abandoned = false, error_body = false, range_mismatch = false;
-  std::optional<Error> write_error;
-  std::string body;  // of an error response, first 4 KiB
-  std::uint64_t* total_received = nullptr;
-  Placer* placer = nullptr;
-  char errbuf[CURL_ERROR_SIZE] = {};
-};
-
-size_t on_header(char* data, size_t size, size_t n, void* user) {
-  auto* c = static_cast<Conn*>(user);
-  std::string_view line(data, size * n);
-  if (line.starts_with("HTTP/")) c->content_range_start.reset();
-  auto colon = line.find(':');
-  if (colon != std::string_view::npos &&
-      str::to_lower(str::trim(line.substr(0, colon))) == "content-range") {
-    auto v = str::trim(line.substr(colon + 1));  // "bytes 100-199/1000"
-    if (v.starts_with("bytes "))
-      c->content_range_start = str::parse_u64(v.substr(6, v.find('-') - 6));
-  }
-  return size * n;
-}
-
-size_t on_data(char* data, size_t size, size_t n, void* user) {
-  auto* c = static_cast<Conn*>(user);
-  const size_t len = size * n;
-  if (c->abandoned) return 0;
-  Obj& o = *c->obj;
-  if (!c->checked) {
-    c->checked = true;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->status);
-    if (c->status < 200 || c->status >= 300) {
-      c->error_body = true;
-    } else if (c->status == 206) {
-      if (!c->ranged || c->content_range_start != c->asked_from) {
-        c->range_mismatch = true;
-        return 0;
-      }
-      if (o.range_mode == RangeMode::unknown) o.range_mode = RangeMode::yes;
-    } else if (c->ranged) {
-      // 200 to a Range request: the server ignores Range. This response is the whole object
-      // from byte 0, so it becomes the single stream; every other range of the object stops.
-      o.range_mode = RangeMode::no;
-      for (Conn* other : o.conns)
-        if (other != c) other->abandoned = true;
-      o.restarted_without_range += o.file->bytes_present();
-      o.file->reset({Segment{0, o.job.size, 0}});
-      c->seg = 0;
-      c->ranged = false;
-    }
-  }
-  if (c->error_body) {
-    if (c->body.size() < 4096) c->body.append(data, std::min<size_t>(len, 4096 - c->body.size()));
-    return len;
-  }
-  if (auto st = o.file->write(c->seg, data, len); !st) {
-    c->write_error = st.error();
-    return 0;
-  }
-  if (auto [off, n] = o.file->take_writeback(c->seg); n > 0)
-    c->placer->start_writeback(o.file->fd(), off, n);
-  o.dirty = true;
-  // One curl_multi_perform can drain every socket buffer (tens of MB on a fast link): the resume
-  // state also follows the bytes, not only the clock, so a kill -9 costs at most a few MB.
-  if (o.file->bytes_present() - o.file->recorded_bytes() >= kSidecarEveryBytes)
-    (void)o.file->save_sidecar();
-  c->received += len;
-  o.outcome.downloaded += len;
-  *c->total_received += len;
-  return len;
-}
+using detail::Conn;
+using detail::Obj;
+using detail::on_data;
+using detail::on_header;
+using detail::RangeMode;
+using detail::Steady;
 
 class Engine {
  public:

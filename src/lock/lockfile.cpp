@@ -60,6 +60,42 @@ Result<LockedHost> read_host(jsonio::ObjectReader r) {
   return h;
 }
 
+Result<std::vector<LockedExtraFile>> read_extra_files(jsonio::ObjectReader& r,
+                                                      const std::string& source) {
+  SD35_TRY(auto extras, r.array("extra_files"));
+  std::vector<LockedExtraFile> out;
+  std::vector<std::string> w;
+  for (std::size_t i = 0; i < extras.size(); ++i) {
+    jsonio::ObjectReader f(extras[i], fmt::format("/model/extra_files/{}", i), source, &w);
+    LockedExtraFile x;
+    SD35_TRY(x.repo, f.str("repo"));
+    SD35_TRY(x.revision, f.str("revision"));
+    SD35_TRY(auto commit, f.opt_str("commit"));
+    x.commit = commit.value_or("");
+    SD35_TRY(x.path, f.str("path"));
+    SD35_TRY(x.as, f.str("as"));
+    SD35_TRY(x.size, f.u64("size"));
+    SD35_TRY(auto oid, f.opt_str("oid"));
+    x.oid = oid.value_or("");
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+json extra_files_json(std::vector<LockedExtraFile> extras) {
+  std::sort(extras.begin(), extras.end(), [](const auto& a, const auto& b) { return a.as < b.as; });
+  json out = json::array();
+  for (const auto& x : extras)
+    out.push_back({{"repo", x.repo},
+                   {"revision", x.revision},
+                   {"commit", or_null(x.commit)},
+                   {"path", x.path},
+                   {"as", x.as},
+                   {"size", x.size},
+                   {"oid", or_null(x.oid)}});
+  return out;
+}
+
 Result<LockedModel> read_model(jsonio::ObjectReader r, const std::string& source) {
   LockedModel m;
   SD35_TRY(m.repo, r.str("repo"));
@@ -77,6 +113,9 @@ Result<LockedModel> read_model(jsonio::ObjectReader r, const std::string& source
     SD35_TRY(auto oid, f.opt_str("oid"));
     lf.oid = oid.value_or("");
     m.files.push_back(std::move(lf));
+  }
+  if (r.has("extra_files")) {
+    SD35_TRY(m.extra_files, read_extra_files(r, source));
   }
   return m;
 }
@@ -126,6 +165,8 @@ json to_json_unsigned(const Lockfile& l) {
         {"verified", l.model.verified},
         {"files", jfiles}}},
   };
+  if (!l.model.extra_files.empty())
+    doc["model"]["extra_files"] = extra_files_json(l.model.extra_files);
   if (l.smoke) doc["smoke"] = *l.smoke;
   if (l.created) doc["created"] = *l.created;
   return doc;
@@ -275,6 +316,13 @@ std::vector<DiffLine> diff(const Lockfile& a, const Lockfile& b) {
   for (const auto& f : b.model.files)
     files[f.path].second = fmt::format("{} bytes oid {}", f.size, f.oid);
   for (const auto& [path, v] : files) cmp("model", path, v.first, v.second);
+  std::map<std::string, std::pair<std::string, std::string>> extras;  // by `as`
+  auto extra_text = [](const LockedExtraFile& x) {
+    return fmt::format("{} {} at {} ({} bytes oid {})", x.repo, x.path, x.commit, x.size, x.oid);
+  };
+  for (const auto& x : a.model.extra_files) extras[x.as].first = extra_text(x);
+  for (const auto& x : b.model.extra_files) extras[x.as].second = extra_text(x);
+  for (const auto& [as, v] : extras) cmp("model", as, v.first, v.second);
   auto fp = [](const Lockfile& l) {
     return l.smoke && l.smoke->contains("fingerprint") ? l.smoke->at("fingerprint").dump()
                                                        : std::string();

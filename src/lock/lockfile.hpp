@@ -36,13 +36,25 @@ struct LockedModelFile {
   std::string oid;  // LFS sha256 (or git blob sha1 for small files); "" when unknown
 };
 
+// A file of another repository that belongs to the model (manifest model.extra_files).
+struct LockedExtraFile {
+  std::string repo;  // https URL, no credentials
+  std::string revision;
+  std::string commit;  // "" when not fetched
+  std::string path;    // in that repository
+  std::string as;      // in the model's layout (tokenizer/vocab.json)
+  std::uint64_t size = 0;
+  std::string oid;  // as LockedModelFile::oid
+};
+
 struct LockedModel {
   std::string repo;  // https URL, no credentials
   std::string revision;
   std::string commit;  // "" when not fetched
   bool verified =
       false;  // false: values copied from the manifest, not read from a fetched snapshot
-  std::vector<LockedModelFile> files;  // sorted by path
+  std::vector<LockedModelFile> files;        // sorted by path
+  std::vector<LockedExtraFile> extra_files;  // sorted by `as`; absent from the JSON when empty
 };
 
 struct Lockfile {

@@ -39,6 +39,54 @@ Error value_error(const ObjectReader& r, std::string_view key, std::string what)
   return r.error_at(key, fmt::format("invalid value: {}", what), "see docs/manifest.md");
 }
 
+Result<ObjectReader> element_reader(const nlohmann::json& element, const std::string& array_ptr,
+                                    std::size_t i, const std::string& source) {
+  std::string ptr = fmt::format("{}/{}", array_ptr, i);
+  if (!element.is_object())
+    return make_error(
+        Errc::bad_input,
+        fmt::format("wrong type: expected object, got {}", jsonio::type_name(element)),
+        fmt::format("{}: {}", source, ptr), "each file is {\"path\": ..., \"size\": ...}");
+  return ObjectReader(element, ptr, source, nullptr);
+}
+
+Status check_repo_path(const ObjectReader& f, std::string_view key, const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.find("..") != std::string::npos)
+    return value_error(f, key, fmt::format("'{}' must be a relative path inside the repo", path));
+  return ok();
+}
+
+Result<ModelFile> read_file(ObjectReader& f) {
+  ModelFile mf;
+  SD35_TRY(mf.path, f.str("path"));
+  SD35_TRY_STATUS(check_repo_path(f, "path", mf.path));
+  SD35_TRY(mf.size, f.opt_u64("size"));
+  SD35_TRY(mf.sha256, f.opt_str("sha256"));
+  if (mf.sha256 && (mf.sha256->size() != 64 || !str::is_hex(*mf.sha256) ||
+                    str::to_lower(*mf.sha256) != *mf.sha256))
+    return value_error(f, "sha256", "expected 64 lowercase hex digits (the LFS oid)");
+  return mf;
+}
+
+Result<ExtraFile> read_extra_file(ObjectReader& f) {
+  ExtraFile x;
+  SD35_TRY(x.repo, f.str("repo"));
+  if (!valid_repo(x.repo))
+    return value_error(
+        f, "repo",
+        fmt::format("'{}' is neither org/name nor an http(s) URL ending in org/name", x.repo));
+  SD35_TRY(x.revision, f.str("revision"));
+  if (x.revision.empty()) return value_error(f, "revision", "empty revision");
+  SD35_TRY(auto file, read_file(f));
+  x.path = std::move(file.path);
+  x.size = file.size;
+  x.sha256 = std::move(file.sha256);
+  SD35_TRY(auto as, f.opt_str("as"));
+  x.as = as.value_or(x.path);
+  SD35_TRY_STATUS(check_repo_path(f, "as", x.as));
+  return x;
+}
+
 Result<ModelSpec> read_model(ObjectReader r, const std::string& source) {
   ModelSpec m;
   SD35_TRY(m.repo, r.str("repo"));
@@ -61,26 +109,18 @@ Result<ModelSpec> read_model(ObjectReader r, const std::string& source) {
         fmt::format("'{}', expected sd35-large, sd35-medium or sd3-medium", m.architecture));
   SD35_TRY(auto files, r.array("files"));
   if (files.empty()) return value_error(r, "files", "at least one file is required");
-  std::vector<std::string> warnings_sink;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    std::string ptr = fmt::format("{}/{}", r.child_pointer("files"), i);
-    if (!files[i].is_object())
-      return make_error(
-          Errc::bad_input,
-          fmt::format("wrong type: expected object, got {}", jsonio::type_name(files[i])),
-          fmt::format("{}: {}", source, ptr), "each file is {\"path\": ..., \"size\": ...}");
-    ObjectReader f(files[i], ptr, source, nullptr);
-    ModelFile mf;
-    SD35_TRY(mf.path, f.str("path"));
-    if (mf.path.empty() || mf.path.front() == '/' || mf.path.find("..") != std::string::npos)
-      return value_error(f, "path",
-                         fmt::format("'{}' must be a relative path inside the repo", mf.path));
-    SD35_TRY(mf.size, f.opt_u64("size"));
-    SD35_TRY(mf.sha256, f.opt_str("sha256"));
-    if (mf.sha256 && (mf.sha256->size() != 64 || !str::is_hex(*mf.sha256) ||
-                      str::to_lower(*mf.sha256) != *mf.sha256))
-      return value_error(f, "sha256", "expected 64 lowercase hex digits (the LFS oid)");
+    SD35_TRY(auto f, element_reader(files[i], r.child_pointer("files"), i, source));
+    SD35_TRY(auto mf, read_file(f));
     m.files.push_back(std::move(mf));
+  }
+  if (r.has("extra_files")) {
+    SD35_TRY(auto extras, r.array("extra_files"));
+    for (std::size_t i = 0; i < extras.size(); ++i) {
+      SD35_TRY(auto f, element_reader(extras[i], r.child_pointer("extra_files"), i, source));
+      SD35_TRY(auto x, read_extra_file(f));
+      m.extra_files.push_back(std::move(x));
+    }
   }
   r.finish();
   return m;
@@ -185,7 +225,12 @@ Result<SmokeSpec> read_smoke(ObjectReader r) {
 std::uint64_t ModelSpec::known_bytes() const {
   std::uint64_t total = 0;
   for (const auto& f : files) total += f.size.value_or(0);
+  for (const auto& f : extra_files) total += f.size.value_or(0);
   return total;
+}
+
+bool ExtraFile::pinned() const {
+  return sha256.has_value() && revision.size() == 40 && str::is_hex(revision);
 }
 
 Result<Manifest> parse_manifest(std::string_view text, std::string_view source_view) {
@@ -248,6 +293,14 @@ nlohmann::json to_json(const Manifest& m) {
     if (f.sha256) jf["sha256"] = *f.sha256;
     files.push_back(jf);
   }
+  nlohmann::json extras = nlohmann::json::array();
+  for (const auto& x : m.model.extra_files) {
+    nlohmann::json jx = {
+        {"repo", x.repo}, {"revision", x.revision}, {"path", x.path}, {"as", x.as}};
+    if (x.size) jx["size"] = *x.size;
+    if (x.sha256) jx["sha256"] = *x.sha256;
+    extras.push_back(jx);
+  }
   nlohmann::json cands = nlohmann::json::array();
   for (const auto& c : m.environment.candidates) {
     cands.push_back(
@@ -269,7 +322,8 @@ nlohmann::json to_json(const Manifest& m) {
             {"gated", m.model.gated},
             {"format", m.model.format},
             {"architecture", m.model.architecture},
-            {"files", files}}},
+            {"files", files},
+            {"extra_files", extras}}},
           {"environment",
            {{"python", m.environment.python}, {"candidates", cands}, {"packages", packages}}},
           {"requirements",

@@ -21,6 +21,21 @@ struct ModelFile {
   std::optional<std::string> sha256;  // LFS oid, lowercase hex
 };
 
+// A file of another public repository that belongs to the model (the tokenizers of a single-file
+// checkpoint): fetched into that repository's own cache folder at its own revision, pinned like
+// a model file, and seen by the model's users at `as` (e.g. "tokenizer/vocab.json").
+struct ExtraFile {
+  std::string repo;      // "org/name" or a full http(s) URL
+  std::string revision;  // branch, tag or 40-hex commit
+  std::string path;      // in that repository
+  std::string as;        // where it belongs in the model's layout (default: path)
+  std::optional<std::uint64_t> size;
+  std::optional<std::string> sha256;  // sha256 of the content (the LFS oid for LFS files)
+  // Pinned: a commit revision and a sha256. The default manifest carries placeholders where no
+  // verified pin was at hand; verify reports every unpinned extra file.
+  [[nodiscard]] bool pinned() const;
+};
+
 struct ModelSpec {
   std::string repo;      // "org/name" or a full http(s) URL
   std::string revision;  // branch, tag or 40-hex commit
@@ -28,8 +43,9 @@ struct ModelSpec {
   std::string format;        // "sai-single-file" | "diffusers"
   std::string architecture;  // "sd35-large" | "sd35-medium" | "sd3-medium"
   std::vector<ModelFile> files;
+  std::vector<ExtraFile> extra_files;  // from other repositories (tokenizers)
 
-  // Sum of the known file sizes.
+  // Sum of the known file sizes (extra files included).
   [[nodiscard]] std::uint64_t known_bytes() const;
 };
 

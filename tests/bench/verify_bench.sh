@@ -42,6 +42,7 @@ for i in range(n):
             h.update(chunk)
     files.append({"path": f"f{i}.bin", "size": os.path.getsize(p), "sha256": h.hexdigest()})
 m["model"]["files"] = files
+m["model"].pop("extra_files", None)  # the tokenizers are not on this hub / not timed here
 m["requirements"]["disk_free_bytes"] = 0
 json.dump(m, open(os.path.join(work, "manifest.json"), "w"))
 PY
