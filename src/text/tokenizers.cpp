@@ -68,7 +68,7 @@ Result<TokenizerFiles> find_tokenizers(const TokenizerSearch& search) {
   for (const auto& dir : folders)
     if (missing_in(dir).empty()) return files_of(dir);
   return make_error(
-      Errc::not_found, "no tokenizer files for --prompt",
+      Errc::usage, "no tokenizer files for --prompt",
       search.checkpoint.empty() ? std::string("--tokenizers") : search.checkpoint.string(),
       std::string("pass --tokenizers DIR holding ") + kNeeded +
           "; the Comfy-Org FP8 single file carries none");
