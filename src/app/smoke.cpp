@@ -41,6 +41,7 @@ Status check_options(const SmokeOptions& o) {
   if (!o.inputs.empty() && o.checkpoint.empty())
     return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs",
                  "the fixture protocol runs a given checkpoint"};
+  SD35_TRY_STATUS(check_text_options(o));
   if (!o.size.empty() && !o.latent.empty())
     return Error{Errc::usage, "--size and --latent exclude each other", "--size",
                  "--size is in pixels (the latent is 1/8 of it): give one of them"};

@@ -10,7 +10,6 @@
 #include "util/fs.hpp"
 
 namespace sd35::app {
-namespace {
 
 namespace stdfs = std::filesystem;
 
@@ -29,8 +28,11 @@ Status check_text_options(const SmokeOptions& o) {
         Errc::usage,
         fmt::format("{} --negative for {} --prompt", o.negatives.size(), o.prompts.size()),
         "--negative", "give one --negative per --prompt (\"\" for none), or no --negative at all");
+  if (!o.size.empty()) SD35_TRY_STATUS(parse_image_size(o.size));
   return {};
 }
+
+namespace {
 
 // "model" of the PNG's parameters: which weights made the image.
 std::string model_text(const WeightsChoice& w) {
@@ -90,7 +92,6 @@ Result<std::pair<int, int>> parse_image_size(const std::string& text) {
 
 Result<std::optional<TextPlan>> prepare_text(const SmokeOptions& o, const WeightsChoice& weights,
                                              smoke::SmokeRequest& rq) {
-  SD35_TRY_STATUS(check_text_options(o));
   if (o.prompts.empty()) return std::optional<TextPlan>();
   TextPlan plan;
   plan.image = o.image.empty() ? stdfs::path(kDefaultImage) : stdfs::path(o.image);

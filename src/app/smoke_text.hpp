@@ -24,8 +24,12 @@ struct TextPlan {
   std::filesystem::path image;  // the PNG to write
 };
 
-// Checks the text options (negatives one per prompt, --image/--tokenizers need --prompt) and,
-// with prompts, tokenizes them into `rq.text`. nullopt: no prompt, the MMDiT-only smoke.
+// The text options on their own, before anything is loaded: one negative per prompt,
+// --negative/--image/--tokenizers need --prompt, --size in multiples of 16 (Errc::usage).
+Status check_text_options(const SmokeOptions& options);
+
+// With prompts, finds and runs the tokenizers into `rq.text` (options checked already).
+// nullopt: no prompt, the MMDiT-only smoke.
 Result<std::optional<TextPlan>> prepare_text(const SmokeOptions& options,
                                              const WeightsChoice& weights, smoke::SmokeRequest& rq);
 

@@ -55,7 +55,7 @@ class SmokeText : public ::testing::Test {
     cmd.argv = {test::cli_binary(), "--json", "smoke",           "--synthetic", "--device", "cpu",
                 "--host",           host(),   "--no-gemm-probe", "--precision", "fp32"};
     cmd.argv.insert(cmd.argv.end(), extra.begin(), extra.end());
-    env["SD35_SMOKE_PLUGIN"] = test::env_path("SD35_STUB_PLUGIN");
+    env.emplace("SD35_SMOKE_PLUGIN", test::env_path("SD35_STUB_PLUGIN"));
     env["XDG_CACHE_HOME"] = (dir / "xdg").string();
     env["HF_HUB_CACHE"] = (dir / "hub").string();
     cmd.env_overrides = std::move(env);
@@ -183,6 +183,9 @@ TEST_F(SmokeText, WrongFlagsAreUsageErrors) {
     ASSERT_FALSE(doc.is_discarded()) << run.out;
     EXPECT_FALSE(doc["error"]["hint"].get<std::string>().empty()) << doc.dump();
   }
+  // Checked before any plugin is loaded.
+  EXPECT_EQ(smoke(cases[0], {{"SD35_SMOKE_PLUGIN", (dir / "none.so").string()}}).exit_code, 2);
+  EXPECT_EQ(smoke(cases[1], {{"SD35_SMOKE_PLUGIN", (dir / "none.so").string()}}).exit_code, 2);
   const auto size = nlohmann::json::parse(smoke(cases[1]).out);
   EXPECT_NE(size["error"]["hint"].get<std::string>().find("multiples of 16"), std::string::npos);
   const auto none = nlohmann::json::parse(smoke(cases[6]).out);
