@@ -132,6 +132,11 @@ Status finish_text(const TextPlan& plan, const smoke::SmokeRequest& rq,
   SD35_TRY(int height, dimension(doc["image"], "height"));
   SD35_TRY(int width, dimension(doc["image"], "width"));
   SD35_TRY(std::string pixels, fs::read_file(rq.text->pixels_out, 512u << 20));
+  if (pixels.size() != static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * 3)
+    return make_error(Errc::internal,
+                      fmt::format("the plugin wrote {} bytes of pixels for a {}x{} RGB image",
+                                  pixels.size(), height, width),
+                      rq.text->pixels_out, "report this with the --json document");
   const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(pixels.data()),
                                             pixels.size());
   const nlohmann::json params = image_params(rq, weights);

@@ -193,11 +193,17 @@ TEST_F(SmokeText, WrongFlagsAreUsageErrors) {
             std::string::npos);
 }
 
-TEST_F(SmokeText, APluginWithoutThePipelineIsNotReady) {
+TEST_F(SmokeText, APluginWithoutThePipelineOrWithBrokenPixelsFails) {
   const auto run = smoke(
       {"--tokenizers", fixture().string(), "--prompt", "a", "--image", (dir / "x.png").string()},
       {{"STUB_NO_IMAGE", "1"}});
   EXPECT_EQ(run.exit_code, 3) << run.out << run.err;
+  EXPECT_FALSE(stdfs::exists(dir / "x.png"));
+  const auto broken = smoke(
+      {"--tokenizers", fixture().string(), "--prompt", "a", "--image", (dir / "x.png").string()},
+      {{"STUB_SHORT_PIXELS", "1"}});
+  EXPECT_EQ(broken.exit_code, 1) << broken.out << broken.err;
+  EXPECT_NE(broken.out.find("bytes of pixels"), std::string::npos) << broken.out;
   EXPECT_FALSE(stdfs::exists(dir / "x.png"));
   for (const auto& e : stdfs::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".pixels."), std::string::npos) << e.path();

@@ -3,7 +3,7 @@
 // run on another device. A text request (SmokeRequest::text) gets a deterministic picture of the
 // request's size, pixel (x, y, c) = (x * 7 + y * 13 + c * 50 + seed) mod 256, written to
 // pixels_out, and the request echoed back as "stub_request" (STUB_NO_IMAGE set: no picture, as an
-// older plugin).
+// older plugin; STUB_SHORT_PIXELS: half the bytes, a broken plugin).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +41,7 @@ std::string text_answer(const char* request_json) {
       for (int c = 0; c < 3; ++c)
         px[i++] = static_cast<char>((x * 7 + y * 13 + c * 50 + seed) & 0xFF);
   const std::string path = rq["text"]["pixels_out"].get<std::string>();
+  if (std::getenv("STUB_SHORT_PIXELS") != nullptr) px.resize(px.size() / 2);
   std::ofstream(path, std::ios::binary).write(px.data(), static_cast<std::streamsize>(px.size()));
   const nlohmann::json image{{"height", h}, {"width", w}, {"pixels", path}};
   return R"("image":)" + image.dump() + R"(,"stub_request":)" + rq.dump() + ",";
