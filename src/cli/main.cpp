@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   cli::add_lock_command(root, global, chosen);
   cli::add_verify_command(root, global, chosen);
   cli::add_up_command(root, global, chosen);
+  cli::add_first_run_command(root, global, chosen);
 
   try {
     root.parse(argc, argv);
