@@ -161,8 +161,7 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
                         options.smoke_result,
                         "fix what `sd35-setup smoke` reported, run it again (--json > FILE), "
                         "then lock");
-    smoke.erase("summary");
-    l.smoke = smoke;
+    l.smoke = lock::smoke_record(std::move(smoke));
   }
   if (!options.created.empty()) l.created = options.created;
   std::string text = lock::serialize(l);

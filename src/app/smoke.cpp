@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "app/smoke_env.hpp"
+#include "app/smoke_text.hpp"
 #include "app/smoke_weights.hpp"
 #include "util/strings.hpp"
 
@@ -40,6 +41,10 @@ Status check_options(const SmokeOptions& o) {
   if (!o.inputs.empty() && o.checkpoint.empty())
     return Error{Errc::usage, "--inputs needs --checkpoint", "--inputs",
                  "the fixture protocol runs a given checkpoint"};
+  SD35_TRY_STATUS(check_text_options(o));
+  if (!o.size.empty() && !o.latent.empty())
+    return Error{Errc::usage, "--size and --latent exclude each other", "--size",
+                 "--size is in pixels (the latent is 1/8 of it): give one of them"};
   if (!o.python.empty() && !o.venv.empty())
     return Error{Errc::usage, "--python and --venv exclude each other", "--venv",
                  "name the environment once: its folder (--venv) or its interpreter (--python)"};
@@ -76,8 +81,9 @@ Result<smoke::SmokeRequest> build_request(const Manifest& manifest, const SmokeO
     rq.latent_h = std::min(rq.latent_h, 32);
     rq.latent_w = std::min(rq.latent_w, 32);
   }
-  if (!options.latent.empty()) {
-    SD35_TRY(auto hw, parse_latent(options.latent));
+  if (!options.latent.empty() || !options.size.empty()) {
+    SD35_TRY(auto hw,
+             options.size.empty() ? parse_latent(options.latent) : parse_image_size(options.size));
     rq.latent_h = hw.first;
     rq.latent_w = hw.second;
   }
@@ -151,12 +157,19 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
       choose_weights(options.checkpoint, options.synthetic, lookup, on_cuda);
   reporter.debug(weights_line(weights));
   SD35_TRY(smoke::SmokeRequest rq, build_request(manifest, options, weights));
+  SD35_TRY(std::optional<TextPlan> text, prepare_text(options, weights, rq));
+  // The plugin's pixels file is gone however this returns (it is read into the PNG first).
+  const struct PixelsGuard {
+    const smoke::SmokeRequest& rq;
+    ~PixelsGuard() { discard_pixels(rq); }
+  } pixels_guard{rq};
   auto ran = plugin.run(rq, reporter);
   // Collected even when the native part failed: both parts are always reported.
   const bool concurrent = prepared.python_side.has_value();
   SD35_TRY_STATUS(finish_python_side(prepared));
   if (concurrent) report_python_side(*prepared.env, reporter);
   SD35_TRY(nlohmann::json doc, std::move(ran));
+  if (text) SD35_TRY_STATUS(finish_text(*text, rq, weights, doc));
   describe_weights(weights, doc);
   doc["environment"] = environment_record(prepared, doc);
   if (prepared.env) doc["python_side"] = pyenv::to_json(*prepared.env);

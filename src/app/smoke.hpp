@@ -6,6 +6,7 @@
 // without libtorch too: then it reports Errc::unavailable.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,13 @@ struct SmokeOptions {
   std::string venv;
   std::string host_file;               // GPU facts from a described host instead of the probe
   std::vector<std::string> requires_;  // "name" or "name<spec>": replaces the manifest's pins
+  // Prompt -> PNG (app/smoke_text.hpp): a batch of prompts, one negative each ("" when none given).
+  std::vector<std::string> prompts;
+  std::vector<std::string> negatives;
+  std::string image;       // the PNG; empty with prompts: sd35-smoke.png in the current folder
+  std::string size;        // "HxW" pixels (multiples of 16); sets the latent to H/8 x W/8
+  std::int64_t seed = 0;   // the starting noise (unless --inputs holds latents_in)
+  std::string tokenizers;  // folder with tokenizer/ and tokenizer_3/ as in a diffusers repo
 };
 
 Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options, Reporter& reporter);

@@ -1,4 +1,5 @@
 #include "app/smoke.hpp"
+#include "app/smoke_text.hpp"
 #include "cli/commands.hpp"
 
 namespace sd35::cli {
@@ -21,6 +22,21 @@ void add_smoke_command(CLI::App& root, const app::GlobalOptions& global, Runner&
                   "fp8 (default from the manifest), fp8-weights, bf16 or fp32")
       ->check(CLI::IsMember({"fp8", "fp8-weights", "bf16", "fp32"}));
   cmd->add_option("--latent", opts->latent, "latent size HxW (image = 8x)");
+  cmd->add_option("--prompt", opts->prompts,
+                  "run the whole pipeline (tokenizers, CLIP-L/G, T5, MMDiT, VAE) to a PNG; "
+                  "repeat for a batch (the PNG is the first image)");
+  cmd->add_option("--negative", opts->negatives,
+                  "negative prompt, one per --prompt (default: empty)");
+  cmd->add_option("--image", opts->image,
+                  std::string("where the PNG goes (default with --prompt: ") + app::kDefaultImage +
+                      " in the current folder)");
+  cmd->add_option("--size", opts->size,
+                  "image size HxW in pixels, multiples of 16 (the latent is H/8 x W/8)");
+  cmd->add_option("--seed", opts->seed, "seed of the starting noise (default 0)");
+  cmd->add_option("--tokenizers", opts->tokenizers,
+                  "folder with tokenizer/{vocab.json,merges.txt} and tokenizer_3/spiece.model "
+                  "(a diffusers SD3.5 repository); default: the checkpoint's diffusers folder")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--steps", opts->steps, "sampling steps")->check(CLI::Range(1, 1000));
   cmd->add_option("--guidance", opts->guidance, "CFG scale")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--shift", opts->shift, "flow-matching shift")->check(CLI::Range(0.01, 100.0));

@@ -282,6 +282,17 @@ std::string export_pylock(const Lockfile& l) {
   return out;
 }
 
+nlohmann::json smoke_record(nlohmann::json smoke_result) {
+  smoke_result.erase("summary");
+  if (smoke_result.contains("image") && smoke_result["image"].is_object()) {
+    nlohmann::json image = nlohmann::json::object();
+    for (const char* key : {"fingerprint", "width", "height", "params"})
+      if (smoke_result["image"].contains(key)) image[key] = smoke_result["image"][key];
+    smoke_result["image"] = image;
+  }
+  return smoke_result;
+}
+
 std::vector<DiffLine> diff(const Lockfile& a, const Lockfile& b) {
   std::vector<DiffLine> out;
   auto cmp = [&](std::string section, std::string key, const std::string& x, const std::string& y) {
@@ -328,6 +339,14 @@ std::vector<DiffLine> diff(const Lockfile& a, const Lockfile& b) {
                                                        : std::string();
   };
   cmp("smoke", "fingerprint", fp(a), fp(b));
+  // The prompt -> PNG run's picture: the same pixels at the same size.
+  auto image = [](const Lockfile& l) -> std::string {
+    if (!l.smoke || !l.smoke->contains("image") || !l.smoke->at("image").is_object()) return "";
+    const nlohmann::json& i = l.smoke->at("image");
+    return fmt::format("{}x{} sha256:{}", i.value("width", 0), i.value("height", 0),
+                       i.value("fingerprint", std::string()));
+  };
+  cmp("smoke", "image", image(a), image(b));
   // Where the smoke run's weights came from ("embedded", "argument", "cache" at a commit).
   auto weights = [](const Lockfile& l) -> std::string {
     if (!l.smoke || !l.smoke->is_object()) return "";

@@ -72,6 +72,11 @@ struct Lockfile {
   std::optional<std::string> created;   // only when the caller passes a timestamp
 };
 
+// What a lock keeps of a `smoke --json` result: all of it but the human `summary`, and of a
+// prompt -> PNG run's "image" what identifies the picture: {fingerprint (sha256 of the raw RGB
+// pixels), width, height, params} (not its path, which is this machine's).
+nlohmann::json smoke_record(nlohmann::json smoke_result);
+
 // The document without lock_digest, then the digest over its compact dump.
 nlohmann::json to_json_unsigned(const Lockfile& lock);
 std::string digest_of(const nlohmann::json& unsigned_doc);

@@ -23,6 +23,9 @@ struct EnvDefaults {
 #ifdef SD35_FAKE_NVML_DEFAULT
     ::setenv("SD35_FAKE_NVML", SD35_FAKE_NVML_DEFAULT, 0);
 #endif
+#ifdef SD35_STUB_PLUGIN_DEFAULT
+    ::setenv("SD35_STUB_PLUGIN", SD35_STUB_PLUGIN_DEFAULT, 0);
+#endif
 #ifdef SD35_ENOSPC_SHIM_DEFAULT
     ::setenv("SD35_ENOSPC_SHIM", SD35_ENOSPC_SHIM_DEFAULT, 0);
 #endif

@@ -38,6 +38,9 @@ inline std::string env_path(const char* name) {
 #ifdef SD35_FAKE_NVML_DEFAULT
       {"SD35_FAKE_NVML", SD35_FAKE_NVML_DEFAULT},
 #endif
+#ifdef SD35_STUB_PLUGIN_DEFAULT
+      {"SD35_STUB_PLUGIN", SD35_STUB_PLUGIN_DEFAULT},
+#endif
 #ifdef SD35_ENOSPC_SHIM_DEFAULT
       {"SD35_ENOSPC_SHIM", SD35_ENOSPC_SHIM_DEFAULT},
 #endif
