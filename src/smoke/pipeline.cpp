@@ -36,9 +36,11 @@ void sync_device(const at::Device& d) {
   (void)d;
 }
 
+#ifdef SD35_TORCH_CUDA
 int cuda_index(const at::Device& d) {
   return d.index() < 0 ? 0 : d.index();
 }
+#endif
 
 void reset_peak_memory(const at::Device& d) {
 #ifdef SD35_TORCH_CUDA
@@ -188,7 +190,7 @@ MemoryPlan plan_memory(const st::File& file, const Exec& e, std::int64_t batch, 
   p.mmdit = stored_bytes(file, "model.diffusion_model.");
   p.vae = stored_bytes(file, "first_stage_model.decoder.");
   // The VAE's full-resolution 128-channel float32 tensors dominate: ~10 of them alive at once.
-  p.activations = static_cast<std::uint64_t>(batch * h * w * 64 * 128 * 4 * 10);
+  p.activations = static_cast<std::uint64_t>(batch * h * w * 128 * 4 * 10);
   const std::uint64_t need = p.encoders + p.mmdit + p.vae + p.activations;
   p.resident = p.free == 0 || static_cast<double>(need) < 0.9 * static_cast<double>(p.free);
   return p;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "smoke/pipeline_models.hpp"
 
@@ -70,6 +71,8 @@ Result<ClipLayer> load_clip_layer(const WeightSet& w, int i) {
 // The checkpoints carry no head count. The released CLIPs use 64-wide heads (CLIP-L 768/12,
 // CLIP-G 1280/20); widths that are not a multiple of 64 (test models) use 16-wide heads.
 int clip_heads(std::int64_t width) {
+  if (const char* dim = std::getenv("SD35_CLIP_HEAD_DIM_EXPERIMENT"))  // TEMPORARY
+    return static_cast<int>(width / std::atoi(dim));
   return static_cast<int>(width % 64 == 0 ? width / 64 : width / 16);
 }
 

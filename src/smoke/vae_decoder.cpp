@@ -32,6 +32,13 @@ at::Tensor resnet(const VaeResnet& r, const at::Tensor& x, const Exec& e) {
   return (r.shortcut.weight.defined() ? conv(r.shortcut, x, e) : x) + h;
 }
 
+// Nearest-neighbour 2x (F.interpolate(scale_factor=2.0, mode="nearest")), written with expand so
+// that it has one signature on every libtorch.
+at::Tensor upsample_nearest_2x(const at::Tensor& x) {
+  const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  return x.unsqueeze(3).unsqueeze(5).expand({b, c, h, 2, w, 2}).reshape({b, c, h * 2, w * 2});
+}
+
 // Single-head self-attention over the H*W positions (q, k, v, proj_out are 1x1 convs).
 at::Tensor mid_attention(const VaeDecoder& m, const at::Tensor& x, const Exec& e) {
   const at::Tensor h = group_norm(x, m.attn_norm_w, m.attn_norm_b, e);
@@ -91,7 +98,7 @@ at::Tensor vae_decode(const VaeDecoder& m, const at::Tensor& z, const Exec& e) {
     const auto& level = m.levels[i];
     for (const auto& r : level.blocks) x = resnet(r, x, e);
     if (level.upsample.weight.defined())
-      x = conv(level.upsample, at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2}), e);
+      x = conv(level.upsample, upsample_nearest_2x(x), e);
   }
   x = at::silu(group_norm(x, m.norm_out_w, m.norm_out_b, e));
   return conv(m.conv_out, x, e).to(at::kFloat);
