@@ -180,4 +180,29 @@ TEST(PipelineChecks, Fp8PictureAgreesWithBf16FromTheSameWeights) {
   EXPECT_TRUE(found);
 }
 
+// Without latents_in the noise is randn from a CPU generator seeded with the request's seed: the
+// same seed gives the same pixels, another seed other pixels.
+TEST(PipelineChecks, SeedMakesTheNoise) {
+  sd35::test::TempDir dir;
+  sd35::NullReporter quiet;
+  auto pixels_for = [&](std::int64_t seed, const std::string& name) {
+    auto rq = request_for(all_in_one(), "");
+    rq.inputs.clear();
+    rq.sampling.steps = 2;
+    rq.text->seed = seed;
+    rq.text->pixels_out = (dir / name).string();
+    auto r = smoke::run_smoke(rq, quiet);
+    EXPECT_TRUE(r) << r.error().describe();
+    if (r) EXPECT_EQ((*r)["noise"], "seeded randn (CPU generator)");
+    std::ifstream in(rq.text->pixels_out, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string a = pixels_for(42, "a.rgb"), b = pixels_for(42, "b.rgb"),
+                    c = pixels_for(43, "c.rgb");
+  const auto ref = reference();
+  EXPECT_EQ(a.size(), ref["height"].get<std::size_t>() * ref["width"].get<std::size_t>() * 3);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+}
+
 }  // namespace
