@@ -193,7 +193,9 @@ TEST(PipelineChecks, SeedMakesTheNoise) {
     rq.text->pixels_out = (dir / name).string();
     auto r = smoke::run_smoke(rq, quiet);
     EXPECT_TRUE(r) << r.error().describe();
-    if (r) EXPECT_EQ((*r)["noise"], "seeded randn (CPU generator)");
+    if (r) {
+      EXPECT_EQ((*r)["noise"], "seeded randn (CPU generator)");
+    }
     std::ifstream in(rq.text->pixels_out, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
