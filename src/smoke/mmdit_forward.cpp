@@ -261,32 +261,36 @@ Result<Exec> plan_exec(Precision precision, const std::string& device) {
   return e;
 }
 
+void prepare_linear(Linear& l, const Exec& exec, bool native) {
+  auto move = [&](at::Tensor& t) {
+    if (t.defined()) t = t.to(exec.device);
+  };
+  move(l.weight);
+  move(l.bias);
+#ifdef SD35_TORCH_SCALED_MM
+  if (native && exec.native_fp8 && l.fp8 && !l.e5m2 && l.weight.dim() == 2) {
+    const auto n = l.weight.size(0), k = l.weight.size(1);
+    const auto n_pad = (n + 15) / 16 * 16;
+    l.k_pad = (k + 15) / 16 * 16;
+    at::Tensor w = l.weight;
+    if (n_pad != n || l.k_pad != k) {
+      // Pad in the byte view (0x00 is +0 in E4M3): zero rows/columns add nothing.
+      w = at::constant_pad_nd(w.view(at::kByte), {0, l.k_pad - k, 0, n_pad - n})
+              .view(at::kFloat8_e4m3fn);
+    }
+    l.w_t = w.contiguous().t();  // [K, N] column-major, as _scaled_mm wants mat2
+    l.scale_b = at::full({}, l.scale, at::TensorOptions().dtype(at::kFloat).device(exec.device));
+    if (l.bias.defined()) l.bias_bf16 = l.bias.to(at::kBFloat16);
+  }
+#endif
+}
+
 Status prepare_model(Model& model, const Exec& exec) {
   try {
     auto move = [&](at::Tensor& t) {
       if (t.defined()) t = t.to(exec.device);
     };
-    auto prep = [&](Linear& l, bool native) {
-      move(l.weight);
-      move(l.bias);
-#ifdef SD35_TORCH_SCALED_MM
-      if (native && exec.native_fp8 && l.fp8 && !l.e5m2 && l.weight.dim() == 2) {
-        const auto n = l.weight.size(0), k = l.weight.size(1);
-        const auto n_pad = (n + 15) / 16 * 16;
-        l.k_pad = (k + 15) / 16 * 16;
-        at::Tensor w = l.weight;
-        if (n_pad != n || l.k_pad != k) {
-          // Pad in the byte view (0x00 is +0 in E4M3): zero rows/columns add nothing.
-          w = at::constant_pad_nd(w.view(at::kByte), {0, l.k_pad - k, 0, n_pad - n})
-                  .view(at::kFloat8_e4m3fn);
-        }
-        l.w_t = w.contiguous().t();  // [K, N] column-major, as _scaled_mm wants mat2
-        l.scale_b =
-            at::full({}, l.scale, at::TensorOptions().dtype(at::kFloat).device(exec.device));
-        if (l.bias.defined()) l.bias_bf16 = l.bias.to(at::kBFloat16);
-      }
-#endif
-    };
+    auto prep = [&](Linear& l, bool native) { prepare_linear(l, exec, native); };
     move(model.pos_embed);
     for (Linear* l : {&model.patch, &model.t1, &model.t2, &model.y1, &model.y2,
                       &model.context_embedder, &model.norm_out, &model.proj_out})

@@ -55,31 +55,8 @@ std::optional<at::ScalarType> torch_dtype(st::Dtype d) {
   }
 }
 
-// A CPU tensor over the mapped bytes: zero-copy when aligned, else one copy.
 Result<at::Tensor> to_tensor(const Source& s) {
-  auto dt = torch_dtype(s.info->dtype);
-  if (!dt)
-    return Error{Errc::unsupported_version,
-                 fmt::format("tensor dtype {} is not supported", st::dtype_name(s.info->dtype)),
-                 fmt::format("{}: {}", s.file->path().string(), s.info->name),
-                 "SD3 checkpoints use BF16/F16/F32/F8"};
-  std::vector<std::int64_t> shape(s.info->shape.begin(), s.info->shape.end());
-  const std::string_view bytes = s.file->bytes(*s.info);
-  auto* ptr = const_cast<char*>(
-      bytes.data());  // NOLINT: read-only mapping; weights are never written in place
-  const auto elem = static_cast<std::uintptr_t>(st::dtype_size(s.info->dtype));
-  at::Tensor t;
-  if (reinterpret_cast<std::uintptr_t>(ptr) % elem == 0) {
-    t = torch::from_blob(ptr, shape, at::TensorOptions().dtype(*dt));
-  } else {
-    t = torch::empty(shape, at::TensorOptions().dtype(*dt));
-    std::memcpy(t.data_ptr(), ptr, bytes.size());
-  }
-#ifdef SD35_TORCH_FLOAT8
-  if (s.info->dtype == st::Dtype::F8_E4M3) t = t.view(at::kFloat8_e4m3fn);
-  if (s.info->dtype == st::Dtype::F8_E5M2) t = t.view(at::kFloat8_e5m2);
-#endif
-  return t;
+  return mapped_tensor(*s.file, *s.info);
 }
 
 Result<float> read_scalar(const Source& s, std::string_view what) {
@@ -362,6 +339,33 @@ struct Builder {
 std::string torch_error_text(const std::exception& e) {
   if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) return ce->what_without_backtrace();
   return e.what();
+}
+
+// A CPU tensor over the mapped bytes: zero-copy when aligned, else one copy.
+Result<at::Tensor> mapped_tensor(const st::File& file, const st::TensorInfo& info) {
+  auto dt = torch_dtype(info.dtype);
+  if (!dt)
+    return Error{Errc::unsupported_version,
+                 fmt::format("tensor dtype {} is not supported", st::dtype_name(info.dtype)),
+                 fmt::format("{}: {}", file.path().string(), info.name),
+                 "SD3 checkpoints use BF16/F16/F32/F8"};
+  std::vector<std::int64_t> shape(info.shape.begin(), info.shape.end());
+  const std::string_view bytes = file.bytes(info);
+  auto* ptr = const_cast<char*>(
+      bytes.data());  // NOLINT: read-only mapping; weights are never written in place
+  const auto elem = static_cast<std::uintptr_t>(st::dtype_size(info.dtype));
+  at::Tensor t;
+  if (reinterpret_cast<std::uintptr_t>(ptr) % elem == 0) {
+    t = torch::from_blob(ptr, shape, at::TensorOptions().dtype(*dt));
+  } else {
+    t = torch::empty(shape, at::TensorOptions().dtype(*dt));
+    std::memcpy(t.data_ptr(), ptr, bytes.size());
+  }
+#ifdef SD35_TORCH_FLOAT8
+  if (info.dtype == st::Dtype::F8_E4M3) t = t.view(at::kFloat8_e4m3fn);
+  if (info.dtype == st::Dtype::F8_E5M2) t = t.view(at::kFloat8_e5m2);
+#endif
+  return t;
 }
 
 void quantize_linear(Linear& l) {

@@ -102,6 +102,13 @@ Status prepare_model(Model& model, const Exec& exec);
 // y = x W^T + b on the exec's path (native FP8 GEMM, or dequantised weights).
 at::Tensor apply_linear(const Linear& l, const at::Tensor& x, const Exec& e);
 
+// A CPU tensor over a mapped safetensors tensor: zero-copy when aligned, else one copy. FP8 is
+// float8 (uint8 on libtorch < 2.1); other integer dtypes are refused.
+Result<at::Tensor> mapped_tensor(const st::File& file, const st::TensorInfo& info);
+// Moves one Linear to the exec's device and, when `native` and the exec runs native FP8, prepares
+// its column-major float8 copy for at::_scaled_mm.
+void prepare_linear(Linear& l, const Exec& exec, bool native);
+
 // Velocity prediction; inputs in any float dtype, result float32 [B, C, H, W].
 Result<at::Tensor> forward(const Model& model, const Exec& exec, const at::Tensor& latents,
                            const at::Tensor& context, const at::Tensor& pooled,

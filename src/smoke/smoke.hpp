@@ -22,6 +22,11 @@ struct Tensor32 {
   std::vector<float> data;
 };
 
+struct TensorI64 {
+  std::vector<std::int64_t> shape;
+  std::vector<std::int64_t> data;
+};
+
 // FlowMatchEulerDiscreteScheduler(shift).set_timesteps(steps): sigmas has steps+1 entries (last 0).
 void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps,
                          std::vector<float>& sigmas);
@@ -55,6 +60,8 @@ Result<FixtureRun> run_fixture(const std::string& checkpoint, const std::string&
 
 // Reads F32 tensors from a safetensors file (fixtures, dumps).
 Result<Tensor32> read_f32_tensor(const std::string& file, const std::string& name);
+// Reads I64 tensors (token ids in a pipeline dump).
+Result<TensorI64> read_i64_tensor(const std::string& file, const std::string& name);
 // Relative L2 error |a-b| / |b|.
 double rel_l2(const std::vector<float>& a, const std::vector<float>& b);
 
@@ -76,6 +83,27 @@ Result<nlohmann::json> check_fused_kernels();
 
 // {"name", "cc": [major, minor], "total_memory"} of the current CUDA device; {} without one.
 nlohmann::json cuda_device_facts();
+
+// Prompt -> image (request.text set): CLIP-L, CLIP-G and T5-XXL from the all-in-one checkpoint,
+// the MMDiT's CFG flow-matching sampler, the VAE decoder. Writes image 0's pixels to
+// text->pixels_out and, with request.dump, the reference's tensors; the result carries "image",
+// per-stage "timings_ms", "stats", "memory" and "checks" (named findings).
+Result<nlohmann::json> run_text_to_image(const SmokeRequest& request, Reporter& reporter);
+
+// One decode of unscaled latents (diffusers vae.decode(z), no clamping) by the checkpoint's VAE;
+// tile > 0: overlapping tiles of that many latent pixels, blended.
+Result<Tensor32> decode_with_vae(const std::string& checkpoint, const Tensor32& z,
+                                 Precision precision, const std::string& device, int tile = 0);
+
+// What a broken FP8 loader would do to the T5's scales (to prove the check below catches it).
+enum class ScaleFault { none, ignored, applied_twice };
+// The T5 FP8 scale check: block 0 on the compute path vs the same block recomputed in float32 on
+// the CPU from the file's FP8 bytes (torch-free codec) times the file's scales.
+// {"id": "pipeline.t5-fp8-scale", "ok", "rel_l2", "limit", "std", "std_recomputed", "detail"}.
+Result<nlohmann::json> check_t5_fp8_scales(const std::string& checkpoint,
+                                           const std::vector<std::int64_t>& t5_ids,
+                                           Precision precision, const std::string& device,
+                                           ScaleFault fault = ScaleFault::none);
 
 // The whole smoke test; the result document carries "summary", "ok", metrics and a fingerprint.
 Result<nlohmann::json> run_smoke(const SmokeRequest& request, Reporter& reporter);

@@ -36,35 +36,82 @@ void flow_match_schedule(int steps, double shift, std::vector<float>& timesteps,
   sigmas.push_back(0.0F);
 }
 
-Result<Tensor32> read_f32_tensor(const std::string& file, const std::string& name) {
-  SD35_TRY(auto f, st::File::open(file));
+namespace {
+
+// The tensor `name` of `file` if it has dtype `want`, with its shape and raw bytes.
+Result<std::string_view> tensor_bytes(const st::File& f, const std::string& file,
+                                      const std::string& name, st::Dtype want,
+                                      std::vector<std::int64_t>& shape) {
   const auto* info = f.header().find(name);
   if (!info)
     return Error{Errc::bad_input, fmt::format("tensor \"{}\" not found", name), file,
                  "the fixture inputs need latents, context, pooled, timestep, uncond_context, "
-                 "uncond_pooled, noise"};
-  if (info->dtype != st::Dtype::F32)
-    return Error{
-        Errc::bad_input,
-        fmt::format("tensor \"{}\" is {}, expected F32", name, st::dtype_name(info->dtype)), file,
-        ""};
+                 "uncond_pooled, noise (the pipeline: latents_in)"};
+  if (info->dtype != want)
+    return Error{Errc::bad_input,
+                 fmt::format("tensor \"{}\" is {}, expected {}", name, st::dtype_name(info->dtype),
+                             st::dtype_name(want)),
+                 file, ""};
+  shape.assign(info->shape.begin(), info->shape.end());
+  return f.bytes(*info);
+}
+
+std::string dtype_of(const Tensor32*) {
+  return "F32";
+}
+std::string dtype_of(const TensorI64*) {
+  return "I64";
+}
+
+template <class T>
+void add_entries(nlohmann::json& header, std::uint64_t& offset,
+                 const std::vector<std::pair<std::string, const T*>>& tensors) {
+  for (const auto& [name, t] : tensors) {
+    const std::uint64_t n = t->data.size() * sizeof(t->data[0]);
+    header[name] = {
+        {"dtype", dtype_of(t)}, {"shape", t->shape}, {"data_offsets", {offset, offset + n}}};
+    offset += n;
+  }
+}
+
+template <class T>
+void append_data(std::string& out, const std::vector<std::pair<std::string, const T*>>& tensors) {
+  for (const auto& [name, t] : tensors)  // little-endian host
+    out.append(reinterpret_cast<const char*>(t->data.data()), t->data.size() * sizeof(t->data[0]));
+}
+
+}  // namespace
+
+Result<Tensor32> read_f32_tensor(const std::string& file, const std::string& name) {
+  SD35_TRY(auto f, st::File::open(file));
   Tensor32 t;
-  for (auto s : info->shape) t.shape.push_back(static_cast<std::int64_t>(s));
-  t.data.resize(static_cast<std::size_t>(info->numel()));
-  const auto bytes = f.bytes(*info);
+  SD35_TRY(auto bytes, tensor_bytes(f, file, name, st::Dtype::F32, t.shape));
+  t.data.resize(bytes.size() / sizeof(float));
+  std::memcpy(t.data.data(), bytes.data(), bytes.size());
+  return t;
+}
+
+Result<TensorI64> read_i64_tensor(const std::string& file, const std::string& name) {
+  SD35_TRY(auto f, st::File::open(file));
+  TensorI64 t;
+  SD35_TRY(auto bytes, tensor_bytes(f, file, name, st::Dtype::I64, t.shape));
+  t.data.resize(bytes.size() / sizeof(std::int64_t));
   std::memcpy(t.data.data(), bytes.data(), bytes.size());
   return t;
 }
 
 Status write_f32_safetensors(const std::string& file,
                              const std::vector<std::pair<std::string, const Tensor32*>>& tensors) {
+  return write_safetensors(file, tensors, {});
+}
+
+Status write_safetensors(const std::string& file,
+                         const std::vector<std::pair<std::string, const Tensor32*>>& f32,
+                         const std::vector<std::pair<std::string, const TensorI64*>>& i64) {
   nlohmann::json header = nlohmann::json::object();
   std::uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    const std::uint64_t n = t->data.size() * 4;
-    header[name] = {{"dtype", "F32"}, {"shape", t->shape}, {"data_offsets", {offset, offset + n}}};
-    offset += n;
-  }
+  add_entries(header, offset, f32);
+  add_entries(header, offset, i64);
   header["__metadata__"] = {{"format", "pt"}, {"producer", "sd35-setup smoke"}};
   std::string text = header.dump();
   text.resize((text.size() + 7) / 8 * 8, ' ');
@@ -73,9 +120,8 @@ Status write_f32_safetensors(const std::string& file,
   for (int i = 0; i < 8; ++i)
     out[static_cast<std::size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xFFU);
   out += text;
-  for (const auto& [name, t] : tensors)
-    out.append(reinterpret_cast<const char*>(t->data.data()),
-               t->data.size() * 4);  // little-endian host
+  append_data(out, f32);
+  append_data(out, i64);
   return fs::write_file_atomic(file, out);
 }
 

@@ -328,6 +328,7 @@ Result<nlohmann::json> run_fixture_protocol(const SmokeRequest& rq, Reporter& re
 }  // namespace
 
 Result<nlohmann::json> run_smoke(const SmokeRequest& rq, Reporter& reporter) {
+  if (rq.text) return run_text_to_image(rq, reporter);
   if (!rq.inputs.empty()) return run_fixture_protocol(rq, reporter);
   return guarded(
       [&]() -> Result<nlohmann::json> {

@@ -1,0 +1,551 @@
+// Prompt -> image: token ids (from the host's tokenizers) -> CLIP-L, CLIP-G, T5-XXL -> SD3 joint
+// conditioning -> CFG flow-matching Euler with the MMDiT -> VAE decoder -> 8-bit pixels. Stages
+// are loaded, run and freed in turn unless the GPU holds them all (the memory plan).
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "smoke/pipeline_models.hpp"
+#include "smoke/smoke_io.hpp"
+#include "util/fs.hpp"
+
+#ifdef SD35_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime_api.h>
+#include <torch/cuda.h>
+#endif
+
+namespace sd35::smoke {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::int64_t kClipTokens = 77;
+constexpr std::int64_t kT5Tokens = 256;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+void sync_device(const at::Device& d) {
+#ifdef SD35_TORCH_CUDA
+  if (d.is_cuda()) torch::cuda::synchronize();
+#endif
+  (void)d;
+}
+
+#ifdef SD35_TORCH_CUDA
+int cuda_index(const at::Device& d) {
+  return d.index() < 0 ? 0 : d.index();
+}
+#endif
+
+void reset_peak_memory(const at::Device& d) {
+#ifdef SD35_TORCH_CUDA
+  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(d));
+#endif
+  (void)d;
+}
+
+// Peak bytes the caching allocator handed out on the GPU; the process's peak RSS on the CPU.
+std::uint64_t peak_memory(const at::Device& d) {
+#ifdef SD35_TORCH_CUDA
+  if (d.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(cuda_index(d));
+    return static_cast<std::uint64_t>(stats.allocated_bytes[0].peak);
+  }
+#endif
+  (void)d;
+  return peak_rss_bytes();
+}
+
+// Free device memory as the driver sees it (other processes included); 0 on the CPU.
+std::uint64_t free_memory(const at::Device& d) {
+#ifdef SD35_TORCH_CUDA
+  std::size_t free = 0, total = 0;
+  if (d.is_cuda() && cudaMemGetInfo(&free, &total) == cudaSuccess) return free;
+#endif
+  (void)d;
+  return 0;
+}
+
+// Hands the freed stage's blocks back to the driver so the next stage can use them.
+void release_cached(const at::Device& d) {
+#ifdef SD35_TORCH_CUDA
+  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  (void)d;
+}
+
+Tensor32 to32(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
+  return {c.sizes().vec(), {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()}};
+}
+
+TensorI64 ids64(const std::vector<std::vector<std::int64_t>>& rows) {
+  TensorI64 t;
+  t.shape = {static_cast<std::int64_t>(rows.size()),
+             rows.empty() ? 0 : static_cast<std::int64_t>(rows.front().size())};
+  for (const auto& r : rows) t.data.insert(t.data.end(), r.begin(), r.end());
+  return t;
+}
+
+Status check_id_rows(const std::vector<std::vector<std::int64_t>>& rows, std::size_t batch,
+                     std::int64_t width, const char* what) {
+  bool ok = rows.size() == batch;
+  for (const auto& r : rows) ok = ok && static_cast<std::int64_t>(r.size()) == width;
+  if (ok) return sd35::ok();
+  return Error{Errc::usage, fmt::format("{}: expected {} rows of {} token ids", what, batch, width),
+               "smoke request", "the host tokenizers pad/truncate every prompt to that length"};
+}
+
+Status check_text_request(const TextToImage& t) {
+  const std::size_t b = t.prompt_ids.clip_l.size();
+  if (b == 0)
+    return Error{Errc::usage, "no prompt token ids in the request", "smoke request",
+                 "pass --prompt TEXT"};
+  for (const TokenIds* ids : {&t.prompt_ids, &t.negative_ids}) {
+    SD35_TRY_STATUS(check_id_rows(ids->clip_l, b, kClipTokens, "CLIP-L ids"));
+    SD35_TRY_STATUS(check_id_rows(ids->clip_g, b, kClipTokens, "CLIP-G ids"));
+    SD35_TRY_STATUS(check_id_rows(ids->t5xxl, b, kT5Tokens, "T5-XXL ids"));
+  }
+  return sd35::ok();
+}
+
+at::Tensor ids_tensor(const std::vector<std::vector<std::int64_t>>& rows) {
+  const TensorI64 t = ids64(rows);
+  return torch::tensor(t.data, at::TensorOptions().dtype(at::kLong)).view(t.shape);
+}
+
+// One batch of prompts through the three encoders, joined the SD3 way.
+struct Encoded {
+  ClipOutput clip_l, clip_g;
+  at::Tensor t5, embeds, pooled;
+};
+
+struct Encoders {
+  ClipText clip_l, clip_g;
+  T5Encoder t5;
+};
+
+Encoded encode(const Encoders& m, const TokenIds& ids, const Exec& e) {
+  Encoded r;
+  r.clip_l = encode_clip(m.clip_l, ids_tensor(ids.clip_l), e);
+  r.clip_g = encode_clip(m.clip_g, ids_tensor(ids.clip_g), e);
+  r.t5 = encode_t5(m.t5, ids_tensor(ids.t5xxl), e);
+  // CLIP-L ⊕ CLIP-G on the feature axis, zero-padded to T5's width, then T5 along the sequence.
+  at::Tensor clip = at::cat({r.clip_l.penultimate, r.clip_g.penultimate}, -1);
+  clip = at::constant_pad_nd(clip, {0, r.t5.size(-1) - clip.size(-1)});
+  r.embeds = at::cat({clip, r.t5}, 1);
+  r.pooled = at::cat({r.clip_l.pooled, r.clip_g.pooled}, -1);
+  return r;
+}
+
+Result<Encoders> load_encoders(const std::shared_ptr<st::File>& file, const Exec& e) {
+  Encoders m;
+  SD35_TRY(m.clip_l, load_clip(file, "clip_l"));
+  SD35_TRY(m.clip_g, load_clip(file, "clip_g"));
+  SD35_TRY(m.t5, load_t5(file));
+  to_device(m.clip_l, e);
+  to_device(m.clip_g, e);
+  to_device(m.t5, e);
+  return m;
+}
+
+Result<VaeDecoder> load_vae_on(const std::shared_ptr<st::File>& file, const Exec& e) {
+  SD35_TRY(VaeDecoder vae, load_vae(file));
+  to_device(vae, e);
+  return vae;
+}
+
+// Bytes a stage's weights take on the device (stored dtypes; FP8 stays one byte).
+std::uint64_t stored_bytes(const st::File& file, std::string_view prefix) {
+  std::uint64_t n = 0;
+  for (const auto& t : file.header().tensors)
+    if (t.name.rfind(prefix, 0) == 0) n += t.nbytes();
+  return n;
+}
+
+struct MemoryPlan {
+  bool resident = false;
+  std::uint64_t free = 0, encoders = 0, mmdit = 0, vae = 0, activations = 0;
+  nlohmann::json to_json() const {
+    return {
+        {"plan", resident ? "resident" : "sequential"},
+        {"free_bytes_at_start", free},
+        {"weights_bytes", {{"text_encoders", encoders}, {"mmdit", mmdit}, {"vae_decoder", vae}}},
+        {"activation_estimate_bytes", activations}};
+  }
+};
+
+// Everything resident when weights + the largest stage's activations fit in 90 % of the free
+// memory; otherwise load -> run -> free one stage at a time. The CPU (no free figure) keeps all.
+MemoryPlan plan_memory(const st::File& file, const Exec& e, std::int64_t batch, std::int64_t h,
+                       std::int64_t w) {
+  MemoryPlan p;
+  p.free = free_memory(e.device);
+  p.encoders = stored_bytes(file, "text_encoders.");
+  p.mmdit = stored_bytes(file, "model.diffusion_model.");
+  p.vae = stored_bytes(file, "first_stage_model.decoder.");
+  // The VAE's full-resolution 128-channel float32 tensors dominate: ~10 of them alive at once.
+  p.activations = static_cast<std::uint64_t>(batch * h * w * 128 * 4 * 10);
+  const std::uint64_t need = p.encoders + p.mmdit + p.vae + p.activations;
+  p.resident = p.free == 0 || static_cast<double>(need) < 0.9 * static_cast<double>(p.free);
+  return p;
+}
+
+// The starting noise: `latents_in` of the fixture inputs, else randn from a CPU generator seeded
+// with the request's seed (the same numbers on every device).
+Result<at::Tensor> starting_noise(const SmokeRequest& rq, std::int64_t batch,
+                                  std::int64_t channels) {
+  if (!rq.inputs.empty()) {
+    SD35_TRY(Tensor32 t, read_f32_tensor(rq.inputs, "latents_in"));
+    if (t.shape.size() != 4 || t.shape[0] != batch || t.shape[1] != channels)
+      return Error{Errc::bad_input,
+                   fmt::format("latents_in must be [{}, {}, h, w] for this batch", batch, channels),
+                   rq.inputs, ""};
+    return torch::from_blob(t.data.data(), t.shape, at::kFloat).clone();
+  }
+  at::Generator gen = at::detail::createCPUGenerator(static_cast<std::uint64_t>(rq.text->seed));
+  return at::randn({batch, channels, rq.latent_h, rq.latent_w}, gen,
+                   at::TensorOptions().dtype(at::kFloat));
+}
+
+// CFG flow-matching Euler (the sampler of mmdit_forward.cpp) with each step timed.
+Result<at::Tensor> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
+                           const Encoded& cond, const Encoded& uncond, const SamplingSpec& spec,
+                           std::vector<double>& step_ms) {
+  std::vector<float> ts, sigmas;
+  flow_match_schedule(spec.steps, spec.shift, ts, sigmas);
+  c10::InferenceMode guard;
+  at::Tensor x = noise.to(e.device, at::kFloat);
+  const at::Tensor ctx = at::cat({uncond.embeds, cond.embeds}, 0);
+  const at::Tensor pooled = at::cat({uncond.pooled, cond.pooled}, 0);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(spec.steps); ++i) {
+    const auto t0 = Clock::now();
+    const at::Tensor t = at::full({2 * x.size(0)}, ts[i], at::TensorOptions().dtype(at::kFloat));
+    SD35_TRY(at::Tensor v, forward(model, e, at::cat({x, x}, 0), ctx, pooled, t));
+    auto parts = v.chunk(2, 0);
+    const at::Tensor guided = parts[0] + static_cast<float>(spec.guidance) * (parts[1] - parts[0]);
+    x = x + (sigmas[i + 1] - sigmas[i]) * guided;
+    sync_device(e.device);
+    step_ms.push_back(ms_since(t0));
+  }
+  return x;
+}
+
+// Latents -> image in [0, 1]; tiles of 64 latent pixels when the plan says memory is short.
+at::Tensor to_image(const VaeDecoder& vae, const at::Tensor& latents, const Exec& e, bool tiled) {
+  const at::Tensor z = latents / vae.scaling_factor + vae.shift_factor;
+  const at::Tensor x = tiled ? vae_decode_tiled(vae, z, e, 64, 16) : vae_decode(vae, z, e);
+  return (x / 2 + 0.5).clamp(0, 1);
+}
+
+// Everything the run produced, for the dump, the checks and the result document.
+struct Run {
+  Encoded cond, uncond;
+  at::Tensor latents, image, latents_bf16, image_bf16;
+  nlohmann::json t5_check, timings = nlohmann::json::object(), memory;
+  std::string mmdit_path, fp8_spelling;
+  bool tiled = false;
+};
+
+double rel_l2_of(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor x = a.to(at::kCPU, at::kDouble), y = b.to(at::kCPU, at::kDouble);
+  return (x - y).norm().item<double>() / y.norm().item<double>();
+}
+
+bool fp8_requested(Precision p) {
+  return p == Precision::fp8 || p == Precision::fp8_weights;
+}
+
+Status encode_stage(const std::shared_ptr<st::File>& file, const SmokeRequest& rq, const Exec& e,
+                    std::optional<Encoders>& enc, Run& run) {
+  if (!enc) {
+    const auto t0 = Clock::now();
+    SD35_TRY(enc, load_encoders(file, e));
+    run.timings["load_text_encoders"] = ms_since(t0);
+  }
+  const auto t0 = Clock::now();
+  run.cond = encode(*enc, rq.text->prompt_ids, e);
+  run.uncond = encode(*enc, rq.text->negative_ids, e);
+  sync_device(e.device);
+  run.timings["encode"] = ms_since(t0);
+  run.fp8_spelling = enc->t5.fp8_spelling;
+  bool fp8 = false;
+  for (const auto& l : enc->t5.layers) fp8 = fp8 || l.q.fp8 || l.wi0.fp8;
+  if (fp8) {
+    // The first prompt's first 32 tokens: the float32 CPU recompute of a full-size block 0
+    // (190 M weights) is then ~12 GFLOP instead of ~100 for all 256.
+    const auto t_check = Clock::now();
+    const at::Tensor ids = ids_tensor(rq.text->prompt_ids.t5xxl).narrow(0, 0, 1).narrow(1, 0, 32);
+    SD35_TRY(run.t5_check, t5_scale_check(enc->t5, *file, ids, e));
+    run.timings["t5_scale_check"] = ms_since(t_check);
+  }
+  return sd35::ok();
+}
+
+Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& mmdit, Run& run) {
+  if (!mmdit) {
+    const auto t0 = Clock::now();
+    SD35_TRY(Model m, load_model(rq.checkpoint, false));
+    SD35_TRY_STATUS(prepare_model(m, e));
+    mmdit = std::move(m);
+    run.timings["load_mmdit"] = ms_since(t0);
+  }
+  const auto b = run.cond.embeds.size(0);
+  SD35_TRY(at::Tensor noise, starting_noise(rq, b, mmdit->config.in_channels));
+  std::vector<double> steps;
+  const auto t0 = Clock::now();
+  SD35_TRY(run.latents, denoise(*mmdit, e, noise, run.cond, run.uncond, rq.sampling, steps));
+  run.timings["denoise"] = ms_since(t0);
+  run.timings["denoise_steps"] = steps;
+  run.mmdit_path =
+      std::string(to_string(e.effective)) + (e.native_fp8 && mmdit->fused ? " (fused)" : "");
+  if (!fp8_requested(rq.precision)) return sd35::ok();
+  // The same weights dequantised to bf16: how far the FP8 path moves the picture.
+  SD35_TRY(Exec bf16, plan_exec(Precision::bf16, rq.device));
+  SD35_TRY_STATUS(prepare_model(*mmdit, bf16));
+  std::vector<double> ref_steps;
+  SD35_TRY(run.latents_bf16,
+           denoise(*mmdit, bf16, noise, run.cond, run.uncond, rq.sampling, ref_steps));
+  double sum = 0;
+  for (double ms : ref_steps) sum += ms;
+  run.timings["denoise_bf16_reference"] = sum;
+  return sd35::ok();
+}
+
+Status vae_stage(const std::shared_ptr<st::File>& file, const Exec& e,
+                 std::optional<VaeDecoder>& vae, Run& run) {
+  if (!vae) {
+    const auto t0 = Clock::now();
+    SD35_TRY(vae, load_vae_on(file, e));
+    run.timings["load_vae"] = ms_since(t0);
+  }
+  const auto t0 = Clock::now();
+  run.image = to_image(*vae, run.latents, e, run.tiled);
+  sync_device(e.device);
+  run.timings["decode"] = ms_since(t0);
+  if (run.latents_bf16.defined()) run.image_bf16 = to_image(*vae, run.latents_bf16, e, run.tiled);
+  return sd35::ok();
+}
+
+// Runs the three stages under the memory plan.
+Status run_stages(const std::shared_ptr<st::File>& file, const SmokeRequest& rq, const Exec& e,
+                  Run& run, Reporter& reporter) {
+  const auto b = static_cast<std::int64_t>(rq.text->prompt_ids.clip_l.size());
+  const MemoryPlan plan = plan_memory(*file, e, b, rq.latent_h * 8, rq.latent_w * 8);
+  run.memory = plan.to_json();
+  // Short memory also means decoding in tiles (the 1024^2 decode alone needs several GiB).
+  run.tiled = !plan.resident && plan.free > 0 &&
+              plan.activations + plan.vae >
+                  static_cast<std::uint64_t>(0.6 * static_cast<double>(plan.free));
+  reporter.info(fmt::format("memory plan: {}{}", plan.resident ? "resident" : "sequential",
+                            run.tiled ? ", tiled VAE decode" : ""));
+  reset_peak_memory(e.device);
+  std::optional<Encoders> enc;
+  std::optional<Model> mmdit;
+  std::optional<VaeDecoder> vae;
+  if (plan.resident) {
+    const auto t0 = Clock::now();
+    SD35_TRY(enc, load_encoders(file, e));
+    run.timings["load_text_encoders"] = ms_since(t0);
+  }
+  SD35_TRY_STATUS(encode_stage(file, rq, e, enc, run));
+  if (!plan.resident) {
+    enc.reset();
+    release_cached(e.device);
+  }
+  SD35_TRY_STATUS(mmdit_stage(rq, e, mmdit, run));
+  if (!plan.resident) {
+    mmdit.reset();
+    release_cached(e.device);
+  }
+  SD35_TRY_STATUS(vae_stage(file, e, vae, run));
+  run.memory["peak_bytes"] = peak_memory(e.device);
+  run.memory["peak_kind"] = e.device.is_cuda() ? "cuda caching allocator" : "process peak RSS";
+  run.memory["tiled_decode"] = run.tiled;
+  return sd35::ok();
+}
+
+nlohmann::json stage_stats(const Run& run) {
+  return {{"clip_l_penultimate", tensor_stats(run.cond.clip_l.penultimate)},
+          {"clip_l_pooled", tensor_stats(run.cond.clip_l.pooled)},
+          {"clip_g_penultimate", tensor_stats(run.cond.clip_g.penultimate)},
+          {"clip_g_pooled", tensor_stats(run.cond.clip_g.pooled)},
+          {"t5xxl_last", tensor_stats(run.cond.t5)},
+          {"prompt_embeds", tensor_stats(run.cond.embeds)},
+          {"negative_prompt_embeds", tensor_stats(run.uncond.embeds)},
+          {"latents", tensor_stats(run.latents)},
+          {"image", tensor_stats(run.image)}};
+}
+
+// Named findings: each stage finite, the T5's FP8 scales, a picture that is not one flat colour,
+// and the FP8 picture close to the bf16 one from the same weights.
+nlohmann::json pipeline_checks(const Run& run, const nlohmann::json& stats) {
+  nlohmann::json checks = nlohmann::json::array();
+  std::string non_finite;
+  for (const auto& [name, s] : stats.items())
+    if (!s["finite"].get<bool>()) non_finite += (non_finite.empty() ? "" : ", ") + name;
+  checks.push_back({{"id", "pipeline.finite"},
+                    {"ok", non_finite.empty()},
+                    {"detail", non_finite.empty() ? "every stage's output is finite"
+                                                  : "non-finite values in " + non_finite}});
+  if (!run.t5_check.is_null()) checks.push_back(run.t5_check);
+  // A black, white or grey picture (wrong VAE scaling, NaN-masked latents) has almost no spread.
+  const double image_std = stats["image"]["std"].get<double>();
+  checks.push_back(
+      {{"id", "pipeline.image-not-flat"},
+       {"ok", image_std > 0.01},
+       {"detail", fmt::format("image pixel std {:.4f} (a flat image is < 0.01)", image_std)}});
+  if (run.image_bf16.defined()) {
+    // Calibrated on tests/data/sd3-pipeline: fp8-weights (fp32 compute) vs bf16 compute on the same
+    // weights moves the image by 0.8 %; native E4M3 activations add a few percent (the MMDiT
+    // smoke's latents: 2-3 %); a mis-scaled layer moves it by tens of percent.
+    constexpr double kLimit = 0.1;
+    const double rel = rel_l2_of(run.image, run.image_bf16);
+    checks.push_back({{"id", "pipeline.fp8-vs-bf16"},
+                      {"ok", std::isfinite(rel) && rel <= kLimit},
+                      {"rel_l2", rel},
+                      {"limit", kLimit},
+                      {"detail", fmt::format("image rel L2 {:.4f} vs bf16 compute on the same "
+                                             "weights (limit {})",
+                                             rel, kLimit)}});
+  }
+  return checks;
+}
+
+Status write_dump(const std::string& file, const Run& run, const TextToImage& text) {
+  const Tensor32 embeds = to32(run.cond.embeds), pooled = to32(run.cond.pooled),
+                 n_embeds = to32(run.uncond.embeds), n_pooled = to32(run.uncond.pooled),
+                 latents = to32(run.latents), image = to32(run.image),
+                 l_pen = to32(run.cond.clip_l.penultimate), l_pool = to32(run.cond.clip_l.pooled),
+                 g_pen = to32(run.cond.clip_g.penultimate), g_pool = to32(run.cond.clip_g.pooled),
+                 t5 = to32(run.cond.t5);
+  const TensorI64 ids[] = {ids64(text.prompt_ids.clip_l),   ids64(text.prompt_ids.clip_g),
+                           ids64(text.prompt_ids.t5xxl),    ids64(text.negative_ids.clip_l),
+                           ids64(text.negative_ids.clip_g), ids64(text.negative_ids.t5xxl)};
+  return write_safetensors(file,
+                           {{"prompt_embeds", &embeds},
+                            {"pooled_prompt_embeds", &pooled},
+                            {"negative_prompt_embeds", &n_embeds},
+                            {"negative_pooled_prompt_embeds", &n_pooled},
+                            {"latents_out", &latents},
+                            {"image", &image},
+                            {"clip_l_penultimate", &l_pen},
+                            {"clip_l_pooled", &l_pool},
+                            {"clip_g_penultimate", &g_pen},
+                            {"clip_g_pooled", &g_pool},
+                            {"t5xxl_last", &t5}},
+                           {{"token_ids_clip_l", &ids[0]},
+                            {"token_ids_clip_g", &ids[1]},
+                            {"token_ids_t5xxl", &ids[2]},
+                            {"negative_token_ids_clip_l", &ids[3]},
+                            {"negative_token_ids_clip_g", &ids[4]},
+                            {"negative_token_ids_t5xxl", &ids[5]}});
+}
+
+std::vector<std::string> summary_lines(const nlohmann::json& doc, const Run& run, bool ok) {
+  const auto& t = doc["timings_ms"];
+  std::vector<std::string> lines{fmt::format(
+      "{}: {}x{} image, {} steps on {}, MMDiT {}", ok ? "PIPELINE OK" : "PIPELINE FAILED",
+      doc["image"]["height"].get<int>(), doc["image"]["width"].get<int>(),
+      run.timings["denoise_steps"].size(), doc["device"].get<std::string>(), run.mmdit_path)};
+  double step_sum = 0;
+  for (const auto& ms : t["denoise_steps"]) step_sum += ms.get<double>();
+  const double steps = std::max<double>(1.0, static_cast<double>(t["denoise_steps"].size()));
+  lines.push_back(fmt::format(
+      "load {:.0f} ms, encode {:.0f} ms, denoise {:.0f} ms ({:.1f} ms/step), decode {:.0f} ms",
+      t.value("load_text_encoders", 0.0) + t.value("load_mmdit", 0.0) + t.value("load_vae", 0.0),
+      t.value("encode", 0.0), t.value("denoise", 0.0), step_sum / steps, t.value("decode", 0.0)));
+  lines.push_back(fmt::format("memory plan {}, peak {:.2f} GiB ({})",
+                              run.memory["plan"].get<std::string>(),
+                              static_cast<double>(run.memory["peak_bytes"].get<std::uint64_t>()) /
+                                  (1024.0 * 1024.0 * 1024.0),
+                              run.memory["peak_kind"].get<std::string>()));
+  for (const auto& c : doc["checks"])
+    if (!c["ok"].get<bool>())
+      lines.push_back(
+          fmt::format("FAILED {}: {}", c["id"].get<std::string>(), c["detail"].get<std::string>()));
+  return lines;
+}
+
+Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter) {
+  const auto t_start = Clock::now();
+  SD35_TRY_STATUS(check_text_request(*rq.text));
+  if (rq.checkpoint.empty())
+    return Error{Errc::usage, "the prompt pipeline needs a checkpoint with text encoders and VAE",
+                 "--checkpoint", "pass the all-in-one sd3.5_large_fp8_scaled.safetensors"};
+  SD35_TRY(Exec e, plan_exec(rq.precision, rq.device));
+  if (!e.note.empty()) reporter.warn(e.note);
+  SD35_TRY(auto opened, st::File::open(rq.checkpoint));
+  const auto file = std::make_shared<st::File>(std::move(opened));
+  Run run;
+  SD35_TRY_STATUS(run_stages(file, rq, e, run, reporter));
+  const std::string pixels = rgb8_pixels(run.image);
+  if (!rq.text->pixels_out.empty())
+    SD35_TRY_STATUS(fs::write_file_atomic(rq.text->pixels_out, pixels));
+  if (!rq.dump.empty()) SD35_TRY_STATUS(write_dump(rq.dump, run, *rq.text));
+  const nlohmann::json stats = stage_stats(run);
+  const nlohmann::json checks = pipeline_checks(run, stats);
+  bool ok = true;
+  for (const auto& c : checks) ok = ok && c["ok"].get<bool>();
+  run.timings["total"] = ms_since(t_start);
+  nlohmann::json doc{
+      {"ok", ok},
+      {"mode", "pipeline"},
+      {"checkpoint", rq.checkpoint},
+      {"device", e.device.str()},
+      {"libtorch", TORCH_VERSION},
+      {"requested_precision", to_string(rq.precision)},
+      {"effective_precision", to_string(e.effective)},
+      {"fallback_reason", e.note},
+      {"t5_fp8_spelling", run.fp8_spelling},
+      {"steps", rq.sampling.steps},
+      {"guidance", rq.sampling.guidance},
+      {"shift", rq.sampling.shift},
+      {"seed", rq.text->seed},
+      {"noise", rq.inputs.empty() ? "seeded randn (CPU generator)" : "latents_in of " + rq.inputs},
+      {"image",
+       {{"height", run.image.size(2)},
+        {"width", run.image.size(3)},
+        {"pixels", rq.text->pixels_out}}},
+      {"timings_ms", run.timings},
+      {"memory", run.memory},
+      {"stats", stats},
+      {"checks", checks},
+      {"fingerprint", fingerprint(to32(run.image).data, 1.0 / 255.0)},
+      {"dump", rq.dump}};
+  doc["summary"] = summary_lines(doc, run, ok);
+  return doc;
+}
+
+}  // namespace
+
+Result<nlohmann::json> run_text_to_image(const SmokeRequest& request, Reporter& reporter) {
+  try {
+    return text_to_image(request, reporter);
+  } catch (const std::exception& ex) {
+    return Error{Errc::internal, "the prompt pipeline failed: " + torch_error_text(ex), "libtorch",
+                 "re-run with --device cpu --precision fp32 to isolate the failing path"};
+  }
+}
+
+Result<Tensor32> decode_with_vae(const std::string& checkpoint, const Tensor32& z,
+                                 Precision precision, const std::string& device, int tile) {
+  try {
+    SD35_TRY(Exec e, plan_exec(precision, device));
+    SD35_TRY(auto opened, st::File::open(checkpoint));
+    const auto file = std::make_shared<st::File>(std::move(opened));
+    SD35_TRY(VaeDecoder vae, load_vae_on(file, e));
+    const at::Tensor in =
+        torch::from_blob(const_cast<float*>(z.data.data()), z.shape, at::kFloat).clone();
+    return to32(tile > 0 ? vae_decode_tiled(vae, in, e, tile, tile / 4) : vae_decode(vae, in, e));
+  } catch (const std::exception& ex) {
+    return Error{Errc::internal, "the VAE decode failed: " + torch_error_text(ex), checkpoint, ""};
+  }
+}
+
+}  // namespace sd35::smoke
