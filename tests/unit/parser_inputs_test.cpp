@@ -78,8 +78,8 @@ TEST(ParserInputs, PipReportWrongTypesAreBadInput) {
   // Each of these threw nlohmann::type_error.
   for (
       const std::string report : {
-          R"({"version":1,"install":[]})",
-          R"({"version":"1","install":[1]})",
+          std::string(R"({"version":1,"install":[]})"),
+          std::string(R"({"version":"1","install":[1]})"),
           R"({"version":"1","install":[{"metadata":[],"download_info":{)" + url + "}}]}",
           R"({"version":"1","install":[{"metadata":{"name":1,"version":"1.0"},"download_info":{)" +
               url + "}}]}",
