@@ -37,10 +37,14 @@ class [[nodiscard]] Result {
       : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
   Result(Error error)
       : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  // NOLINTBEGIN(bugprone-forwarding-reference-overload,google-explicit-constructor): implicit
+  // like the two above; the requires-clause excludes Result itself, so copies and moves take the
+  // copy/move constructors (clang-tidy 14 reads enable_if, not requires).
   template <class U>
   requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, Error> &&
            !std::is_same_v<std::decay_t<U>, Result>) Result(U&& value)
-      : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}  // NOLINT
+      : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}
+  // NOLINTEND(bugprone-forwarding-reference-overload,google-explicit-constructor)
 
   [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
