@@ -18,5 +18,7 @@ TEST(TorchBuild, LinkedLibtorchRunsAMatmul) {
   } else {
     EXPECT_GE(info.cuda_capability, 30) << "a CUDA device reports its compute capability";
   }
-  if (info.fused_kernels) EXPECT_TRUE(info.cuda_compiled && info.scaled_mm);
+  if (info.fused_kernels) {
+    EXPECT_TRUE(info.cuda_compiled && info.scaled_mm);
+  }
 }
