@@ -24,12 +24,15 @@ class JsonRenderer final : public Reporter {
   }
   void progress(const ProgressUpdate& u) override {
     if (o_.verbosity < 0) return;
-    auto now = std::chrono::steady_clock::now();
+    const auto now = o_.now();
     {
+      // The first update of an item always prints; then one line per second, and the completion.
       std::lock_guard lock(mu_);
-      auto& last = last_[u.task + "\x1f" + u.item];
-      if (!u.finished && now - last < std::chrono::seconds(1)) return;
-      last = now;
+      const std::string key = u.task + "\x1f" + u.item;
+      auto last = last_.find(key);
+      if (!u.finished && last != last_.end() && now - last->second < std::chrono::seconds(1))
+        return;
+      last_[key] = now;
     }
     auto eta = u.eta_s();
     line({{"type", "progress"},
@@ -61,7 +64,7 @@ class JsonRenderer final : public Reporter {
   }
   RenderOptions o_;
   std::mutex mu_;
-  std::map<std::string, std::chrono::steady_clock::time_point> last_;
+  std::map<std::string, RenderClock::time_point> last_;
 };
 
 }  // namespace

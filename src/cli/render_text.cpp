@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "cli/render_impl.hpp"
@@ -14,7 +15,7 @@
 namespace sd35::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = RenderClock;
 
 constexpr const char* kReset = "\x1b[0m";
 constexpr const char* kBold = "\x1b[1m";
@@ -96,18 +97,20 @@ class TextRenderer final : public Reporter {
     std::fputs(
         fmt::format("{}{}{}{}\n", paint(color, ""), prefix, message, paint(kReset, "")).c_str(),
         o_.err);
-    if (tty_) draw_block(Clock::now());
+    if (tty_) draw_block(o_.now());
   }
 
   void progress(const ProgressUpdate& u) override {
     if (o_.verbosity < 0) return;
     std::lock_guard lock(mu_);
-    const auto now = Clock::now();
+    const auto now = o_.now();
     const std::string key = u.task + '\x1f' + u.item;
     if (!tty_) {
-      auto& last = last_plain_[key];
-      if (!u.finished && now - last < std::chrono::seconds(5)) return;
-      last = now;
+      // The first update of an item always prints; then one line per 5 s, and the completion.
+      auto last = last_plain_.find(key);
+      if (!u.finished && last != last_plain_.end() && now - last->second < std::chrono::seconds(5))
+        return;
+      last_plain_[key] = now;
       std::fputs((plain_line(u) + "\n").c_str(), o_.err);
       std::fflush(o_.err);
       return;
@@ -123,7 +126,7 @@ class TextRenderer final : public Reporter {
       return;
     }
     bars_[key] = {u, now};
-    if (now - last_draw_ < std::chrono::milliseconds(100)) return;
+    if (last_draw_ && now - *last_draw_ < std::chrono::milliseconds(100)) return;
     clear_block();
     draw_block(now);
   }
@@ -248,9 +251,9 @@ class TextRenderer final : public Reporter {
   bool tty_;
   std::size_t width_;
   std::mutex mu_;
-  std::map<std::string, Bar> bars_;  // task '\x1f' item -> latest update (TTY)
-  std::size_t block_lines_ = 0;      // lines of the drawn block (TTY)
-  Clock::time_point last_draw_{};
+  std::map<std::string, Bar> bars_;                      // task '\x1f' item -> latest update (TTY)
+  std::size_t block_lines_ = 0;                          // lines of the drawn block (TTY)
+  std::optional<Clock::time_point> last_draw_;           // none yet: the first update draws
   std::map<std::string, Clock::time_point> last_plain_;  // task '\x1f' item -> last line (plain)
   std::vector<Finding> findings_;
   std::vector<nlohmann::json> pending_results_;

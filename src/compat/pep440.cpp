@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <limits>
+#include <optional>
 #include <regex>
 #include <tuple>
 
@@ -10,6 +13,8 @@
 
 namespace sd35::pep440 {
 namespace {
+
+constexpr std::size_t kMaxVersionLength = 256;
 
 // The PEP's own canonical regular expression (Appendix B), case-insensitive.
 const std::regex& version_re() {
@@ -19,8 +24,12 @@ const std::regex& version_re() {
   return re;
 }
 
-long long num(const std::ssub_match& m) {
-  return m.matched ? std::stoll(m.str()) : 0;
+// A run of ASCII digits as a number; nullopt when it does not fit (std::stoll would throw).
+std::optional<long long> to_number(std::string_view digits) {
+  long long v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return v;
 }
 
 // Comparison key pieces per packaging.version._cmpkey.
@@ -136,15 +145,35 @@ std::string Version::str() const {
 }
 
 Result<Version> parse_version(std::string_view text) {
+  // std::regex matches recursively, a frame per character: thousands of characters overflow the
+  // stack. Real versions are a few dozen characters.
+  if (text.size() > kMaxVersionLength)
+    return make_error(Errc::bad_input,
+                      fmt::format("'{}...' is not a PEP 440 version (longer than {} characters)",
+                                  text.substr(0, 32), kMaxVersionLength));
   std::string s(text);
   std::smatch m;
   if (!std::regex_match(s, m, version_re()))
     return make_error(Errc::bad_input, fmt::format("'{}' is not a PEP 440 version", text), {},
                       "write versions like 2.9.1, 0.0.33.post2 or 2.11.0+cu130");
+  // Every number of the version fits a long long (the epoch an int), else it is refused.
+  bool fits = true;
+  auto num = [&fits](const std::ssub_match& g) -> long long {
+    if (!g.matched) return 0;
+    auto v = to_number(std::string_view(&*g.first, static_cast<std::size_t>(g.length())));
+    fits = fits && v.has_value();
+    return v.value_or(0);
+  };
   Version v;
-  v.epoch = static_cast<int>(num(m[1]));
+  const long long epoch = num(m[1]);
+  fits = fits && epoch <= std::numeric_limits<int>::max();
+  v.epoch = static_cast<int>(epoch);
   const std::string release = m[2].str();  // split() returns views: keep the string alive
-  for (auto part : str::split(release, '.')) v.release.push_back(std::stoll(std::string(part)));
+  for (auto part : str::split(release, '.')) {
+    auto n = to_number(part);
+    fits = fits && n.has_value();
+    v.release.push_back(n.value_or(0));
+  }
   if (m[4].matched) {
     std::string l = str::to_lower(m[4].str());
     char kind = (l == "a" || l == "alpha") ? 'a' : (l == "b" || l == "beta") ? 'b' : 'c';
@@ -155,6 +184,10 @@ Result<Version> parse_version(std::string_view text) {
   else if (m[8].matched)
     v.post = num(m[9]);
   if (m[11].matched) v.dev = num(m[12]);
+  if (!fits)
+    return make_error(Errc::bad_input,
+                      fmt::format("'{}' has a number too large for a version", text), {},
+                      "write versions like 2.9.1, 0.0.33.post2 or 2.11.0+cu130");
   if (m[13].matched) {
     std::string l = str::to_lower(m[13].str());
     std::replace(l.begin(), l.end(), '-', '.');

@@ -2,22 +2,36 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <thread>
 
 #include "net/credentials.hpp"
 #include "net/status_policy.hpp"
 #include "util/cancel.hpp"
+#include "util/json_reader.hpp"
 #include "util/strings.hpp"
 
 namespace sd35::lfs {
 namespace {
 
+// Expiry times beyond this are "does not expire" (the clock's nanoseconds would overflow near
+// 2262); before the epoch they are already past.
+constexpr std::time_t kNeverExpires = 4'102'444'800;  // 2100-01-01T00:00:00Z
+
 std::optional<Clock::time_point> parse_rfc3339(const std::string& s) {
   std::tm tm{};
   const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (!end) return std::nullopt;
-  return Clock::from_time_t(timegm(&tm));
+  const std::time_t t = timegm(&tm);
+  if (t >= kNeverExpires) return std::nullopt;
+  return Clock::from_time_t(std::max<std::time_t>(t, 0));
+}
+
+// `expires_in` seconds after `sent_at`, the seconds clamped to what the clock can hold.
+Clock::time_point expires_after(Clock::time_point sent_at, std::int64_t seconds) {
+  constexpr std::int64_t kTenYears = 10LL * 365 * 24 * 3600;
+  return sent_at + std::chrono::seconds(std::clamp(seconds, -kTenYears, kTenYears));
 }
 
 Error api_error(long status, const std::string& body,
@@ -112,7 +126,10 @@ Result<std::vector<ObjectResult>> parse_batch_response(std::string_view body,
         Errc::network, "malformed LFS batch response: " + what, std::string(where),
         "the LFS server is misbehaving; retry, or report it to the server's operator");
   };
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  // The strict reader: no exceptions, and nesting deep enough to overflow dump() is refused.
+  auto parsed = jsonio::parse(body, where);
+  if (!parsed) return bad(parsed.error().message);
+  const nlohmann::json& j = *parsed;
   if (!j.is_object()) return bad("not a JSON object");
   if (j.contains("transfer") && j["transfer"] != "basic")
     return bad(fmt::format("transfer '{}' was not asked for", j["transfer"].dump()));
@@ -128,8 +145,12 @@ Result<std::vector<ObjectResult>> parse_batch_response(std::string_view body,
     if (o.contains("size") && o["size"].is_number_unsigned())
       r.object.size = o["size"].get<std::uint64_t>();
     if (o.contains("error") && o["error"].is_object()) {
-      r.error_code = o["error"].value("code", 0);
-      r.error_message = o["error"].value("message", "");
+      const auto& e = o["error"];
+      // A code or message of another type reads as absent, never as an exception.
+      r.error_code = e.contains("code") && e["code"].is_number_integer() ? e["code"].get<int>() : 0;
+      r.error_message = e.contains("message") && e["message"].is_string()
+                            ? e["message"].get<std::string>()
+                            : std::string();
     } else if (o.contains("actions") && o["actions"].is_object() &&
                o["actions"].contains("download")) {
       const auto& d = o["actions"]["download"];
@@ -141,7 +162,7 @@ Result<std::vector<ObjectResult>> parse_batch_response(std::string_view body,
         for (const auto& [k, v] : d["header"].items())
           if (v.is_string()) a.headers.emplace_back(k, v.get<std::string>());
       if (d.contains("expires_in") && d["expires_in"].is_number_integer())
-        a.expires_at = sent_at + std::chrono::seconds(d["expires_in"].get<std::int64_t>());
+        a.expires_at = expires_after(sent_at, d["expires_in"].get<std::int64_t>());
       else if (d.contains("expires_at") && d["expires_at"].is_string())
         a.expires_at = parse_rfc3339(d["expires_at"].get<std::string>());
       r.download = std::move(a);

@@ -19,18 +19,25 @@ namespace {
 
 using jsonio::ObjectReader;
 
+// std::regex matches recursively, a frame per character: a value of tens of kilobytes overflows
+// the stack. No valid value comes near this.
+constexpr std::size_t kMaxRegexInput = 1024;
+
 bool valid_repo(const std::string& repo) {
+  if (repo.size() > kMaxRegexInput) return false;
   static const std::regex id(R"(^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$)");
   static const std::regex url(R"(^https?://[^/\s]+(/[^\s]*)?/[^/\s]+/[^/\s]+/?$)");
   return std::regex_match(repo, id) || std::regex_match(repo, url);
 }
 
 bool valid_cuda_variant(const std::string& v) {
+  if (v.size() > kMaxRegexInput) return false;
   static const std::regex re(R"(^(cu[0-9]{3}|cpu)$)");
   return std::regex_match(v, re);
 }
 
 bool valid_cc(const std::string& v) {
+  if (v.size() > kMaxRegexInput) return false;
   static const std::regex re(R"(^[0-9]+\.[0-9]+$)");
   return std::regex_match(v, re);
 }

@@ -29,12 +29,36 @@ std::string index_for(std::string_view url, const std::vector<std::string>& inde
   return indexes.empty() ? std::string() : indexes.front();
 }
 
+// obj[key] when obj is an object and the value a string, else "" (the report is pip's output:
+// a value of another type is a malformed report, never an exception).
+std::string string_at(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// archive_info.hashes.sha256, else the legacy archive_info.hash "sha256=<hex>"; "" when neither.
+Result<std::string> sha256_of(const nlohmann::json& download_info, const std::string& where) {
+  if (!download_info.is_object() || !download_info.contains("archive_info")) return std::string();
+  const auto& ai = download_info["archive_info"];
+  if (!ai.is_object()) return make_error(Errc::bad_input, "archive_info is not an object", where);
+  if (auto hashes = ai.find("hashes");
+      hashes != ai.end() && hashes->is_object() && hashes->contains("sha256")) {
+    const auto& h = (*hashes)["sha256"];
+    if (!h.is_string())
+      return make_error(Errc::bad_input, "archive_info.hashes.sha256 is not a string", where);
+    return h.get<std::string>();
+  }
+  const std::string legacy = string_at(ai, "hash");
+  return str::starts_with(legacy, "sha256=") ? legacy.substr(7) : std::string();
+}
+
 }  // namespace
 
 Result<std::vector<Package>> parse_pip_report(std::string_view text, const std::string& source,
                                               const std::vector<std::string>& indexes) {
   SD35_TRY(auto doc, jsonio::parse(text, source));
-  if (!doc.is_object() || doc.value("version", "") != "1" || !doc.contains("install") ||
+  if (!doc.is_object() || string_at(doc, "version") != "1" || !doc.contains("install") ||
       !doc["install"].is_array())
     return make_error(Errc::unsupported_version, "not a pip installation report of version \"1\"",
                       source, "use pip >= 22.2 (python -m pip install -U pip)");
@@ -43,25 +67,20 @@ Result<std::vector<Package>> parse_pip_report(std::string_view text, const std::
   for (std::size_t i = 0; i < install.size(); ++i) {
     const auto& e = install[i];
     std::string where = fmt::format("{}: /install/{}", source, i);
-    if (!e.contains("metadata") || !e.contains("download_info"))
+    if (!e.is_object() || !e.contains("metadata") || !e.contains("download_info"))
       return make_error(Errc::bad_input, "report entry lacks metadata or download_info", where);
     const auto& md = e["metadata"];
     const auto& di = e["download_info"];
     Package p;
-    p.name = normalize_name(md.value("name", ""));
-    p.version = md.value("version", "");
-    p.url = di.value("url", "");
+    p.name = normalize_name(string_at(md, "name"));
+    p.version = string_at(md, "version");
+    p.url = string_at(di, "url");
     p.file = file_of(p.url);
-    p.requested = e.value("requested", false);
+    p.requested =
+        e.contains("requested") && e["requested"].is_boolean() && e["requested"].get<bool>();
     p.specifier = "==" + p.version;
     p.index_url = index_for(p.url, indexes);
-    if (di.contains("archive_info")) {
-      const auto& ai = di["archive_info"];
-      if (ai.contains("hashes") && ai["hashes"].contains("sha256"))
-        p.sha256 = ai["hashes"]["sha256"].get<std::string>();
-      else if (ai.contains("hash") && str::starts_with(ai["hash"].get<std::string>(), "sha256="))
-        p.sha256 = ai["hash"].get<std::string>().substr(7);
-    }
+    SD35_TRY(p.sha256, sha256_of(di, where));
     if (p.name.empty() || p.version.empty() || p.url.empty())
       return make_error(Errc::bad_input, "report entry lacks name, version or URL", where);
     if (!str::ends_with(p.file, ".whl"))

@@ -14,6 +14,8 @@ struct TorchBuildInfo {
   bool native_float8 = false;  // at::kFloat8_e4m3fn exists (libtorch >= 2.1)
   bool scaled_mm = false;      // at::_scaled_mm with the stable (>= 2.5) signature
   bool cxx11_abi = false;
+  int cuda_capability = 0;     // device 0 as major * 10 + minor (89 = 8.9); 0 without a device
+  bool fused_kernels = false;  // the fused FP8 block kernels are built into this target
   double probe_matmul_checksum = 0.0;  // a tiny real matmul proves the library runs
 };
 

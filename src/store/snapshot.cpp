@@ -21,7 +21,9 @@ std::string_view to_string(LinkKind k) noexcept {
 }
 
 bool is_safe_repo_path(std::string_view path) noexcept {
-  if (path.empty() || path.front() == '/') return false;
+  // A NUL would cut the name short at the system call ("a/..\0x" is "a/.." there).
+  if (path.empty() || path.front() == '/' || path.find('\0') != std::string_view::npos)
+    return false;
   for (auto part : str::split(path, '/'))
     if (part.empty() || part == "." || part == "..") return false;
   return true;

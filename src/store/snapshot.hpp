@@ -23,7 +23,7 @@ Result<LinkKind> link_snapshot_file(const RepoCache& cache, const std::string& c
 // refs/<revision> := commit (skipped when the revision is itself a commit hash).
 Status write_ref(const RepoCache& cache, const std::string& revision, const std::string& commit);
 
-// A repo path must stay inside the snapshot: no absolute paths, no "..", no empty parts.
+// A repo path must stay inside the snapshot: no absolute paths, no "..", no empty parts, no NUL.
 bool is_safe_repo_path(std::string_view path) noexcept;
 
 }  // namespace sd35::store

@@ -7,6 +7,9 @@
 namespace sd35::jsonio {
 namespace {
 
+// The deepest nesting parse() accepts (objects and arrays): our files need fewer than 10.
+constexpr int kMaxDepth = 256;
+
 // JSON pointer escaping (RFC 6901).
 std::string escape_token(std::string_view key) {
   std::string out;
@@ -46,8 +49,21 @@ std::string_view type_name(const json& v) noexcept {
 }
 
 Result<json> parse(std::string_view text, std::string_view source) {
+  // Deeper documents are refused while parsing: dumping or walking one recurses per level, and a
+  // hostile file 64 KiB deep would overflow the stack.
+  bool too_deep = false;
+  json::parser_callback_t limit = [&too_deep](int depth, json::parse_event_t, json&) {
+    if (depth <= kMaxDepth) return true;
+    too_deep = true;
+    return false;  // discard the value: nothing deeper is kept
+  };
   try {
-    return json::parse(text.begin(), text.end());
+    json doc = json::parse(text.begin(), text.end(), limit);
+    if (too_deep)
+      return make_error(Errc::bad_input,
+                        fmt::format("JSON nested deeper than {} levels", kMaxDepth),
+                        std::string(source), "this is not a file sd35-setup reads or writes");
+    return doc;
   } catch (const json::parse_error& e) {
     // e.byte is 1-based and points just past the offending character.
     std::size_t byte = e.byte == 0 ? 0 : e.byte - 1;
@@ -66,6 +82,12 @@ Result<json> parse(std::string_view text, std::string_view source) {
     return make_error(Errc::bad_input, fmt::format("invalid JSON: {}", what),
                       fmt::format("{}:{}:{}", source, line, col),
                       "fix the JSON syntax at that place");
+  } catch (const json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold (a number beyond double, 1e400).
+    std::string what = e.what();
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    return make_error(Errc::bad_input, fmt::format("invalid JSON: {}", what), std::string(source),
+                      "fix the value; numbers must fit a double");
   }
 }
 

@@ -210,8 +210,7 @@ Result<ContentReport> verify_files(const std::filesystem::path& root,
   for (auto& slot : slots) {
     if (slot.stop) return *slot.stop;
   }
-  for (std::size_t i = 0; i < slots.size(); ++i) {
-    auto& slot = slots[i];
+  for (auto& slot : slots) {
     reporter.finding(slot.finding);
     const auto& o = slot.outcome;
     if (!o.ok) ++report.failed;

@@ -51,6 +51,7 @@ class FetchFaults : public FetchTest {
     std::vector<std::string> all = {sd35::test::cli_binary()};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
+    argv.reserve(all.size() + 1);
     for (auto& a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
     pid_t pid = ::fork();

@@ -85,7 +85,7 @@ class SmokeEnv : public ::testing::Test {
                              {"requirements", nlohmann::json::object()},
                              {"smoke", nlohmann::json::object()}}
                   .dump());
-    const auto out = (dir / "resolve.json").string();
+    auto out = (dir / "resolve.json").string();
     const auto host = (stdfs::path(test::data_dir()) / "hosts/resolve-nogpu.json").string();
     const auto run = test::run_cli({"--manifest", (dir / "manifest.json").string(), "resolve",
                                     "--host", host, "--index", url, "--out", out},

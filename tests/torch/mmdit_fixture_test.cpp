@@ -18,7 +18,7 @@ struct Case {
 };
 
 std::string checkpoint_path(const Case& c) {
-  const std::string dir = sd35::test::fixture_dir(c.set);
+  std::string dir = sd35::test::fixture_dir(c.set);
   if (c.layout == "diffusers") return dir;  // folder with transformer/
   return dir + "/" + c.set + "_" + c.layout + ".safetensors";
 }

@@ -12,5 +12,13 @@ TEST(TorchBuild, LinkedLibtorchRunsAMatmul) {
   int minor = std::stoi(info.version.substr(info.version.find('.') + 1));
   EXPECT_EQ(info.native_float8, major > 2 || (major == 2 && minor >= 1));
   EXPECT_EQ(info.scaled_mm, major > 2 || (major == 2 && minor >= 5));
-  if (!info.cuda_available) EXPECT_EQ(info.cuda_device_count, 0);
+  if (!info.cuda_available) {
+    EXPECT_EQ(info.cuda_device_count, 0);
+    EXPECT_EQ(info.cuda_capability, 0);
+  } else {
+    EXPECT_GE(info.cuda_capability, 30) << "a CUDA device reports its compute capability";
+  }
+  if (info.fused_kernels) {
+    EXPECT_TRUE(info.cuda_compiled && info.scaled_mm);
+  }
 }

@@ -2,6 +2,8 @@
 // ETA, and how the three renderers show a per-file update.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -96,7 +98,8 @@ TEST(ProgressEta, UnknownFinishedAndKnown) {
   EXPECT_DOUBLE_EQ(*u.eta_s(), 0.0);
 }
 
-// Renders through a real renderer into memory.
+// Renders through a real renderer into memory, on a fake clock that starts at the clock's epoch
+// and moves only when the test says (the throttles never depend on how fast the test runs).
 class Captured {
  public:
   explicit Captured(cli::RenderMode mode) {
@@ -106,8 +109,10 @@ class Captured {
     o.mode = mode;
     o.out = out_;
     o.err = err_;
+    o.now = [this] { return now_; };
     reporter = cli::make_renderer(o);
   }
+  void advance(std::chrono::milliseconds by) { now_ += by; }
   ~Captured() {
     reporter.reset();
     std::fclose(out_);
@@ -126,6 +131,7 @@ class Captured {
  private:
   std::FILE* out_ = nullptr;
   std::FILE* err_ = nullptr;
+  cli::RenderClock::time_point now_{};
   char* out_buf_ = nullptr;
   char* err_buf_ = nullptr;
   std::size_t out_len_ = 0, err_len_ = 0;
@@ -137,17 +143,40 @@ const ProgressUpdate kFileUpdate{
 TEST(ProgressRender, PlainLineHasFileRateAndEta) {
   Captured c(cli::RenderMode::plain);
   c.reporter->progress(kFileUpdate);
-  EXPECT_EQ(c.err(),
-            "fetch transformer/model.safetensors: at 256.0 MiB / 1.0 GiB 64.0 MiB/s ETA 0m12s\n");
+  const std::string line =
+      "fetch transformer/model.safetensors: at 256.0 MiB / 1.0 GiB 64.0 MiB/s ETA 0m12s\n";
+  EXPECT_EQ(c.err(), line) << "the first update prints, even at the clock's epoch";
   // A burst of updates inside the 5 s interval adds no line; the completion always does.
-  for (int i = 0; i < 50; ++i) c.reporter->progress(kFileUpdate);
+  for (int i = 0; i < 49; ++i) {
+    c.advance(std::chrono::milliseconds(100));
+    c.reporter->progress(kFileUpdate);
+  }
+  EXPECT_EQ(c.err(), line) << "4.9 s after the first line: still throttled";
+  c.advance(std::chrono::milliseconds(100));
+  c.reporter->progress(kFileUpdate);
+  EXPECT_EQ(c.err(), line + line) << "5 s after the first line: the next one";
   ProgressUpdate done = kFileUpdate;
   done.done = done.total;
   done.finished = true;
   c.reporter->progress(done);
-  EXPECT_EQ(c.err(),
-            "fetch transformer/model.safetensors: at 256.0 MiB / 1.0 GiB 64.0 MiB/s ETA 0m12s\n"
-            "fetch transformer/model.safetensors: done 1.0 GiB / 1.0 GiB 64.0 MiB/s\n");
+  EXPECT_EQ(
+      c.err(),
+      line + line + "fetch transformer/model.safetensors: done 1.0 GiB / 1.0 GiB 64.0 MiB/s\n");
+}
+
+TEST(ProgressRender, PlainThrottlesEachItemOnItsOwn) {
+  Captured c(cli::RenderMode::plain);
+  ProgressUpdate other = kFileUpdate;
+  other.item = "vae/model.safetensors";
+  c.reporter->progress(kFileUpdate);
+  c.advance(std::chrono::seconds(1));
+  c.reporter->progress(other);
+  c.advance(std::chrono::seconds(1));
+  c.reporter->progress(kFileUpdate);
+  c.reporter->progress(other);
+  const std::string err = c.err();
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 2) << err;
+  EXPECT_NE(err.find("fetch vae/model.safetensors: at"), std::string::npos) << err;
 }
 
 TEST(ProgressRender, TtyDrawsABarPerFileAndTheTotalBelow) {
@@ -161,7 +190,9 @@ TEST(ProgressRender, TtyDrawsABarPerFileAndTheTotalBelow) {
   EXPECT_EQ(first.find('\n'), std::string::npos) << "the block is redrawn in place";
   // The total arrives inside the 100 ms throttle: kept, drawn with the next redraw (here: the
   // file's completion, which is never throttled and stays on screen as its own line).
+  c.advance(std::chrono::milliseconds(99));
   c.reporter->progress({"fetch", "", 300u << 20, 2048u << 20, 80.0 * (1 << 20), false});
+  EXPECT_EQ(c.err(), first) << "inside the 100 ms throttle: nothing drawn";
   ProgressUpdate done = kFileUpdate;
   done.done = done.total;
   done.finished = true;
@@ -174,6 +205,32 @@ TEST(ProgressRender, TtyDrawsABarPerFileAndTheTotalBelow) {
   ASSERT_NE(total_bar, std::string::npos) << all;
   EXPECT_LT(finished_line, total_bar);
   EXPECT_NE(all.find("ETA 0m22s", total_bar), std::string::npos) << all;
+  c.reporter->finish();
+}
+
+TEST(ProgressRender, TtyRedrawsAtMostEvery100Ms) {
+  Captured c(cli::RenderMode::tty);
+  c.reporter->progress(kFileUpdate);
+  const std::string first = c.err();
+  ASSERT_FALSE(first.empty());
+  ProgressUpdate later = kFileUpdate;
+  later.done = 512u << 20;
+  c.advance(std::chrono::milliseconds(50));
+  c.reporter->progress(later);
+  EXPECT_EQ(c.err(), first) << "50 ms after a redraw: throttled";
+  c.advance(std::chrono::milliseconds(50));
+  c.reporter->progress(later);
+  const std::string redrawn = c.err().substr(first.size());
+  EXPECT_EQ(redrawn.find("\r\x1b[2K"), 0u) << redrawn;
+  EXPECT_NE(redrawn.find(" 50% 512.0 MiB / 1.0 GiB"), std::string::npos) << redrawn;
+  // A file without an update for more than 3 s leaves the block (waiting for a retry).
+  ProgressUpdate other = kFileUpdate;
+  other.item = "vae/model.safetensors";
+  c.advance(std::chrono::milliseconds(3100));
+  c.reporter->progress(other);
+  const std::string block = c.err().substr(first.size() + redrawn.size());
+  EXPECT_NE(block.find("vae/model.safetensors ["), std::string::npos) << block;
+  EXPECT_EQ(block.find("transformer/model.safetensors"), std::string::npos) << block;
   c.reporter->finish();
 }
 
@@ -208,6 +265,20 @@ TEST(ProgressRender, JsonEventCarriesRateAndEtaPerFile) {
   auto total = nlohmann::json::parse(l);
   EXPECT_EQ(total.at("item"), "");
   EXPECT_TRUE(total.at("eta_s").is_null()) << "unknown total: no ETA";
+}
+
+TEST(ProgressRender, JsonLinesAtMostOncePerSecondPerItem) {
+  Captured c(cli::RenderMode::json);
+  c.reporter->progress(kFileUpdate);
+  c.advance(std::chrono::milliseconds(999));
+  c.reporter->progress(kFileUpdate);
+  c.advance(std::chrono::milliseconds(1));
+  c.reporter->progress(kFileUpdate);
+  ProgressUpdate done = kFileUpdate;
+  done.finished = true;
+  c.reporter->progress(done);
+  const std::string err = c.err();
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 3) << err;
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ class ContentTest : public ::testing::Test {
   Expectation expect(const std::string& name, const std::string& bytes) {
     return {name, bytes.size(), sha256_hex(bytes), std::nullopt, "test"};
   }
-  ContentReport run(const std::vector<Expectation>& ex, ContentOptions o, CollectingReporter& r) {
+  ContentReport run(const std::vector<Expectation>& ex, const ContentOptions& o,
+                    CollectingReporter& r) {
     auto rep = verify_files(dir.path(), ex, o, r);
     EXPECT_TRUE(rep.has_value());
     return rep ? *rep : ContentReport{};
