@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "net/http.hpp"
+#include "resolve/pip_errors.hpp"
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
 #include "util/process.hpp"
@@ -97,15 +98,10 @@ Result<std::vector<Package>> run_pip_report(const PipRunOptions& o) {
   if (!outcome.success()) {
     std::error_code ec;
     std::filesystem::remove(report, ec);
-    std::string err =
-        outcome.err.size() > 1500 ? outcome.err.substr(outcome.err.size() - 1500) : outcome.err;
-    return make_error(
-        Errc::host_not_ready,
-        fmt::format("pip could not resolve the environment (exit {}{}): {}", outcome.exit_code,
-                    outcome.timed_out ? ", timed out" : "", str::trim(err)),
-        o.python,
-        "read pip's message above; check the index URLs and that the pins have wheels for this "
-        "Python");
+    return pip_failure(outcome,
+                       {"pip could not resolve the environment", o.python, Errc::host_not_ready,
+                        "read pip's message above; check the index URLs and that the "
+                        "pins have wheels for this Python"});
   }
   auto text = fs::read_file(report);
   std::error_code ec;
