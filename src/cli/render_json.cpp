@@ -20,6 +20,9 @@ class JsonRenderer final : public Reporter {
     if (o_.verbosity < 1 && level == Level::debug) return;
     nlohmann::json j = {{"type", "event"}, {"level", to_string(level)}, {"message", message}};
     if (!fields.empty()) j["fields"] = fields;
+    if (o_.verbosity >= 2)  // -vv: when it happened
+      j["elapsed_s"] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     line(j);
   }
   void progress(const ProgressUpdate& u) override {
@@ -62,6 +65,7 @@ class JsonRenderer final : public Reporter {
   RenderOptions o_;
   std::mutex mu_;
   std::map<std::string, std::chrono::steady_clock::time_point> last_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace
