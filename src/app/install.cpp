@@ -13,7 +13,6 @@
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
 #include "util/process.hpp"
-#include "util/strings.hpp"
 
 namespace sd35::app {
 namespace {

@@ -53,11 +53,25 @@ sd35::Result<sd35::app::Outcome> run_command(const sd35::cli::Runner& chosen,
   return result;
 }
 
+// A run that ended without an error but did not pass still ends with what to do.
+void report_outcome(sd35::Reporter& reporter, sd35::app::Outcome outcome) {
+  using sd35::app::Outcome;
+  if (outcome == Outcome::not_ready)
+    reporter.event(sd35::Level::warn,
+                   "not ready (exit 3)\n  hint: each failed required check above names what to "
+                   "fix; run the same command again once it is done");
+  if (outcome == Outcome::verification_failed)
+    reporter.event(sd35::Level::warn,
+                   "verification failed (exit 4)\n  hint: each failed finding above names the "
+                   "file, check or tensor and what to do");
+}
+
 // The one exit: the error (if any) and exactly one result document, then the exit code.
 int conclude(sd35::Reporter& renderer, sd35::cli::OneResult& one,
              const sd35::Result<sd35::app::Outcome>& result) {
   const int code = sd35::app::exit_code_for(result);
   one.event(sd35::Level::debug, fmt::format("exit code {}", code));
+  if (result) report_outcome(one, *result);
   one.conclude(result ? nullptr : &result.error(), code);
   renderer.finish();
   return code;

@@ -39,7 +39,8 @@ class OneResult final : public ForwardingReporter {
  public:
   using ForwardingReporter::ForwardingReporter;
   void result(std::string_view kind, const nlohmann::json& document) override;
-  // Reports `error` (when there is one: an error event with its hint) and sends the document on.
+  // Reports `error` (when there is one: an error event with its hint) and sends the document on;
+  // a document of a run that did not pass (exit 3, 4) gets "ok": false and its "exit_code".
   void conclude(const Error* error, int exit_code);
 
  private:

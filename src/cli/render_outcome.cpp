@@ -30,7 +30,12 @@ void OneResult::conclude(const Error* error, int exit_code) {
     inner_.result(kind_, error_document(*error, exit_code, document_.value_or(nlohmann::json())));
     return;
   }
-  if (document_) inner_.result(kind_, *document_);
+  if (!document_) return;
+  if (exit_code != 0) {  // not ready (3) or verification failed (4): say so in the document too
+    (*document_)["ok"] = false;
+    (*document_)["exit_code"] = exit_code;
+  }
+  inner_.result(kind_, *document_);
 }
 
 }  // namespace sd35::cli
