@@ -62,8 +62,8 @@ void report_outcome(sd35::Reporter& reporter, sd35::app::Outcome outcome) {
                    "fix; run the same command again once it is done");
   if (outcome == Outcome::verification_failed)
     reporter.event(sd35::Level::warn,
-                   "verification failed (exit 4)\n  hint: each failed finding above names the "
-                   "file, check or tensor and what to do");
+                   "verification failed (exit 4)\n  hint: the lines above say what differs (the "
+                   "file, check or tensor) and what to do");
 }
 
 // The one exit: the error (if any) and exactly one result document, then the exit code.
