@@ -80,9 +80,15 @@ ArgvPreview preview_argv(int argc, const char* const* argv) {
 
 Error usage_error(const CLI::App& root, const CLI::ParseError& e, const ArgvPreview& preview) {
   const std::string commands = command_list(root);
-  if (preview.command.empty())
-    return make_error(Errc::usage, fmt::format("no command given: {}", e.what()), "sd35-setup",
+  if (preview.command.empty()) {
+    std::string unknown;
+    for (const auto& arg : root.remaining()) unknown += (unknown.empty() ? "" : " ") + arg;
+    return make_error(Errc::usage,
+                      unknown.empty() ? std::string("no command given")
+                                      : fmt::format("unknown option {} and no command", unknown),
+                      "sd35-setup",
                       fmt::format("choose one of: {}; `sd35-setup help` explains them", commands));
+  }
   if (!is_command(root, preview.command))
     return make_error(
         Errc::usage, fmt::format("unknown command '{}'", preview.command), "sd35-setup",
