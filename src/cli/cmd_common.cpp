@@ -34,8 +34,10 @@ void add_help_command(CLI::App& root, Runner& chosen) {
     if (!topic->empty() && !is_command(root, *topic))
       throw CLI::ValidationError(fmt::format("unknown command '{}'", *topic));
     chosen = [&root, topic](Reporter&) -> Result<app::Outcome> {
+      // App::help() of the root would explain the last parsed subcommand (this one).
       const CLI::App* about = topic->empty() ? &root : root.get_subcommand(*topic);
-      std::fputs(about->help().c_str(), stdout);
+      std::fputs(root.get_formatter()->make_help(about, "", CLI::AppFormatMode::Normal).c_str(),
+                 stdout);
       return app::Outcome::ok;
     };
   });

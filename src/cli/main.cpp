@@ -70,10 +70,10 @@ void report_outcome(sd35::Reporter& reporter, sd35::app::Outcome outcome) {
 int conclude(sd35::Reporter& renderer, sd35::cli::OneResult& one,
              const sd35::Result<sd35::app::Outcome>& result) {
   const int code = sd35::app::exit_code_for(result);
-  one.event(sd35::Level::debug, fmt::format("exit code {}", code));
-  if (result) report_outcome(one, *result);
+  one.debug(fmt::format("exit code {}", code));
   one.conclude(result ? nullptr : &result.error(), code);
   renderer.finish();
+  if (result) report_outcome(renderer, *result);  // last: below the tables and summaries
   return code;
 }
 

@@ -101,7 +101,8 @@ class TextRenderer final : public Reporter {
     if (o_.verbosity >= 2) prefix = fmt::format("[{:8.3f}s] {}", seconds_since(start_), prefix);
     std::string tail =
         o_.verbosity >= 2 && fields.is_object() && !fields.empty()
-            ? " " + fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+            ? fmt::format(" {}",
+                          fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
             : "";
     std::fputs(
         fmt::format("{}{}{}{}{}\n", paint(color, ""), prefix, message, tail, paint(kReset, ""))

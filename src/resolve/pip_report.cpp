@@ -93,7 +93,10 @@ Result<std::vector<Package>> run_pip_report(const PipRunOptions& o) {
   }
   for (const auto& r : o.requirements) cmd.argv.push_back(r);
   cmd.timeout = o.timeout;
-  cmd.env_overrides = {{"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PIP_NO_INPUT", "1"}};
+  // A dry run installs nothing, so Debian's externally-managed marker (PEP 668) does not apply.
+  cmd.env_overrides = {{"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
+                       {"PIP_NO_INPUT", "1"},
+                       {"PIP_BREAK_SYSTEM_PACKAGES", "1"}};
   SD35_TRY(auto outcome, proc::run(cmd));
   if (!outcome.success()) {
     std::error_code ec;

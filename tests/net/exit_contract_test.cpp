@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,6 +19,7 @@
 #include "net/local_hub.hpp"
 #include "support/test_env.hpp"
 #include "support/tiny_model_cache.hpp"
+#include "util/fs.hpp"
 
 namespace sd35 {
 namespace {
@@ -29,7 +31,8 @@ struct Row {
   std::string name;               // the test's name: command_class_detail
   std::vector<std::string> args;  // {tmp}, {data}, {refused}, {tls} are replaced
   int code;                       // the exit code docs/cli.md promises
-  std::string names;              // what stderr must name (file, host, check); may be empty
+  std::string names;              // what the output must name (file, host, check); may be empty
+  std::map<std::string, std::string> env = {};  // more environment ({refused} is replaced)
 };
 
 // A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
@@ -66,11 +69,15 @@ class ExitContract : public ::testing::TestWithParam<Row> {
     refused_ = "http://127.0.0.1:" + std::to_string(refused_port());
     write_resolution("refused-resolve.json", refused_);
     write_resolution("dns-resolve.json", "http://sd35-contract.invalid");
+    // A host whose Python is the fake venv: pip runs there (no externally-managed refusal).
+    auto host = json::parse(*fs::read_file(test::data_dir() / "hosts/ci-no-gpu.json"));
+    host["python"][0]["path"] = (*dir_ / "venv/bin/python").string();
+    dir_->write("venv-host.json", host.dump());
     // Two valid lockfiles of two hosts.
     for (const auto& [lock, host] :
          {std::pair{"a.lock.json", "ci-no-gpu.json"}, std::pair{"b.lock.json", "h100.json"}}) {
-      auto r = run({"lock", "--host", (test::data_dir() / "hosts" / host).string(), "--out",
-                    (*dir_ / lock).string()},
+      auto r = run({"lock", "--from", (*dir_ / "refused-resolve.json").string(), "--host",
+                    (test::data_dir() / "hosts" / host).string(), "--out", (*dir_ / lock).string()},
                    false);
       ASSERT_EQ(r.exit_code, 0) << r.err;
     }
@@ -130,7 +137,8 @@ class ExitContract : public ::testing::TestWithParam<Row> {
 
   // The binary in {tmp}/empty (no sd35.lock.json, no sd35-resolve.json there), with a cache,
   // HOME and pip of its own and no proxy.
-  static proc::Outcome run(const std::vector<std::string>& args, bool json_mode) {
+  static proc::Outcome run(const std::vector<std::string>& args, bool json_mode,
+                           const std::map<std::string, std::string>& env = {}) {
     proc::Command c;
     c.argv = {test::cli_binary()};
     if (json_mode) c.argv.emplace_back("--json");
@@ -138,14 +146,18 @@ class ExitContract : public ::testing::TestWithParam<Row> {
     c.cwd = (*dir_ / "empty").string();
     c.env_overrides = {{"HF_HUB_CACHE", (*dir_ / "cache").string()},
                        {"HOME", dir_->path().string()},
-                       {"PIP_RETRIES", "0"},
+                       {"PIP_RETRIES", "1"},  // one retry: pip then names its network error
                        {"PIP_TIMEOUT", "5"},
                        {"PIP_CONFIG_FILE", "/dev/null"},
                        {"NO_COLOR", "1"}};
-    c.env_remove = {"http_proxy",         "HTTP_PROXY",    "https_proxy",  "HTTPS_PROXY",
-                    "all_proxy",          "ALL_PROXY",     "HF_TOKEN",     "HF_ENDPOINT",
-                    "HF_HUB_OFFLINE",     "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE",
-                    "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"};
+    for (const auto& [k, v] : env) c.env_overrides[k] = expand(v);
+    c.env_remove = {"PIP_FIND_LINKS", "PIP_INDEX_URL",      "PIP_EXTRA_INDEX_URL",
+                    "PIP_NO_INDEX",   "http_proxy",         "HTTP_PROXY",
+                    "https_proxy",    "HTTPS_PROXY",        "all_proxy",
+                    "ALL_PROXY",      "HF_TOKEN",           "HF_ENDPOINT",
+                    "HF_HUB_OFFLINE", "SSL_CERT_FILE",      "SSL_CERT_DIR",
+                    "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO"};
+    std::erase_if(c.env_remove, [&](const std::string& k) { return env.count(k) != 0; });
     c.timeout = std::chrono::seconds(60);
     auto r = proc::run(c);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().describe());
@@ -159,15 +171,16 @@ class ExitContract : public ::testing::TestWithParam<Row> {
 
 TEST_P(ExitContract, ExitCodeHintAndOneJsonDocument) {
   const Row& row = GetParam();
-  auto plain = run(row.args, false);
+  auto plain = run(row.args, false, row.env);
   EXPECT_EQ(plain.exit_code, row.code) << plain.err;
   EXPECT_NE(plain.err.find("hint:"), std::string::npos) << plain.err;
-  if (!row.names.empty())
-    EXPECT_NE(plain.err.find(expand(row.names)), std::string::npos)
+  if (!row.names.empty()) {
+    EXPECT_NE((plain.out + plain.err).find(expand(row.names)), std::string::npos)
         << "the message should name " << row.names << ":\n"
-        << plain.err;
+        << plain.out << plain.err;
+  }
 
-  auto js = run(row.args, true);
+  auto js = run(row.args, true, row.env);
   EXPECT_EQ(js.exit_code, row.code) << js.err;
   json doc = json::parse(js.out, nullptr, false);  // exactly one document: a second one fails
   ASSERT_FALSE(doc.is_discarded()) << "stdout is not one JSON document:\n" << js.out;
@@ -226,7 +239,7 @@ const Row kRows[] = {
     {"verify_bad_lock", {"verify", "--lock", "{tmp}/bad.json"}, 2, "{tmp}/bad.json"},
     {"smoke_bad_host", {"smoke", "--host", "{tmp}/bad.json", "--synthetic"}, 2, "{tmp}/bad.json"},
     {"install_bad_from", {"install", "--venv", "{tmp}/v", "--from", "{tmp}/bad.json"}, 2, "{tmp}/bad.json"},
-    {"lock_bad_host", {"lock", "--host", "{tmp}/bad.json"}, 2, "{tmp}/bad.json"},
+    {"lock_bad_host", {"lock", "--from", "{tmp}/refused-resolve.json", "--host", "{tmp}/bad.json"}, 2, "{tmp}/bad.json"},
     {"lock_export_bad_lock", {"lock", "export", "--lock", "{tmp}/bad.json"}, 2, "{tmp}/bad.json"},
     {"lock_diff_bad", {"lock", "diff", "{tmp}/bad.json", "{tmp}/a.lock.json"}, 2, "{tmp}/bad.json"},
     {"up_bad_host", {"up", "--host", "{tmp}/bad.json", "--dir", "{tmp}/up-bad"}, 2, "{tmp}/bad.json"},
@@ -238,6 +251,7 @@ const Row kRows[] = {
     {"up_not_ready",
      {"--manifest", "{data}/manifests/resolve-gpu-only.json", "up", "--host",
       "{data}/hosts/resolve-nogpu.json", "--dir", "{tmp}/up-3"}, 3, "gpu."},
+    {"smoke_not_ready", {"smoke", "--host", "{data}/hosts/h100.json", "--synthetic"}, 3, ""},
     // verification failed (4)
     {"verify_failed",
      {"--manifest", "{tmp}/cpu-manifest.json", "verify", "--path", "{tmp}/model"}, 4, "model.safetensors"},
@@ -248,9 +262,9 @@ const Row kRows[] = {
     {"fetch_refused", {"fetch", "--repo", "{refused}/acme/tiny"}, 5, "127.0.0.1"},
     {"resolve_index_refused",
      {"resolve", "--host", "{data}/hosts/ci-no-gpu.json", "--index", "{refused}/simple"}, 5, "{refused}"},
-    {"resolve_closure_refused",
-     {"--manifest", "{tmp}/cpu-manifest.json", "resolve", "--host", "{data}/hosts/ci-no-gpu.json",
-      "--closure", "--index", "{refused}/simple"}, 5, "Connection refused"},
+    {"resolve_closure_proxy_refused",  // pip's own network error, through a proxy that refuses
+     {"--manifest", "{tmp}/cpu-manifest.json", "resolve", "--host", "{tmp}/venv-host.json", "--closure"},
+     5, "Cannot connect to proxy", {{"https_proxy", "{refused}"}, {"HTTPS_PROXY", "{refused}"}}},
     {"install_refused", {"install", "--venv", "{tmp}/venv", "--from", "{tmp}/refused-resolve.json"}, 5, "127.0.0.1"},
     {"up_refused",
      {"--manifest", "{tmp}/cpu-manifest.json", "up", "--host", "{data}/hosts/ci-no-gpu.json",
