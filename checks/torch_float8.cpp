@@ -4,7 +4,8 @@
 
 namespace sd35::checks {
 
-// Commands that work as written (tests/net/exit_contract_test.cpp runs the first step).
+// Commands that work as written (tests/net/exit_contract_test.cpp runs them against a local
+// index that refuses: they get as far as the network, no usage error).
 constexpr const char* kInstallTorch =
     "make a venv with the resolved torch: `sd35-setup resolve --index "
     "'https://download.pytorch.org/whl/{variant}' --closure --out sd35-resolve.json && sd35-setup "

@@ -28,8 +28,8 @@ std::pair<Errc, std::string> network_class(std::string_view err) {
             "machine cannot resolve; plan there with --host FILE and no --closure)"};
   if (has(err, "Connection refused"))
     return {Errc::network,
-            "the index refused the connection: check the --index URL, https_proxy / NO_PROXY and "
-            "the firewall"};
+            "the index refused the connection: check the index URL (--index, or the wheel URLs "
+            "of the resolution), https_proxy / NO_PROXY and the firewall"};
   if (has(err, "timed out") || has(err, "ConnectTimeoutError") || has(err, "ReadTimeoutError"))
     return {Errc::timeout, "the index did not answer in time: check the network, then retry"};
   if (has(err, "NewConnectionError") || has(err, "Could not fetch URL") ||

@@ -20,6 +20,7 @@
 #include "support/test_env.hpp"
 #include "support/tiny_model_cache.hpp"
 #include "util/fs.hpp"
+#include "util/strings.hpp"
 
 namespace sd35 {
 namespace {
@@ -284,6 +285,47 @@ const Row kRows[] = {
 
 INSTANTIATE_TEST_SUITE_P(Rows, ExitContract, ::testing::ValuesIn(kRows),
                          [](const ::testing::TestParamInfo<Row>& info) { return info.param.name; });
+
+// doctor's torch.float8 fix is commands that work as written: run against an index that refuses
+// (and a described host), each gets as far as the network (exit 5), never a usage error.
+TEST_F(ExitContract, Float8FixCommandsWork) {
+  auto doctor = run({"doctor", "--host", "{data}/hosts/ci-no-gpu.json"}, true);
+  std::string fix;
+  for (const auto& line : str::split(doctor.err, '\n')) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("id", "") == "torch.float8") fix = j.value("fix", "");
+  }
+  ASSERT_NE(fix.find("`sd35-setup resolve"), std::string::npos) << fix;
+  std::vector<std::vector<std::string>> steps;  // each `sd35-setup ...` between backticks
+  for (std::size_t at = fix.find('`'); at != std::string::npos; at = fix.find('`', at + 1)) {
+    const auto end = fix.find('`', at + 1);
+    const std::string quoted = fix.substr(at + 1, end - at - 1);
+    for (auto cmd : str::split(quoted, '&')) {
+      std::vector<std::string> words;
+      for (auto w : str::split(str::trim(cmd), ' '))
+        if (!w.empty())
+          words.emplace_back(w == "'https://download.pytorch.org/whl/{variant}'"
+                                 ? "{refused}/whl/{variant}"
+                                 : std::string(w));
+      if (words.size() > 1 && words[0] == "sd35-setup")
+        steps.emplace_back(words.begin() + 1, words.end());
+    }
+    at = end;
+  }
+  ASSERT_EQ(steps.size(), 3u) << fix;  // resolve, install, doctor
+  steps[0].insert(steps[0].end(), {"--host", "{data}/hosts/ci-no-gpu.json"});
+  EXPECT_EQ(run(steps[0], false).exit_code, 5);
+  stdfs::copy_file(*dir_ / "refused-resolve.json", *dir_ / "empty/sd35-resolve.json",
+                   stdfs::copy_options::overwrite_existing);
+  for (auto& w : steps[1])
+    if (w == ".venv") w = (*dir_ / "venv").string();  // the fake venv: no `python -m venv`
+  EXPECT_EQ(run(steps[1], false).exit_code, 5);
+  stdfs::remove(*dir_ / "empty/sd35-resolve.json");
+  for (auto& w : steps[2])
+    if (w == ".venv/bin/python3") w = (*dir_ / "venv/bin/python").string();
+  steps[2].insert(steps[2].end(), {"--host", "{data}/hosts/ci-no-gpu.json"});
+  EXPECT_EQ(run(steps[2], false).exit_code, 3);  // parsed and ran: the GPU-less host is not ready
+}
 
 // What is not a failure: help and version answer on stdout with exit 0.
 TEST(ExitContractAnswers, HelpAndVersion) {
