@@ -133,7 +133,7 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
       options.python, options.venv, options.host_file,
       options.requires_.empty() ? pinned_companions(manifest) : parse_requires(options.requires_)};
   SD35_TRY(PreparedSmoke prepared, prepare_smoke(eo, reporter));
-  if (prepared.env) report_python_side(*prepared.env, reporter);
+  if (prepared.env && !prepared.python_side) report_python_side(*prepared.env, reporter);
   if (prepared.gpu_problem && options.device != "cpu")
     return Error{Errc::host_not_ready,
                  "the environment cannot use this host's GPU: " + prepared.gpu_problem->cause,
@@ -151,7 +151,18 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
       choose_weights(options.checkpoint, options.synthetic, lookup, on_cuda);
   reporter.debug(weights_line(weights));
   SD35_TRY(smoke::SmokeRequest rq, build_request(manifest, options, weights));
-  SD35_TRY(nlohmann::json doc, plugin.run(rq, reporter));
+  auto ran = plugin.run(rq, reporter);
+  // Collected even when the native part failed: both parts are always reported.
+  const bool concurrent = prepared.python_side.has_value();
+  SD35_TRY(const bool same_torch, finish_python_side(prepared));
+  if (!same_torch) {
+    // Rare: the interpreter imports another torch than last time with its files unchanged. The
+    // record is gone, so this second run asks the interpreter first (no recursion beyond it).
+    reporter.info("the environment answered with another torch than remembered: running again");
+    return smoke(global, options, reporter);
+  }
+  if (concurrent) report_python_side(*prepared.env, reporter);
+  SD35_TRY(nlohmann::json doc, std::move(ran));
   describe_weights(weights, doc);
   doc["environment"] = environment_record(prepared, doc);
   if (prepared.env) doc["python_side"] = pyenv::to_json(*prepared.env);
@@ -159,7 +170,9 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   // Where an end-to-end run's time goes: the interpreter's answer, the plugin, the smoke itself.
   doc["timings"] = {{"inspect_seconds", prepared.inspect_seconds},
                     {"plugin_seconds", prepared.plugin_seconds},
-                    {"smoke_seconds", doc.value("total_seconds", 0.0)}};
+                    {"smoke_seconds", doc.value("total_seconds", 0.0)},
+                    {"python_side_concurrent", prepared.python_side_concurrent},
+                    {"python_side_wait_seconds", prepared.python_side_wait_seconds}};
   const bool python_ok = !prepared.env || prepared.env->python_side_ok();
   const bool passed = doc.value("ok", false) && python_ok;
   doc["proven"] = passed;

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "host/probe.hpp"
+#include "pyenv/probe_cache.hpp"
 
 namespace sd35::app {
 namespace {
@@ -18,26 +19,30 @@ Result<std::optional<NvidiaFacts>> host_gpu_facts(const std::string& host_file) 
   return probe_nvidia(ProbeOptions{}, notes);
 }
 
-Result<pyenv::TorchEnv> inspect(const SmokeEnvOptions& o, bool host_has_gpu, Reporter& reporter) {
-  std::string interpreter = o.python;
-  if (interpreter.empty()) {
-    SD35_TRY(interpreter, pyenv::venv_interpreter(o.venv));
-  }
-  reporter.info("inspecting the environment's torch with " + interpreter);
-  pyenv::InspectOptions io;
-  io.companions = o.companions;
-  io.host_has_gpu = host_has_gpu;
-  SD35_TRY(pyenv::TorchEnv env, pyenv::inspect_torch_env(interpreter, io));
+Result<std::string> interpreter_of(const SmokeEnvOptions& o) {
+  if (!o.python.empty()) return o.python;
+  return pyenv::venv_interpreter(o.venv);
+}
+
+Result<pyenv::TorchEnv> torch_required(pyenv::TorchEnv env) {
   if (!env.torch) {
     const pyenv::PyCheck* failed = env.first_failure();
     return make_error(Errc::host_not_ready,
                       "torch does not import in this environment" +
                           (failed ? ": " + failed->error : std::string()),
-                      interpreter,
+                      env.interpreter,
                       "install torch there (`sd35-setup resolve && sd35-setup install --venv "
                       "DIR`), or pass the interpreter that has it");
   }
   return env;
+}
+
+// The interpreter's whole answer (facts and Python side), remembered for the next run.
+Result<pyenv::TorchEnv> inspect(const std::string& interpreter, const pyenv::InspectOptions& io) {
+  SD35_TRY(nlohmann::json doc, pyenv::run_probe(interpreter, io));
+  SD35_TRY(pyenv::TorchEnv env, pyenv::parse_probe(doc, interpreter, io));
+  if (env.torch) pyenv::remember_probe(interpreter, doc);
+  return torch_required(std::move(env));
 }
 
 std::string string_or(const nlohmann::json& j, const char* key) {
@@ -63,10 +68,28 @@ Result<PreparedSmoke> prepare_smoke(const SmokeEnvOptions& o, Reporter& reporter
         string_or(p.plugin->build_info(), "torch_version"), p.plugin->cuda_available(), gpu);
     return p;
   }
+  SD35_TRY(const std::string interpreter, interpreter_of(o));
+  pyenv::InspectOptions io;
+  io.companions = o.companions;
+  io.host_has_gpu = host_has_gpu;
   const auto t0 = std::chrono::steady_clock::now();
-  SD35_TRY(p.env, inspect(o, host_has_gpu, reporter));
+  if (auto remembered = pyenv::remembered_probe(interpreter)) {
+    // Known torch: choose the plugin from its facts now and let the interpreter answer meanwhile.
+    reporter.info("checking the environment's Python side (" + interpreter + ") beside the smoke");
+    SD35_TRY(p.env, pyenv::parse_probe(*remembered, interpreter, io));
+    p.python_side = std::async(std::launch::async, [interpreter, io, t0] {
+      auto env = inspect(interpreter, io);
+      const auto t = std::chrono::steady_clock::now();
+      return std::pair{std::move(env), std::chrono::duration<double>(t - t0).count()};
+    });
+    p.python_side_concurrent = true;
+  } else {
+    reporter.info("inspecting the environment's torch with " + interpreter);
+    SD35_TRY(p.env, inspect(interpreter, io));
+    p.inspect_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   const auto t1 = std::chrono::steady_clock::now();
-  p.inspect_seconds = std::chrono::duration<double>(t1 - t0).count();
   p.gpu_problem = pyenv::gpu_use_problem(*p.env, gpu);
   if (p.gpu_problem) return p;  // no plugin build for an environment that cannot prove anything
   SD35_TRY(plugin::BuildRequest request, plugin::plan_build(*p.env));
@@ -83,6 +106,26 @@ Result<PreparedSmoke> prepare_smoke(const SmokeEnvOptions& o, Reporter& reporter
   return p;
 }
 
+Result<bool> finish_python_side(PreparedSmoke& p) {
+  if (!p.python_side) return true;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto [fresh, seconds] = p.python_side->get();
+  p.python_side.reset();
+  p.inspect_seconds = seconds;
+  p.python_side_wait_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!fresh) return fresh.error();
+  const auto& was = *p.env->torch;
+  const auto& now = *fresh->torch;
+  if (was.full_version != now.full_version || was.dir != now.dir || was.cuda != now.cuda ||
+      was.cxx11_abi != now.cxx11_abi) {
+    pyenv::forget_probe(p.env->interpreter);
+    return false;
+  }
+  p.env = std::move(*fresh);
+  return true;
+}
+
 nlohmann::json environment_record(const PreparedSmoke& p, const nlohmann::json& doc) {
   nlohmann::json rec{
       {"kind", p.env ? "python" : "builtin"},
@@ -94,7 +137,12 @@ nlohmann::json environment_record(const PreparedSmoke& p, const nlohmann::json& 
     rec["torch"] = p.env->torch ? p.env->torch->full_version : "";
     rec["cuda"] = p.env->torch ? p.env->torch->cuda : "";
   }
-  const nlohmann::json dev = doc.value("cuda_device", nlohmann::json::object());
+  nlohmann::json dev = doc.value("cuda_device", nlohmann::json::object());
+  const auto* py_dev =
+      p.env && p.env->torch && p.env->torch->device ? &*p.env->torch->device : nullptr;
+  if (dev.empty() && doc.value("device_type", "") == "cuda" && py_dev != nullptr)
+    // A plugin built without CUDA headers cannot ask the device; the interpreter did.
+    dev = {{"name", py_dev->name}, {"cc", {py_dev->cc_major, py_dev->cc_minor}}};
   rec["device"] = dev.empty() ? "cpu" : string_or(dev, "name");
   rec["cc"] = dev.contains("cc")
                   ? fmt::format("{}.{}", dev["cc"][0].get<int>(), dev["cc"][1].get<int>())

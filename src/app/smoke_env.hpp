@@ -4,6 +4,7 @@
 // NVIDIA GPU that the chosen libtorch cannot use is a failure, never a CPU pass.
 #pragma once
 
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,6 +35,11 @@ struct PreparedSmoke {
   std::optional<pyenv::GpuUseProblem> gpu_problem;
   double inspect_seconds = 0;  // the environment's interpreter answering (torch import, checks)
   double plugin_seconds = 0;   // building or finding the plugin, and loading it (libtorch)
+  // Set when the plugin was chosen from the remembered torch facts (pyenv/probe_cache): the
+  // Python side is then running beside the native smoke, and finish_python_side collects it.
+  std::optional<std::future<std::pair<Result<pyenv::TorchEnv>, double>>> python_side;
+  bool python_side_concurrent = false;
+  double python_side_wait_seconds = 0;  // how long the smoke waited for it after its own work
 };
 
 // The packages a manifest pins beside torch, for the Python-side import checks.
@@ -43,6 +49,12 @@ std::map<std::string, std::string> pinned_companions(const Manifest& manifest);
 // whether the host's GPU is usable. Errors: usage (no such interpreter/venv), host_not_ready
 // (no torch there, the plugin build failed: the log is named).
 Result<PreparedSmoke> prepare_smoke(const SmokeEnvOptions& options, Reporter& reporter);
+
+// Waits for a Python side started beside the native smoke and puts its answer in `env`. False when
+// the interpreter answered with a torch other than the remembered one (the same path importing
+// another torch: PYTHONPATH, a .pth file): the record is forgotten and the caller starts over, so
+// the plugin is chosen for the torch that answered.
+Result<bool> finish_python_side(PreparedSmoke& prepared);
 
 // The smoke result's "environment" section, which the lock records and the gate compares: the
 // interpreter, torch + CUDA, the device (name, cc, driver), native FP8 and fused kernels used.

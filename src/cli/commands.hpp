@@ -39,5 +39,6 @@ ArgvPreview preview_argv(int argc, const char* const* argv);
 // A usage error for a CLI11 parse error: unknown commands named with the list of commands, and
 // a hint pointing at the right --help.
 Error usage_error(const CLI::App& root, const CLI::ParseError& e, const ArgvPreview& preview);
+void add_first_run_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 
 }  // namespace sd35::cli

@@ -98,7 +98,9 @@ Result<const SmokePlugin*> load_plugin(const std::string& path) {
   return raw;
 }
 
-Result<const SmokePlugin*> load_builtin_plugin() {
+namespace {
+
+std::vector<stdfs::path> builtin_candidates() {
   std::vector<stdfs::path> candidates;
   if (const char* env = std::getenv("SD35_SMOKE_PLUGIN"); env && *env) candidates.emplace_back(env);
   std::error_code ec;
@@ -107,11 +109,23 @@ Result<const SmokePlugin*> load_builtin_plugin() {
     candidates.push_back(exe.parent_path() / "libsd35smoke.so");
     candidates.push_back(exe.parent_path().parent_path() / "lib/sd35-setup/libsd35smoke.so");
   }
+  return candidates;
+}
+
+}  // namespace
+
+std::optional<std::string> builtin_plugin_path() {
+  std::error_code ec;
+  for (const auto& path : builtin_candidates())
+    if (stdfs::exists(path, ec)) return path.string();
+  return std::nullopt;
+}
+
+Result<const SmokePlugin*> load_builtin_plugin() {
+  if (auto path = builtin_plugin_path()) return load_plugin(*path);
   std::string tried;
-  for (const auto& path : candidates) {
-    if (stdfs::exists(path, ec)) return load_plugin(path.string());
+  for (const auto& path : builtin_candidates())
     tried += (tried.empty() ? "" : ", ") + path.string();
-  }
   return make_error(Errc::unavailable,
                     "this sd35-setup was built without libtorch: no built-in smoke plugin",
                     tried.empty() ? "libsd35smoke.so" : tried,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "smoke_api/plugin_abi.h"
@@ -35,5 +36,9 @@ Result<const SmokePlugin*> load_plugin(const std::string& path);
 
 // SD35_SMOKE_PLUGIN, else next to the executable, else <prefix>/lib/sd35-setup/.
 Result<const SmokePlugin*> load_builtin_plugin();
+
+// Where the built-in plugin is (SD35_SMOKE_PLUGIN, beside the executable, or lib/sd35-setup),
+// without loading it; nullopt for a build without libtorch.
+std::optional<std::string> builtin_plugin_path();
 
 }  // namespace sd35::plugin

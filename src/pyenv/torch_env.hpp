@@ -30,6 +30,7 @@ struct PyCheck {
   std::string detail;  // what passed
   std::string error;   // the message the user would otherwise meet
   bool required = true;
+  double seconds = 0;  // how long the interpreter took for it
 };
 
 struct TorchBuild {
@@ -71,6 +72,9 @@ struct InspectOptions {
 
 // The interpreter of a virtual environment (DIR/bin/python3, else DIR/bin/python).
 Result<std::string> venv_interpreter(const std::string& venv_dir);
+
+// Runs the interpreter's probe and returns its JSON answer as printed. Errors: as below.
+Result<nlohmann::json> run_probe(const std::string& interpreter, const InspectOptions& options);
 
 // Runs the interpreter's probe. Errors: usage (no such interpreter), host_not_ready (it does not
 // run, or answers nothing readable).

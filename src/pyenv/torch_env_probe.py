@@ -4,7 +4,9 @@
 # environment (pinned companions import, float8 dtypes, CUDA initialises, torch._scaled_mm agrees
 # with a bf16 product). Argument 1: JSON {"companions": {"name": "specifier", ...}, "gpu": bool}.
 # Every failure is reported with the message the user would otherwise meet; nothing raises.
-import glob, importlib, json, os, sys, traceback
+# The companions import in a forked child while this process imports torch and initialises CUDA:
+# both are seconds of CPU-bound module loading, and they do not depend on each other.
+import glob, importlib, json, os, sys, time
 
 args = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 out = {"python": {"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3],
@@ -17,6 +19,7 @@ def last_line(e):
 
 def check(cid, fn):
     entry = {"id": cid, "ok": False}
+    start = time.monotonic()
     try:
         detail = fn()
         entry["ok"] = True
@@ -24,6 +27,7 @@ def check(cid, fn):
             entry["detail"] = detail
     except Exception as e:
         entry["error"] = last_line(e)
+    entry["seconds"] = round(time.monotonic() - start, 3)
     out["checks"].append(entry)
     return entry["ok"]
 
@@ -111,6 +115,48 @@ def companion(name, spec):
         return info["version"]
     return load
 
+def start_companions(companions):
+    """Forks (before torch is imported, so no threads exist yet) a child that imports the pinned
+    companions and writes its part of the answer to a pipe."""
+    if not companions or not hasattr(os, "fork"):
+        return None
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            for name, spec in sorted(companions.items()):
+                check("import." + name, companion(name, spec))
+            data = json.dumps({"companions": out["companions"], "checks": out["checks"]})
+        except BaseException as e:  # the child must always answer and exit
+            data = json.dumps({"error": last_line(e)})
+        with os.fdopen(w, "w") as f:
+            f.write(data)
+        os._exit(0)
+    os.close(w)
+    return pid, r
+
+def join_companions(handle, companions):
+    pid, r = handle
+    with os.fdopen(r) as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    try:
+        part = json.loads(data)
+    except ValueError:
+        why = ("the import crashed the interpreter (signal %d)" % os.WTERMSIG(status)
+               if os.WIFSIGNALED(status) else "the importing process answered nothing")
+        part = {"companions": {n: {"specifier": s, "version": version_of(n)} for n, s in companions.items()},
+                "checks": [{"id": "import." + n, "ok": False, "error": why} for n in sorted(companions)]}
+    if "error" in part:
+        part = {"companions": {}, "checks": [{"id": "import." + n, "ok": False, "error": part["error"]}
+                                             for n in sorted(companions)]}
+    out["companions"].update(part["companions"])
+    out["checks"].extend(part["checks"])
+
+companions = args.get("companions", {})
+pending = start_companions(companions)
+
 torch = None
 def import_torch():
     global torch
@@ -127,6 +173,9 @@ if check("torch.import", import_torch):
         why = ("this torch is a CPU build (torch.version.cuda is None)" if not torch.version.cuda
                else "torch.cuda.is_available() is False")
         out["checks"].append({"id": "torch.cuda.init", "ok": False, "error": why})
-for name, spec in sorted(args.get("companions", {}).items()):
-    check("import." + name, companion(name, spec))
+if pending:
+    join_companions(pending, companions)
+else:
+    for name, spec in sorted(companions.items()):
+        check("import." + name, companion(name, spec))
 print(json.dumps(out))

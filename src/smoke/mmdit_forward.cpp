@@ -103,7 +103,22 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, const Exec& e) {
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
 #ifdef SD35_TORCH_SDPA
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  try {
+    return at::scaled_dot_product_attention(q, k, v);
+  } catch (const c10::Error&) {
+    // torch 2.11 on an H200 picks cuDNN's SDPA for bf16 and, for some shapes (the embedded model's
+    // head size), cuDNN answers "No valid execution plans built" instead of letting the dispatcher
+    // fall back. Turn cuDNN SDPA off for this process and let flash / mem-efficient / math run it;
+    // any other failure (or one with cuDNN already off) is rethrown.
+    auto& ctx = at::globalContext();
+    if (!q.is_cuda() || !ctx.userEnabledCuDNNSDP()) throw;
+    ctx.setSDPUseCuDNN(false);
+    return at::scaled_dot_product_attention(q, k, v);
+  }
+#else
   return at::scaled_dot_product_attention(q, k, v);
+#endif
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   return at::matmul(at::softmax(at::matmul(q, k.transpose(-2, -1)) * scale, -1), v);

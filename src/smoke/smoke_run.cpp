@@ -75,7 +75,9 @@ std::string device_name(const at::Device& d) {
     return fmt::format("{} (cc {}.{})", p->name, p->major, p->minor);
   }
 #endif
-  return "cpu";
+  // A plugin built without CUDA headers still runs on the GPU (ATen's kernels): name the device
+  // type; the host side takes the name and cc from the environment's Python answer.
+  return d.is_cuda() ? "cuda" : "cpu";
 }
 
 // `m`: the prepared model, to say whether the fused kernels run (native FP8 only).
@@ -379,6 +381,7 @@ Result<nlohmann::json> run_smoke(const SmokeRequest& rq, Reporter& reporter) {
             {"native_fp8", fast.native_fp8},
             {"fused_kernels_used", fast.native_fp8 && model.fused},
             {"cuda_device", cuda_device_facts()},
+            {"device_type", fast.device.is_cuda() ? "cuda" : "cpu"},
             {"latent", {rq.latent_h, rq.latent_w}},
             {"steps", rq.sampling.steps},
             {"guidance", rq.sampling.guidance},

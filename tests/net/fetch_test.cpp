@@ -84,7 +84,7 @@ TEST_F(FetchTest, RevisionByTagAndCommitAndUnknownRevision) {
   auto tag = fetch("acme/tiny", opt);
   ASSERT_TRUE(tag->result) << tag->result.error().describe();
   EXPECT_EQ(fs::read_first_line(cache_ / "models--acme--tiny" / "refs" / "v1.0"),
-            tiny_->at("head"));
+            tiny_->at("head").get<std::string>());
   opt.revision = tiny_->at("head");
   EXPECT_TRUE(fetch("acme/tiny", opt)->result);
   opt.revision = "no-such-branch";

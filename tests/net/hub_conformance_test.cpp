@@ -159,7 +159,8 @@ TEST_F(HubConformance, PrivateRepoClonesWithTokenFromCredentialHelperOnly) {
   fs::path dst = hub_->scratch() / "clone-priv";
   auto r = git({"clone", "-q", hub_->repo_url("acme", "priv"), dst.string()}, kGood);
   ASSERT_TRUE(r.success()) << r.err;
-  EXPECT_EQ(file_sha256(dst / "model.safetensors"), lfs_file("model.safetensors").at("oid"));
+  EXPECT_EQ(file_sha256(dst / "model.safetensors"),
+            lfs_file("model.safetensors").at("oid").get<std::string>());
   bool batch_with_auth = false;
   int object_gets = 0;
   for (const auto& e : hub_->requests()) {

@@ -5,6 +5,7 @@
 // a CPU-only environment must fail, never pass on the CPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -152,6 +153,40 @@ TEST_F(SmokeEnv, StubPluginIsCachedAndAChangedKeyRebuilds) {
   const auto d = parse_doc(smoke(python, flags));
   EXPECT_FALSE(d["plugin"]["cached"].get<bool>());
   EXPECT_NE(d["plugin"]["key"], c["plugin"]["key"]);
+}
+
+// A second run knows the environment's torch (pyenv/probe_cache): its Python side runs beside the
+// native smoke, and is still run and reported in full. Bytecode goes to sd35-setup's cache, never
+// into the environment.
+TEST_F(SmokeEnv, ACachedRunChecksThePythonSideBesideTheSmoke) {
+  const std::vector<std::string> python{"--python", (dir / "python").string()};
+  const auto first = parse_doc(smoke(python, env()));
+  ASSERT_TRUE(first.contains("timings")) << first.dump();
+  EXPECT_FALSE(first["timings"]["python_side_concurrent"].get<bool>());
+  const auto second = parse_doc(smoke(python, env()));
+  ASSERT_TRUE(second.contains("timings")) << second.dump();
+  EXPECT_TRUE(second["timings"]["python_side_concurrent"].get<bool>());
+  EXPECT_GT(second["timings"]["inspect_seconds"].get<double>(), 0.0);
+  EXPECT_TRUE(second["proven"].get<bool>());
+  const auto ids_of = [](const nlohmann::json& doc) {
+    std::vector<std::string> ids;
+    for (const auto& c : doc["python_side"]["checks"]) ids.push_back(c["id"]);
+    return ids;
+  };
+  const auto ids = ids_of(second);
+  EXPECT_EQ(ids, ids_of(first));
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "torch.import"), ids.end()) << second.dump();
+  EXPECT_NE(std::find(ids.begin(), ids.end(), "import.json"), ids.end()) << second.dump();
+  bool pyc = false;
+  std::error_code ec;
+  for (auto it = stdfs::recursive_directory_iterator(dir / "xdg/sd35-setup/pycache", ec);
+       !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec))
+    pyc |= it->path().extension() == ".pyc";
+  EXPECT_TRUE(pyc) << "no bytecode under the tool's pycache";
+  // A missing companion still fails a cached run, with its own message.
+  auto missing = smoke({"--python", (dir / "python").string(), "--require", "nosuchpkg"}, env());
+  EXPECT_EQ(missing.exit_code, 3) << missing.out << missing.err;
+  EXPECT_NE(missing.out.find("No module named 'nosuchpkg'"), std::string::npos) << missing.out;
 }
 
 TEST_F(SmokeEnv, TwoConcurrentRunsBuildOnce) {

@@ -17,7 +17,8 @@ cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSD35_WITH_TORCH=OF
 cmake --build build/gpu -j"$(nproc)" --target sd35-setup > /dev/null || exit 3
 PY=$(command -v python3)
 NOCUDA_PATH=$(echo "$PATH" | tr ':' '\n' | grep -v cuda | paste -sd:)
-for run in cold cached cached; do
+build/gpu/bin/sd35-setup first-run; echo "first-run rc=$?"
+for run in cold cached cached cached; do
   start=$(date +%s.%N)
   env -u CUDA_HOME PATH="$NOCUDA_PATH" SD35_NVCC=off SD35_PLUGIN_CACHE=$PWD/build/timing-plugins \
     build/gpu/bin/sd35-setup --json smoke --python "$PY" --synthetic --require transformers \
@@ -32,6 +33,9 @@ t, e = d.get("timings", {}), d.get("environment", {})
 print(f"{run:7} rc={rc} end_to_end={float(end)-float(start):.2f}s inspect={t.get('inspect_seconds',0):.2f}s "
       f"plugin={t.get('plugin_seconds',0):.2f}s smoke={t.get('smoke_seconds',0):.2f}s "
       f"build={d.get('plugin',{}).get('build_seconds',0):.1f}s fused={e.get('fused_kernels')} "
-      f"native={e.get('native_fp8')} proven={d.get('proven')}")
+      f"native={e.get('native_fp8')} proven={d.get('proven')} "
+      f"python_beside={t.get('python_side_concurrent')} waited={t.get('python_side_wait_seconds',0):.2f}s")
+for c in d.get("python_side", {}).get("checks", []):
+    print(f"        {c['id']}: ok={c['ok']} {c.get('seconds', '')}")
 PYEOF
 done
