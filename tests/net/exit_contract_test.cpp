@@ -3,7 +3,9 @@
 // host or check, and a `hint:` on stderr. --json: stdout is exactly one {"ok": false, ...}
 // document with that exit code (and, for an error, its hint). Servers are local: a port nothing
 // listens on (connection refused), a `.invalid` host (DNS), a TLS front whose certificate no
-// system CA signed (tests/tools/make_test_ca.sh + lfs_hub.py --tls-cert).
+// system CA signed (tests/tools/make_test_ca.sh + lfs_hub.py --tls-cert). Timeouts have no row:
+// the cheapest (a server that never answers) waits out the transports' deadlines (60 s); they are
+// Errc::timeout, exit 5 like the other network rows.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -215,6 +217,7 @@ const Row kRows[] = {
     {"lock_diff_usage", {"lock", "diff"}, 2, "a"},
     {"lock_export_usage", {"lock", "export", "--format", "conda"}, 2, "conda"},
     {"up_usage", {"up", "--jobs", "0"}, 2, "--jobs"},
+    {"first_run_usage", {"first-run", "--bogus"}, 2, "--bogus"},
     // missing local file (2)
     {"doctor_missing_manifest", {"--manifest", "{tmp}/nope.json", "doctor"}, 2, "{tmp}/nope.json"},
     {"doctor_missing_host", {"doctor", "--host", "/nope.json"}, 2, "/nope.json"},
@@ -233,6 +236,7 @@ const Row kRows[] = {
     {"lock_export_missing_lock", {"lock", "export", "--lock", "/x"}, 2, "/x"},
     {"lock_diff_missing", {"lock", "diff", "a", "b"}, 2, "a"},
     {"up_missing_host", {"up", "--host", "/nope.json"}, 2, "/nope.json"},
+    {"first_run_missing_host", {"first-run", "--host", "/nope.json"}, 2, "/nope.json"},
     // malformed input (2)
     {"doctor_bad_manifest", {"--manifest", "{tmp}/bad.json", "doctor"}, 2, "{tmp}/bad.json"},
     {"doctor_bad_host", {"doctor", "--host", "{tmp}/bad.json"}, 2, "{tmp}/bad.json"},
@@ -244,6 +248,7 @@ const Row kRows[] = {
     {"lock_export_bad_lock", {"lock", "export", "--lock", "{tmp}/bad.json"}, 2, "{tmp}/bad.json"},
     {"lock_diff_bad", {"lock", "diff", "{tmp}/bad.json", "{tmp}/a.lock.json"}, 2, "{tmp}/bad.json"},
     {"up_bad_host", {"up", "--host", "{tmp}/bad.json", "--dir", "{tmp}/up-bad"}, 2, "{tmp}/bad.json"},
+    {"first_run_bad_host", {"first-run", "--host", "{tmp}/bad.json"}, 2, "{tmp}/bad.json"},
     // not ready (3)
     {"doctor_not_ready", {"doctor", "--host", "{data}/hosts/ci-no-gpu.json"}, 3, "gpu."},
     {"resolve_not_ready",
