@@ -1,8 +1,16 @@
 #include <fmt/format.h>
 
 #include "checks/check.hpp"
+#include "util/strings.hpp"
 
 namespace sd35::checks {
+
+// "the 16.5 GB of sd3.5-large-fp8": the size the manifest gives, not a fixed number.
+static std::string model_size(const Manifest& manifest) {
+  const std::uint64_t bytes = manifest.model.known_bytes();
+  return bytes ? fmt::format("the {} of {}", str::human_bytes(bytes), manifest.name)
+               : fmt::format("the model files of {}", manifest.name);
+}
 
 static Finding run_cache_rotational(const CheckInfo& info, const CheckContext& ctx) {
   const DiskFacts* cache = ctx.host.disk_for("cache");
@@ -12,9 +20,9 @@ static Finding run_cache_rotational(const CheckInfo& info, const CheckContext& c
     return make_finding(
         info, Verdict::warn,
         fmt::format(
-            "{} is on a network filesystem ({}): loading a 15 GB checkpoint will be slow and "
-            "file locks may not work",
-            cache->path, cache->fs_type),
+            "{} is on a network filesystem ({}): loading {} will be slow and file locks may "
+            "not work",
+            cache->path, cache->fs_type, model_size(ctx.manifest)),
         "put the cache on a local SSD");
   if (!cache->rotational)
     return make_finding(
@@ -24,9 +32,8 @@ static Finding run_cache_rotational(const CheckInfo& info, const CheckContext& c
   if (*cache->rotational)
     return make_finding(
         info, Verdict::warn,
-        fmt::format(
-            "{} is on a spinning disk: reading a 15 GB checkpoint takes minutes (~150 MB/s)",
-            cache->path),
+        fmt::format("{} is on a spinning disk: reading {} takes minutes (~150 MB/s)", cache->path,
+                    model_size(ctx.manifest)),
         "put the cache on an SSD/NVMe (--cache or HF_HUB_CACHE)");
   return make_finding(
       info, Verdict::pass,

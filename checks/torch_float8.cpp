@@ -4,14 +4,21 @@
 
 namespace sd35::checks {
 
+// Commands that work as written (tests/net/exit_contract_test.cpp runs them against a local
+// index that refuses: they get as far as the network, no usage error).
+constexpr const char* kInstallTorch =
+    "make a venv with the resolved torch: `sd35-setup resolve --index "
+    "'https://download.pytorch.org/whl/{variant}' --closure --out sd35-resolve.json && sd35-setup "
+    "install --venv .venv --from sd35-resolve.json`, then check it with `sd35-setup doctor "
+    "--python .venv/bin/python3`";
+
 static Finding run_torch_float8(const CheckInfo& info, const CheckContext& ctx) {
   const PythonFacts* py = ctx.host.primary_python();
   if (!py || !py->torch)
     return make_finding(
         info, Verdict::warn,
         "torch is not installed in the probed Python, so float8 support cannot be checked yet",
-        "run `sd35-setup resolve` then `sd35-setup install --venv DIR`, and probe with --python "
-        "DIR/bin/python");
+        kInstallTorch);
   const TorchFacts& t = *py->torch;
   if (!t.float8)
     return make_finding(
@@ -19,7 +26,7 @@ static Finding run_torch_float8(const CheckInfo& info, const CheckContext& ctx) 
         fmt::format("torch {} has no torch.float8_e4m3fn (float8 dtypes arrived in torch 2.1): FP8 "
                     "checkpoints cannot even be loaded",
                     t.version),
-        "install torch >= 2.5 (see `sd35-setup resolve`)");
+        fmt::format("torch >= 2.5 is needed: {}", kInstallTorch));
   if (t.scaled_mm != "tensor")
     return make_finding(
         info, Verdict::warn,

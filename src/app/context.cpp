@@ -4,15 +4,19 @@
 
 namespace sd35::app {
 
+// The one mapping of failure kinds to exit codes; docs/cli.md#exit-codes is its prose.
 int exit_code_for(Errc code) noexcept {
   switch (code) {
     case Errc::usage:
     case Errc::bad_input:
     case Errc::unsupported_version:
+    case Errc::missing_file:
       return exit_code::usage;
     case Errc::host_not_ready:
     case Errc::unavailable:
-      return exit_code::not_ready;
+    case Errc::io:
+    case Errc::permission:
+      return exit_code::not_ready;  // this environment cannot run the command
     case Errc::verification_failed:
     case Errc::integrity:
     case Errc::disk_full:
@@ -26,8 +30,6 @@ int exit_code_for(Errc code) noexcept {
       return exit_code::network;  // a 404 repo, revision or file
     case Errc::interrupted:
       return exit_code::interrupted;
-    case Errc::io:
-    case Errc::permission:
     case Errc::internal:
       return exit_code::internal;
   }

@@ -8,11 +8,11 @@
 #include "checks/check.hpp"
 #include "host/probe.hpp"
 #include "lock/lockfile.hpp"
+#include "resolve/pip_errors.hpp"
 #include "resolve/resolve.hpp"
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
 #include "util/process.hpp"
-#include "util/strings.hpp"
 
 namespace sd35::app {
 namespace {
@@ -65,16 +65,8 @@ Status run_tool(proc::Command cmd, const std::string& what) {
   cmd.env_overrides.emplace("PIP_NO_INPUT", "1");
   SD35_TRY(auto outcome, proc::run(cmd));
   if (outcome.success()) return ok();
-  std::string err =
-      outcome.err.size() > 2000 ? outcome.err.substr(outcome.err.size() - 2000) : outcome.err;
-  bool hash = err.find("THESE PACKAGES DO NOT MATCH THE HASHES") != std::string::npos;
-  return make_error(
-      hash ? Errc::integrity : Errc::host_not_ready,
-      fmt::format("{} failed (exit {}{}): {}", what, outcome.exit_code,
-                  outcome.timed_out ? ", timed out" : "", str::trim(err)),
-      cmd.argv.front(),
-      hash ? "a downloaded wheel differs from the lock: the index changed or was tampered with"
-           : "read the tool's message above");
+  return resolve::pip_failure(outcome, {what + " failed", cmd.argv.front(), Errc::host_not_ready,
+                                        "read the tool's message above"});
 }
 
 }  // namespace

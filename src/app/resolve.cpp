@@ -57,17 +57,9 @@ Result<Outcome> resolve(const GlobalOptions& global, const ResolveOptions& optio
   if (res.selected) {
     resolve::Selection& s = *res.selected;
     if (!options.indexes.empty()) {
+      // An --index asked for and not reachable is a network error (exit 5); planning offline is
+      // resolve without --index.
       auto pinned = resolve::pin_from_indexes(s.packages, options.indexes, s.cuda, host);
-      if (!pinned &&
-          (pinned.error().code == Errc::network || pinned.error().code == Errc::timeout) &&
-          !options.closure) {
-        // Offline is a normal state: keep the decision, say the hashes are missing.
-        reporter.warn(pinned.error().describe());
-        pinned = std::vector<std::string>{
-            fmt::format("index unreachable ({}): versions come from the compat data, "
-                        "wheel files and sha256 are missing",
-                        pinned.error().message)};
-      }
       if (!pinned) return pinned.error();
       res.hash_notes = std::move(*pinned);
       for (const auto& p : s.packages)

@@ -10,7 +10,8 @@ void add_doctor_command(CLI::App& root, const app::GlobalOptions& global, Runner
   cmd->add_option("--host", opts->host_file,
                   "Host facts from `sd35-setup probe --out FILE` instead of probing")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--python", opts->pythons, "Also probe this interpreter (repeatable)");
+  cmd->add_option("--python", opts->pythons, "Also probe this interpreter (repeatable)")
+      ->check(interpreter_check());
   cmd->callback([&chosen, &global, opts] {
     chosen = [&global, opts](Reporter& r) { return app::doctor(global, *opts, r); };
   });

@@ -14,7 +14,8 @@ void add_install_command(CLI::App& root, const app::GlobalOptions& global, Runne
                   "Resolution from `resolve --out` or a lockfile (default sd35-resolve.json)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--python", opts->python,
-                  "Interpreter that creates the venv (default: python3 on PATH)");
+                  "Interpreter that creates the venv (default: python3 on PATH)")
+      ->check(interpreter_check());
   cmd->add_flag("--system-site-packages", opts->system_site_packages,
                 "let a new venv see the interpreter's packages (a torch preinstalled system-wide)");
   cmd->add_option("--host", opts->host_file, "Host facts for the GPU checks instead of probing")

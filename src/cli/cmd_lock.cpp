@@ -12,7 +12,8 @@ void add_lock_command(CLI::App& root, const app::GlobalOptions& global, Runner& 
                   "Resolution from `resolve --out` (default sd35-resolve.json when present)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--venv", opts->venv,
-                  "Cross-check the installed wheels (or read them when there is no resolution)");
+                  "Cross-check the installed wheels (or read them when there is no resolution)")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--smoke-result", opts->smoke_result, "Output of `sd35-setup smoke --json`")
       ->check(CLI::ExistingFile);
   cmd->add_option("--host", opts->host_file, "Host facts instead of probing")

@@ -8,7 +8,8 @@ void add_probe_command(CLI::App& root, const app::GlobalOptions& global, Runner&
   auto* cmd = root.add_subcommand(
       "probe", "Write this machine's facts (OS, driver, GPUs, Python, disks) as JSON");
   cmd->add_option("--out", opts->out, "Write the facts to FILE instead of stdout");
-  cmd->add_option("--python", opts->pythons, "Also probe this interpreter (repeatable)");
+  cmd->add_option("--python", opts->pythons, "Also probe this interpreter (repeatable)")
+      ->check(interpreter_check());
   cmd->callback([&chosen, &global, opts] {
     chosen = [&global, opts](Reporter& r) { return app::probe(global, *opts, r); };
   });

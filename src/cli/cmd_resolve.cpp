@@ -11,7 +11,8 @@ void add_resolve_command(CLI::App& root, const app::GlobalOptions& global, Runne
   cmd->add_option("--host", opts->host_file,
                   "Host facts from `sd35-setup probe --out FILE` instead of probing")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--python", opts->pythons, "Also probe this interpreter (repeatable)");
+  cmd->add_option("--python", opts->pythons, "Also probe this interpreter (repeatable)")
+      ->check(interpreter_check());
   cmd->add_option(
       "--index", opts->indexes,
       "Simple-API index root to pin wheels + sha256 from (repeatable; {variant} is replaced, "

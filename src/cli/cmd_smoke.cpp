@@ -13,7 +13,8 @@ void add_smoke_command(CLI::App& root, const app::GlobalOptions& global, Runner&
   cmd->add_option("--checkpoint", opts->checkpoint,
                   "diffusers transformer folder, shard index, or SAI/ComfyUI .safetensors (bf16 or "
                   "scaled FP8); default: the manifest's model from the cache when it fits the "
-                  "device, else the embedded model");
+                  "device, else the embedded model")
+      ->check(CLI::ExistingPath);
   cmd->add_flag("--synthetic", opts->synthetic,
                 "run the embedded synthetic MMDiT even when the model is fetched");
   cmd->add_option("--device", opts->device, "auto, cpu or cuda")
@@ -47,8 +48,10 @@ void add_smoke_command(CLI::App& root, const app::GlobalOptions& global, Runner&
   cmd->add_flag("--no-gemm-probe", opts->no_gemm_probe, "skip the FP8/BF16 GEMM probe on CUDA");
   cmd->add_option("--python", opts->python,
                   "prove this interpreter's environment: build the smoke plugin against its torch "
-                  "and check its Python side (default: the built-in libtorch)");
-  cmd->add_option("--venv", opts->venv, "prove this virtual environment (its bin/python3)");
+                  "and check its Python side (default: the built-in libtorch)")
+      ->check(interpreter_check());
+  cmd->add_option("--venv", opts->venv, "prove this virtual environment (its bin/python3)")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--host", opts->host_file,
                   "GPU facts from a described host (probe --out FILE) instead of this machine");
   cmd->add_option("--require", opts->requires_,

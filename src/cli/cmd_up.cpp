@@ -16,7 +16,8 @@ void add_up_command(CLI::App& root, const app::GlobalOptions& global, Runner& ch
       ->check(CLI::ExistingFile);
   cmd->add_option("--jobs", opts->jobs, "Parallel fetch connections")->check(CLI::Range(1, 64));
   cmd->add_flag("--full", opts->full_verify, "Rehash every file even when unchanged");
-  cmd->add_option("--python", opts->python, "Interpreter that creates the venv");
+  cmd->add_option("--python", opts->python, "Interpreter that creates the venv")
+      ->check(interpreter_check());
   cmd->add_flag("--system-site-packages", opts->system_site_packages,
                 "Let a new venv see the interpreter's packages (a preinstalled torch)");
   cmd->add_flag("--skip-fetch", opts->skip_fetch, "Do not download; verify what the cache holds");

@@ -12,15 +12,21 @@ void add_verify_command(CLI::App& root, const app::GlobalOptions& global, Runner
                   "Verify this directory instead of the manifest's snapshot in the cache");
   cmd->add_flag("--full", opts->full,
                 "Rehash every file, even those unchanged since the last verification");
-  cmd->add_option("--lock", opts->lock_file,
-                  "Verify against a lockfile's recorded files (sd35-setup lock)");
+  auto* lock = cmd->add_option("--lock", opts->lock_file,
+                               "Verify against a lockfile's recorded files (sd35-setup lock)")
+                   ->check(CLI::ExistingFile);
+  // The gate's options mean nothing without a lockfile: an error, not silently ignored.
   cmd->add_option("--venv", opts->lock_venv,
-                  "With --lock: also check the wheels installed in this venv");
+                  "With --lock: also check the wheels installed in this venv")
+      ->check(CLI::ExistingDirectory)
+      ->needs(lock);
   cmd->add_flag("--smoke", opts->lock_smoke,
-                "With --lock: re-run the smoke test and compare its fingerprint");
-  cmd->add_option("--junit", opts->junit, "With --lock: write JUnit XML here");
+                "With --lock: re-run the smoke test and compare its fingerprint")
+      ->needs(lock);
+  cmd->add_option("--junit", opts->junit, "With --lock: write JUnit XML here")->needs(lock);
   cmd->add_option("--host", opts->host_file, "With --lock: host facts instead of probing")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->needs(lock);
   cmd->add_option("--threads", opts->threads, "Hashing threads (default: one per core)")
       ->check(CLI::Range(0u, 1024u));
   cmd->callback([&chosen, &global, opts] {

@@ -1,6 +1,9 @@
 // sd35-setup: parse the command line, pick a renderer, run one library call, map its result to
 // an exit code (docs/cli.md). Everything else lives in sd35core.
+#include <fmt/format.h>
+
 #include <csignal>
+#include <cstdlib>
 
 #include "cli/commands.hpp"
 #include "cli/render.hpp"
@@ -13,17 +16,65 @@ extern "C" void on_signal(int sig) {
   sd35::request_cancel(sig);
 }
 
-void report_error(sd35::Reporter& reporter, const sd35::Error& e, int code) {
-  reporter.event(sd35::Level::error, e.describe(),
-                 {{"code", sd35::to_string(e.code)}, {"where", e.where}, {"hint", e.hint}});
-  reporter.result("error", {{"ok", false},
-                            {"exit_code", code},
-                            {"error",
-                             {{"code", sd35::to_string(e.code)},
-                              {"message", e.message},
-                              {"where", e.where},
-                              {"hint", e.hint}}},
-                            {"summary", nlohmann::json::array()}});
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : std::string(fallback);
+}
+
+// -v: what the command is about to use; -vv adds the fields (the renderers print them).
+void report_context(sd35::Reporter& reporter, const sd35::app::GlobalOptions& global,
+                    const std::string& command) {
+  const std::string manifest = global.manifest_path.empty() ? "embedded" : global.manifest_path;
+  const std::string cache = sd35::app::resolve_cache_dir(global).string();
+  reporter.event(sd35::Level::debug,
+                 fmt::format("sd35-setup {} {}: manifest {}, cache {}", SD35_VERSION, command,
+                             manifest, cache),
+                 {{"manifest", manifest},
+                  {"cache", cache},
+                  {"HF_ENDPOINT", env_or("HF_ENDPOINT", "https://huggingface.co")},
+                  {"HF_HUB_OFFLINE", env_or("HF_HUB_OFFLINE", "")},
+                  {"temp", sd35::app::temp_dir().string()}});
+}
+
+// Runs the chosen command; a stray exception is a bug (exit 1), a cancelled run exit 130.
+sd35::Result<sd35::app::Outcome> run_command(const sd35::cli::Runner& chosen,
+                                             sd35::Reporter& reporter) {
+  using namespace sd35;
+  Result<app::Outcome> result = make_error(Errc::internal, "no command was run");
+  try {
+    if (chosen) result = chosen(reporter);
+  } catch (const std::exception& e) {
+    result = make_error(Errc::internal, std::string("unexpected exception: ") + e.what(), {},
+                        "this is a bug in sd35-setup; please report it with the command line");
+  }
+  if (!result && cancel_requested())
+    result = make_error(Errc::interrupted, "interrupted", {},
+                        "run the same command again: resumable state was kept");
+  return result;
+}
+
+// A run that ended without an error but did not pass still ends with what to do.
+void report_outcome(sd35::Reporter& reporter, sd35::app::Outcome outcome) {
+  using sd35::app::Outcome;
+  if (outcome == Outcome::not_ready)
+    reporter.event(sd35::Level::warn,
+                   "not ready (exit 3)\n  hint: each failed required check above names what to "
+                   "fix; run the same command again once it is done");
+  if (outcome == Outcome::verification_failed)
+    reporter.event(sd35::Level::warn,
+                   "verification failed (exit 4)\n  hint: the lines above say what differs (the "
+                   "file, check or tensor) and what to do");
+}
+
+// The one exit: the error (if any) and exactly one result document, then the exit code.
+int conclude(sd35::Reporter& renderer, sd35::cli::OneResult& one,
+             const sd35::Result<sd35::app::Outcome>& result) {
+  const int code = sd35::app::exit_code_for(result);
+  one.debug(fmt::format("exit code {}", code));
+  one.conclude(result ? nullptr : &result.error(), code);
+  renderer.finish();
+  if (result) report_outcome(renderer, *result);  // last: below the tables and summaries
+  return code;
 }
 
 }  // namespace
@@ -31,7 +82,7 @@ void report_error(sd35::Reporter& reporter, const sd35::Error& e, int code) {
 int main(int argc, char** argv) {
   using namespace sd35;
   CLI::App root{"sd35-setup: provision and prove a Stable Diffusion 3.5 FP8 environment"};
-  root.set_version_flag("--version", std::string("sd35-setup ") + SD35_VERSION);
+  root.set_version_flag("-V,--version", std::string("sd35-setup ") + SD35_VERSION);
   root.require_subcommand(1);
   app::GlobalOptions global;
   bool quiet = false, no_color = false;
@@ -63,31 +114,26 @@ int main(int argc, char** argv) {
   cli::add_lock_command(root, global, chosen);
   cli::add_verify_command(root, global, chosen);
   cli::add_up_command(root, global, chosen);
+  cli::add_help_command(root, chosen);
   cli::add_first_run_command(root, global, chosen);
 
+  const cli::ArgvPreview preview = cli::preview_argv(argc, argv);
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = root.exit(e);
-    return rc == 0 ? app::exit_code::ok : app::exit_code::usage;
+    if (e.get_exit_code() == 0) return root.exit(e);  // --help, --version
+    auto renderer = cli::make_renderer(
+        cli::choose_render_options(preview.json, preview.no_color, preview.verbosity));
+    cli::OneResult one(*renderer);
+    return conclude(*renderer, one, cli::usage_error(root, e, preview));
   }
   global.verbosity = quiet ? -1 : verbose;
 
-  auto reporter =
+  auto renderer =
       cli::make_renderer(cli::choose_render_options(global.json, no_color, global.verbosity));
+  cli::OneResult one(*renderer);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-
-  Result<app::Outcome> result = make_error(Errc::internal, "no command was run");
-  try {
-    if (chosen) result = chosen(*reporter);
-  } catch (const std::exception& e) {
-    result = make_error(Errc::internal, std::string("unexpected exception: ") + e.what(), {},
-                        "this is a bug in sd35-setup; please report it with the command line");
-  }
-  if (!result && cancel_requested()) result = make_error(Errc::interrupted, "interrupted");
-  int code = app::exit_code_for(result);
-  if (!result) report_error(*reporter, result.error(), code);
-  reporter->finish();
-  return code;
+  report_context(one, global, preview.command);
+  return conclude(*renderer, one, run_command(chosen, one));
 }

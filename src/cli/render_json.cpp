@@ -20,6 +20,8 @@ class JsonRenderer final : public Reporter {
     if (o_.verbosity < 1 && level == Level::debug) return;
     nlohmann::json j = {{"type", "event"}, {"level", to_string(level)}, {"message", message}};
     if (!fields.empty()) j["fields"] = fields;
+    if (o_.verbosity >= 2)  // -vv: when it happened
+      j["elapsed_s"] = std::chrono::duration<double>(o_.now() - start_).count();
     line(j);
   }
   void progress(const ProgressUpdate& u) override {
@@ -65,6 +67,7 @@ class JsonRenderer final : public Reporter {
   RenderOptions o_;
   std::mutex mu_;
   std::map<std::string, RenderClock::time_point> last_;
+  const RenderClock::time_point start_ = o_.now();
 };
 
 }  // namespace

@@ -72,6 +72,10 @@ std::string plain_line(const ProgressUpdate& u) {
                      format_rate(u.rate_per_s), eta.empty() ? "" : " " + eta);
 }
 
+double seconds_since(Clock::time_point t0, Clock::time_point now) {
+  return std::chrono::duration<double>(now - t0).count();
+}
+
 std::size_t terminal_width(std::FILE* f) {
   winsize ws{};
   if (f && ::ioctl(::fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
@@ -87,15 +91,24 @@ class TextRenderer final : public Reporter {
   explicit TextRenderer(const RenderOptions& o)
       : o_(o), tty_(o.mode == RenderMode::tty), width_(terminal_width(o.err) - 1) {}
 
-  void event(Level level, std::string_view message, const nlohmann::json&) override {
+  void event(Level level, std::string_view message, const nlohmann::json& fields) override {
     if (o_.verbosity < 0 && level < Level::warn) return;
     if (o_.verbosity < 1 && level == Level::debug) return;
     std::lock_guard lock(mu_);
     clear_block();
     const char* color = level == Level::error ? kRed : level == Level::warn ? kYellow : kDim;
     std::string prefix = level == Level::info ? "" : std::string(to_string(level)) + ": ";
+    // -vv: when it happened, and the event's fields.
+    if (o_.verbosity >= 2)
+      prefix = fmt::format("[{:8.3f}s] {}", seconds_since(start_, o_.now()), prefix);
+    std::string tail =
+        o_.verbosity >= 2 && fields.is_object() && !fields.empty()
+            ? fmt::format(" {}",
+                          fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+            : "";
     std::fputs(
-        fmt::format("{}{}{}{}\n", paint(color, ""), prefix, message, paint(kReset, "")).c_str(),
+        fmt::format("{}{}{}{}{}\n", paint(color, ""), prefix, message, tail, paint(kReset, ""))
+            .c_str(),
         o_.err);
     if (tty_) draw_block(o_.now());
   }
@@ -251,9 +264,10 @@ class TextRenderer final : public Reporter {
   bool tty_;
   std::size_t width_;
   std::mutex mu_;
-  std::map<std::string, Bar> bars_;                      // task '\x1f' item -> latest update (TTY)
-  std::size_t block_lines_ = 0;                          // lines of the drawn block (TTY)
-  std::optional<Clock::time_point> last_draw_;           // none yet: the first update draws
+  std::map<std::string, Bar> bars_;             // task '\x1f' item -> latest update (TTY)
+  std::size_t block_lines_ = 0;                 // lines of the drawn block (TTY)
+  std::optional<Clock::time_point> last_draw_;  // none yet: the first update draws
+  const Clock::time_point start_ = o_.now();
   std::map<std::string, Clock::time_point> last_plain_;  // task '\x1f' item -> last line (plain)
   std::vector<Finding> findings_;
   std::vector<nlohmann::json> pending_results_;

@@ -43,6 +43,28 @@ Error certificate_error(std::string_view what, const std::string& text, std::str
   return e;
 }
 
+// A hint for a failure to reach the server, empty when `text` is not one. libgit2 files a
+// refused or timed-out connection under GIT_ERROR_OS ("failed to connect to HOST: Connection
+// refused"), a DNS failure under GIT_ERROR_NET.
+std::string network_hint(const git_error* e, const std::string& text) {
+  const bool connect = text.find("failed to connect") != std::string::npos ||
+                       text.find("Connection refused") != std::string::npos ||
+                       text.find("timed out") != std::string::npos;
+  if (!connect && !(e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP ||
+                          e->klass == GIT_ERROR_SSL)))
+    return {};
+  if (text.find("resolve address") != std::string::npos)
+    return "the host name does not resolve: check it (--repo, HF_ENDPOINT) and DNS; set "
+           "HF_HUB_OFFLINE=1 to use the cache only";
+  if (text.find("Connection refused") != std::string::npos)
+    return "the server (or proxy) refused the connection: check the URL (--repo, HF_ENDPOINT), "
+           "https_proxy / NO_PROXY and the firewall; set HF_HUB_OFFLINE=1 to use the cache only";
+  if (text.find("timed out") != std::string::npos)
+    return "the server did not answer in time: check the network and the proxy, then retry";
+  return "check connectivity to the hub (proxy, DNS, TLS); set HF_HUB_OFFLINE=1 to use the cache "
+         "only";
+}
+
 Error last_error(int rc, std::string_view what, std::string where,
                  const net::Transport* transport = nullptr) {
   const git_error* e = git_error_last();
@@ -74,12 +96,9 @@ Error last_error(int rc, std::string_view what, std::string where,
     hint =
         "free space on the cache's filesystem, or point --cache / HF_HUB_CACHE at a larger disk; "
         "then run the same command again";
-  } else if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP ||
-                   e->klass == GIT_ERROR_SSL)) {
-    code = Errc::network;
-    hint =
-        "check connectivity to the hub (proxy, DNS, TLS); set HF_HUB_OFFLINE=1 to use the cache "
-        "only";
+  } else if (auto net_hint = network_hint(e, text); !net_hint.empty()) {
+    code = text.find("timed out") != std::string::npos ? Errc::timeout : Errc::network;
+    hint = std::move(net_hint);
   } else if (e && e->klass == GIT_ERROR_OS) {
     code = Errc::io;
   }

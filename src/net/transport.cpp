@@ -31,7 +31,7 @@ std::pair<std::string, std::string> first_of(const EnvLookup& getenv,
 
 Error missing_ca(const std::string& path, const std::string& source, bool dir) {
   return make_error(
-      Errc::bad_input,
+      Errc::missing_file,
       fmt::format("the CA {} named by {} does not exist", dir ? "directory" : "file", source), path,
       fmt::format("fix or unset {}; it must name a PEM {} of trusted certificates", source,
                   dir ? "directory (with openssl rehash links)" : "file"));

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "net/http.hpp"
+#include "resolve/pip_errors.hpp"
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
 #include "util/process.hpp"
@@ -111,20 +112,18 @@ Result<std::vector<Package>> run_pip_report(const PipRunOptions& o) {
   }
   for (const auto& r : o.requirements) cmd.argv.push_back(r);
   cmd.timeout = o.timeout;
-  cmd.env_overrides = {{"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PIP_NO_INPUT", "1"}};
+  // A dry run installs nothing, so Debian's externally-managed marker (PEP 668) does not apply.
+  cmd.env_overrides = {{"PIP_DISABLE_PIP_VERSION_CHECK", "1"},
+                       {"PIP_NO_INPUT", "1"},
+                       {"PIP_BREAK_SYSTEM_PACKAGES", "1"}};
   SD35_TRY(auto outcome, proc::run(cmd));
   if (!outcome.success()) {
     std::error_code ec;
     std::filesystem::remove(report, ec);
-    std::string err =
-        outcome.err.size() > 1500 ? outcome.err.substr(outcome.err.size() - 1500) : outcome.err;
-    return make_error(
-        Errc::host_not_ready,
-        fmt::format("pip could not resolve the environment (exit {}{}): {}", outcome.exit_code,
-                    outcome.timed_out ? ", timed out" : "", str::trim(err)),
-        o.python,
-        "read pip's message above; check the index URLs and that the pins have wheels for this "
-        "Python");
+    return pip_failure(outcome,
+                       {"pip could not resolve the environment", o.python, Errc::host_not_ready,
+                        "read pip's message above; check the index URLs and that the "
+                        "pins have wheels for this Python"});
   }
   auto text = fs::read_file(report);
   std::error_code ec;

@@ -170,13 +170,14 @@ Status resolve_files(const std::string& path, std::vector<stdfs::path>& files,
         if (e.path().extension() == ".safetensors") files.push_back(e.path());
       std::sort(files.begin(), files.end());
       if (files.empty())
-        return Error{Errc::not_found, "no .safetensors file in the checkpoint folder", p.string(),
+        return Error{Errc::missing_file, "no .safetensors file in the checkpoint folder",
+                     p.string(),
                      "point --checkpoint at a diffusers transformer folder or a .safetensors file"};
       return ok();
     }
   }
   if (!stdfs::exists(p, ec))
-    return Error{Errc::not_found, "checkpoint not found", p.string(), "check --checkpoint"};
+    return Error{Errc::missing_file, "checkpoint not found", p.string(), "check --checkpoint"};
   const std::string name = p.filename().string();
   if (name.size() > 11 && name.substr(name.size() - 11) == ".index.json") {
     SD35_TRY(auto text, fs::read_file(p));

@@ -100,7 +100,7 @@ Result<nlohmann::json> decode_result(const char* text) {
   if (doc.value("ok", false)) return doc.value("result", nlohmann::json::object());
   const auto& e = doc.at("error");
   const int code = e.value("code", 0);
-  const bool known = code >= 0 && code <= static_cast<int>(Errc::unavailable);
+  const bool known = code >= 0 && code <= static_cast<int>(Errc::missing_file);
   return Error{known ? static_cast<Errc>(code) : Errc::internal, e.value("message", "?"),
                e.value("where", ""), e.value("hint", "")};
 }

@@ -40,6 +40,8 @@ std::string_view to_string(Errc code) noexcept {
       return "interrupted";
     case Errc::unavailable:
       return "unavailable";
+    case Errc::missing_file:
+      return "missing_file";
   }
   return "internal";
 }

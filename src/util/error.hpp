@@ -12,7 +12,7 @@ enum class Errc {
   usage,                // bad command line
   bad_input,            // a file the user gave is malformed (manifest, host facts, lockfile)
   unsupported_version,  // schema_version from the future, a format we do not read
-  not_found,            // file, repo, revision or object does not exist
+  not_found,            // a remote repo, revision, file or object does not exist (HTTP 404)
   io,                   // read/write/stat failure
   permission,           // EACCES/EPERM
   disk_full,            // not enough space (preflight or ENOSPC)
@@ -26,6 +26,7 @@ enum class Errc {
   verification_failed,  // verify found a failed finding
   interrupted,          // SIGINT/SIGTERM
   unavailable,          // a capability this build or host lacks (no CUDA, no float8)
+  missing_file,         // a local file, directory or program the user named does not exist
 };
 
 std::string_view to_string(Errc code) noexcept;

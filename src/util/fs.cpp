@@ -16,8 +16,8 @@ Error errno_error(int err, std::string_view what, const stdfs::path& path) {
   std::string hint;
   switch (err) {
     case ENOENT:
-      code = Errc::not_found;
-      hint = "check the path exists";
+      code = Errc::missing_file;
+      hint = "check the path: it does not exist";
       break;
     case EACCES:
     case EPERM:

@@ -93,12 +93,7 @@ Result<json> parse(std::string_view text, std::string_view source) {
 
 Result<json> parse_file(const std::string& path) {
   auto text = fs::read_file(path);
-  if (!text) {
-    Error e = std::move(text).error();
-    if (e.code == Errc::not_found)
-      e.code = Errc::bad_input;  // a named input file: usage-level error
-    return e;
-  }
+  if (!text) return text.error();  // a missing file is Errc::missing_file (exit 2)
   return parse(*text, path);
 }
 

@@ -45,7 +45,7 @@ std::vector<std::string> build_env(const Command& cmd) {
     if (eq != std::string_view::npos && skip.count(std::string(kv.substr(0, eq)))) continue;
     env.emplace_back(kv);
   }
-  for (const auto& [k, v] : cmd.env_overrides) env.push_back(k + "=" + v);
+  for (const auto& [k, v] : cmd.env_overrides) env.push_back(k + '=' + v);
   return env;
 }
 
@@ -71,9 +71,16 @@ std::optional<std::string> which(const std::string& name) {
 Result<Outcome> run(const Command& cmd) {
   if (cmd.argv.empty()) return make_error(Errc::internal, "empty command line");
   auto exe = which(cmd.argv[0]);
-  if (!exe)
-    return make_error(Errc::not_found, fmt::format("program not found: {}", cmd.argv[0]), "PATH",
-                      "install it or put it on PATH");
+  if (!exe) {
+    // A path the user named that is not there is bad input; a name not on PATH is a host that
+    // lacks the tool.
+    const bool named = cmd.argv[0].find('/') != std::string::npos;
+    return make_error(named ? Errc::missing_file : Errc::unavailable,
+                      fmt::format("program not found: {}", cmd.argv[0]),
+                      named ? cmd.argv[0] : std::string("PATH"),
+                      named ? "check the path: it does not exist or is not executable"
+                            : "install it or put it on PATH");
+  }
 
   Pipe in, out, err;
   if (::pipe2(in.fd, O_CLOEXEC) || ::pipe2(out.fd, O_CLOEXEC) || ::pipe2(err.fd, O_CLOEXEC))

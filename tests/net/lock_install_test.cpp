@@ -162,11 +162,13 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
   EXPECT_EQ(with({"lock", "diff", lockfile, (dir / "edited.lock.json").string()}).exit_code, 2);
   EXPECT_EQ(with({"verify", "--lock", (dir / "edited.lock.json").string()}).exit_code, 2);
 
-  // An unreachable index degrades to an offline resolution that says the hashes are missing.
+  // An --index that cannot be reached is a network error (5) naming the index, with a hint;
+  // an offline plan is `resolve` without --index.
   auto offline = with(
       {"resolve", "--host", (dir / "host.json").string(), "--index", "http://127.0.0.1:1/simple"});
-  EXPECT_EQ(offline.exit_code, 0) << offline.err;
-  EXPECT_NE(offline.out.find("index unreachable"), std::string::npos) << offline.out;
+  EXPECT_EQ(offline.exit_code, 5) << offline.err;
+  EXPECT_NE(offline.err.find("127.0.0.1:1"), std::string::npos) << offline.err;
+  EXPECT_NE(offline.err.find("hint:"), std::string::npos) << offline.err;
   stdfs::remove_all(dir);
 }
 

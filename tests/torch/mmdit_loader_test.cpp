@@ -204,5 +204,5 @@ TEST(MmditLoader, UnknownLayoutIsAClearError) {
   EXPECT_NE(r.error().message.find("unknown checkpoint layout"), std::string::npos);
   auto missing = smoke::inspect_checkpoint((temp_dir() / "nope.safetensors").string());
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().code, sd35::Errc::not_found);
+  EXPECT_EQ(missing.error().code, sd35::Errc::missing_file);
 }

@@ -3,6 +3,7 @@
 
 #include "checks/check.hpp"
 #include "support/test_env.hpp"
+#include "util/strings.hpp"
 
 namespace sd35 {
 namespace {
@@ -122,6 +123,11 @@ TEST(Checks, GpuLessCiMachine) {
   EXPECT_NE(v["disk.free"].detail.find("7091734417 bytes) short"), std::string::npos)
       << v["disk.free"].detail;
   EXPECT_EQ(v["cache.rotational"].verdict, Verdict::warn);
+  const auto model_bytes =
+      load_manifest((test::source_dir() / "manifests/sd35-large-fp8.json").string())
+          ->model.known_bytes();
+  EXPECT_NE(v["cache.rotational"].detail.find(str::human_bytes(model_bytes)), std::string::npos)
+      << "the manifest's size, not a fixed one: " << v["cache.rotational"].detail;
   EXPECT_EQ(v["cache.env"].verdict, Verdict::warn);
   EXPECT_NE(v["cache.env"].detail.find("TRANSFORMERS_CACHE"), std::string::npos);
 }

@@ -246,7 +246,7 @@ TEST_F(SafetensorsFileTest, MissingFileIsNotFound) {
   Violation why;
   auto h = read_header(dir.path() / "absent.safetensors", &why);
   ASSERT_FALSE(h.has_value());
-  EXPECT_EQ(h.error().code, Errc::not_found);
+  EXPECT_EQ(h.error().code, Errc::missing_file);
   EXPECT_EQ(why.rule, rule::io);
 }
 

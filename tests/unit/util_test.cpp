@@ -67,7 +67,7 @@ TEST(Sha256, FileMatchesMemory) {
   EXPECT_EQ(*h, sha256_hex(data));
   auto missing = sha256_file(dir / "nope");
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().code, Errc::not_found);
+  EXPECT_EQ(missing.error().code, Errc::missing_file);
   EXPECT_NE(missing.error().where.find("nope"), std::string::npos);
 }
 
@@ -110,7 +110,11 @@ TEST(Process, CapturesOutputExitCodeAndTimeout) {
   missing.argv = {"definitely-not-a-program-sd35"};
   auto m = proc::run(missing);
   ASSERT_FALSE(m);
-  EXPECT_EQ(m.error().code, Errc::not_found);
+  EXPECT_EQ(m.error().code, Errc::unavailable);  // not on PATH: the host lacks it (exit 3)
+  missing.argv = {"/definitely/not/a-program-sd35"};
+  auto named = proc::run(missing);
+  ASSERT_FALSE(named);
+  EXPECT_EQ(named.error().code, Errc::missing_file);  // a path that is not there (exit 2)
 }
 
 TEST(JsonReader, ParseErrorsNameLineAndColumn) {
