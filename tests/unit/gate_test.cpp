@@ -1,7 +1,6 @@
 // The gate module (src/gate): each step alone (host, packages, model, smoke with a fake runner),
-// the fast mode without smoke, the result document and JUnit; and the two predicates it shares
-// with the rest of the tool: the driver floor (compat/driver_floor) and the wheel comparison
-// (lock/venv_inspect), with its one rule for a missing wheel hash.
+// the fast mode without smoke, the result document and JUnit. The predicates it shares with the
+// rest of the tool are tested in compat_driver_floor_test and lock_venv_test.
 #include "gate/gate.hpp"
 
 #include <gtest/gtest.h>
@@ -9,10 +8,8 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "compat/driver_floor.hpp"
 #include "gate/junit.hpp"
 #include "host/host_facts.hpp"
-#include "lock/venv_inspect.hpp"
 #include "support/test_env.hpp"
 
 namespace sd35::gate {
@@ -67,19 +64,6 @@ stdfs::path venv_with_torch(const stdfs::path& root, const std::string& version,
   return root;
 }
 
-TEST(DriverFloor, OnePredicateForEveryCaller) {
-  using compat::DriverFit;
-  EXPECT_EQ(compat::driver_runs_variant("535.104.05", "cu128").fit, DriverFit::runs);
-  EXPECT_EQ(compat::driver_runs_variant("470.82.01", "cu128").fit, DriverFit::too_old);
-  EXPECT_EQ(compat::driver_runs_variant("470.82.01", "cu118").fit, DriverFit::runs);
-  EXPECT_EQ(compat::driver_runs_variant("", "cu128").fit, DriverFit::no_driver);
-  EXPECT_EQ(compat::driver_runs_variant("", "cpu").fit, DriverFit::cpu);
-  EXPECT_EQ(compat::driver_runs_variant("999", "cu999").fit, DriverFit::unknown_variant);
-  const auto old = compat::driver_runs_variant("470.82.01", "cu128");
-  EXPECT_NE(compat::describe_driver_problem(old, "470.82.01", "cu128").find("525.60.13"),
-            std::string::npos);
-}
-
 TEST(GateHost, DriverArchAndGlibc) {
   auto ok = check_host(h100_lock(), host("h100-driver535"));
   ASSERT_EQ(ok.size(), 3u);
@@ -111,23 +95,19 @@ TEST(GatePackages, OneRuleForAMissingWheelHash) {
   EXPECT_EQ(find(same, "host:python")->verdict, Verdict::pass);
 
   // Installed by name from an index: pip recorded no wheel hash. Not the locked wheel, for the
-  // gate as for `lock --venv` (both call lock::compare_wheel).
+  // gate as for `lock --venv` (both call lock::compare_wheel, lock_venv_test).
   const auto by_name = venv_with_torch(dir.path() / "b", "2.9.1+cu128", "");
   auto nohash = check_packages(l, by_name.string());
   EXPECT_EQ(find(nohash, "package:torch")->verdict, Verdict::fail);
   EXPECT_NE(find(nohash, "package:torch")->detail.find("no recorded wheel hash"),
             std::string::npos);
-  auto have = lock::installed_dists(by_name);
-  ASSERT_TRUE(have.has_value());
-  EXPECT_EQ(lock::compare_wheel(l.packages[0], *have).match, lock::WheelMatch::no_recorded_hash);
-
-  auto other = venv_with_torch(dir.path() / "c", "2.9.1+cu128", std::string(64, 'b'));
-  EXPECT_EQ(lock::compare_wheel(l.packages[0], *lock::installed_dists(other)).match,
-            lock::WheelMatch::other_hash);
-  auto older = venv_with_torch(dir.path() / "d", "2.9.0+cu128", sha);
-  EXPECT_EQ(lock::compare_wheel(l.packages[0], *lock::installed_dists(older)).match,
-            lock::WheelMatch::other_version);
-  EXPECT_EQ(lock::venv_python_version(older), "3.11.7");
+  // Another hash, another version.
+  auto other = check_packages(
+      l, venv_with_torch(dir.path() / "c", "2.9.1+cu128", std::string(64, 'b')).string());
+  EXPECT_NE(find(other, "package:torch")->detail.find("bbbb"), std::string::npos);
+  auto older = check_packages(l, venv_with_torch(dir.path() / "d", "2.9.0+cu128", sha).string());
+  EXPECT_NE(find(older, "package:torch")->detail.find("installed torch 2.9.0+cu128"),
+            std::string::npos);
 
   EXPECT_EQ(check_packages(l, "").at(0).verdict, Verdict::skip);
   EXPECT_EQ(check_packages(l, (dir.path() / "nope").string()).at(0).verdict, Verdict::fail);
