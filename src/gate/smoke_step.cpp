@@ -88,7 +88,8 @@ SmokeParams smoke_params(const nlohmann::json& locked, const stdfs::path& cache_
   else if (string_at(env, "kind") == "python")
     p.python = string_at(env, "interpreter");
   const auto side = locked.value("python_side", nlohmann::json::object());
-  for (const auto& [name, version] : side.value("companions", nlohmann::json::object()).items())
+  const auto companions = side.value("companions", nlohmann::json::object());
+  for (const auto& [name, version] : companions.items())
     p.companions[name] = version.is_string() && !version.get<std::string>().empty()
                              ? "==" + version.get<std::string>()
                              : std::string();

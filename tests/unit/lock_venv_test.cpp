@@ -33,7 +33,7 @@ std::map<std::string, InstalledDist> venv_with_torch(const stdfs::path& root,
 }
 
 TEST(LockVenv, OneWheelComparisonWithOneRuleForAMissingHash) {
-  sd35::testing::TempDir dir;
+  sd35::test::TempDir dir;
   resolve::Package torch;
   torch.name = "torch";
   torch.version = "2.9.1+cu128";
@@ -61,7 +61,7 @@ TEST(LockVenv, OneWheelComparisonWithOneRuleForAMissingHash) {
 }
 
 TEST(LockVenv, PythonVersionFromPyvenvCfg) {
-  sd35::testing::TempDir dir;
+  sd35::test::TempDir dir;
   venv_with_torch(dir.path(), "2.9.1", "");
   EXPECT_EQ(venv_python_version(dir.path()), "3.11.7");
   write(dir.path() / "pyvenv.cfg", "home = /usr/bin\n");

@@ -12,6 +12,7 @@
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/sha256.hpp"
+#include "util/strings.hpp"
 #include "verify/digest.hpp"
 
 namespace sd35 {
@@ -159,12 +160,19 @@ TEST_F(VerifyCli, MissingFp8ScaleIsAFindingNotACrash) {
   put_in_cache(sd35::testing::st_file(tensors), "sd35-large");
   auto out = run({});
   EXPECT_EQ(out.exit_code, 4) << out.out << out.err;
+  // --json: findings are JSON lines on stderr, the result document on stdout.
   bool named = false;
-  for (const auto& f : doc(out)["findings"])
-    named |= f["id"] == "fp8.scale-missing" &&
-             f["tensor"] == "model.diffusion_model.joint_blocks.0.x_block.mlp.fc1.weight" &&
-             f["file"] == "sd3.5_large_fp8_scaled.safetensors";
-  EXPECT_TRUE(named) << out.out;
+  for (const auto line : str::split(out.err, '\n')) {
+    const auto f = nlohmann::json::parse(line, nullptr, false);
+    if (!f.is_object()) continue;
+    const auto& g = f.contains("finding") ? f["finding"] : f;
+    named |=
+        g.value("id", "") == "fp8.scale-missing" &&
+        g.value("tensor", "") == "model.diffusion_model.joint_blocks.0.x_block.mlp.fc1.weight" &&
+        g.value("file", "") == "sd3.5_large_fp8_scaled.safetensors";
+  }
+  EXPECT_TRUE(named) << out.err;
+  EXPECT_EQ(doc(out)["ok"], false);
 }
 
 TEST_F(VerifyCli, MissingSnapshotExits4AndBadUsageExits2) {
