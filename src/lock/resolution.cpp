@@ -20,9 +20,12 @@ std::string minor_of(const std::string& version) {
 
 std::set<std::string> compute_capabilities_in(const nlohmann::json& host) {
   std::set<std::string> out;
-  const auto nvidia = host.value("nvidia", nlohmann::json::object());
-  for (const auto& g : nvidia.value("gpus", nlohmann::json::array()))
-    if (g.is_object()) out.insert(g.value("compute_capability", ""));
+  // A host without an NVIDIA driver records "nvidia": null.
+  const auto nvidia = host.value("nvidia", nlohmann::json());
+  if (!nvidia.is_object() || !nvidia.contains("gpus") || !nvidia["gpus"].is_array()) return out;
+  for (const auto& g : nvidia["gpus"])
+    if (g.is_object() && g.contains("compute_capability") && g["compute_capability"].is_string())
+      out.insert(g["compute_capability"].get<std::string>());
   return out;
 }
 
