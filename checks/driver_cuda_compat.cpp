@@ -4,7 +4,7 @@
 
 #include "checks/check.hpp"
 #include "compat/compat.hpp"
-#include "util/strings.hpp"
+#include "compat/driver_floor.hpp"
 
 namespace sd35::checks {
 
@@ -21,12 +21,13 @@ static Finding run_driver_cuda_compat(const CheckInfo& info, const CheckContext&
   std::vector<std::string> ok, rejected;
   nlohmann::json per_variant = nlohmann::json::object();
   for (const auto& v : variants) {
-    const auto* floor = compat::driver_floor_for_variant(v);
-    if (!floor) {
+    const compat::DriverVerdict verdict = compat::driver_runs_variant(driver, v);
+    if (verdict.fit == compat::DriverFit::unknown_variant) {
       rejected.push_back(fmt::format("{} (unknown CUDA major)", v));
       continue;
     }
-    bool runs = str::compare_dotted(driver, floor->linux_min_driver) >= 0;
+    const compat::DriverFloor* floor = verdict.floor;
+    const bool runs = verdict.fit == compat::DriverFit::runs;
     per_variant[v] = {{"driver_floor", floor->linux_min_driver}, {"runs", runs}};
     (runs ? ok : rejected)
         .push_back(runs ? v

@@ -7,6 +7,7 @@
 #include "app/probe.hpp"
 #include "lock/lockfile.hpp"
 #include "lock/model_state.hpp"
+#include "lock/resolution.hpp"
 #include "lock/venv_inspect.hpp"
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
@@ -17,65 +18,111 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-// "version = 3.11.7" from <venv>/pyvenv.cfg.
-std::string venv_python_version(const stdfs::path& venv) {
-  auto text = fs::read_file(venv / "pyvenv.cfg");
-  if (!text) return {};
-  for (auto line : str::split(*text, '\n')) {
-    auto eq = line.find('=');
-    if (eq == std::string_view::npos) continue;
-    auto key = str::trim(line.substr(0, eq));
-    if (key == "version" || key == "version_info") {
-      auto parts = str::split(str::trim(line.substr(eq + 1)), '.');
-      if (parts.size() >= 3) return fmt::format("{}.{}.{}", parts[0], parts[1], parts[2]);
-    }
-  }
-  return {};
-}
-
-struct FromResolution {
-  std::string torch, cuda, index_url, python;
-  std::vector<resolve::Package> packages;
-};
-
-Result<FromResolution> read_resolution(const std::string& path) {
-  SD35_TRY(auto doc, jsonio::parse_file(path));
-  if (!doc.is_object() || !doc.contains("selected") || !doc["selected"].is_object())
-    return make_error(Errc::bad_input, "not a resolution with a selection (/selected)", path,
-                      "write one with `sd35-setup resolve --index URL --closure --out FILE`");
-  const auto& s = doc["selected"];
-  FromResolution r;
-  r.torch = s.value("torch", "");
-  r.cuda = s.value("cuda", "");
-  r.index_url = s.value("index_url", "");
-  r.python = s.value("python", "");
-  SD35_TRY(r.packages, resolve::packages_from_json(s["packages"], path, "/selected/packages"));
-  for (const auto& p : r.packages)
-    if (!p.pinned() || p.sha256.empty())
-      return make_error(Errc::bad_input, fmt::format("{} has no pinned wheel + sha256", p.name),
-                        path, "resolve with --index URL --closure so every wheel is pinned");
-  return r;
-}
-
-// Every locked wheel must be what the venv has (pip recorded the wheel hash in direct_url.json).
+// Every locked wheel must be what the venv has (lock::compare_wheel: pip recorded the wheel's
+// sha256 in direct_url.json, and it is the resolved one).
 Status cross_check_venv(const std::vector<resolve::Package>& pk,
                         const std::map<std::string, lock::InstalledDist>& have,
                         const std::string& venv) {
   for (const auto& p : pk) {
-    auto it = have.find(p.name);
-    if (it == have.end())
-      return make_error(Errc::integrity,
-                        fmt::format("{} {} is not installed in the venv", p.name, p.version), venv,
-                        "run `sd35-setup install --venv DIR` first");
-    if (it->second.version != p.version ||
-        (!it->second.sha256.empty() && it->second.sha256 != p.sha256))
-      return make_error(
-          Errc::integrity,
-          fmt::format("{}: venv has {} (sha256 {}), the resolution says {} (sha256 {})", p.name,
-                      it->second.version, it->second.sha256.empty() ? "unknown" : it->second.sha256,
-                      p.version, p.sha256),
-          it->second.dist_info.string(), "reinstall with `sd35-setup install`, or resolve again");
+    const lock::WheelCheck c = lock::compare_wheel(p, have);
+    if (c.same()) continue;
+    return make_error(Errc::integrity, "the venv differs from the resolution: " + c.detail,
+                      c.installed ? c.installed->dist_info.string() : venv,
+                      c.match == lock::WheelMatch::missing
+                          ? "run `sd35-setup install --venv DIR --from RESOLUTION` first"
+                          : "reinstall with `sd35-setup install --venv DIR --from RESOLUTION` "
+                            "(installs by URL, so pip records the wheel hash), or resolve again");
   }
+  return ok();
+}
+
+// Without a resolution, the venv's wheels installed by URL are the lock's packages.
+void packages_from_venv(const std::map<std::string, lock::InstalledDist>& have, lock::Lockfile& l,
+                        Reporter& reporter) {
+  for (const auto& [name, d] : have) {
+    if (d.sha256.empty() || d.url.empty()) {
+      reporter.warn(fmt::format(
+          "{} {} left out: pip recorded no wheel hash (not installed by `sd35-setup install`)",
+          name, d.version));
+      continue;
+    }
+    resolve::Package p;
+    p.name = name;
+    p.version = d.version;
+    p.specifier = "==" + d.version;
+    p.url = d.url.substr(0, d.url.find('#'));
+    p.file = p.url.substr(p.url.rfind('/') + 1);
+    p.sha256 = d.sha256;
+    l.packages.push_back(std::move(p));
+    if (name == "torch") {
+      const auto plus = d.version.find('+');
+      l.torch = d.version.substr(0, plus);
+      l.cuda = plus == std::string::npos ? "" : d.version.substr(plus + 1);
+    }
+  }
+}
+
+void record_host(const HostFacts& host, lock::Lockfile& l) {
+  if (host.nvidia) {
+    l.host.driver = host.nvidia->driver_version;
+    l.host.cuda_driver_version = host.nvidia->cuda_driver_version;
+    for (const auto& g : host.nvidia->gpus) l.host.gpus.push_back({g.name, g.compute_capability});
+  }
+  l.host.glibc = host.glibc;
+  l.host.machine = host.os.arch;
+  if (l.host.python.empty() && host.primary_python())
+    l.host.python = host.primary_python()->version;
+}
+
+// The smoke result to record: `up` passes its document in process, else --smoke-result FILE.
+Result<std::optional<nlohmann::json>> smoke_to_record(const LockOptions& o) {
+  nlohmann::json smoke;
+  const std::string where = o.smoke_document ? std::string("the smoke run") : o.smoke_result;
+  if (o.smoke_document) {
+    smoke = *o.smoke_document;
+  } else if (!o.smoke_result.empty()) {
+    SD35_TRY(smoke, jsonio::parse_file(o.smoke_result));
+  } else {
+    return std::optional<nlohmann::json>();
+  }
+  if (!smoke.is_object())
+    return make_error(Errc::bad_input, "smoke result is not a JSON object", where,
+                      "pass the file written by `sd35-setup smoke --json > FILE`");
+  // A lock records a proven environment, or nothing: a failed or CPU-instead-of-GPU smoke
+  // result is refused rather than locked as if it proved something.
+  if (!smoke.value("proven", smoke.value("ok", false)))
+    return make_error(Errc::host_not_ready, "the smoke result did not prove the environment", where,
+                      "fix what `sd35-setup smoke` reported, run it again (--json > FILE), "
+                      "then lock");
+  smoke.erase("summary");
+  return std::optional<nlohmann::json>(std::move(smoke));
+}
+
+// The packages, torch and Python from the resolution and/or the venv, each checked against the
+// other and against this manifest and host.
+Status lock_environment(const LockOptions& o, const std::string& from, const Manifest& manifest,
+                        const HostFacts& host, lock::Lockfile& l, std::vector<std::string>& summary,
+                        Reporter& reporter) {
+  if (!from.empty()) {
+    SD35_TRY(auto r, lock::read_resolution(from));
+    SD35_TRY_STATUS(lock::resolution_fits_manifest(r, manifest));
+    SD35_TRY_STATUS(lock::resolution_fits_host(r, host, o.venv));
+    l.torch = r.torch;
+    l.cuda = r.cuda;
+    l.index_url = r.index_url;
+    l.host.python = r.python;
+    l.packages = std::move(r.packages);
+  }
+  if (o.venv.empty()) return ok();
+  SD35_TRY(auto have, lock::installed_dists(o.venv));
+  if (!from.empty()) {
+    SD35_TRY_STATUS(cross_check_venv(l.packages, have, o.venv));
+    summary.push_back(
+        fmt::format("venv {} matches the resolution ({} wheels)", o.venv, l.packages.size()));
+  } else {
+    packages_from_venv(have, l, reporter);
+  }
+  if (auto v = lock::venv_python_version(o.venv); !v.empty()) l.host.python = v;
   return ok();
 }
 
@@ -89,80 +136,19 @@ Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Re
   if (from.empty() && options.venv.empty())
     return make_error(Errc::usage, "nothing to lock: no resolution and no venv", {},
                       "pass --from sd35-resolve.json (from `resolve --out`) and/or --venv DIR");
+  SD35_TRY(HostFacts host, host_facts_for(global, options.host_file, {}));
   lock::Lockfile l;
   l.tool_version = SD35_VERSION;
   l.manifest_name = manifest.name;
   l.manifest_digest = manifest.digest;
   std::vector<std::string> summary;
-  if (!from.empty()) {
-    SD35_TRY(auto r, read_resolution(from));
-    l.torch = r.torch;
-    l.cuda = r.cuda;
-    l.index_url = r.index_url;
-    l.host.python = r.python;
-    l.packages = std::move(r.packages);
-  }
-  if (!options.venv.empty()) {
-    SD35_TRY(auto have, lock::installed_dists(options.venv));
-    if (!from.empty()) {
-      SD35_TRY_STATUS(cross_check_venv(l.packages, have, options.venv));
-      summary.push_back(fmt::format("venv {} matches the resolution ({} wheels)", options.venv,
-                                    l.packages.size()));
-    } else {
-      for (const auto& [name, d] : have) {
-        if (d.sha256.empty() || d.url.empty()) {
-          reporter.warn(fmt::format(
-              "{} {} left out: pip recorded no wheel hash (not installed by `sd35-setup install`)",
-              name, d.version));
-          continue;
-        }
-        resolve::Package p;
-        p.name = name;
-        p.version = d.version;
-        p.specifier = "==" + d.version;
-        p.url = d.url.substr(0, d.url.find('#'));
-        p.file = p.url.substr(p.url.rfind('/') + 1);
-        p.sha256 = d.sha256;
-        l.packages.push_back(std::move(p));
-        if (name == "torch") {
-          l.torch = d.version.substr(0, d.version.find('+'));
-          l.cuda = d.version.find('+') == std::string::npos
-                       ? ""
-                       : d.version.substr(d.version.find('+') + 1);
-        }
-      }
-    }
-    if (auto v = venv_python_version(options.venv); !v.empty()) l.host.python = v;
-  }
-  SD35_TRY(HostFacts host, host_facts_for(global, options.host_file, {}));
-  if (host.nvidia) {
-    l.host.driver = host.nvidia->driver_version;
-    l.host.cuda_driver_version = host.nvidia->cuda_driver_version;
-    for (const auto& g : host.nvidia->gpus) l.host.gpus.push_back({g.name, g.compute_capability});
-  }
-  l.host.glibc = host.glibc;
-  l.host.machine = host.os.arch;
-  if (l.host.python.empty() && host.primary_python())
-    l.host.python = host.primary_python()->version;
-
+  SD35_TRY_STATUS(lock_environment(options, from, manifest, host, l, summary, reporter));
+  record_host(host, l);
   l.model = lock::model_from_cache(manifest, hub_env_for(global));  // its repo: HF_ENDPOINT
   if (!l.model.verified)
     summary.emplace_back(
         "model: not (completely) fetched: the manifest's values are recorded, marked unverified");
-  if (!options.smoke_result.empty()) {
-    SD35_TRY(auto smoke, jsonio::parse_file(options.smoke_result));
-    if (!smoke.is_object())
-      return make_error(Errc::bad_input, "smoke result is not a JSON object", options.smoke_result,
-                        "pass the file written by `sd35-setup smoke --json > FILE`");
-    // A lock records a proven environment, or nothing: a failed or CPU-instead-of-GPU smoke
-    // result is refused rather than locked as if it proved something.
-    if (!smoke.value("proven", smoke.value("ok", false)))
-      return make_error(Errc::host_not_ready, "the smoke result did not prove the environment",
-                        options.smoke_result,
-                        "fix what `sd35-setup smoke` reported, run it again (--json > FILE), "
-                        "then lock");
-    l.smoke = lock::smoke_record(std::move(smoke));
-  }
+  SD35_TRY(l.smoke, smoke_to_record(options));
   if (!options.created.empty()) l.created = options.created;
   std::string text = lock::serialize(l);
   SD35_TRY_STATUS(fs::write_file_atomic(options.out, text));

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "app/context.hpp"
@@ -11,6 +13,7 @@ struct LockOptions {
   std::string from;  // resolution from `resolve --out` (default sd35-resolve.json when it exists)
   std::string venv;  // cross-check (or, without a resolution, read) the installed wheels
   std::string smoke_result;  // `sd35-setup smoke --json` output file
+  std::optional<nlohmann::json> smoke_document;  // the smoke result in process (`up`); wins
   std::string host_file;
   std::string created;  // timestamp to record; empty = none (keeps the file reproducible)
 };
@@ -25,6 +28,11 @@ struct LockDiffOptions {
   std::string a, b;
 };
 
+// Writes the lockfile. A resolution (--from) must have been made for this manifest (name and
+// digest; else bad_input, exit 2) and fit this host: its CUDA build runs on the driver, its GPUs'
+// compute capabilities and its Python are this host's (else host_not_ready, exit 3). A venv must
+// hold exactly the resolved wheels, each with pip's recorded hash (lock::compare_wheel; else
+// integrity, exit 4).
 Result<Outcome> lock(const GlobalOptions& global, const LockOptions& options, Reporter& reporter);
 Result<Outcome> lock_export(const GlobalOptions& global, const LockExportOptions& options,
                             Reporter& reporter);

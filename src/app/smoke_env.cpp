@@ -161,15 +161,4 @@ nlohmann::json environment_record(const PreparedSmoke& p, const nlohmann::json& 
   return rec;
 }
 
-std::vector<std::string> environment_differences(const nlohmann::json& locked,
-                                                 const nlohmann::json& now) {
-  std::vector<std::string> out;
-  for (const char* key : {"kind", "torch", "cuda", "device", "cc", "native_fp8", "fused_kernels"}) {
-    const auto a = locked.contains(key) ? locked[key] : nlohmann::json();
-    const auto b = now.contains(key) ? now[key] : nlohmann::json();
-    if (a != b) out.push_back(fmt::format("{}: locked {} now {}", key, a.dump(), b.dump()));
-  }
-  return out;
-}
-
 }  // namespace sd35::app

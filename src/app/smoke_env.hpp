@@ -61,8 +61,4 @@ Status finish_python_side(PreparedSmoke& prepared);
 // interpreter, torch + CUDA, the device (name, cc, driver), native FP8 and fused kernels used.
 nlohmann::json environment_record(const PreparedSmoke& prepared, const nlohmann::json& smoke_doc);
 
-// The fields of two environment records that must match for a gate to pass; empty = same.
-std::vector<std::string> environment_differences(const nlohmann::json& locked,
-                                                 const nlohmann::json& now);
-
 }  // namespace sd35::app

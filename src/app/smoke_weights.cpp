@@ -3,19 +3,18 @@
 #include <fmt/format.h>
 
 #include "lfs/pointer.hpp"
+#include "model/layout.hpp"
+#include "store/hf_cache_layout.hpp"
 #include "store/snapshot.hpp"
 #include "store/snapshot_lookup.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
-#include "verify/model_audit.hpp"
 
 namespace sd35::app {
 
 namespace {
 
 namespace stdfs = std::filesystem;
-
-constexpr std::string_view kSaiPrefix = "model.diffusion_model.";
 
 // One listed safetensors file of the snapshot: usable (with its header), or why not.
 struct Checked {
@@ -86,15 +85,6 @@ std::string parent_of(const std::string& rel) {
 
 }  // namespace
 
-std::uint64_t mmdit_tensor_bytes(const st::Header& header) {
-  bool prefixed = false;
-  for (const auto& t : header.tensors) prefixed = prefixed || str::starts_with(t.name, kSaiPrefix);
-  std::uint64_t n = 0;
-  for (const auto& t : header.tensors)
-    if (!prefixed || str::starts_with(t.name, kSaiPrefix)) n += t.nbytes();
-  return n;
-}
-
 CacheLookup find_cached_checkpoint(const Manifest& manifest, const stdfs::path& cache_dir) {
   CacheLookup out;
   auto snap = store::find_snapshot(cache_dir, manifest.model.repo, manifest.model.revision);
@@ -123,7 +113,7 @@ CacheLookup find_cached_checkpoint(const Manifest& manifest, const stdfs::path& 
       out.problem = checked.problem;
       return out;
     }
-    if (!verify::holds_mmdit(*checked.header)) continue;  // e.g. a separate text encoder
+    if (!model::holds_mmdit(*checked.header)) continue;  // e.g. a separate text encoder
     const std::string dir = parent_of(listed.path);
     if (!folder) {
       folder = dir;
@@ -131,7 +121,7 @@ CacheLookup find_cached_checkpoint(const Manifest& manifest, const stdfs::path& 
     } else if (*folder != dir || manifest.model.format != "diffusers") {
       continue;  // one MMDiT per run: the first the manifest lists
     }
-    c.mmdit_bytes += mmdit_tensor_bytes(*checked.header);
+    c.mmdit_bytes += model::mmdit_tensor_bytes(*checked.header);
     c.files.push_back(std::move(checked.file));
   }
   if (!folder) {

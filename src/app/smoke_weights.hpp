@@ -49,10 +49,6 @@ struct CacheLookup {
 CacheLookup find_cached_checkpoint(const Manifest& manifest,
                                    const std::filesystem::path& cache_dir);
 
-// Bytes of the diffusion-model tensors in one safetensors header: `model.diffusion_model.*` in an
-// all-in-one file (text encoders and VAE excluded), every tensor otherwise.
-std::uint64_t mmdit_tensor_bytes(const st::Header& header);
-
 struct WeightsChoice {
   std::string source;      // "embedded" | "argument" | "cache"
   std::string checkpoint;  // for the plugin; empty = embedded

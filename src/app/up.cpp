@@ -76,6 +76,34 @@ Status honest_proof(const nlohmann::json& smoke_doc, const Manifest& manifest) {
                     "candidate's cuda list to accept a CPU-only environment");
 }
 
+// The `up` result: every stage with its status and seconds, the stages' documents, and the
+// last line: what the smoke proved, or where `up` stopped.
+nlohmann::json up_document(const std::vector<StageRecord>& stages, const nlohmann::json& documents,
+                           bool ok, const std::string& lock_file) {
+  nlohmann::json jstages = nlohmann::json::array();
+  std::vector<std::string> summary;
+  for (const auto& s : stages) {
+    jstages.push_back(
+        {{"stage", s.name}, {"status", s.status}, {"seconds", s.seconds}, {"detail", s.detail}});
+    summary.push_back(
+        fmt::format("{:<8} {:<20} {:6.2f} s  {}", s.name, s.status, s.seconds, s.detail));
+  }
+  const nlohmann::json smoke_summary =
+      documents.contains("smoke") ? documents["smoke"].value("summary", nlohmann::json::array())
+                                  : nlohmann::json::array();
+  const std::string proven = !smoke_summary.empty() && smoke_summary.back().is_string()
+                                 ? smoke_summary.back().get<std::string>()
+                                 : std::string("proven");
+  summary.push_back(
+      ok ? fmt::format("up: {}; lockfile {}", proven, lock_file)
+         : "up: NOT proven: stopped at the first stage that did not pass (see above)");
+  return {{"ok", ok},
+          {"stages", jstages},
+          {"documents", documents},
+          {"lockfile", ok ? nlohmann::json(lock_file) : nlohmann::json()},
+          {"summary", summary}};
+}
+
 }  // namespace
 
 Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& reporter) {
@@ -177,7 +205,7 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
     so.host_file = o.host_file;
     SD35_TRY(Outcome res, smoke(global, so, r));
     if (res == Outcome::ok) SD35_TRY_STATUS(honest_proof(r.document, manifest));
-    // lock records the smoke result (path, device, metrics, fingerprint) from this file.
+    // A record for the user; the lock stage gets the document in process (documents["smoke"]).
     SD35_TRY_STATUS(fs::write_file_atomic(smoke_file, r.document.dump(2) + "\n"));
     return res;
   });
@@ -186,34 +214,13 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
     lo.out = lock_file;
     lo.from = resolution;
     lo.venv = o.venv;
-    lo.smoke_result = smoke_file;
+    lo.smoke_document = documents["smoke"];
     lo.host_file = o.host_file;
     return lock(global, lo, r);
   });
 
-  nlohmann::json jstages = nlohmann::json::array();
-  std::vector<std::string> summary;
-  for (const auto& s : stages) {
-    jstages.push_back(
-        {{"stage", s.name}, {"status", s.status}, {"seconds", s.seconds}, {"detail", s.detail}});
-    summary.push_back(
-        fmt::format("{:<8} {:<20} {:6.2f} s  {}", s.name, s.status, s.seconds, s.detail));
-  }
   const bool ok = final_outcome && *final_outcome == Outcome::ok;
-  const nlohmann::json& smoke_summary =
-      documents.contains("smoke") ? documents["smoke"].value("summary", nlohmann::json::array())
-                                  : nlohmann::json::array();
-  const std::string proven = !smoke_summary.empty() && smoke_summary.back().is_string()
-                                 ? smoke_summary.back().get<std::string>()
-                                 : std::string("proven");
-  summary.push_back(
-      ok ? fmt::format("up: {}; lockfile {}", proven, lock_file)
-         : "up: NOT proven: stopped at the first stage that did not pass (see above)");
-  reporter.result("up", {{"ok", ok},
-                         {"stages", jstages},
-                         {"documents", documents},
-                         {"lockfile", ok ? nlohmann::json(lock_file) : nlohmann::json()},
-                         {"summary", summary}});
+  reporter.result("up", up_document(stages, documents, ok, lock_file));
   return final_outcome;
 }
 

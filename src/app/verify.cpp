@@ -10,6 +10,8 @@
 #include "checks/check.hpp"
 #include "host/probe.hpp"
 #include "store/snapshot_lookup.hpp"
+#include "model/layout.hpp"
+#include "store/hf_cache_layout.hpp"
 #include "util/strings.hpp"
 #include "verify/content.hpp"
 #include "verify/extra_files.hpp"
@@ -159,13 +161,13 @@ std::vector<nlohmann::json> audit_models(const Target& t, const Manifest& manife
         parts.push_back({s, &h->second});
     }
     bool mmdit = false;
-    for (const auto& p : parts) mmdit = mmdit || verify::holds_mmdit(*p.header);
+    for (const auto& p : parts) mmdit = mmdit || model::holds_mmdit(*p.header);
     if (mmdit && parts.size() == shards.size()) {
       docs.push_back(verify::audit_model(t.root, index, parts, expect, reporter).document);
     }
   }
   for (const auto& [rel, header] : structure.headers) {
-    if (in_index.count(rel) || !verify::holds_mmdit(header)) continue;
+    if (in_index.count(rel) || !model::holds_mmdit(header)) continue;
     docs.push_back(verify::audit_model(t.root, rel, {{rel, &header}}, expect, reporter).document);
   }
   return docs;

@@ -63,4 +63,48 @@ Result<std::map<std::string, InstalledDist>> installed_dists(const stdfs::path& 
   return out;
 }
 
+std::string venv_python_version(const stdfs::path& venv) {
+  auto text = fs::read_file(venv / "pyvenv.cfg");
+  if (!text) return {};
+  for (auto line : str::split(*text, '\n')) {
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    const auto key = str::trim(line.substr(0, eq));
+    if (key != "version" && key != "version_info") continue;
+    const auto parts = str::split(str::trim(line.substr(eq + 1)), '.');
+    if (parts.size() >= 3) return fmt::format("{}.{}.{}", parts[0], parts[1], parts[2]);
+  }
+  return {};
+}
+
+WheelCheck compare_wheel(const resolve::Package& p,
+                         const std::map<std::string, InstalledDist>& installed) {
+  WheelCheck c;
+  const auto it = installed.find(p.name);
+  if (it == installed.end()) {
+    c.detail = fmt::format("{} {} is not installed", p.name, p.version);
+    return c;
+  }
+  c.installed = &it->second;
+  const InstalledDist& d = it->second;
+  if (d.version != p.version) {
+    c.match = WheelMatch::other_version;
+    c.detail = fmt::format("installed {} {}, locked {}", p.name, d.version, p.version);
+  } else if (d.sha256.empty()) {
+    c.match = WheelMatch::no_recorded_hash;
+    c.detail = fmt::format(
+        "{} {} has no recorded wheel hash (direct_url.json): it was not installed from the "
+        "locked wheel",
+        p.name, p.version);
+  } else if (d.sha256 != p.sha256) {
+    c.match = WheelMatch::other_hash;
+    c.detail = fmt::format("{} {} was installed from a wheel with sha256 {}, the lock has {}",
+                           p.name, p.version, d.sha256, p.sha256);
+  } else {
+    c.match = WheelMatch::same;
+    c.detail = fmt::format("{} {} from wheel sha256 {}", p.name, p.version, p.sha256.substr(0, 16));
+  }
+  return c;
+}
+
 }  // namespace sd35::lock

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "model/layout.hpp"
 #include "smoke/fp8_codec.hpp"
 #include "smoke/mmdit_model.hpp"
 #include "util/fs.hpp"
@@ -17,8 +18,6 @@
 namespace sd35::smoke {
 namespace stdfs = std::filesystem;
 namespace {
-
-constexpr std::string_view kSaiPrefix = "model.diffusion_model.";
 
 struct Source {
   std::shared_ptr<st::File> file;
@@ -80,13 +79,11 @@ Status read_catalog_file(const std::shared_ptr<st::File>& file, Catalog& cat, bo
   const auto& hdr = file->header();
   for (const auto& t : hdr.tensors) {
     std::string_view key = t.name;
-    if (sai && key.substr(0, kSaiPrefix.size()) == kSaiPrefix)
-      key.remove_prefix(kSaiPrefix.size());
-    else if (sai && key.find("joint_blocks.") != 0 && key.find("final_layer.") != 0 &&
-             key != "pos_embed" && key.find("x_embedder.") != 0 && key.find("t_embedder.") != 0 &&
-             key.find("y_embedder.") != 0 && key.find("context_embedder.") != 0 &&
-             key != "scaled_fp8")
-      continue;  // text encoders, VAE: never touched
+    if (sai) {
+      const auto mmdit_key = model::sai_mmdit_key(key);
+      if (!mmdit_key) continue;  // text encoders, VAE: never touched
+      key = *mmdit_key;
+    }
     auto mapped = sai ? map_sai_name(key) : map_diffusers_name(key);
     if (!mapped) continue;
     Source src{file, &t};
@@ -140,7 +137,8 @@ Status read_catalog_file(const std::shared_ptr<st::File>& file, Catalog& cat, bo
       const std::string name = it2.key();
       const nlohmann::json& layer = it2.value();
       std::string_view k = name;
-      if (k.substr(0, kSaiPrefix.size()) == kSaiPrefix) k.remove_prefix(kSaiPrefix.size());
+      if (k.substr(0, model::kSaiPrefix.size()) == model::kSaiPrefix)
+        k.remove_prefix(model::kSaiPrefix.size());
       auto m = sai ? map_sai_name(std::string(k) + ".weight")
                    : map_diffusers_name(std::string(k) + ".weight");
       if (m && layer.is_object() && layer.contains("format") && layer["format"].is_string()) {
@@ -448,21 +446,16 @@ Result<Model> load_model(const std::string& path, bool quantize_fp8) {
   SD35_TRY_STATUS(resolve_files(path, paths, config_path));
   Model model;
   Catalog cat;
-  bool sai = false;
-  bool any_known = false;
+  model::LayoutScan layout;
   std::vector<std::shared_ptr<st::File>> files;
   for (const auto& p : paths) {
     SD35_TRY(auto file, st::File::open(p));
     auto shared = std::make_shared<st::File>(std::move(file));
-    for (const auto& t : shared->header().tensors) {
-      const std::string_view n = t.name;
-      if (n.substr(0, kSaiPrefix.size()) == kSaiPrefix || n.substr(0, 13) == "joint_blocks.")
-        sai = true;
-      if (sai || n.substr(0, 19) == "transformer_blocks.") any_known = true;
-    }
+    layout.add(shared->header());
     files.push_back(std::move(shared));
   }
-  if (!any_known)
+  const bool sai = layout.layout() == model::Layout::sai;
+  if (!layout.holds_mmdit())
     return Error{Errc::bad_input,
                  "unknown checkpoint layout: neither SAI (joint_blocks.*) nor diffusers "
                  "(transformer_blocks.*) MMDiT tensors found",

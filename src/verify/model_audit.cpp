@@ -9,6 +9,8 @@
 #include <map>
 #include <set>
 
+#include "model/architecture.hpp"
+#include "model/layout.hpp"
 #include "util/fs.hpp"
 #include "util/json_reader.hpp"
 #include "util/strings.hpp"
@@ -18,7 +20,6 @@ namespace sd35::verify {
 
 namespace {
 
-constexpr std::string_view kSaiPrefix = "model.diffusion_model.";
 constexpr std::uint64_t kMaxScaleBytes =
     1u << 20;  // per-channel scales are KiB; anything larger is not a scale
 constexpr std::size_t kMaxListedFailures = 20;
@@ -27,35 +28,6 @@ struct Loc {
   const st::TensorInfo* info;
   std::size_t part;
 };
-
-// Names that differ between the two layouts (shared/reference/sd3-model-hub-lfs.md §2.3, §3.3).
-struct LayoutNames {
-  std::string_view block_prefix;  // "joint_blocks." | "transformer_blocks."
-  std::string_view patch, pos, context, pooled, qnorm0, final_linear, dual_marker;
-};
-constexpr LayoutNames kSai{"joint_blocks.",
-                           "x_embedder.proj.weight",
-                           "pos_embed",
-                           "context_embedder.weight",
-                           "y_embedder.mlp.0.weight",
-                           "joint_blocks.0.x_block.attn.ln_q.weight",
-                           "final_layer.linear.weight",
-                           ".x_block.attn2."};
-constexpr LayoutNames kDiffusers{"transformer_blocks.",
-                                 "pos_embed.proj.weight",
-                                 "pos_embed.pos_embed",
-                                 "context_embedder.weight",
-                                 "time_text_embed.text_embedder.linear_1.weight",
-                                 "transformer_blocks.0.attn.norm_q.weight",
-                                 "proj_out.weight",
-                                 ".attn2."};
-
-constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kComponents{{
-    {"text_encoders.clip_l.", "CLIP-L text encoder"},
-    {"text_encoders.clip_g.", "CLIP-G text encoder"},
-    {"text_encoders.t5xxl.", "T5-XXL text encoder"},
-    {"first_stage_model.", "VAE"},
-}};
 
 bool is_fp8(st::Dtype d) {
   return d == st::Dtype::F8_E4M3 || d == st::Dtype::F8_E5M2;
@@ -126,16 +98,6 @@ std::optional<std::vector<double>> decode_floats(st::Dtype dtype, std::string_vi
   }
 }
 
-bool holds_mmdit(const st::Header& header) {
-  for (const auto& t : header.tensors) {
-    if (str::starts_with(t.name, kSaiPrefix) || str::starts_with(t.name, "joint_blocks.") ||
-        str::starts_with(t.name, "transformer_blocks.")) {
-      return true;
-    }
-  }
-  return false;
-}
-
 namespace {
 
 class Auditor {
@@ -163,7 +125,7 @@ class Auditor {
 
  private:
   void fail(std::string id, std::string detail, std::string fix, std::string tensor = {},
-            std::string file = {}) {
+            const std::string& file = {}) {
     ++audit_.failed;
     reporter_.finding(rule_finding(std::move(id), Verdict::fail, file.empty() ? unit_ : file,
                                    std::move(detail), std::move(fix), std::move(tensor)));
@@ -179,46 +141,31 @@ class Auditor {
     return it == tensors_.end() ? nullptr : it->second.info;
   }
 
+  // The part (file) holding a tensor; the unit when the name is not a tensor of this model.
+  [[nodiscard]] std::string file_of(const std::string& tensor) const {
+    const auto it = tensors_.find(tensor);
+    return it == tensors_.end() ? unit_ : parts_[it->second.part].rel;
+  }
+
   void detect_layout() {
-    bool sai_prefixed = false, sai_bare = false;
+    model::LayoutScan scan;
+    std::vector<std::string_view> names;
+    names.reserve(tensors_.size());
     for (const auto& [name, loc] : tensors_) {
-      if (str::starts_with(name, kSaiPrefix)) sai_prefixed = true;
-      if (str::starts_with(name, "joint_blocks.")) sai_bare = true;
+      scan.add(name);
+      names.emplace_back(name);
     }
-    if (sai_prefixed || sai_bare) {
-      names_ = &kSai;
-      prefix_ = sai_prefixed ? std::string(kSaiPrefix) : std::string();
-      audit_.layout = "sai-single-file";
-    } else {
-      names_ = &kDiffusers;
-      audit_.layout = "diffusers";
-    }
-    std::set<std::uint64_t> blocks;
-    bool qk = false;
-    for (const auto& [name, loc] : tensors_) {
-      if (!str::starts_with(name, prefix_)) continue;
-      const std::string_view key = std::string_view(name).substr(prefix_.size());
-      if (!str::starts_with(key, names_->block_prefix)) continue;
-      const auto rest = key.substr(names_->block_prefix.size());
-      const auto index = str::parse_u64(rest.substr(0, rest.find('.')));
-      if (!index) continue;
-      blocks.insert(*index);
-      if (key.find(names_->dual_marker) != std::string_view::npos) dual_.insert(*index);
-      if (key.find(".ln_q.") != std::string_view::npos ||
-          key.find(".norm_q.") != std::string_view::npos)
-        qk = true;
-    }
-    depth_ = blocks.empty() ? 0 : *blocks.rbegin() + 1;
-    audit_.family = !dual_.empty() ? "sd35-medium" : qk ? "sd35-large" : "sd3-medium";
-    qk_norm_ = qk;
+    layout_ = scan.layout();
+    prefix_ = std::string(scan.prefix());
+    audit_.layout = std::string(model::layout_name(layout_));
+    blocks_ = model::scan_blocks(names, layout_, prefix_);
+    audit_.family = std::string(model::family_name(blocks_.family()));
   }
 
   void report_layout_and_family(const AuditExpectations& expect) {
     audit_.document["layout"] = audit_.layout;
     audit_.document["family"] = audit_.family;
-    const std::string why = !dual_.empty() ? "dual attention (attn2) blocks: MMDiT-X"
-                            : qk_norm_     ? "RMS qk-norm without dual attention"
-                                           : "no qk-norm and no dual attention";
+    const std::string why = blocks_.why();
     if (!expect.format.empty() && expect.format != audit_.layout) {
       fail("model.layout",
            fmt::format("the file is in {} layout but the manifest says format \"{}\"",
@@ -242,59 +189,28 @@ class Auditor {
   }
 
   void report_dims() {
-    nlohmann::json dims = {{"depth", depth_}};
-    if (!dual_.empty()) dims["dual_attention_layers"] = dual_;
-    std::vector<std::string> missing;
-    auto shape = [&](std::string_view n, std::size_t rank) -> const std::vector<std::uint64_t>* {
-      const auto* t = model_tensor(n);
-      if (t == nullptr || t->shape.size() != rank) {
-        missing.emplace_back(n);
-        return nullptr;
-      }
-      return &t->shape;
-    };
-    std::uint64_t hidden = 0, patch = 0;
-    if (const auto* s = shape(names_->patch, 4)) {
-      hidden = (*s)[0], patch = (*s)[2];
-      dims["hidden_size"] = hidden;
-      dims["in_channels"] = (*s)[1];
-      dims["patch_size"] = patch;
-    }
-    if (const auto* s = shape(names_->pos, 3)) {
-      const auto m =
-          static_cast<std::uint64_t>(std::llround(std::sqrt(static_cast<double>((*s)[1]))));
-      dims["pos_embed_max_size"] = m * m == (*s)[1] ? nlohmann::json(m) : nlohmann::json(nullptr);
-      dims["pos_embed_positions"] = (*s)[1];
-    }
-    if (const auto* s = shape(names_->context, 2)) dims["joint_attention_dim"] = (*s)[1];
-    if (const auto* s = shape(names_->pooled, 2)) dims["pooled_projection_dim"] = (*s)[1];
-    std::uint64_t head_dim = 64;  // every SD3 model; read from the qk-norm weight when present
-    if (const auto* t = model_tensor(names_->qnorm0); t != nullptr && t->shape.size() == 1)
-      head_dim = t->shape[0];
-    dims["qk_norm"] = qk_norm_ ? "rms_norm" : "none";
-    if (hidden > 0 && head_dim > 0) {
-      dims["attention_head_dim"] = head_dim;
-      dims["num_attention_heads"] = hidden / head_dim;
-    }
-    if (const auto* s = shape(names_->final_linear, 2); s != nullptr && patch > 0) {
-      dims["out_channels"] = (*s)[0] / (patch * patch);
-    }
+    const model::Dims d = model::infer_dims(layout_, [this](std::string_view key) {
+      const auto* t = model_tensor(key);
+      return t == nullptr ? std::optional<std::vector<std::uint64_t>>() : t->shape;
+    });
+    const nlohmann::json dims = d.to_json(blocks_);
     audit_.document["dims"] = dims;
-    if (!missing.empty() || depth_ == 0) {
-      fail("model.dims",
-           fmt::format("expected tensors are missing or misshapen: {}{}", fmt::join(missing, ", "),
-                       depth_ == 0 ? "; no transformer blocks" : ""),
-           "the checkpoint is incomplete or not an SD3 MMDiT: re-fetch it");
+    if (!d.missing.empty() || blocks_.depth == 0) {
+      fail(
+          "model.dims",
+          fmt::format("expected tensors are missing or misshapen: {}{}", fmt::join(d.missing, ", "),
+                      blocks_.depth == 0 ? "; no transformer blocks" : ""),
+          "the checkpoint is incomplete or not an SD3 MMDiT: re-fetch it");
     } else {
       pass("model.dims",
            fmt::format(
                "depth {}, hidden {}, {} heads x {}, patch {}, pos-embed {}, context {}, pooled {}",
-               depth_, hidden, dims.value("num_attention_heads", 0), head_dim, patch,
-               dims["pos_embed_max_size"].dump(), dims["joint_attention_dim"].dump(),
-               dims["pooled_projection_dim"].dump()),
+               blocks_.depth, d.hidden.value_or(0), d.num_heads.value_or(0), d.head_dim,
+               d.patch_size.value_or(0), dims["pos_embed_max_size"].dump(),
+               dims["joint_attention_dim"].dump(), dims["pooled_projection_dim"].dump()),
            dims);
     }
-    if (audit_.layout == "diffusers") compare_config(dims);
+    if (layout_ == model::Layout::diffusers) compare_config(dims);
   }
 
   // diffusers keeps the dimensions in config.json next to the weights: they must agree.
@@ -349,16 +265,7 @@ class Auditor {
   }
 
   [[nodiscard]] std::string component_of(const std::string& name) const {
-    if (audit_.layout == "diffusers" || (!prefix_.empty() && str::starts_with(name, prefix_)) ||
-        (prefix_.empty() && name.find('.') != std::string::npos &&
-         !str::starts_with(name, "text_encoders.") &&
-         !str::starts_with(name, "first_stage_model."))) {
-      return "diffusion_model";
-    }
-    for (const auto& [p, label] : kComponents) {
-      if (str::starts_with(name, p)) return std::string(p.substr(0, p.size() - 1));
-    }
-    return "other";
+    return model::component_of(name, layout_, prefix_);
   }
 
   void report_census() {
@@ -372,11 +279,12 @@ class Auditor {
     }
     audit_.document["parameters"] = census;
     std::vector<std::string> parts;
+    parts.reserve(totals.size());
     for (const auto& [dtype, n] : totals) parts.push_back(fmt::format("{} {}", dtype, n));
     pass("model.dtypes", fmt::format("parameters per dtype: {}", fmt::join(parts, ", ")), census);
     std::vector<std::string> bundled;
     nlohmann::json comps = nlohmann::json::array();
-    for (const auto& [p, label] : kComponents) {
+    for (const auto& [p, label] : model::bundled_components()) {
       const std::string key(p.substr(0, p.size() - 1));
       if (!census.contains(key)) continue;
       std::uint64_t n = 0;
@@ -447,11 +355,13 @@ class Auditor {
     auto report_failure = [&](std::string id, std::string detail, std::string tensor) {
       ++failures;
       if (failures <= kMaxListedFailures) {
+        // The file first: `tensor` is moved into the call below (argument order is unspecified).
+        const std::string file = file_of(tensor);
         fail(std::move(id), std::move(detail),
              "re-fetch the checkpoint; if it is intact, the file was converted without scales and "
              "loads wrong "
              "(true weight = fp8 value x scale): use an official scaled-FP8 file",
-             std::move(tensor), parts_[tensors_.at(tensor).part].rel);
+             std::move(tensor), file);
       } else {
         ++audit_.failed;
       }
@@ -504,6 +414,7 @@ class Auditor {
     audit_.document["fp8"] = fp8;
     if (weights > 0 && failures == 0) {
       std::vector<std::string> sp;
+      sp.reserve(spellings.size());
       for (const auto& [k, n] : spellings) sp.push_back(fmt::format("{} x{}", k, n));
       pass("fp8.scales",
            fmt::format("{} FP8 weights, each with a finite positive scale ({}; {})", weights,
@@ -536,11 +447,9 @@ class Auditor {
   const std::vector<ModelPart>& parts_;
   Reporter& reporter_;
   std::map<std::string, Loc> tensors_;
-  const LayoutNames* names_ = &kDiffusers;
+  model::Layout layout_ = model::Layout::diffusers;
   std::string prefix_;
-  std::set<std::uint64_t> dual_;
-  std::uint64_t depth_ = 0;
-  bool qk_norm_ = false;
+  model::BlockScan blocks_;
   ModelAudit audit_;
 };
 

@@ -1,7 +1,7 @@
-// Model audit from safetensors headers: which layout (SAI single file or diffusers), which SD3
-// family (keys decide: `attn2` = MMDiT-X / SD3.5 Medium, RMS qk-norm without it = SD3.5 Large,
-// neither = SD3 Medium), its dimensions, parameters per dtype, FP8 scale sanity (scale VALUES are
-// read with pread: a few bytes each), and bundled text encoders / VAE.
+// Model audit from safetensors headers: the layout, family and dimensions the model module infers
+// (model/layout.hpp, model/architecture.hpp) against the manifest and config.json, parameters per
+// dtype, FP8 scale sanity (scale VALUES are read with pread: a few bytes each), and bundled text
+// encoders / VAE. Every problem is a finding, never an exception.
 #pragma once
 
 #include <cstdint>
@@ -33,9 +33,6 @@ struct ModelAudit {
   nlohmann::json document;  // dims, dtype census, fp8, components
   std::size_t failed = 0;
 };
-
-// True when the tensors hold an SD3-family diffusion transformer (either layout).
-bool holds_mmdit(const st::Header& header);
 
 // Audits one model made of `parts` (one file, or the shards of one index); reports findings.
 ModelAudit audit_model(const std::filesystem::path& root, const std::string& unit,

@@ -304,10 +304,10 @@ TEST_F(SmokeEnv, TheLockRecordsTheEnvironmentAndTheGateFailsOnAnotherTorch) {
   dir.write("smoke.json", run.out);
   const auto lock = (dir / "sd35.lock.json").string();
   const std::string from = resolution();
-  const auto locked =
-      test::run_cli({"--cache", (dir / "cache").string(), "lock", "--from", from, "--smoke-result",
-                     (dir / "smoke.json").string(), "--out", lock},
-                    env());
+  const auto locked = test::run_cli(
+      {"--manifest", (dir / "manifest.json").string(), "--cache", (dir / "cache").string(), "lock",
+       "--from", from, "--smoke-result", (dir / "smoke.json").string(), "--out", lock},
+      env());
   ASSERT_EQ(locked.exit_code, 0) << locked.out << locked.err;
   const auto doc = nlohmann::json::parse(*fs::read_file(lock));
   const auto& e = doc["smoke"]["environment"];
@@ -350,8 +350,9 @@ TEST_F(SmokeEnv, TheLockRecordsTheEnvironmentAndTheGateFailsOnAnotherTorch) {
   ASSERT_EQ(other_run.exit_code, 0) << other_run.err;
   dir.write("smoke2.json", other_run.out);
   const auto lock2 = (dir / "other.lock.json").string();
-  ASSERT_EQ(test::run_cli({"--cache", (dir / "cache").string(), "lock", "--from", from,
-                           "--smoke-result", (dir / "smoke2.json").string(), "--out", lock2},
+  ASSERT_EQ(test::run_cli({"--manifest", (dir / "manifest.json").string(), "--cache",
+                           (dir / "cache").string(), "lock", "--from", from, "--smoke-result",
+                           (dir / "smoke2.json").string(), "--out", lock2},
                           other)
                 .exit_code,
             0);
@@ -365,7 +366,8 @@ TEST_F(SmokeEnv, ALockRefusesASmokeResultThatProvedNothing) {
   dir.write("smoke.json", failed.dump());
   const std::string from = resolution();
   const auto run =
-      test::run_cli({"--cache", (dir / "cache").string(), "lock", "--from", from, "--smoke-result",
+      test::run_cli({"--manifest", (dir / "manifest.json").string(), "--cache",
+                     (dir / "cache").string(), "lock", "--from", from, "--smoke-result",
                      (dir / "smoke.json").string(), "--out", (dir / "sd35.lock.json").string()},
                     env());
   EXPECT_EQ(run.exit_code, 3) << run.out << run.err;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "app/lock.hpp"
 #include "app/verify_lock.hpp"
@@ -220,4 +221,112 @@ TEST_F(LockGate, ExportAndDiff) {
   EXPECT_EQ(w[0].key, "weights");
   EXPECT_EQ(w[0].a, "embedded");
   EXPECT_EQ(w[0].b, std::string("cache ") + kCommit);
+}
+
+namespace {
+
+// lock --from with the fixture's resolution changed by `edit`; the error when it is refused.
+Result<app::Outcome> lock_from(const stdfs::path& dir, const app::GlobalOptions& global,
+                               const std::function<void(nlohmann::json&)>& edit,
+                               const std::string& host = "h100-driver535",
+                               const std::string& venv = "") {
+  auto doc = nlohmann::json::parse(*fs::read_file(dir / "resolve.json"));
+  edit(doc);
+  write(dir / "edited-resolve.json", doc.dump());
+  app::LockOptions o;
+  o.out = (dir / "from.lock.json").string();
+  o.from = (dir / "edited-resolve.json").string();
+  o.venv = venv;
+  o.host_file = hosts(host);
+  CollectingReporter r;
+  return app::lock(global, o, r);
+}
+
+}  // namespace
+
+TEST_F(LockGate, LockFromRefusesAResolutionForAnotherManifest) {
+  auto manifest = app::load_manifest_for(global);
+  ASSERT_TRUE(manifest.has_value());
+  const nlohmann::json same{{"name", manifest->name}, {"digest", manifest->digest}};
+  auto ok = lock_from(dir, global, [&](nlohmann::json& d) { d["manifest"] = same; });
+  ASSERT_TRUE(ok.has_value()) << ok.error().describe();
+
+  auto other = lock_from(dir, global, [&](nlohmann::json& d) {
+    d["manifest"] = {{"name", "sd35-medium-fp8"}, {"digest", std::string(64, 'c')}};
+  });
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(app::exit_code_for(other), 2);
+  EXPECT_NE(other.error().message.find("sd35-medium-fp8"), std::string::npos);
+  EXPECT_NE(other.error().message.find("tiny"), std::string::npos);
+  EXPECT_NE(other.error().where.find("edited-resolve.json"), std::string::npos);
+  EXPECT_NE(other.error().hint.find("--manifest"), std::string::npos);
+  auto digest_only = lock_from(dir, global, [&](nlohmann::json& d) {
+    d["manifest"] = {{"name", manifest->name}, {"digest", std::string(64, 'c')}};
+  });
+  EXPECT_EQ(app::exit_code_for(digest_only), 2);
+}
+
+TEST_F(LockGate, LockFromRefusesAResolutionForAnotherHost) {
+  // The resolved cu128 build cannot run on driver 470.
+  auto old = lock_from(
+      dir, global, [](nlohmann::json&) {}, "a100-driver470");
+  ASSERT_FALSE(old.has_value());
+  EXPECT_EQ(app::exit_code_for(old), 3);
+  EXPECT_NE(old.error().message.find("470.256.02"), std::string::npos) << old.error().message;
+
+  // Resolved for an A100 (cc 8.0), locked on an H100 (cc 9.0).
+  auto arch = lock_from(dir, global, [](nlohmann::json& d) {
+    d["host"] = {{"nvidia", {{"gpus", {{{"compute_capability", "8.0"}}}}}}};
+  });
+  ASSERT_FALSE(arch.has_value());
+  EXPECT_EQ(app::exit_code_for(arch), 3);
+  EXPECT_NE(arch.error().message.find("8.0"), std::string::npos) << arch.error().message;
+  EXPECT_NE(arch.error().message.find("9.0"), std::string::npos);
+
+  // Wheels for Python 3.12, a venv of Python 3.11.
+  auto py = lock_from(
+      dir, global, [](nlohmann::json& d) { d["selected"]["python"] = "3.12.1"; }, "h100-driver535",
+      (dir / "venv").string());
+  ASSERT_FALSE(py.has_value());
+  EXPECT_EQ(app::exit_code_for(py), 3);
+  EXPECT_NE(py.error().message.find("3.12"), std::string::npos) << py.error().message;
+  EXPECT_NE(py.error().message.find("3.11.7"), std::string::npos);
+
+  // The host the resolution was made for, recorded by `resolve --out`: accepted.
+  auto same = lock_from(dir, global, [](nlohmann::json& d) {
+    d["host"] = {{"nvidia", {{"gpus", {{{"compute_capability", "9.0"}}}}}}};
+  });
+  EXPECT_TRUE(same.has_value()) << same.error().describe();
+}
+
+TEST_F(LockGate, LockVenvWithoutARecordedWheelHashIsRefused) {
+  // The same rule as the gate (lock::compare_wheel): no recorded hash is not the locked wheel.
+  stdfs::remove(dir / "venv" / "lib" / "python3.11" / "site-packages" /
+                "torch-2.9.1+cu128.dist-info" / "direct_url.json");
+  auto r = lock_from(
+      dir, global, [](nlohmann::json&) {}, "h100-driver535", (dir / "venv").string());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::integrity);
+  EXPECT_NE(r.error().message.find("no recorded wheel hash"), std::string::npos)
+      << r.error().message;
+}
+
+TEST_F(LockGate, TheSmokeDocumentPassesInProcess) {
+  app::LockOptions o;
+  o.out = (dir / "in-process.lock.json").string();
+  o.from = (dir / "resolve.json").string();
+  o.host_file = hosts("h100-driver535");
+  o.smoke_document = nlohmann::json{
+      {"ok", true}, {"proven", true}, {"fingerprint", {{"x", 1}}}, {"summary", {"line"}}};
+  CollectingReporter r;
+  ASSERT_TRUE(app::lock(global, o, r).has_value());
+  auto l = lock::load(o.out);
+  ASSERT_TRUE(l.has_value());
+  ASSERT_TRUE(l->smoke.has_value());
+  EXPECT_EQ((*l->smoke)["fingerprint"]["x"], 1);
+  EXPECT_FALSE(l->smoke->contains("summary"));
+  o.smoke_document = nlohmann::json{{"ok", false}, {"proven", false}};
+  auto refused = app::lock(global, o, r);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(app::exit_code_for(refused), 3);
 }

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "model/layout.hpp"
 #include "support/safetensors_writer.hpp"
 #include "support/test_env.hpp"
 #include "support/tiny_model_cache.hpp"
@@ -176,7 +177,7 @@ TEST_F(SmokeWeights, CountsOnlyDiffusionModelTensorsOfAnAllInOneFile) {
       {"text_encoders.t5xxl.transformer.shared.weight", "F32", {512}, testing::filled(2048)}};
   auto header = st::parse_header(testing::st_header(tensors).dump(), 1024 + 300 + 64 + 2048);
   ASSERT_TRUE(header) << header.error().describe();
-  EXPECT_EQ(app::mmdit_tensor_bytes(*header), 364u);
+  EXPECT_EQ(model::mmdit_tensor_bytes(*header), 364u);
   // No prefix (a bare MMDiT file): every tensor counts.
   auto bare = st::parse_header(
       testing::st_header(
@@ -184,7 +185,7 @@ TEST_F(SmokeWeights, CountsOnlyDiffusionModelTensorsOfAnAllInOneFile) {
           .dump(),
       300);
   ASSERT_TRUE(bare);
-  EXPECT_EQ(app::mmdit_tensor_bytes(*bare), 300u);
+  EXPECT_EQ(model::mmdit_tensor_bytes(*bare), 300u);
 }
 
 TEST_F(SmokeWeights, ALargeCheckpointRunsOnCudaOnly) {

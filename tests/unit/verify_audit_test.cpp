@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 
+#include "model/layout.hpp"
 #include "support/safetensors_writer.hpp"
 #include "verify/model_audit.hpp"
 #include "verify/structure.hpp"
@@ -47,7 +48,8 @@ std::unique_ptr<Audit> audit_dir(const std::filesystem::path& root,
   auto a = std::make_unique<Audit>();
   a->structure = audit_structure(root, files, a->r);
   for (const auto& [rel, h] : a->structure.headers) {
-    if (holds_mmdit(h)) a->models.push_back(audit_model(root, rel, {{rel, &h}}, expect, a->r));
+    if (model::holds_mmdit(h))
+      a->models.push_back(audit_model(root, rel, {{rel, &h}}, expect, a->r));
   }
   return a;
 }
@@ -164,6 +166,36 @@ TEST(ModelAudit, Fp8WeightWithoutScale) {
   EXPECT_EQ(missing[0]->tensor, "model.diffusion_model.joint_blocks.0.x_block.mlp.fc1.weight");
   EXPECT_EQ(missing[0]->file, "m.safetensors");
   EXPECT_EQ(a->models[0].failed, 1u);
+}
+
+// A missing or bad FP8 scale in the second shard of a model: a finding naming that shard, never an
+// exception (the file was looked up from a moved-from tensor name: under clang the lookup threw and
+// `verify` ended in "unexpected exception", exit 1).
+TEST(ModelAudit, MissingFp8ScaleInAShardIsAFindingOnThatShard) {
+  TempDir dir;
+  const std::string fc1 = "model.diffusion_model.joint_blocks.0.x_block.mlp.fc1.";
+  const std::string fc2 = "model.diffusion_model.joint_blocks.0.x_block.mlp.fc2.";
+  write_bytes(dir.path() / "a.safetensors", st_file(tiny_sai(true, false)));
+  write_bytes(dir.path() / "b.safetensors",
+              st_file({{fc1 + "weight", "F8_E4M3", {16, 8}, filled(128, '\x38')},
+                       {fc2 + "weight", "F8_E4M3", {8, 16}, filled(128, '\x38')},
+                       {fc2 + "scale_weight", "F32", {}, f32_bytes({0.0f})}}));
+  auto sa = st::read_header(dir.path() / "a.safetensors");
+  auto sb = st::read_header(dir.path() / "b.safetensors");
+  ASSERT_TRUE(sa.has_value() && sb.has_value());
+  CollectingReporter r;
+  ModelAudit audit = audit_model(dir.path(), "index.json",
+                                 {{"a.safetensors", &*sa}, {"b.safetensors", &*sb}}, {}, r);
+  const auto missing = with_id(r, "fp8.scale-missing");
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_EQ(missing[0]->verdict, Verdict::fail);
+  EXPECT_EQ(missing[0]->tensor, fc1 + "weight");
+  EXPECT_EQ(missing[0]->file, "b.safetensors");
+  const auto invalid = with_id(r, "fp8.scale-invalid");
+  ASSERT_EQ(invalid.size(), 1u);
+  EXPECT_EQ(invalid[0]->tensor, fc2 + "scale_weight");
+  EXPECT_EQ(invalid[0]->file, "b.safetensors");
+  EXPECT_EQ(audit.failed, 2u);
 }
 
 TEST(ModelAudit, ZeroNegativeNanAndInfScalesAreInvalid) {

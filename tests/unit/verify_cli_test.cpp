@@ -1,16 +1,18 @@
 // `sd35-setup verify` end to end on a fake Hugging Face cache built from the tiny fixtures:
-// exit 0 when intact, 4 on corruption or a family mismatch, 2 on bad usage; the second run
-// reuses the state file.
+// exit 0 when intact, 4 on corruption, a family mismatch or a missing FP8 scale, 2 on bad usage;
+// the second run reuses the state file.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "safetensors/safetensors.hpp"
 #include "support/safetensors_writer.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/sha256.hpp"
+#include "util/strings.hpp"
 #include "verify/digest.hpp"
 
 namespace sd35 {
@@ -55,8 +57,12 @@ class VerifyCli : public ::testing::Test {
   void make_cache(const std::string& fixture, const std::string& architecture = "sd35-large") {
     auto bytes = fs::read_file(stdfs::path(env("SD35_TEST_DATA")) / "sd3-reference" / fixture);
     ASSERT_TRUE(bytes.has_value());
-    const std::string oid = sha256_hex(*bytes);
-    write_bytes(repo / "blobs" / oid, *bytes);
+    put_in_cache(*bytes, architecture);
+  }
+
+  void put_in_cache(const std::string& file, const std::string& architecture) {
+    const std::string oid = sha256_hex(file);
+    write_bytes(repo / "blobs" / oid, file);
     write_bytes(repo / "refs" / "main", std::string(kCommit) + "\n");
     const std::string config = R"({"_class_name": "SD3Transformer2DModel"})";
     // A regular (non-LFS) file: blob named by its git blob id.
@@ -70,7 +76,7 @@ class VerifyCli : public ::testing::Test {
     auto m = nlohmann::json::parse(
         *fs::read_file(stdfs::path(env("SD35_SOURCE_DIR")) / "manifests/sd35-large-fp8.json"));
     m["model"]["files"] = {
-        {{"path", "sd3.5_large_fp8_scaled.safetensors"}, {"size", bytes->size()}, {"sha256", oid}}};
+        {{"path", "sd3.5_large_fp8_scaled.safetensors"}, {"size", file.size()}, {"sha256", oid}}};
     m["model"]["architecture"] = architecture;
     m["model"].erase("extra_files");  // the tokenizers have their own tests (net/fetch_extras)
     m["requirements"]["disk_free_bytes"] = 0;
@@ -134,6 +140,40 @@ TEST_F(VerifyCli, FamilyMismatchExits4) {
   EXPECT_EQ(out.exit_code, 4);
   auto d = doc(out);
   EXPECT_EQ(d["models"][0]["family"], "sd35-medium");
+}
+
+// The fixture with one FP8 weight's scale left out: a verification finding (exit 4) naming the
+// weight and the file, never "unexpected exception" (exit 1).
+TEST_F(VerifyCli, MissingFp8ScaleIsAFindingNotACrash) {
+  auto header = st::read_header(stdfs::path(env("SD35_TEST_DATA")) /
+                                "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
+  auto file = fs::read_file(stdfs::path(env("SD35_TEST_DATA")) /
+                            "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
+  ASSERT_TRUE(header.has_value() && file.has_value());
+  const std::string dropped = "model.diffusion_model.joint_blocks.0.x_block.mlp.fc1.scale_weight";
+  std::vector<sd35::testing::StTensor> tensors;
+  for (const auto& t : header->tensors) {
+    if (t.name == dropped) continue;
+    tensors.push_back({t.name, std::string(st::dtype_name(t.dtype)), t.shape,
+                       file->substr(header->data_offset + t.begin, t.nbytes())});
+  }
+  ASSERT_EQ(tensors.size() + 1, header->tensors.size());
+  put_in_cache(sd35::testing::st_file(tensors), "sd35-large");
+  auto out = run({});
+  EXPECT_EQ(out.exit_code, 4) << out.out << out.err;
+  // --json: findings are JSON lines on stderr, the result document on stdout.
+  bool named = false;
+  for (const auto line : str::split(out.err, '\n')) {
+    const auto f = nlohmann::json::parse(line, nullptr, false);
+    if (!f.is_object()) continue;
+    const auto& g = f.contains("finding") ? f["finding"] : f;
+    named |=
+        g.value("id", "") == "fp8.scale-missing" &&
+        g.value("tensor", "") == "model.diffusion_model.joint_blocks.0.x_block.mlp.fc1.weight" &&
+        g.value("file", "") == "sd3.5_large_fp8_scaled.safetensors";
+  }
+  EXPECT_TRUE(named) << out.err;
+  EXPECT_EQ(doc(out)["ok"], false);
 }
 
 TEST_F(VerifyCli, MissingSnapshotExits4AndBadUsageExits2) {

@@ -1,15 +1,17 @@
-#include "smoke/mmdit_config.hpp"
+#include "model/mmdit_config.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <utility>
 
+#include "model/architecture.hpp"
 #include "util/json_reader.hpp"
 
-namespace sd35::smoke {
+namespace sd35::model {
 namespace {
 
 bool starts_with(std::string_view s, std::string_view p) {
@@ -216,56 +218,46 @@ Result<MmditConfig> parse_diffusers_config(std::string_view text, std::string_vi
 
 Result<MmditConfig> infer_config(const std::map<std::string, std::vector<std::int64_t>>& shapes,
                                  std::string_view where) {
-  auto shape = [&](const std::string& k) -> const std::vector<std::int64_t>* {
-    auto it = shapes.find(k);
-    return it == shapes.end() ? nullptr : &it->second;
-  };
-  const auto* conv = shape("pos_embed.proj.weight");
-  const auto* pe = shape("pos_embed.pos_embed");
-  const auto* ctx = shape("context_embedder.weight");
-  const auto* pooled = shape("time_text_embed.text_embedder.linear_1.weight");
-  const auto* out = shape("proj_out.weight");
-  if (!conv || conv->size() != 4 || !pe || pe->size() != 3 || !ctx || ctx->size() != 2 || !pooled ||
-      pooled->size() != 2 || !out || out->size() != 2)
+  std::vector<std::string_view> names;
+  names.reserve(shapes.size());
+  for (const auto& [name, shape] : shapes) names.emplace_back(name);
+  const BlockScan blocks = scan_blocks(names, Layout::diffusers, "");
+  const Dims dims = infer_dims(Layout::diffusers, [&](std::string_view key) {
+    const auto it = shapes.find(std::string(key));
+    if (it == shapes.end()) return std::optional<std::vector<std::uint64_t>>();
+    return std::optional(std::vector<std::uint64_t>(it->second.begin(), it->second.end()));
+  });
+  if (!dims.missing.empty())
     return Error{Errc::bad_input,
-                 "cannot infer the MMDiT architecture: patch embedding, pos_embed, "
-                 "context_embedder, text embedder or proj_out is missing or misshapen",
+                 fmt::format("cannot infer the MMDiT architecture: {} missing or misshapen",
+                             fmt::join(dims.missing, ", ")),
                  std::string(where), "is this an SD3/SD3.5 transformer checkpoint?"};
-  MmditConfig c;
-  const int d = static_cast<int>((*conv)[0]);
-  c.in_channels = static_cast<int>((*conv)[1]);
-  c.patch_size = static_cast<int>((*conv)[2]);
-  c.joint_attention_dim = static_cast<int>((*ctx)[1]);
-  c.pooled_projection_dim = static_cast<int>((*pooled)[1]);
-  c.out_channels = static_cast<int>((*out)[0]) / (c.patch_size * c.patch_size);
-  const auto m = static_cast<int>(std::lround(std::sqrt(static_cast<double>((*pe)[1]))));
-  if (static_cast<std::int64_t>(m) * m != (*pe)[1])
-    return Error{Errc::bad_input,
-                 fmt::format("pos_embed holds {} positions, not a square grid", (*pe)[1]),
-                 std::string(where), ""};
-  c.pos_embed_max_size = m;
-  int layers = 0;
-  while (shapes.count(fmt::format("transformer_blocks.{}.norm1.linear.weight", layers)) != 0)
-    ++layers;
-  if (layers == 0)
+  if (!dims.pos_embed_max_size)
+    return Error{
+        Errc::bad_input,
+        fmt::format("pos_embed holds {} positions, not a square grid", *dims.pos_embed_positions),
+        std::string(where), ""};
+  if (blocks.depth == 0)
     return Error{Errc::bad_input, "no transformer blocks found", std::string(where), ""};
-  c.num_layers = layers;
-  if (const auto* q = shape("transformer_blocks.0.attn.norm_q.weight")) {
-    c.head_dim = static_cast<int>((*q)[0]);
-    c.qk_norm = true;
-  } else {
-    c.head_dim = 64;  // SD3 Medium (no qk-norm): 64-wide heads
-    c.qk_norm = false;
-  }
-  if (c.head_dim <= 0 || d % c.head_dim != 0)
-    return Error{Errc::bad_input,
-                 fmt::format("inner dim {} is not a multiple of head dim {}", d, c.head_dim),
-                 std::string(where), ""};
-  c.num_heads = d / c.head_dim;
-  c.caption_projection_dim = d;
-  for (int i = 0; i < layers; ++i)
-    if (shapes.count(fmt::format("transformer_blocks.{}.attn2.qkv.weight", i)) != 0)
-      c.dual_attention_layers.push_back(i);
+  const std::uint64_t hidden = *dims.hidden;
+  if (dims.head_dim == 0 || hidden % dims.head_dim != 0)
+    return Error{
+        Errc::bad_input,
+        fmt::format("inner dim {} is not a multiple of head dim {}", hidden, dims.head_dim),
+        std::string(where), ""};
+  MmditConfig c;
+  c.in_channels = static_cast<int>(*dims.in_channels);
+  c.patch_size = static_cast<int>(*dims.patch_size);
+  c.joint_attention_dim = static_cast<int>(*dims.joint_attention_dim);
+  c.pooled_projection_dim = static_cast<int>(*dims.pooled_projection_dim);
+  c.out_channels = static_cast<int>(dims.out_channels.value_or(0));
+  c.pos_embed_max_size = static_cast<int>(*dims.pos_embed_max_size);
+  c.num_layers = static_cast<int>(blocks.depth);
+  c.head_dim = static_cast<int>(dims.head_dim);  // 64 for SD3 Medium (no qk-norm)
+  c.qk_norm = blocks.qk_norm;
+  c.num_heads = static_cast<int>(hidden / dims.head_dim);
+  c.caption_projection_dim = static_cast<int>(hidden);
+  for (const auto layer : blocks.dual) c.dual_attention_layers.push_back(static_cast<int>(layer));
   return c;
 }
 
@@ -347,4 +339,4 @@ std::optional<MappedName> map_diffusers_name(std::string_view key) {
   return MappedName{mapped + "." + std::string(leaf), MappedName::Role::tensor, part};
 }
 
-}  // namespace sd35::smoke
+}  // namespace sd35::model

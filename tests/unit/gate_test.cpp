@@ -1,0 +1,236 @@
+// The gate module (src/gate): each step alone (host, packages, model, smoke with a fake runner),
+// the fast mode without smoke, the result document and JUnit. The predicates it shares with the
+// rest of the tool are tested in compat_driver_floor_test and lock_venv_test.
+#include "gate/gate.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "gate/junit.hpp"
+#include "host/host_facts.hpp"
+#include "support/test_env.hpp"
+
+namespace sd35::gate {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+HostFacts host(const std::string& name) {
+  const char* d = std::getenv("SD35_TEST_DATA");
+  auto h = load_host_facts(std::string(d ? d : "tests/data") + "/hosts/resolve-" + name + ".json");
+  EXPECT_TRUE(h.has_value()) << name;
+  return h ? *h : HostFacts{};
+}
+
+lock::Lockfile h100_lock() {
+  lock::Lockfile l;
+  l.cuda = "cu128";
+  l.torch = "2.9.1";
+  l.host.gpus = {{"NVIDIA H100 80GB HBM3", "9.0"}};
+  l.host.glibc = "2.36";
+  l.host.python = "3.11.7";
+  resolve::Package torch;
+  torch.name = "torch";
+  torch.version = "2.9.1+cu128";
+  torch.sha256 = std::string(64, 'a');
+  l.packages = {torch};
+  l.model.repo = "https://huggingface.co/org/tiny";
+  l.model.revision = "main";
+  return l;
+}
+
+const Finding* find(const std::vector<Finding>& fs, std::string_view id) {
+  for (const auto& f : fs)
+    if (f.id == id) return &f;
+  return nullptr;
+}
+
+void write(const stdfs::path& p, const std::string& text) {
+  stdfs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+// A venv with torch's dist-info; direct_url.json only when a hash is given.
+stdfs::path venv_with_torch(const stdfs::path& root, const std::string& version,
+                            const std::string& sha256) {
+  const auto di = root / "lib/python3.11/site-packages" / ("torch-" + version + ".dist-info");
+  write(root / "pyvenv.cfg", "home = /usr/bin\nversion = 3.11.7\n");
+  write(di / "METADATA", "Metadata-Version: 2.1\nName: torch\nVersion: " + version + "\n\n");
+  if (!sha256.empty())
+    write(di / "direct_url.json",
+          R"({"url":"http://x/t.whl","archive_info":{"hashes":{"sha256":")" + sha256 + R"("}}})");
+  return root;
+}
+
+TEST(GateHost, DriverArchAndGlibc) {
+  auto ok = check_host(h100_lock(), host("h100-driver535"));
+  ASSERT_EQ(ok.size(), 3u);
+  for (const auto& f : ok) EXPECT_EQ(f.verdict, Verdict::pass) << f.id << ": " << f.detail;
+
+  auto old = check_host(h100_lock(), host("a100-driver470"));
+  EXPECT_EQ(find(old, "host:driver")->verdict, Verdict::fail);
+  EXPECT_NE(find(old, "host:driver")->detail.find("470"), std::string::npos);
+  EXPECT_EQ(find(old, "host:gpu-arch")->verdict, Verdict::fail);
+
+  auto none = check_host(h100_lock(), host("nogpu"));
+  EXPECT_EQ(find(none, "host:driver")->verdict, Verdict::fail);
+  EXPECT_NE(find(none, "host:driver")->fix.find("525.60.13"), std::string::npos);
+
+  auto cpu = h100_lock();
+  cpu.cuda = "cpu";
+  cpu.host.gpus.clear();
+  auto c = check_host(cpu, host("nogpu"));
+  EXPECT_EQ(find(c, "host:driver")->verdict, Verdict::skip);
+  EXPECT_EQ(find(c, "host:gpu-arch")->verdict, Verdict::pass);
+}
+
+TEST(GatePackages, OneRuleForAMissingWheelHash) {
+  sd35::test::TempDir dir;
+  const auto l = h100_lock();
+  const std::string sha(64, 'a');
+  auto same = check_packages(l, venv_with_torch(dir.path() / "a", "2.9.1+cu128", sha).string());
+  EXPECT_EQ(find(same, "package:torch")->verdict, Verdict::pass);
+  EXPECT_EQ(find(same, "host:python")->verdict, Verdict::pass);
+
+  // Installed by name from an index: pip recorded no wheel hash. Not the locked wheel, for the
+  // gate as for `lock --venv` (both call lock::compare_wheel, lock_venv_test).
+  const auto by_name = venv_with_torch(dir.path() / "b", "2.9.1+cu128", "");
+  auto nohash = check_packages(l, by_name.string());
+  EXPECT_EQ(find(nohash, "package:torch")->verdict, Verdict::fail);
+  EXPECT_NE(find(nohash, "package:torch")->detail.find("no recorded wheel hash"),
+            std::string::npos);
+  // Another hash, another version.
+  auto other = check_packages(
+      l, venv_with_torch(dir.path() / "c", "2.9.1+cu128", std::string(64, 'b')).string());
+  EXPECT_NE(find(other, "package:torch")->detail.find("bbbb"), std::string::npos);
+  auto older = check_packages(l, venv_with_torch(dir.path() / "d", "2.9.0+cu128", sha).string());
+  EXPECT_NE(find(older, "package:torch")->detail.find("installed torch 2.9.0+cu128"),
+            std::string::npos);
+
+  EXPECT_EQ(check_packages(l, "").at(0).verdict, Verdict::skip);
+  EXPECT_EQ(check_packages(l, (dir.path() / "nope").string()).at(0).verdict, Verdict::fail);
+}
+
+nlohmann::json locked_smoke() {
+  return {{"mode", "embedded"},
+          {"steps", 2},
+          {"latent", {16, 24}},
+          {"guidance", 4.5},
+          {"shift", 3.0},
+          {"requested_precision", "fp8"},
+          {"fingerprint", {{"sum", 1.25}}},
+          {"environment",
+           {{"kind", "python"},
+            {"interpreter", "/opt/py/bin/python3"},
+            {"torch", "2.9.1"},
+            {"device", "cpu"}}},
+          {"python_side", {{"companions", {{"diffusers", "0.31.0"}, {"json", ""}}}}}};
+}
+
+TEST(GateSmoke, TheLockedRunIsRepeatedWithItsParameters) {
+  const auto p = smoke_params(locked_smoke(), "/nonexistent-cache", {"", "host.json"});
+  EXPECT_EQ(p.steps, 2);
+  EXPECT_EQ(p.latent, (std::pair{16, 24}));
+  EXPECT_EQ(p.guidance, 4.5);
+  EXPECT_EQ(p.shift, 3.0);
+  EXPECT_EQ(p.precision, "fp8");
+  EXPECT_TRUE(p.synthetic);
+  EXPECT_EQ(p.python, "/opt/py/bin/python3");
+  EXPECT_TRUE(p.venv.empty());
+  EXPECT_EQ(p.companions.at("diffusers"), "==0.31.0");
+  EXPECT_EQ(p.companions.at("json"), "");
+  EXPECT_EQ(p.host_file, "host.json");
+  // The venv the gate is given wins over the locked interpreter.
+  const auto v = smoke_params(locked_smoke(), "/c", {"/ci/venv", ""});
+  EXPECT_EQ(v.venv, "/ci/venv");
+  EXPECT_TRUE(v.python.empty());
+}
+
+TEST(GateSmoke, JudgesTheRunnersResult) {
+  const auto locked = locked_smoke();
+  auto runner = [](nlohmann::json doc, bool passed = true) {
+    return [doc, passed](const SmokeParams&) -> Result<SmokeOutcome> {
+      return SmokeOutcome{passed, doc};
+    };
+  };
+  const nlohmann::json same{{"fingerprint", locked["fingerprint"]},
+                            {"environment", locked["environment"]}};
+  auto pass = check_smoke(locked, "/c", {}, runner(same));
+  EXPECT_EQ(find(pass, "smoke:fingerprint")->verdict, Verdict::pass);
+  EXPECT_EQ(find(pass, "smoke:environment")->verdict, Verdict::pass);
+
+  auto moved = same;
+  moved["fingerprint"]["sum"] = 9.0;
+  moved["environment"]["torch"] = "2.99.0";
+  auto fail = check_smoke(locked, "/c", {}, runner(moved));
+  EXPECT_EQ(find(fail, "smoke:fingerprint")->verdict, Verdict::fail);
+  EXPECT_NE(find(fail, "smoke:environment")->detail.find("2.99.0"), std::string::npos);
+
+  auto broken = check_smoke(locked, "/c", {}, [](const SmokeParams&) -> Result<SmokeOutcome> {
+    return make_error(Errc::host_not_ready, "torch does not import", "/opt/py/bin/python3", "");
+  });
+  ASSERT_EQ(broken.size(), 1u);
+  EXPECT_NE(broken[0].detail.find("torch does not import"), std::string::npos);
+  auto not_passed = check_smoke(locked, "/c", {}, runner(same, false));
+  EXPECT_EQ(find(not_passed, "smoke:fingerprint")->verdict, Verdict::fail);
+
+  bool ran = false;
+  auto none = check_smoke(std::nullopt, "/c", {}, [&ran](const SmokeParams&) {
+    ran = true;
+    return Result<SmokeOutcome>(SmokeOutcome{});
+  });
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(none.at(0).verdict, Verdict::fail);
+}
+
+TEST(Gate, FastModeRunsNoSmokeAndTheResultIsAPlainDocument) {
+  sd35::test::TempDir dir;
+  auto l = h100_lock();
+  l.smoke = locked_smoke();
+  GateOptions o;
+  o.lock_path = "sd35.lock.json";
+  o.cache_dir = dir.path();
+  o.venv = venv_with_torch(dir.path() / "venv", "2.9.1+cu128", std::string(64, 'a')).string();
+  auto fast = run_gate(l, host("h100-driver535"), o);
+  ASSERT_TRUE(fast.has_value()) << fast.error().describe();
+  EXPECT_TRUE(fast->ok());
+  EXPECT_FALSE(fast->smoke_ran);
+  EXPECT_EQ(find(fast->findings, "smoke:fingerprint"), nullptr);
+  const auto doc = fast->to_json();
+  EXPECT_EQ(doc["ok"], true);
+  EXPECT_EQ(doc["smoke"], false);
+  EXPECT_EQ(doc["lock"], "sd35.lock.json");
+  EXPECT_TRUE(doc["lock_digest"].get<std::string>().starts_with("sha256:"));
+  EXPECT_TRUE(doc["summary"][0].get<std::string>().starts_with("PASS"));
+
+  // A content difference wins over an incompatible host.
+  auto slow = o;
+  slow.smoke = [](const SmokeParams&) -> Result<SmokeOutcome> {
+    return SmokeOutcome{true, {{"fingerprint", {{"sum", 2.0}}}}};
+  };
+  auto r = run_gate(l, host("a100-driver470"), slow);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->smoke_ran);
+  EXPECT_TRUE(r->host_failed());
+  EXPECT_TRUE(r->content_failed());
+  EXPECT_FALSE(r->ok());
+}
+
+TEST(GateJunit, OneTestcasePerFindingEscaped) {
+  std::vector<Finding> fs{gate_finding("model:a<b>.safetensors", "a", Verdict::fail, "x & y", "z"),
+                          gate_finding("package:*", "w", Verdict::skip, "no venv"),
+                          gate_finding("host:glibc", "g", Verdict::pass, "\"2.36\"")};
+  const std::string xml = junit_xml("suite", fs, 0.5);
+  EXPECT_NE(xml.find("tests=\"3\" failures=\"1\" skipped=\"1\" time=\"0.500\""), std::string::npos);
+  EXPECT_NE(xml.find("classname=\"model\" name=\"model:a&lt;b&gt;.safetensors\""),
+            std::string::npos);
+  EXPECT_NE(xml.find("<failure message=\"x &amp; y\">x &amp; y\nfix: z</failure>"),
+            std::string::npos);
+  EXPECT_NE(xml.find("<skipped message=\"no venv\"/>"), std::string::npos);
+  EXPECT_NE(xml.find("&quot;2.36&quot;"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sd35::gate
