@@ -295,6 +295,9 @@ void check_smoke(const lock::Lockfile& l, const GlobalOptions& global,
                                       locked.at("fingerprint").dump()),
                           "the model, wheels or GPU behave differently from the locked run"));
   }
+  // The run's timings for metrics (fleet::prometheus_text): step time per path, GEMM probe.
+  for (const char* key : {"paths", "gemm_probe"})
+    if (doc.contains(key)) out.back().data[key] = doc[key];
 }
 
 }  // namespace

@@ -20,5 +20,6 @@ void add_install_command(CLI::App& root, const app::GlobalOptions& global, Runne
 void add_lock_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 void add_verify_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 void add_up_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_export_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 
 }  // namespace sd35::cli

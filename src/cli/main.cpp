@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   cli::add_lock_command(root, global, chosen);
   cli::add_verify_command(root, global, chosen);
   cli::add_up_command(root, global, chosen);
+  cli::add_export_command(root, global, chosen);
 
   try {
     root.parse(argc, argv);
