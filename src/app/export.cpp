@@ -38,6 +38,7 @@ Result<std::vector<fleet::GeneratedFile>> generate(const ExportOptions& o,
     fleet::SlurmOptions so;
     so.prolog_smoke = o.prolog_smoke;
     so.health_check_interval = o.health_check_interval;
+    so.slurm_conf = absolute_or_empty(o.slurm_conf);
     return fleet::slurm_files(gate, so);
   }
   if (o.target == "k8s") {

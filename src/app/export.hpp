@@ -18,6 +18,7 @@ struct ExportOptions {
   // slurm
   bool prolog_smoke = false;  // the prolog runs the full gate (smoke)
   int health_check_interval = 300;
+  std::string slurm_conf;  // slurm.conf for scontrol in the scripts ("" = Slurm's default)
   // k8s
   std::string image;
   std::string namespace_name = "sd35-setup";

@@ -21,6 +21,8 @@ void add_export_command(CLI::App& root, const app::GlobalOptions& global, Runner
   cmd->add_option("--health-check-interval", opts->health_check_interval,
                   "slurm: HealthCheckInterval in seconds (default 300)")
       ->check(CLI::Range(10, 86400));
+  cmd->add_option("--slurm-conf", opts->slurm_conf,
+                  "slurm: slurm.conf for scontrol in the scripts (default: Slurm's own path)");
   cmd->add_option("--image", opts->image, "k8s: the gate image (default sd35-setup-gate:<lock>)");
   cmd->add_option("--namespace", opts->namespace_name, "k8s: namespace (default sd35-setup)");
   cmd->add_option("--nodes", opts->nodes, "k8s: GPU nodes the one-shot Job covers (default 1)")

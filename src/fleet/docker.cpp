@@ -12,7 +12,7 @@ namespace {
 
 std::string python_minor(const std::string& python) {
   auto parts = str::split(python, '.');
-  return parts.size() >= 2 ? parts[0] + "." + parts[1] : std::string();
+  return parts.size() >= 2 ? fmt::format("{}.{}", parts[0], parts[1]) : std::string();
 }
 
 // "name @ URL#sha256=H --hash=sha256:H": a direct reference makes pip record the wheel's hash

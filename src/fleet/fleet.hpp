@@ -41,6 +41,7 @@ struct SlurmOptions {
   int health_check_interval = 300;  // seconds, for the slurm.conf snippet
   int fast_timeout_s = 50;          // the health check's budget inside Slurm's 60 s
   int full_timeout_s = 1800;        // the full gate's budget (smoke)
+  std::string slurm_conf;           // SLURM_CONF for scontrol; "" = Slurm's default path
 };
 // sd35-healthcheck.sh, sd35-prolog.sh, slurm.conf.snippet, README.md.
 std::vector<GeneratedFile> slurm_files(const GateSpec& gate, const SlurmOptions& options);

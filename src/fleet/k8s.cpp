@@ -17,7 +17,7 @@ constexpr const char* kTextfileDir = "/var/lib/node_exporter/textfile_collector"
 constexpr const char* kLockDir = "/etc/sd35-setup";
 
 // The container's script: run the gate, label the node, repeat (or exit with the verdict).
-constexpr const char* kGateLoop = R"(set -euo pipefail
+constexpr const char* kGateLoop = R"SH(set -euo pipefail
 sa=/var/run/secrets/kubernetes.io/serviceaccount
 label_node() {
   local body
@@ -41,7 +41,7 @@ while true; do
   if [[ "${SD35_ONESHOT:-0}" == 1 ]]; then [[ "$ready" == true ]]; exit $?; fi
   sleep "${SD35_INTERVAL:-300}"
 done
-)";
+)SH";
 
 ojson host_volume(const std::string& name, const std::string& path, const char* type) {
   return {{"name", name}, {"hostPath", {{"path", path}, {"type", type}}}};

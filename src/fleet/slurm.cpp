@@ -41,6 +41,7 @@ std::string gate_script(const GateSpec& gate, const SlurmOptions& o, bool prolog
                {"MANIFEST", shell_quote(gate.manifest)},
                {"ROLE", prolog ? "prolog" : "healthcheck"},
                {"MAX_REASON", std::to_string(kMaxSlurmReason)},
+               {"SLURM_CONF", shell_quote(o.slurm_conf)},
                {"DEFAULT_MODE", mode},
                {"FAST_TIMEOUT", std::to_string(o.fast_timeout_s)},
                {"FULL_TIMEOUT", std::to_string(o.full_timeout_s)},

@@ -19,6 +19,9 @@ readonly SD35_MANIFEST=@MANIFEST@
 readonly ROLE=@ROLE@
 readonly PREFIX='sd35-setup:'
 readonly MAX_REASON=@MAX_REASON@
+# slurmd runs the health check with an empty environment: scontrol needs the site's slurm.conf.
+readonly SLURM_CONF_PATH=@SLURM_CONF@
+if [[ -z "${SLURM_CONF:-}" && -n "$SLURM_CONF_PATH" ]]; then export SLURM_CONF="$SLURM_CONF_PATH"; fi
 
 mode="${SD35_GATE_MODE:-@DEFAULT_MODE@}"
 case "${1:-}" in
