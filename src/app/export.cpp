@@ -69,8 +69,7 @@ class GateCapture final : public ForwardingReporter {
 
 Result<Outcome> export_fleet(const GlobalOptions& global, const ExportOptions& o,
                              Reporter& reporter) {
-  if (o.out.empty())
-    return make_error(Errc::usage, "no output folder", "export", "pass --out DIR");
+  if (o.out.empty()) return make_error(Errc::usage, "no output folder", "export", "pass --out DIR");
   SD35_TRY(std::string lock_text, fs::read_file(o.lock));
   SD35_TRY(lock::Lockfile l, lock::parse(lock_text, o.lock));
   const stdfs::path dir = absolute_or_empty(o.out);
@@ -90,9 +89,9 @@ Result<Outcome> export_fleet(const GlobalOptions& global, const ExportOptions& o
   SD35_TRY_STATUS(write_files(dir, files));
   nlohmann::json names = nlohmann::json::array();
   for (const auto& f : files) names.push_back(f.path);
-  std::vector<std::string> summary{
-      fmt::format("wrote {} file(s) for {} into {} (lock {})", files.size(), o.target,
-                  dir.string(), fleet::short_digest(gate.lock_digest))};
+  std::vector<std::string> summary{fmt::format("wrote {} file(s) for {} into {} (lock {})",
+                                               files.size(), o.target, dir.string(),
+                                               fleet::short_digest(gate.lock_digest))};
   summary.push_back(fmt::format("next: {}/README.md", dir.string()));
   reporter.result("export", {{"ok", true},
                              {"target", o.target},
@@ -115,9 +114,8 @@ Result<Outcome> verify_with_prometheus(const GlobalOptions& global, const Verify
       {"ok", false},
       {"lock", options.lock_file},
       {"error", result ? std::string("the gate wrote no result") : result.error().message}});
-  const double now = std::chrono::duration<double>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto written = fleet::write_prometheus_textfile(prometheus_file, doc, now);
   if (!written) {
     // The gate's verdict wins; a failed metrics write fails an otherwise passing gate.

@@ -135,8 +135,10 @@ Result<std::vector<GeneratedFile>> docker_files(const lock::Lockfile& lock,
                         "packages", "re-lock from a resolution pinned with --index");
   return std::vector<GeneratedFile>{{"Dockerfile", dockerfile(lock, lock_digest), false},
                                     {"requirements.txt", requirements(lock, lock_digest), false},
-                                    {".dockerignore", "*\n!sd35-setup\n!requirements.txt\n"
-                                                      "!sd35.lock.json\n", false},
+                                    {".dockerignore",
+                                     "*\n!sd35-setup\n!requirements.txt\n"
+                                     "!sd35.lock.json\n",
+                                     false},
                                     {"README.md", readme(lock, lock_digest), false}};
 }
 

@@ -55,10 +55,10 @@ std::string slurm_reason(std::string_view gate_line);
 
 // ---- Kubernetes and Docker ----------------------------------------------------------------------
 struct K8sOptions {
-  std::string image;              // the gate image (export docker); "" = sd35-setup-gate:<16hex>
+  std::string image;  // the gate image (export docker); "" = sd35-setup-gate:<16hex>
   std::string namespace_name = "sd35-setup";
-  int interval_s = 300;           // how often the DaemonSet re-runs the gate
-  int job_completions = 1;        // the Job variant: how many GPU nodes (one pod per node)
+  int interval_s = 300;     // how often the DaemonSet re-runs the gate
+  int job_completions = 1;  // the Job variant: how many GPU nodes (one pod per node)
 };
 // rbac.yaml (Namespace, ServiceAccount, ClusterRole get/patch nodes, ClusterRoleBinding),
 // lock-configmap.yaml, daemonset.yaml, job.yaml, README.md. A bad option is a usage error.

@@ -78,11 +78,14 @@ PodParts pod_parts(const GateSpec& gate, const std::string& short_lock, bool one
       {{{"name", "NODE_NAME"},
         {"valueFrom", {{"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "spec.nodeName"}}}}}},
        env_var("SD35_LOCK", std::string(kLockDir) + "/sd35.lock.json"),
-       env_var("SD35_LOCK_SHORT", short_lock), env_var("SD35_CACHE", gate.cache_dir),
-       env_var("SD35_VENV", gate.venv), env_var("SD35_TEXTFILE_DIR", kTextfileDir),
+       env_var("SD35_LOCK_SHORT", short_lock),
+       env_var("SD35_CACHE", gate.cache_dir),
+       env_var("SD35_VENV", gate.venv),
+       env_var("SD35_TEXTFILE_DIR", kTextfileDir),
        env_var("SD35_GATE_MODE", oneshot ? "full" : "fast"),
        env_var("SD35_ONESHOT", oneshot ? "1" : "0"),
-       env_var("SD35_INTERVAL", std::to_string(o.interval_s)), env_var("HOME", "/tmp"),
+       env_var("SD35_INTERVAL", std::to_string(o.interval_s)),
+       env_var("HOME", "/tmp"),
        // Without requesting a GPU (the DaemonSet must not take one from the workloads), the
        // NVIDIA container runtime still exposes the devices and driver for the host checks.
        env_var("NVIDIA_VISIBLE_DEVICES", "all"),
@@ -105,30 +108,31 @@ ojson pod_spec(const GateSpec& gate, const std::string& short_lock, const std::s
   auto parts = pod_parts(gate, short_lock, oneshot, o);
   ojson resources = {{"requests", {{"cpu", "50m"}, {"memory", "64Mi"}}}};
   if (oneshot) resources["limits"] = {{"nvidia.com/gpu", 1}};  // the smoke needs the GPU alone
-  ojson container = {{"name", "gate"},
-                     {"image", image},
-                     {"imagePullPolicy", "IfNotPresent"},
-                     {"command", ojson::array({"/bin/bash", "-c", kGateLoop})},
-                     {"env", parts.env},
-                     {"resources", resources},
-                     {"securityContext",
-                      {{"allowPrivilegeEscalation", false}, {"readOnlyRootFilesystem", true}}},
-                     {"volumeMounts", parts.mounts}};
-  ojson spec = {{"serviceAccountName", kApp},
-                {"affinity", gpu_node_affinity()},
-                {"tolerations", ojson::array({{{"key", "nvidia.com/gpu"},
-                                               {"operator", "Exists"},
-                                               {"effect", "NoSchedule"}}})},
-                {"containers", ojson::array({container})},
-                {"volumes", parts.volumes}};
+  ojson container = {
+      {"name", "gate"},
+      {"image", image},
+      {"imagePullPolicy", "IfNotPresent"},
+      {"command", ojson::array({"/bin/bash", "-c", kGateLoop})},
+      {"env", parts.env},
+      {"resources", resources},
+      {"securityContext", {{"allowPrivilegeEscalation", false}, {"readOnlyRootFilesystem", true}}},
+      {"volumeMounts", parts.mounts}};
+  ojson spec = {
+      {"serviceAccountName", kApp},
+      {"affinity", gpu_node_affinity()},
+      {"tolerations",
+       ojson::array(
+           {{{"key", "nvidia.com/gpu"}, {"operator", "Exists"}, {"effect", "NoSchedule"}}})},
+      {"containers", ojson::array({container})},
+      {"volumes", parts.volumes}};
   if (oneshot) {
     spec["restartPolicy"] = "Never";
     // One pod per node: no two pods of the Job on the same host.
     spec["affinity"]["podAntiAffinity"] = {
         {"requiredDuringSchedulingIgnoredDuringExecution",
-         ojson::array({{{"labelSelector",
-                         {{"matchLabels", {{"app.kubernetes.io/name", "sd35-gate-job"}}}}},
-                        {"topologyKey", "kubernetes.io/hostname"}}})}};
+         ojson::array(
+             {{{"labelSelector", {{"matchLabels", {{"app.kubernetes.io/name", "sd35-gate-job"}}}}},
+               {"topologyKey", "kubernetes.io/hostname"}}})}};
   }
   return spec;
 }
@@ -140,9 +144,8 @@ ojson metadata(const std::string& name, const K8sOptions& o, const std::string& 
 }
 
 std::string rbac_yaml(const K8sOptions& o) {
-  const ojson ns = {{"apiVersion", "v1"},
-                    {"kind", "Namespace"},
-                    {"metadata", {{"name", o.namespace_name}}}};
+  const ojson ns = {
+      {"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", o.namespace_name}}}};
   const ojson sa = {{"apiVersion", "v1"},
                     {"kind", "ServiceAccount"},
                     {"metadata", {{"name", kApp}, {"namespace", o.namespace_name}}}};
@@ -161,11 +164,10 @@ std::string rbac_yaml(const K8sOptions& o) {
        {{"apiGroup", "rbac.authorization.k8s.io"},
         {"kind", "ClusterRole"},
         {"name", "sd35-gate-node-labeler"}}},
-      {"subjects", ojson::array({{{"kind", "ServiceAccount"},
-                                  {"name", kApp},
-                                  {"namespace", o.namespace_name}}})}};
-  return to_yaml(ns) + "---\n" + to_yaml(sa) + "---\n" + to_yaml(role) + "---\n" +
-         to_yaml(binding);
+      {"subjects",
+       ojson::array(
+           {{{"kind", "ServiceAccount"}, {"name", kApp}, {"namespace", o.namespace_name}}})}};
+  return to_yaml(ns) + "---\n" + to_yaml(sa) + "---\n" + to_yaml(role) + "---\n" + to_yaml(binding);
 }
 
 std::string readme(const GateSpec& gate, const std::string& short_lock, const std::string& image,
@@ -205,8 +207,7 @@ Result<std::vector<GeneratedFile>> k8s_files(const GateSpec& gate, const std::st
     return make_error(Errc::usage, "the model cache must be an absolute path on the nodes",
                       "export k8s", "pass --cache /path/to/huggingface/hub");
   const std::string short_lock = short_digest(gate.lock_digest);
-  const std::string image =
-      options.image.empty() ? "sd35-setup-gate:" + short_lock : options.image;
+  const std::string image = options.image.empty() ? "sd35-setup-gate:" + short_lock : options.image;
   const ojson configmap = {{"apiVersion", "v1"},
                            {"kind", "ConfigMap"},
                            {"metadata", metadata("sd35-lock-" + short_lock, options, short_lock)},
@@ -223,25 +224,23 @@ Result<std::vector<GeneratedFile>> k8s_files(const GateSpec& gate, const std::st
         {"updateStrategy",
          {{"type", "RollingUpdate"}, {"rollingUpdate", {{"maxUnavailable", "10%"}}}}},
         {"template", ds_template}}}};
-  const ojson job = {
-      {"apiVersion", "batch/v1"},
-      {"kind", "Job"},
-      {"metadata", metadata("sd35-gate-full-" + short_lock, options, short_lock)},
-      {"spec",
-       {{"completionMode", "Indexed"},
-        {"completions", options.job_completions},
-        {"parallelism", options.job_completions},
-        {"backoffLimit", 0},
-        {"ttlSecondsAfterFinished", 86400},
-        {"template",
-         {{"metadata", {{"labels", {{"app.kubernetes.io/name", "sd35-gate-job"}}}}},
-          {"spec", pod_spec(gate, short_lock, image, true, options)}}}}}};
-  return std::vector<GeneratedFile>{
-      {"rbac.yaml", rbac_yaml(options), false},
-      {"lock-configmap.yaml", to_yaml(configmap), false},
-      {"daemonset.yaml", to_yaml(daemonset), false},
-      {"job.yaml", to_yaml(job), false},
-      {"README.md", readme(gate, short_lock, image, options), false}};
+  const ojson job = {{"apiVersion", "batch/v1"},
+                     {"kind", "Job"},
+                     {"metadata", metadata("sd35-gate-full-" + short_lock, options, short_lock)},
+                     {"spec",
+                      {{"completionMode", "Indexed"},
+                       {"completions", options.job_completions},
+                       {"parallelism", options.job_completions},
+                       {"backoffLimit", 0},
+                       {"ttlSecondsAfterFinished", 86400},
+                       {"template",
+                        {{"metadata", {{"labels", {{"app.kubernetes.io/name", "sd35-gate-job"}}}}},
+                         {"spec", pod_spec(gate, short_lock, image, true, options)}}}}}};
+  return std::vector<GeneratedFile>{{"rbac.yaml", rbac_yaml(options), false},
+                                    {"lock-configmap.yaml", to_yaml(configmap), false},
+                                    {"daemonset.yaml", to_yaml(daemonset), false},
+                                    {"job.yaml", to_yaml(job), false},
+                                    {"README.md", readme(gate, short_lock, image, options), false}};
 }
 
 }  // namespace sd35::fleet

@@ -20,7 +20,8 @@ std::string fill(std::string_view tmpl, const std::map<std::string, std::string>
   std::string out(tmpl);
   for (const auto& [key, value] : values) {
     const std::string token = "@" + key + "@";
-    for (auto at = out.find(token); at != std::string::npos; at = out.find(token, at + value.size()))
+    for (auto at = out.find(token); at != std::string::npos;
+         at = out.find(token, at + value.size()))
       out.replace(at, token.size(), value);
   }
   return out;
@@ -67,11 +68,10 @@ std::string conf_snippet(const GateSpec& gate, const SlurmOptions& o, const std:
       "{5}",
       gate.lock_digest, path("sd35-healthcheck.sh"), o.health_check_interval,
       o.prolog_smoke ? "full, with the smoke" : "fast", path("sd35-prolog.sh"),
-      o.prolog_smoke
-          ? fmt::format("# The full gate re-runs the smoke: give the prolog time.\n"
-                        "PrologEpilogTimeout={}\n",
-                        o.full_timeout_s + 30)
-          : std::string());
+      o.prolog_smoke ? fmt::format("# The full gate re-runs the smoke: give the prolog time.\n"
+                                   "PrologEpilogTimeout={}\n",
+                                   o.full_timeout_s + 30)
+                     : std::string());
 }
 
 std::string readme(const GateSpec& gate, const SlurmOptions& o, const std::string& dir) {

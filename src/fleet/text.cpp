@@ -11,7 +11,8 @@ namespace sd35::fleet {
 
 std::string short_digest(const std::string& lock_digest) {
   std::string_view hex = lock_digest;
-  if (const auto colon = hex.find(':'); colon != std::string_view::npos) hex.remove_prefix(colon + 1);
+  if (const auto colon = hex.find(':'); colon != std::string_view::npos)
+    hex.remove_prefix(colon + 1);
   return std::string(hex.substr(0, 16));
 }
 
@@ -62,8 +63,8 @@ namespace {
 bool plain_safe(std::string_view s) {
   if (s.empty() || s.size() > 200) return false;
   static constexpr std::array<std::string_view, 22> kReserved = {
-      "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "True", "False",
-      "Yes",  "No",    "On",  "Off", "Y", "N",   "NULL", "Null", "TRUE", "FALSE"};
+      "true",  "false", "yes", "no", "on",  "off", "y", "n",    "null", "~",    "True",
+      "False", "Yes",   "No",  "On", "Off", "Y",   "N", "NULL", "Null", "TRUE", "FALSE"};
   for (auto r : kReserved)
     if (s == r) return false;
   if (!std::isalpha(static_cast<unsigned char>(s[0])) && s[0] != '/') return false;
@@ -95,7 +96,8 @@ std::string literal_block(const std::string& s, int indent) {
   const std::string body = final_newline ? s.substr(0, s.size() - 1) : s;
   while (start <= body.size()) {
     const auto end = body.find('\n', start);
-    const auto line = body.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const auto line =
+        body.substr(start, end == std::string::npos ? std::string::npos : end - start);
     out += (line.empty() ? "" : pad + line) + "\n";
     if (end == std::string::npos) break;
     start = end + 1;

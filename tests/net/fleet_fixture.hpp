@@ -49,21 +49,22 @@ inline GateFixture make_gate_fixture(const test::TempDir& dir) {
   fx.cache = dir / "cache";
   fx.manifest = dir.write(
       "manifest.json",
-      tiny_manifest({{"path", "model.safetensors"}, {"size", fx.model.size()}, {"sha256", oid}},
-                    {{"python", ">=3.8"}, {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}},
-                    {{"steps", 2}})
+      tiny_manifest(
+          {{"path", "model.safetensors"}, {"size", fx.model.size()}, {"sha256", oid}},
+          {{"python", ">=3.8"}, {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}},
+          {{"steps", 2}})
           .dump());
-  const nlohmann::json resolution = {
-      {"ok", true},
-      {"selected",
-       {{"torch", "2.9.1"},
-        {"cuda", "cpu"},
-        {"index_url", "https://download.pytorch.org/whl/cpu"},
-        {"python", ""},
-        {"packages", nlohmann::json::array()}}}};
+  const nlohmann::json resolution = {{"ok", true},
+                                     {"selected",
+                                      {{"torch", "2.9.1"},
+                                       {"cuda", "cpu"},
+                                       {"index_url", "https://download.pytorch.org/whl/cpu"},
+                                       {"python", ""},
+                                       {"packages", nlohmann::json::array()}}}};
   const auto from = dir.write("resolve.json", resolution.dump());
   fx.lock = dir / "sd35.lock.json";
-  auto r = test::run_cli(fx.with_globals({"lock", "--from", from.string(), "--out", fx.lock.string()}));
+  auto r =
+      test::run_cli(fx.with_globals({"lock", "--from", from.string(), "--out", fx.lock.string()}));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   return fx;
 }

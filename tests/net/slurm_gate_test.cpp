@@ -4,6 +4,7 @@
 // whose gate passes stays idle; a flipped byte in the model drains it with the gate's reason; the
 // fixed model resumes it; a job runs through the exported prolog. Skips only when the Slurm or
 // munge binaries are missing (CI installs them: .ci/debian-packages-test.txt).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,7 +13,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -98,12 +98,10 @@ std::string short_hostname() {
 }
 
 std::string slurm_conf(const stdfs::path& d, const std::string& node, int ctld_port,
-                       int slurmd_port, const stdfs::path& healthcheck,
-                       const stdfs::path& prolog) {
+                       int slurmd_port, const stdfs::path& healthcheck, const stdfs::path& prolog) {
   const std::string p = d.string();
   return "ClusterName=sd35test\nSlurmctldHost=" + node + "(127.0.0.1)\n" +
-         "SlurmUser=root\nSlurmdUser=root\n" +
-         "SlurmctldPort=" + std::to_string(ctld_port) + "\n" +
+         "SlurmUser=root\nSlurmdUser=root\n" + "SlurmctldPort=" + std::to_string(ctld_port) + "\n" +
          "SlurmdPort=" + std::to_string(slurmd_port) + "\n" +
          "AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket=" + p + "/munge/munge.sock\n" +
          "StateSaveLocation=" + p + "/state\nSlurmdSpoolDir=" + p + "/spool\n" +
@@ -114,8 +112,8 @@ std::string slurm_conf(const stdfs::path& d, const std::string& node, int ctld_p
          "SwitchType=switch/none\nMpiDefault=none\nPlugStackConfig=/dev/null\n" +
          "SelectType=select/cons_tres\nSelectTypeParameters=CR_Core\nReturnToService=2\n" +
          "HealthCheckProgram=" + healthcheck.string() + "\nHealthCheckInterval=1\n" +
-         "HealthCheckNodeState=ANY\nProlog=" + prolog.string() + "\n" +
-         "NodeName=" + node + " NodeAddr=127.0.0.1 CPUs=1 RealMemory=100 State=UNKNOWN\n" +
+         "HealthCheckNodeState=ANY\nProlog=" + prolog.string() + "\n" + "NodeName=" + node +
+         " NodeAddr=127.0.0.1 CPUs=1 RealMemory=100 State=UNKNOWN\n" +
          "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n";
 }
 
@@ -175,16 +173,21 @@ void SlurmGate::start_slurm(const stdfs::path& healthcheck, const stdfs::path& p
   dir_.write("slurm.conf", slurm_conf(d, node_, free_port(), free_port(), healthcheck, prolog));
   const std::string m = (d / "munge").string();
   munged_ = std::make_unique<Daemon>(
-      std::vector<std::string>{*proc::which("munged"), "-F", "--force", "--socket=" + m + "/munge.sock",
-                               "--key-file=" + key.string(), "--pid-file=" + m + "/munged.pid",
-                               "--seed-file=" + m + "/munged.seed", "--log-file=" + m + "/munged.log"},
+      std::vector<std::string>{
+          *proc::which("munged"), "-F", "--force", "--socket=" + m + "/munge.sock",
+          "--key-file=" + key.string(), "--pid-file=" + m + "/munged.pid",
+          "--seed-file=" + m + "/munged.seed", "--log-file=" + m + "/munged.log"},
       d / "munged.out", env_);
   ASSERT_TRUE(wait_for([&] { return stdfs::exists(m + "/munge.sock"); }, 5s)) << "munged";
   const std::string conf = (d / "slurm.conf").string();
   slurmctld_ = std::make_unique<Daemon>(
       std::vector<std::string>{*proc::which("slurmctld"), "-D", "-i", "-f", conf},
       d / "slurmctld.out", env_);
-  ASSERT_TRUE(wait_for([&] { return slurm({"sinfo", "-h"}).exit_code == 0; }, 10s))
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return slurm({"sinfo", "-h"}).exit_code == 0;
+      },
+      10s))
       << *fs::read_file(d / "slurmctld.out");
   slurmd_ = std::make_unique<Daemon>(
       std::vector<std::string>{*proc::which("slurmd"), "-D", "-f", conf}, d / "slurmd.out", env_);
@@ -195,9 +198,9 @@ TEST_F(SlurmGate, HealthCheckDrainsABrokenModelResumesTheFixedOneAndThePrologGat
   const auto fx = testing::make_gate_fixture(dir_);
   ASSERT_TRUE(stdfs::exists(fx.lock));
   const auto out = dir_ / "export";
-  auto exp = test::run_cli(fx.with_globals({"export", "slurm", "--lock", fx.lock.string(), "--out",
-                                            out.string(), "--slurm-conf",
-                                            (dir_ / "slurm.conf").string()}));
+  auto exp = test::run_cli(
+      fx.with_globals({"export", "slurm", "--lock", fx.lock.string(), "--out", out.string(),
+                       "--slurm-conf", (dir_ / "slurm.conf").string()}));
   ASSERT_EQ(exp.exit_code, 0) << exp.out << exp.err;
   // The site's own prolog calls ours (docs/fleet.md) and records that it ran.
   const auto prolog = dir_.write("prolog.sh",
@@ -212,7 +215,8 @@ TEST_F(SlurmGate, HealthCheckDrainsABrokenModelResumesTheFixedOneAndThePrologGat
   // stat cache beside the model exists).
   ASSERT_TRUE(wait_for([&] { return node_line().find("State=IDLE ") != std::string::npos; }, 15s))
       << node_line() << *fs::read_file(dir_ / "slurmd.out");
-  const auto state = fx.cache / "models--org--tiny/.sd35-verify" / (std::string(testing::kGateCommit) + ".json");
+  const auto state =
+      fx.cache / "models--org--tiny/.sd35-verify" / (std::string(testing::kGateCommit) + ".json");
   EXPECT_TRUE(wait_for([&] { return stdfs::exists(state); }, 5s));
   std::this_thread::sleep_for(2s);
   EXPECT_NE(node_line().find("State=IDLE "), std::string::npos) << node_line();
@@ -231,20 +235,26 @@ TEST_F(SlurmGate, HealthCheckDrainsABrokenModelResumesTheFixedOneAndThePrologGat
 
   // Fixed model: the next health check resumes it (it was drained by us).
   fx.fix_model();
-  ASSERT_TRUE(wait_for([&] {
-    const auto l = node_line();
-    return l.find("State=IDLE ") != std::string::npos && l.find("DRAIN") == std::string::npos;
-  }, 10s)) << node_line();
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const auto l = node_line();
+        return l.find("State=IDLE ") != std::string::npos && l.find("DRAIN") == std::string::npos;
+      },
+      10s))
+      << node_line();
 
   // A job: the prolog runs the gate first, then the job.
   const auto job_out = dir_ / "job.out";
   auto sb = slurm({"sbatch", "--parsable", "-o", job_out.string(), "--wrap", "echo gated-job-ran"});
   ASSERT_EQ(sb.exit_code, 0) << sb.out << sb.err;
   const std::string job = sb.out.substr(0, sb.out.find_first_of(";\n"));
-  EXPECT_TRUE(wait_for([&] {
-    auto r = fs::read_file(job_out);
-    return r && r->find("gated-job-ran") != std::string::npos;
-  }, 15s)) << slurm({"scontrol", "show", "job", job}).out;
+  EXPECT_TRUE(wait_for(
+      [&] {
+        auto r = fs::read_file(job_out);
+        return r && r->find("gated-job-ran") != std::string::npos;
+      },
+      15s))
+      << slurm({"scontrol", "show", "job", job}).out;
   auto plog = fs::read_file(dir_ / "prolog.log");
   ASSERT_TRUE(plog) << "the prolog did not run";
   EXPECT_NE(plog->find("job " + job + " rc=0"), std::string::npos) << *plog;

@@ -2,6 +2,8 @@
 // Prometheus textfile. The Kubernetes manifests are validated against the API's models with
 // Debian's python3-kubernetes (tests/tools/k8s_validate.py), the textfile with
 // python3-prometheus-client's parser (tests/tools/prom_parse.py).
+#include "fleet/fleet.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -11,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "fleet/fleet.hpp"
 #include "lock/lockfile.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
@@ -61,7 +62,8 @@ std::vector<std::string> str_lines(const std::string& text) {
 }
 
 TEST(FleetText, ShellQuoteGivesOneWordWhateverTheBytes) {
-  for (std::string s : {"plain", "with space", "it's", "$(rm -rf /)", "a\"b\\c`d`", "new\nline", ""}) {
+  for (std::string s :
+       {"plain", "with space", "it's", "$(rm -rf /)", "a\"b\\c`d`", "new\nline", ""}) {
     auto r = run({"/bin/bash", "-c", "printf %s " + fleet::shell_quote(s)});
     EXPECT_EQ(r.out, s);
   }
@@ -98,9 +100,9 @@ class FleetExport : public ::testing::Test {
     digest_ = lock::digest_of(lock::to_json_unsigned(*l));
   }
   proc::Outcome export_to(const std::string& target, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--cache", (dir_ / "hub").string(), "export", target,
-                                     "--lock",  example_lock().string(), "--out",
-                                     (dir_ / target).string()};
+    std::vector<std::string> args = {
+        "--cache", (dir_ / "hub").string(), "export", target,
+        "--lock",  example_lock().string(), "--out",  (dir_ / target).string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return test::run_cli(args);
   }
@@ -171,8 +173,9 @@ TEST_F(FleetExport, K8sManifestsValidateAgainstTheApiSchema) {
   EXPECT_EQ(cm.out, read(example_lock()));
 
   // The validator is strict: an unknown field is refused.
-  const auto bad = dir_.write("bad.yaml", "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n"
-                                          "  name: x\nspec:\n  selector: {}\n  templat: {}\n");
+  const auto bad = dir_.write("bad.yaml",
+                              "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n"
+                              "  name: x\nspec:\n  selector: {}\n  templat: {}\n");
   auto b = run({debian_python(), tool("k8s_validate.py"), bad.string()});
   EXPECT_EQ(b.exit_code, 1) << b.out;
   EXPECT_NE(b.out.find("unknown field 'templat'"), std::string::npos) << b.out;
@@ -191,9 +194,9 @@ TEST_F(FleetExport, DockerfileFromTheLock) {
   auto l = lock::load(example_lock().string());
   ASSERT_TRUE(l);
   for (const auto& p : l->packages)
-    EXPECT_NE(req.find(p.name + " @ " + p.url + "#sha256=" + p.sha256 + " --hash=sha256:" +
-                       p.sha256),
-              std::string::npos)
+    EXPECT_NE(
+        req.find(p.name + " @ " + p.url + "#sha256=" + p.sha256 + " --hash=sha256:" + p.sha256),
+        std::string::npos)
         << req;
   EXPECT_EQ(fleet::cuda_base_image("cpu", "3.11.2"), "");
   EXPECT_EQ(fleet::cuda_base_image("cu126", "3.12.1"), "nvidia/cuda:12.6.3-runtime-ubuntu24.04");
@@ -214,8 +217,7 @@ TEST(FleetPrometheus, TextfileParsesWithTheExpositionParser) {
          {"verdict", "pass"},
          {"data",
           {{"paths", {{{"precision", "fp8"}, {"ms_per_step", 125.0}}}},
-           {"gemm_probe",
-            {{"rows", {{{"shape", "square_8192"}, {"fp8_tflops", 1210.5}}}}}}}}}}}};
+           {"gemm_probe", {{"rows", {{{"shape", "square_8192"}, {"fp8_tflops", 1210.5}}}}}}}}}}}};
   const auto file = dir / "sd35_gate.prom";
   ASSERT_TRUE(fleet::write_prometheus_textfile(file, doc, 1764600000.0));
   auto r = run({debian_python(), tool("prom_parse.py"), file.string()});
