@@ -107,7 +107,7 @@ ojson pod_spec(const GateSpec& gate, const std::string& short_lock, const std::s
                bool oneshot, const K8sOptions& o) {
   auto parts = pod_parts(gate, short_lock, oneshot, o);
   ojson resources = {{"requests", {{"cpu", "50m"}, {"memory", "64Mi"}}}};
-  if (oneshot) resources["limits"] = {{"nvidia.com/gpu", 1}};  // the smoke needs the GPU alone
+  if (oneshot) resources["limits"] = {{"nvidia.com/gpu", "1"}};  // the smoke needs the GPU alone
   ojson container = {
       {"name", "gate"},
       {"image", image},
