@@ -347,7 +347,7 @@ Result<Outcome> verify_lock(const GlobalOptions& global, const VerifyLockOptions
                 c.ok ? "" : "sd35-setup fetch (then verify) to restore the locked file"));
   }
   check_packages(l, options.venv, findings);
-  SD35_TRY(HostFacts host, host_facts_for(global, options.host_file, {}));
+  SD35_TRY(HostFacts host, gate_host_facts(options.host_file));
   check_host(l, host, findings);
   if (options.smoke) check_smoke(l, global, options, findings);
 
