@@ -225,7 +225,8 @@ TEST_F(SlurmGate, HealthCheckDrainsABrokenModelResumesTheFixedOneAndThePrologGat
   // Broken model: the health check drains the node with the gate's one-line reason.
   fx.break_model();
   ASSERT_TRUE(wait_for([&] { return node_line().find("DRAIN") != std::string::npos; }, 10s))
-      << node_line() << "\nslurmd.log:\n" << fs::read_file(dir_ / "slurmd.log").value_or("");
+      << node_line() << "\nslurmd.log:\n"
+      << fs::read_file(dir_ / "slurmd.log").value_or("");
   const std::string drained = node_line();
   EXPECT_NE(drained.find("Reason=sd35-setup: model:model.safetensors"), std::string::npos)
       << drained;
