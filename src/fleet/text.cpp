@@ -116,7 +116,7 @@ void emit_after(const nlohmann::ordered_json& v, int indent, bool in_list, std::
       // "- key: value" with the rest of the mapping aligned under the first key.
       std::string inner;
       emit(v, indent + 2, inner);
-      out += " " + inner.substr(static_cast<std::size_t>(indent + 2));
+      out += " " + inner.substr(static_cast<std::size_t>(indent) + 2);
       return;
     }
     out += "\n";
