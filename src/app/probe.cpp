@@ -21,6 +21,14 @@ Result<HostFacts> host_facts_for(const GlobalOptions& global, const std::string&
   return probe_this_host(global, pythons);
 }
 
+Result<HostFacts> gate_host_facts(const std::string& host_file) {
+  if (!host_file.empty()) return load_host_facts(host_file);
+  ProbeOptions o;
+  o.probe_path_python = false;
+  o.probe_tools = false;
+  return probe_host(o);
+}
+
 Result<Outcome> probe(const GlobalOptions& global, const ProbeCommandOptions& options,
                       Reporter& reporter) {
   SD35_TRY(HostFacts facts, probe_this_host(global, options.pythons));

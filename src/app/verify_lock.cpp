@@ -52,7 +52,9 @@ gate::SmokeRunner in_process_smoke(const GlobalOptions& global, Reporter& report
 Result<Outcome> verify_lock(const GlobalOptions& global, const VerifyLockOptions& options,
                             Reporter& reporter) {
   SD35_TRY(auto l, lock::load(options.lock));
-  SD35_TRY(HostFacts host, host_facts_for(global, options.host_file, {}));
+  // Only what the gate compares (driver, GPUs, glibc): no Python probe, which imports torch and
+  // would take seconds of a Slurm health check's budget.
+  SD35_TRY(HostFacts host, gate_host_facts(options.host_file));
   gate::GateOptions go;
   go.lock_path = options.lock;
   go.cache_dir = resolve_cache_dir(global);

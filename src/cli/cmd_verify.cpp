@@ -1,3 +1,4 @@
+#include "app/export.hpp"
 #include "app/verify.hpp"
 #include "cli/commands.hpp"
 
@@ -5,6 +6,7 @@ namespace sd35::cli {
 
 void add_verify_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen) {
   auto opts = std::make_shared<app::VerifyOptions>();
+  auto prometheus = std::make_shared<std::string>();
   auto* cmd = root.add_subcommand("verify",
                                   "Verify the model files (content, safetensors structure, model "
                                   "audit, cache); exit 4 on a failure");
@@ -27,10 +29,16 @@ void add_verify_command(CLI::App& root, const app::GlobalOptions& global, Runner
   cmd->add_option("--host", opts->host_file, "With --lock: host facts instead of probing")
       ->check(CLI::ExistingFile)
       ->needs(lock);
+  cmd->add_option("--prometheus", *prometheus,
+                  "With --lock: write the result as a node-exporter textfile here")
+      ->needs(lock);
   cmd->add_option("--threads", opts->threads, "Hashing threads (default: one per core)")
       ->check(CLI::Range(0u, 1024u));
-  cmd->callback([&chosen, &global, opts] {
-    chosen = [&global, opts](Reporter& r) { return app::verify(global, *opts, r); };
+  cmd->callback([&chosen, &global, opts, prometheus] {
+    chosen = [&global, opts, prometheus](Reporter& r) {
+      return prometheus->empty() ? app::verify(global, *opts, r)
+                                 : app::verify_with_prometheus(global, *opts, *prometheus, r);
+    };
   });
 }
 

@@ -40,5 +40,6 @@ ArgvPreview preview_argv(int argc, const char* const* argv);
 // a hint pointing at the right --help.
 Error usage_error(const CLI::App& root, const CLI::ParseError& e, const ArgvPreview& preview);
 void add_first_run_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
+void add_export_command(CLI::App& root, const app::GlobalOptions& global, Runner& chosen);
 
 }  // namespace sd35::cli

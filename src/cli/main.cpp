@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
   cli::add_up_command(root, global, chosen);
   cli::add_help_command(root, chosen);
   cli::add_first_run_command(root, global, chosen);
+  cli::add_export_command(root, global, chosen);
 
   const cli::ArgvPreview preview = cli::preview_argv(argc, argv);
   try {

@@ -135,6 +135,9 @@ std::vector<Finding> check_smoke(const std::optional<nlohmann::json>& locked,
         fingerprint_failure(fmt::format("fingerprint {} != locked {}", doc["fingerprint"].dump(),
                                         locked->at("fingerprint").dump()),
                             "the model, wheels or GPU behave differently from the locked run"));
+  // The run's timings for metrics (fleet::prometheus_text): step time per path, GEMM probe.
+  for (const char* key : {"paths", "gemm_probe"})
+    if (doc.contains(key)) out.back().data[key] = doc[key];
   return out;
 }
 
