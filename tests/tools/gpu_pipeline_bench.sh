@@ -7,8 +7,9 @@
 #         --prompt "a photo of a cat" --size 1024x1024 --steps 28 --guidance 4.5 --image $OUT/X.png
 # three times: first (plugin build + weights just written, mostly in the page cache), steady
 # (plugin cached, weights from the page cache), and "16 GiB" (a second process holds all but
-# 16 GiB of the GPU, so the plan's cudaMemGetInfo sees a 16 GiB card: sequential plan, tiled
-# decode). Prints per run: process start -> PNG, each stage's time and share of the pipeline
+# 16 GiB of the GPU, so the plan's cudaMemGetInfo sees a 16 GiB card: the sequential plan, 14.9 GB
+# of weights > 90 %; the decode stays untiled there, since the plan tiles only when the VAE's
+# activation estimate + weights (5.5 GB at 1024^2) exceed 60 % of the free memory). Prints per run: process start -> PNG, each stage's time and share of the pipeline
 # total, the steps, peak GPU memory, the memory plan, the checks.
 #   run(command="bash tests/tools/gpu_pipeline_bench.sh", carry=[".gpucarry"], timeout_s=600)
 # Environment: BENCH_STEPS (28), BENCH_SIZE (1024x1024), BENCH_PRECISION (unset: the manifest's
