@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the GPU-box scripts after the .gpucarry/debs are unpacked under $1 (dpkg -x DEB $1):
 #   gpu_deps_fix PREFIX
 # * every .pc under PREFIX/usr/{lib/x86_64-linux-gnu,share}/pkgconfig says prefix=/usr (ICU's:
