@@ -119,10 +119,9 @@ if [[ -z $BIN ]]; then
     rc=2
   fi
   for d in "${debs[@]}"; do dpkg -x "$d" "$P" || rc=$?; done
-  # Debian's .pc says prefix=/usr: point it at the prefix. Requires.private (libpcre2-8, zlib) and
-  # Libs.private are for static links only; the box may lack their .pc files.
-  sed -i -e "s#\"/usr#\"$P/usr#g" -e "s#=/usr#=$P/usr#g" -e '/^Requires.private/d' -e '/^Libs.private/d' \
-    "$LIBDIR/pkgconfig/libgit2.pc" 2>/dev/null || rc=3
+  # Debian's .pc files say prefix=/usr (ICU's "prefix = /usr"): point them at the prefix; their
+  # Requires.private / Libs.private (static links only) dropped; the box's own libz.so.1 kept.
+  . "$TOOLS/gpu_deps_fix.sh" && gpu_deps_fix "$P" || rc=3
   PKGCONF=$(command -v pkg-config || echo "$P/usr/bin/pkgconf")
   export PKG_CONFIG_PATH=$LIBDIR/pkgconfig:$P/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
   record deps "$rc" "$(secs "$t0" "$(now)")" 0

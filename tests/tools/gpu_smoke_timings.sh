@@ -7,8 +7,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 P=$PWD/build/gpu-deps; LIBDIR=$P/usr/lib/x86_64-linux-gnu
 rm -rf "$P" && mkdir -p "$P" && for d in .gpucarry/debs/*.deb; do dpkg -x "$d" "$P"; done
-sed -i -e "s#\"/usr#\"$P/usr#g" -e "s#=/usr#=$P/usr#g" -e '/^Requires.private/d' -e '/^Libs.private/d' \
-  "$LIBDIR/pkgconfig/libgit2.pc"
+. tests/tools/gpu_deps_fix.sh && gpu_deps_fix "$P" || exit 2  # every .pc (ICU, sentencepiece, zlib too)
 export PKG_CONFIG_PATH=$LIBDIR/pkgconfig:$P/usr/share/pkgconfig
 PKGCONF=$(command -v pkg-config || echo "$P/usr/bin/pkgconf")
 export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}

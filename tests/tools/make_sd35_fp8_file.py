@@ -12,18 +12,33 @@ tests/torch/mmdit_resident_test.cpp, which is checked against the tiny scaled-FP
   qk-norm, `context_pre_only` last context block). Every Linear of the joint blocks is F8_E4M3 with a
   0-d F32 `.scale_weight` and a BF16 bias; embedders, final layer and pos_embed stay BF16; the
   `model.diffusion_model.scaled_fp8` marker is an empty F8_E4M3 tensor.
-* `text_encoders.clip_l.*`, `text_encoders.clip_g.*` (F16), `text_encoders.t5xxl.transformer.*`
-  (scaled FP8 with its own marker, F16 embedding) and `first_stage_model.*` (BF16 VAE) at their real
-  sizes, so the whole file is ~15.2 GB (the real one: 14,934,922,866 bytes).
+* Everything the prompt pipeline loads (src/smoke/text_model_load.cpp), at real sizes, so the file
+  is a complete all-in-one checkpoint for `smoke --prompt` (~15.2 GB; the real one: 14,934,922,866
+  bytes):
+  - `text_encoders.clip_l.transformer.*` (F16): CLIP-L, 768 wide, 12 layers, ff 3072, vocab 49408,
+    77 positions, `text_projection.weight` [768, 768];
+  - `text_encoders.clip_g.transformer.*` (F16): CLIP-G, 1280 wide, 32 layers, ff 5120, vocab 49408,
+    `text_projection.weight` [1280, 1280];
+  - `text_encoders.t5xxl.transformer.*`: T5-XXL encoder, 4096 wide, 24 blocks, 64 heads x 64,
+    ff 10240, vocab 32128; every Linear F8_E4M3 + F32 `scale_weight`, marker `scaled_fp8`; F16
+    embedding, norms and relative_attention_bias [32, 64] (block 0 only);
+  - `first_stage_model.decoder.*` (BF16): the LDM VAE decoder (latent 16 channels, ch 128,
+    ch_mult 1/2/4/4, 3 resnets per up level, nin_shortcut where the width changes, upsample conv on
+    up.1..3, mid block_1 / attn_1 (norm, q, k, v, proj_out as 1x1 convs) / block_2, norm_out,
+    conv_out); no post_quant_conv (SD3's VAE has none). The encoder is not written (never read).
 
 Contents are synthetic and deterministic (same --seed, same bytes), generated fast: one random
 block per dtype, repeated at a per-tensor offset. FP8 codes are `random & 0xC7` (sign, exponent 0
 or 8, any mantissa: |x| <= 3.75, never NaN) with scale_weight 1/2048, BF16 values ~ N(0, 0.02),
 qk-norm weights 1.0 — the distributions tests/torch/mmdit_resident_test.cpp runs on CUDA at full
-size, which keep the activations finite. Text-encoder/VAE bytes are 0x3C (non-zero).
+size, which keep the activations finite. Text encoders and VAE: weights and non-norm biases
+~ N(0, 0.02) (F16 or BF16), every norm's weight 1.0 and bias 0.0, FP8 as above — random, so the
+pipeline's finiteness and image-not-flat checks see real arithmetic.
 
---small writes the same key set at tiny dimensions (hidden 128 = 2 heads x 64, 3 blocks,
-pos_embed_max_size 64, context 256, pooled 128) and a few MB of encoder tensors, for CPU tests.
+--small writes the same key set at tiny dimensions for CPU tests: MMDiT hidden 128 = 2 heads x 64,
+3 blocks, pos_embed_max_size 64, context 256, pooled 128; CLIP-L and CLIP-G 64 wide (1 head), 2
+layers (the full 49408 vocab, so any CLIP tokenizer's ids fit); T5 256 wide, 4 heads, ff 512, 2
+blocks, vocab 32128; VAE ch 32, ch_mult 1/2/2/2, 3 resnets per level (~45 MB in all).
 
 The SHA-256 is computed while writing (a second thread). The last stdout line is JSON:
 {"path", "size", "sha256", "mmdit_bytes", "tensors", "seconds", "dims"}.
@@ -96,12 +111,14 @@ def mmdit(c):
 
 
 def clip(prefix, layers, d, ff, vocab, dtype):
-    p = "text_encoders.%s.transformer.text_model." % prefix
-    out = [(p + "embeddings.token_embedding.weight", dtype, [vocab, d]),
-           (p + "embeddings.position_embedding.weight", dtype, [77, d]),
-           (p + "final_layer_norm.weight", dtype, [d]), (p + "final_layer_norm.bias", dtype, [d])]
+    p = "text_encoders.%s.transformer." % prefix
+    t = p + "text_model."
+    out = [(t + "embeddings.token_embedding.weight", dtype, [vocab, d]),
+           (t + "embeddings.position_embedding.weight", dtype, [77, d]),
+           (t + "final_layer_norm.weight", dtype, [d]), (t + "final_layer_norm.bias", dtype, [d]),
+           (p + "text_projection.weight", dtype, [d, d])]
     for i in range(layers):
-        lp = "%sencoder.layers.%d." % (p, i)
+        lp = "%sencoder.layers.%d." % (t, i)
         for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
             out += [(lp + "self_attn.%s.weight" % n, dtype, [d, d]),
                     (lp + "self_attn.%s.bias" % n, dtype, [d])]
@@ -109,14 +126,14 @@ def clip(prefix, layers, d, ff, vocab, dtype):
                 (lp + "mlp.fc2.weight", dtype, [d, ff]), (lp + "mlp.fc2.bias", dtype, [d])]
         for n in ("layer_norm1", "layer_norm2"):
             out += [(lp + n + ".weight", dtype, [d]), (lp + n + ".bias", dtype, [d])]
-    if prefix == "clip_g":
-        out.append(("text_encoders.clip_g.transformer.text_projection.weight", dtype, [d, d]))
     return out
 
 
-def t5(layers, d, ff, vocab):
-    """T5-XXL encoder in ComfyUI scaled FP8 (marker text_encoders.t5xxl.transformer.scaled_fp8)."""
+def t5(layers, d, heads, ff, vocab):
+    """T5-XXL encoder in ComfyUI scaled FP8 (marker text_encoders.t5xxl.transformer.scaled_fp8).
+    Inner attention width = heads x 64 (T5-XXL: 64 x 64 = 4096 = d)."""
     p = "text_encoders.t5xxl.transformer."
+    inner = heads * 64
     out = [(p + "scaled_fp8", "F8_E4M3", [0]), (p + "shared.weight", "F16", [vocab, d]),
            (p + "encoder.final_layer_norm.weight", "F16", [d])]
 
@@ -125,29 +142,54 @@ def t5(layers, d, ff, vocab):
 
     for i in range(layers):
         b = "%sencoder.block.%d.layer." % (p, i)
-        for n in ("q", "k", "v", "o"):
-            lin(b + "0.SelfAttention." + n, d, d)
+        for n in ("q", "k", "v"):
+            lin(b + "0.SelfAttention." + n, inner, d)
+        lin(b + "0.SelfAttention.o", d, inner)
         out.append((b + "0.layer_norm.weight", "F16", [d]))
         lin(b + "1.DenseReluDense.wi_0", ff, d)
         lin(b + "1.DenseReluDense.wi_1", ff, d)
         lin(b + "1.DenseReluDense.wo", d, ff)
         out.append((b + "1.layer_norm.weight", "F16", [d]))
     out.append((p + "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", "F16",
-                [32, 64]))
+                [32, heads]))
     return out
 
 
-def vae(scale):
-    """A VAE-sized set of first_stage_model conv weights (BF16)."""
+def vae_decoder(ch, mult, latent=16, res_blocks=3, dtype="BF16"):
+    """LDM Decoder (ldm/modules/diffusionmodules/model.py) under first_stage_model.decoder."""
+    p = "first_stage_model.decoder."
     out = []
-    chans = [128 * scale, 256 * scale, 512 * scale, 512 * scale]
-    for part in ("encoder.down", "decoder.up"):
-        for i, ch in enumerate(chans):
-            for j in range(2):
-                out.append(("first_stage_model.%s.%d.block.%d.conv1.weight" % (part, i, j), "BF16",
-                            [ch, ch, 3, 3]))
-                out.append(("first_stage_model.%s.%d.block.%d.conv2.weight" % (part, i, j), "BF16",
-                            [ch, ch, 3, 3]))
+
+    def conv(name, cout, cin, k):
+        out.extend([(p + name + ".weight", dtype, [cout, cin, k, k]), (p + name + ".bias", dtype, [cout])])
+
+    def norm(name, c):
+        out.extend([(p + name + ".weight", dtype, [c]), (p + name + ".bias", dtype, [c])])
+
+    def resnet(name, cin, cout):
+        norm(name + ".norm1", cin)
+        conv(name + ".conv1", cout, cin, 3)
+        norm(name + ".norm2", cout)
+        conv(name + ".conv2", cout, cout, 3)
+        if cin != cout:
+            conv(name + ".nin_shortcut", cout, cin, 1)
+
+    block_in = ch * mult[-1]
+    conv("conv_in", block_in, latent, 3)
+    resnet("mid.block_1", block_in, block_in)
+    norm("mid.attn_1.norm", block_in)
+    for n in ("q", "k", "v", "proj_out"):
+        conv("mid.attn_1." + n, block_in, block_in, 1)
+    resnet("mid.block_2", block_in, block_in)
+    for i in reversed(range(len(mult))):  # LDM order: up.N-1 runs first (lowest resolution)
+        block_out = ch * mult[i]
+        for j in range(res_blocks):
+            resnet("up.%d.block.%d" % (i, j), block_in, block_out)
+            block_in = block_out
+        if i > 0:
+            conv("up.%d.upsample.conv" % i, block_in, block_in, 3)
+    norm("norm_out", block_in)
+    conv("conv_out", 3, block_in, 3)
     return out
 
 
@@ -162,12 +204,13 @@ def layout(small):
     c = SMALL if small else LARGE
     specs = [("model.diffusion_model." + n, dt, sh) for n, dt, sh in mmdit(c)]
     if small:
-        specs += clip("clip_l", 2, 64, 256, 1000, "F16") + clip("clip_g", 2, 64, 256, 1000, "F16")
-        specs += t5(2, 128, 256, 1000) + vae(1)[:4]
+        # pooled = CLIP-L + CLIP-G widths (64 + 64 = 128); T5's width = the MMDiT context (256)
+        specs += clip("clip_l", 2, 64, 256, 49408, "F16") + clip("clip_g", 2, 64, 256, 49408, "F16")
+        specs += t5(2, 256, 4, 512, 32128) + vae_decoder(32, (1, 2, 2, 2))
     else:
         specs += clip("clip_l", 12, 768, 3072, 49408, "F16")
         specs += clip("clip_g", 32, 1280, 5120, 49408, "F16")
-        specs += t5(24, 4096, 10240, 32128) + vae(1)
+        specs += t5(24, 4096, 64, 10240, 32128) + vae_decoder(128, (1, 2, 4, 4))
     # The reference writer's order: by dtype alignment (largest first), then by name.
     specs.sort(key=lambda s: (-ITEMSIZE[s[1]], s[0]))
     return c, specs
@@ -180,10 +223,21 @@ def blocks(seed):
     fp8 = (rng.integers(0, 256, BLOCK, dtype=np.uint8) & 0xC7).tobytes()
     normal = rng.standard_normal(BF16_BLOCK // 2, dtype=np.float32) * np.float32(0.02)
     bf16 = (normal.view(np.uint32) >> 16).astype("<u2").tobytes()  # truncation: fine for noise
+    f16 = normal.astype("<f2").tobytes()
     return {"fp8": (fp8 + fp8, BLOCK), "bf16": (bf16 + bf16, BF16_BLOCK),
-            "filler": (b"\x3c" * CHUNK, CHUNK),
-            "one": (np.full(CHUNK // 2, 0x3F80, dtype="<u2").tobytes(), CHUNK),  # BF16 1.0
+            "f16": (f16 + f16, BF16_BLOCK),
+            "one_bf16": (np.full(CHUNK // 2, 0x3F80, dtype="<u2").tobytes(), CHUNK),  # BF16 1.0
+            "one_f16": (np.full(CHUNK // 2, 0x3C00, dtype="<u2").tobytes(), CHUNK),  # F16 1.0
+            "zero": (bytes(CHUNK), CHUNK),
             "scale": (np.array([1.0 / 2048.0], dtype="<f4").tobytes(), 4)}
+
+
+def is_norm(name):
+    """Norm parameters (weight 1, bias 0): LayerNorm / RMSNorm / GroupNorm / qk-norm."""
+    if name.startswith("model.diffusion_model."):
+        return ".ln_q." in name or ".ln_k." in name
+    leaf = name.rsplit(".", 2)[-2]
+    return "norm" in leaf  # layer_norm1/2, final_layer_norm, layer_norm, norm1/2, norm, norm_out
 
 
 def pieces(spec, blk):
@@ -192,18 +246,15 @@ def pieces(spec, blk):
     n = nbytes(spec)
     if n == 0:
         return
-    mmdit_tensor = name.startswith("model.diffusion_model.")
     if dtype == "F32":  # scale_weight scalars
         yield memoryview(blk["scale"][0] * (n // 4))
         return
     if dtype == "F8_E4M3":
         kind = "fp8"
-    elif mmdit_tensor and (".ln_q." in name or ".ln_k." in name):
-        kind = "one"
-    elif mmdit_tensor:
-        kind = "bf16"
+    elif is_norm(name):
+        kind = ("one_" + dtype.lower()) if name.endswith(".weight") else "zero"
     else:
-        kind = "filler"
+        kind = dtype.lower()
     src, period = blk[kind]
     mv = memoryview(src)
     # random blocks: a per-tensor start, 8-byte aligned, so tensors differ from each other
