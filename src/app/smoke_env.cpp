@@ -147,7 +147,9 @@ nlohmann::json environment_record(const PreparedSmoke& p, const nlohmann::json& 
   nlohmann::json dev = doc.value("cuda_device", nlohmann::json::object());
   const auto* py_dev =
       p.env && p.env->torch && p.env->torch->device ? &*p.env->torch->device : nullptr;
-  if (dev.empty() && doc.value("device_type", "") == "cuda" && py_dev != nullptr)
+  const std::string device_type = doc.value("device_type", "");
+  const bool on_cuda = device_type == "cuda" || doc.value("device", "").rfind("cuda", 0) == 0;
+  if (dev.empty() && on_cuda && py_dev != nullptr)
     // A plugin built without CUDA headers cannot ask the device; the interpreter did.
     dev = {{"name", py_dev->name}, {"cc", {py_dev->cc_major, py_dev->cc_minor}}};
   rec["device"] = dev.empty() ? "cpu" : string_or(dev, "name");

@@ -44,7 +44,12 @@ int cuda_index(const at::Device& d) {
 
 void reset_peak_memory(const at::Device& d) {
 #ifdef SD35_TORCH_CUDA
-  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(d));
+  if (d.is_cuda()) {
+    // The caching allocator sets itself up on the first allocation; its statistics calls before
+    // that fail with "Invalid device argument" (torch 2.11). One tiny allocation initialises it.
+    (void)at::empty({1}, at::TensorOptions().device(d));
+    c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(d));
+  }
 #endif
   (void)d;
 }
@@ -250,6 +255,7 @@ struct Run {
   nlohmann::json t5_check, timings = nlohmann::json::object(), memory;
   std::string mmdit_path, fp8_spelling;
   bool tiled = false;
+  bool native_fp8 = false, fused = false;  // what the MMDiT ran with (the lock records them)
 };
 
 double rel_l2_of(const at::Tensor& a, const at::Tensor& b) {
@@ -304,6 +310,8 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
   run.timings["denoise_steps"] = steps;
   run.mmdit_path =
       std::string(to_string(e.effective)) + (e.native_fp8 && mmdit->fused ? " (fused)" : "");
+  run.native_fp8 = e.native_fp8;
+  run.fused = e.native_fp8 && mmdit->fused;
   if (!fp8_requested(rq.precision)) return sd35::ok();
   // The same weights dequantised to bf16: how far the FP8 path moves the picture.
   SD35_TRY(Exec bf16, plan_exec(Precision::bf16, rq.device));
@@ -498,6 +506,9 @@ Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter)
       {"mode", "pipeline"},
       {"checkpoint", rq.checkpoint},
       {"device", e.device.str()},
+      {"device_type", e.device.is_cuda() ? "cuda" : "cpu"},
+      {"native_fp8", run.native_fp8},
+      {"fused_kernels_used", run.fused},
       {"libtorch", TORCH_VERSION},
       {"requested_precision", to_string(rq.precision)},
       {"effective_precision", to_string(e.effective)},

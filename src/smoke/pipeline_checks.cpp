@@ -97,14 +97,17 @@ Result<nlohmann::json> t5_scale_check(const T5Encoder& m, const st::File& file,
   const at::Tensor want = t5_first_block(ref, ids.cpu(), cpu);
   const double rel = (got - want).norm().item<double>() / want.norm().item<double>();
   const double std_got = got.std().item<double>(), std_want = want.std().item<double>();
-  // fp32 reproduces the recompute to rounding; bf16 activations move block 0 by ~1 %. A scale
-  // that is ignored or applied twice moves it by the scale factor (orders of magnitude).
-  const double limit = e.act == at::kFloat ? 1e-3 : 5e-2;
-  const bool ok = std::isfinite(rel) && rel <= limit;
+  // fp32 reproduces the recompute to rounding. bf16 on the GPU moves block 0's small update by
+  // up to ~20 % rel L2 (H200, random weights: 0.165 with the std ratio at 1.01). A scale that is
+  // ignored or applied twice moves it by the scale factor (orders of magnitude), which the std
+  // ratio shows on every path.
+  const double limit = e.act == at::kFloat ? 1e-3 : 0.5;
+  const double ratio = std_want > 0 ? std_got / std_want : 0.0;
+  const bool ok = std::isfinite(rel) && rel <= limit && ratio > 0.5 && ratio < 2.0;
   std::string detail = fmt::format(
       "T5 block 0 update std {:.4g} vs {:.4g} recomputed from the file's FP8 bytes x scale "
       "(ratio {:.3g}, rel L2 {:.2e}, limit {:.0e})",
-      std_got, std_want, std_want > 0 ? std_got / std_want : 0.0, rel, limit);
+      std_got, std_want, ratio, rel, limit);
   if (!ok) detail += ": the T5's FP8 scales are ignored or applied wrongly";
   return nlohmann::json{{"id", "pipeline.t5-fp8-scale"},
                         {"ok", ok},
