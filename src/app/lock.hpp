@@ -12,7 +12,7 @@ struct LockOptions {
   std::string out = "sd35.lock.json";
   std::string from;  // resolution from `resolve --out` (default sd35-resolve.json when it exists)
   std::string venv;  // cross-check (or, without a resolution, read) the installed wheels
-  std::string smoke_result;  // `sd35-setup smoke --json` output file
+  std::string smoke_result;                      // `sd35-setup smoke --json` output file
   std::optional<nlohmann::json> smoke_document;  // the smoke result in process (`up`); wins
   std::string host_file;
   std::string created;  // timestamp to record; empty = none (keeps the file reproducible)

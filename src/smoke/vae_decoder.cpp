@@ -97,8 +97,7 @@ at::Tensor vae_decode(const VaeDecoder& m, const at::Tensor& z, const Exec& e) {
   for (std::size_t i = m.levels.size(); i-- > 0;) {  // LDM order: up.N-1 is the lowest resolution
     const auto& level = m.levels[i];
     for (const auto& r : level.blocks) x = resnet(r, x, e);
-    if (level.upsample.weight.defined())
-      x = conv(level.upsample, upsample_nearest_2x(x), e);
+    if (level.upsample.weight.defined()) x = conv(level.upsample, upsample_nearest_2x(x), e);
   }
   x = at::silu(group_norm(x, m.norm_out_w, m.norm_out_b, e));
   return conv(m.conv_out, x, e).to(at::kFloat);
