@@ -11,10 +11,6 @@
 
 #include "util/result.hpp"
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace sd35::text {
 
 class T5Tokenizer {
@@ -33,7 +29,9 @@ class T5Tokenizer {
   [[nodiscard]] std::int64_t pad_id() const { return pad_; }
 
  private:
-  std::shared_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  // A SentencePieceProcessor inside libsd35spm.so (see src/text_spm/spm_shim.cpp).
+  std::shared_ptr<void> model_;
+  int (*encode_)(void*, const char*, int*, int) = nullptr;
   std::int64_t eos_ = 1;
   std::int64_t pad_ = 0;
 };
