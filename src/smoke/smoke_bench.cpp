@@ -67,6 +67,118 @@ void time_cuda_graph(const std::function<Result<at::Tensor>()>& step, int iters,
 
 }  // namespace
 
+#if defined(SD35_TORCH_CUDA) && defined(SD35_TORCH_SCALED_MM)
+namespace {
+
+struct GemmShape {
+  std::string name;
+  std::int64_t m, n, k;
+};
+
+// Seconds per call of `fn` on the GPU: 3 warm-up calls, then the mean of `iters`.
+template <class F>
+double seconds_per_call(F&& fn, int iters) {
+  for (int i = 0; i < 3; ++i) fn();
+  torch::cuda::synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) fn();
+  torch::cuda::synchronize();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
+}
+
+// One GEMM shape in BF16 and (cc >= 8.9) FP8, as TFLOP/s and share of the device's dense peak.
+nlohmann::json gemm_row(const GemmShape& s, const at::TensorOptions& o, bool fp8_ok,
+                        const Peak* peak) {
+  at::Tensor a = at::randn({s.m, s.k}, o.dtype(at::kBFloat16));
+  at::Tensor b = at::randn({s.n, s.k}, o.dtype(at::kBFloat16));
+  const double flop =
+      2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
+  const double bf16 = flop / seconds_per_call([&] { return at::matmul(a, b.t()); }, 20) / 1e12;
+  double fp8 = 0;
+  if (fp8_ok) {
+    at::Tensor a8 = a.to(at::kFloat8_e4m3fn);
+    at::Tensor b8 = b.to(at::kFloat8_e4m3fn).t();
+    at::Tensor one = at::ones({}, o.dtype(at::kFloat));
+    fp8 = flop /
+          seconds_per_call(
+              [&] {
+                return at::_scaled_mm(a8, b8, one, one, std::nullopt, std::nullopt, at::kBFloat16,
+                                      true);
+              },
+              20) /
+          1e12;
+  }
+  nlohmann::json row{{"shape", s.name},
+                     {"m", s.m},
+                     {"n", s.n},
+                     {"k", s.k},
+                     {"bf16_tflops", bf16},
+                     {"fp8_tflops", fp8},
+                     {"fp8_over_bf16", bf16 > 0 ? fp8 / bf16 : 0}};
+  if (peak) {
+    row["bf16_pct_of_peak"] = 100.0 * bf16 / peak->bf16;
+    if (peak->fp8 > 0) row["fp8_pct_of_peak"] = 100.0 * fp8 / peak->fp8;
+  }
+  return row;
+}
+
+// Joint attention at the model's shape (batch 2 CFG): 4*B*H*L^2*Dh FLOP per call, BF16 SDPA.
+nlohmann::json attention_row(const MmditConfig& c, int tokens, const at::TensorOptions& o) {
+  const std::int64_t heads = c.num_heads, hd = c.head_dim;
+  at::Tensor q = at::randn({2, heads, tokens / 2, hd}, o.dtype(at::kBFloat16));
+  const double sec =
+      seconds_per_call([&] { return at::scaled_dot_product_attention(q, q, q); }, 10);
+  const double l = static_cast<double>(tokens / 2);
+  return {{"shape", "attention_bf16"},
+          {"m", tokens / 2},
+          {"n", tokens / 2},
+          {"k", hd},
+          {"bf16_tflops",
+           4.0 * 2 * static_cast<double>(heads) * l * l * static_cast<double>(hd) / sec / 1e12},
+          {"fp8_tflops", 0.0},
+          {"fp8_over_bf16", 0.0},
+          {"ms", sec * 1e3}};
+}
+
+// Activation quantisation cost (per-tensor abs-max + scale + cast) at the FF-down input shape.
+nlohmann::json quantisation_costs(int tokens, std::int64_t d, const at::TensorOptions& o) {
+  at::Tensor x = at::randn({tokens, 4 * d}, o.dtype(at::kBFloat16));
+  auto time_ms = [&](auto&& fn) { return seconds_per_call(fn, 20) * 1e3; };
+  nlohmann::json quant;
+  quant["shape"] = {tokens, 4 * d};
+  quant["aminmax_ms"] = time_ms([&] { return at::aminmax(x); });
+  at::Tensor inv = at::full({}, 0.5F, o.dtype(at::kFloat));
+  quant["fused_scale_cast_ms"] = time_ms([&] {
+    at::Tensor q = at::empty(x.sizes(), x.options().dtype(at::kFloat8_e4m3fn));
+    return at::mul_out(q, x, inv);
+  });
+  quant["two_pass_scale_cast_ms"] = time_ms([&] { return x.mul(inv).to(at::kFloat8_e4m3fn); });
+  quant["plain_cast_ms"] = time_ms([&] { return x.to(at::kFloat8_e4m3fn); });
+  quant["bf16_copy_ms"] = time_ms([&] { return x.clone(); });
+  return quant;
+}
+
+std::string probe_summary(const std::string& name, const Peak* peak, double sq_fp8,
+                          double sq_bf16) {
+  if (!peak)
+    return fmt::format("GEMM 8192^3 on {} (no peak table entry): FP8 {:.0f}, BF16 {:.0f} TFLOP/s",
+                       name, sq_fp8, sq_bf16);
+  return fmt::format(
+      "GEMM 8192^3 on {}: FP8 {:.0f} TFLOP/s ({:.0f}% of {:.0f}), BF16 {:.0f} TFLOP/s "
+      "({:.0f}% of {:.0f}), FP8/BF16 {:.2f}x",
+      name, sq_fp8, 100 * sq_fp8 / peak->fp8, peak->fp8, sq_bf16, 100 * sq_bf16 / peak->bf16,
+      peak->bf16, sq_fp8 / std::max(sq_bf16, 1e-9));
+}
+
+const Peak* peak_for(const std::string& name) {
+  for (const auto& p : kPeaks)
+    if (name.find(p.match) != std::string::npos) return &p;
+  return nullptr;
+}
+
+}  // namespace
+#endif
+
 Result<nlohmann::json> gemm_probe(const MmditConfig& c, int tokens) {
 #if !defined(SD35_TORCH_CUDA) || !defined(SD35_TORCH_SCALED_MM)
   (void)c;
@@ -80,132 +192,35 @@ Result<nlohmann::json> gemm_probe(const MmditConfig& c, int tokens) {
   try {
     const auto* props = at::cuda::getCurrentDeviceProperties();
     const std::string name = props->name;
-    const Peak* peak = nullptr;
-    for (const auto& p : kPeaks)
-      if (name.find(p.match) != std::string::npos) {
-        peak = &p;
-        break;
-      }
+    const Peak* peak = peak_for(name);
     const bool fp8_ok = props->major > 8 || (props->major == 8 && props->minor >= 9);
     const auto o = at::TensorOptions().device(at::kCUDA);
     const std::int64_t d = c.inner_dim();
-    struct Shape {
-      std::string name;
-      std::int64_t m, n, k;
-    };
-    std::vector<Shape> shapes{{"qkv", tokens, 3 * d, d},
-                              {"attn_out", tokens, d, d},
-                              {"ff_up", tokens, 4 * d, d},
-                              {"ff_down", tokens, d, 4 * d},
-                              {"square_8192", 8192, 8192, 8192}};
+    const std::vector<GemmShape> shapes{{"qkv", tokens, 3 * d, d},
+                                        {"attn_out", tokens, d, d},
+                                        {"ff_up", tokens, 4 * d, d},
+                                        {"ff_down", tokens, d, 4 * d},
+                                        {"square_8192", 8192, 8192, 8192}};
     nlohmann::json rows = nlohmann::json::array();
     double sq_bf16 = 0, sq_fp8 = 0;
     for (const auto& s : shapes) {
-      at::Tensor a = at::randn({s.m, s.k}, o.dtype(at::kBFloat16));
-      at::Tensor b = at::randn({s.n, s.k}, o.dtype(at::kBFloat16));
-      auto time_it = [&](auto&& fn) {
-        for (int i = 0; i < 3; ++i) fn();
-        torch::cuda::synchronize();
-        const int iters = 20;
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < iters; ++i) fn();
-        torch::cuda::synchronize();
-        const double sec =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
-        return 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
-               static_cast<double>(s.k) / sec / 1e12;
-      };
-      const double bf16 = time_it([&] { return at::matmul(a, b.t()); });
-      double fp8 = 0;
-      if (fp8_ok) {
-        at::Tensor a8 = a.to(at::kFloat8_e4m3fn);
-        at::Tensor b8 = b.to(at::kFloat8_e4m3fn).t();
-        at::Tensor one = at::ones({}, o.dtype(at::kFloat));
-        fp8 = time_it([&] {
-          return at::_scaled_mm(a8, b8, one, one, std::nullopt, std::nullopt, at::kBFloat16, true);
-        });
-      }
-      nlohmann::json row{{"shape", s.name},
-                         {"m", s.m},
-                         {"n", s.n},
-                         {"k", s.k},
-                         {"bf16_tflops", bf16},
-                         {"fp8_tflops", fp8},
-                         {"fp8_over_bf16", bf16 > 0 ? fp8 / bf16 : 0}};
-      if (peak) {
-        row["bf16_pct_of_peak"] = 100.0 * bf16 / peak->bf16;
-        if (peak->fp8 > 0) row["fp8_pct_of_peak"] = 100.0 * fp8 / peak->fp8;
-      }
+      nlohmann::json row = gemm_row(s, o, fp8_ok, peak);
       if (s.name == "square_8192") {
-        sq_bf16 = bf16;
-        sq_fp8 = fp8;
+        sq_bf16 = row["bf16_tflops"].get<double>();
+        sq_fp8 = row["fp8_tflops"].get<double>();
       }
-      rows.push_back(row);
+      rows.push_back(std::move(row));
     }
-    {
-      // Joint attention at the model's shape (batch 2 CFG): 4*B*H*L^2*Dh FLOP per call, BF16 SDPA.
-      const std::int64_t heads = c.num_heads, hd = c.head_dim;
-      at::Tensor q = at::randn({2, heads, tokens / 2, hd}, o.dtype(at::kBFloat16));
-      auto run = [&] { return at::scaled_dot_product_attention(q, q, q); };
-      for (int i = 0; i < 3; ++i) run();
-      torch::cuda::synchronize();
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < 10; ++i) run();
-      torch::cuda::synchronize();
-      const double sec =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 10;
-      const double l = static_cast<double>(tokens / 2);
-      rows.push_back({{"shape", "attention_bf16"},
-                      {"m", tokens / 2},
-                      {"n", tokens / 2},
-                      {"k", hd},
-                      {"bf16_tflops", 4.0 * 2 * static_cast<double>(heads) * l * l *
-                                          static_cast<double>(hd) / sec / 1e12},
-                      {"fp8_tflops", 0.0},
-                      {"fp8_over_bf16", 0.0},
-                      {"ms", sec * 1e3}});
-    }
-    // Activation quantisation cost (per-tensor abs-max + scale + cast) at the FF-down input shape.
-    nlohmann::json quant = nlohmann::json::object();
-    if (fp8_ok) {
-      at::Tensor x = at::randn({tokens, 4 * d}, o.dtype(at::kBFloat16));
-      auto time_ms = [&](auto&& fn) {
-        for (int i = 0; i < 3; ++i) fn();
-        torch::cuda::synchronize();
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < 20; ++i) fn();
-        torch::cuda::synchronize();
-        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                   .count() /
-               20;
-      };
-      quant["shape"] = {tokens, 4 * d};
-      quant["aminmax_ms"] = time_ms([&] { return at::aminmax(x); });
-      at::Tensor inv = at::full({}, 0.5F, o.dtype(at::kFloat));
-      quant["fused_scale_cast_ms"] = time_ms([&] {
-        at::Tensor q = at::empty(x.sizes(), x.options().dtype(at::kFloat8_e4m3fn));
-        return at::mul_out(q, x, inv);
-      });
-      quant["two_pass_scale_cast_ms"] = time_ms([&] { return x.mul(inv).to(at::kFloat8_e4m3fn); });
-      quant["plain_cast_ms"] = time_ms([&] { return x.to(at::kFloat8_e4m3fn); });
-      quant["bf16_copy_ms"] = time_ms([&] { return x.clone(); });
-    }
+    rows.push_back(attention_row(c, tokens, o));
     nlohmann::json doc{{"device", name},
                        {"cc", fmt::format("{}.{}", props->major, props->minor)},
                        {"rows", rows},
-                       {"activation_quantisation", quant}};
+                       {"activation_quantisation",
+                        fp8_ok ? quantisation_costs(tokens, d, o) : nlohmann::json::object()}};
     if (peak)
       doc["dense_peak_tflops"] = {
           {"bf16", peak->bf16}, {"fp8", peak->fp8}, {"matched", peak->match}};
-    doc["summary"] =
-        peak ? fmt::format(
-                   "GEMM 8192^3 on {}: FP8 {:.0f} TFLOP/s ({:.0f}% of {:.0f}), BF16 {:.0f} TFLOP/s "
-                   "({:.0f}% of {:.0f}), FP8/BF16 {:.2f}x",
-                   name, sq_fp8, 100 * sq_fp8 / peak->fp8, peak->fp8, sq_bf16,
-                   100 * sq_bf16 / peak->bf16, peak->bf16, sq_fp8 / std::max(sq_bf16, 1e-9))
-             : fmt::format(
-                   "GEMM 8192^3 on {} (no peak table entry): FP8 {:.0f}, BF16 {:.0f} TFLOP/s", name,
-                   sq_fp8, sq_bf16);
+    doc["summary"] = probe_summary(name, peak, sq_fp8, sq_bf16);
     return doc;
   } catch (const std::exception& ex) {
     return Error{Errc::internal, "GEMM probe failed: " + torch_error_text(ex), "cuda", ""};
