@@ -123,7 +123,10 @@ TEST(Resolve, Python38WithOnlyNewTorchIsNotResolvable) {
   const Manifest m = manifest();
   auto r = resolve::resolve(m, host("h100-py38"));
   EXPECT_FALSE(r.selected);
-  EXPECT_EQ(r.rejected.size(), m.environment.candidates.size()) << "every candidate is rejected";
+  // Every (torch, CUDA variant) pair the manifest offers is rejected, not only some.
+  std::size_t pairs = 0;
+  for (const auto& c : m.environment.candidates) pairs += c.cuda.size();
+  EXPECT_EQ(r.rejected.size(), pairs) << "every candidate variant is rejected";
   EXPECT_NE(all(r.would_need).find("Python"), std::string::npos) << all(r.would_need);
   // A driver upgrade alone would not help: every suggestion carries the Python change too.
   for (const auto& w : r.would_need) EXPECT_NE(w.find("Python"), std::string::npos) << w;
