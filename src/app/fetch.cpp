@@ -82,7 +82,8 @@ Status prepare(std::vector<fetch::RepoFetch>& repos, const store::HubEnv& env,
   for (auto& r : repos) {
     r.lock_dir = env.cache_dir / ".locks" / store::repo_folder_name(r.plan.repo_id);
     fetch::find_repo_credentials(r, env, opt.bearer, transport, rep);
-    SD35_TRY_STATUS(fetch::fetch_tree(r, env.cache_dir, transport, rep));
+    SD35_TRY_STATUS(fetch::fetch_tree(r, env.cache_dir, transport,
+                                      std::chrono::seconds(opt.stall_timeout_s), rep));
     SD35_TRY_STATUS(fetch::select_repo_files(r));
   }
   return ok();

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "git/socket_stream.hpp"
 #include "net/credentials.hpp"
 #include "net/status_policy.hpp"
 #include "store/file_lock.hpp"
@@ -46,7 +47,9 @@ void find_repo_credentials(RepoFetch& r, const store::HubEnv& env, bool bearer,
 }
 
 Status fetch_tree(RepoFetch& r, const std::filesystem::path& cache_dir,
-                  const net::Transport& transport, Reporter& rep) {
+                  const net::Transport& transport, std::chrono::seconds stall_timeout,
+                  Reporter& rep) {
+  git::set_network_timeout(stall_timeout);
   const RepoPlan& p = r.plan;
   const auto bare_path = cache_dir / ".sd35-git" / (store::repo_folder_name(p.repo_id) + ".git");
   // One process at a time updates the bare repository (libgit2 ref and pack locks would fail).

@@ -5,6 +5,7 @@
 // endpoint and cache folder.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -36,9 +37,11 @@ void find_repo_credentials(RepoFetch& r, const store::HubEnv& env, bool bearer,
                            const net::Transport& transport, Reporter& rep);
 
 // The commit of the revision, fetched into <cache>/.sd35-git/models--org--name.git under its
-// git.lock; errors say which token was used and where the licence is accepted.
+// git.lock; errors say which token was used and where the licence is accepted. Connecting and
+// every read give up after `stall_timeout` without data (git/socket_stream.hpp).
 Status fetch_tree(RepoFetch& r, const std::filesystem::path& cache_dir,
-                  const net::Transport& transport, Reporter& rep);
+                  const net::Transport& transport, std::chrono::seconds stall_timeout,
+                  Reporter& rep);
 
 // The commit's tree through select_files (plan.hpp).
 Status select_repo_files(RepoFetch& r);

@@ -3,9 +3,8 @@
 // host or check, and a `hint:` on stderr. --json: stdout is exactly one {"ok": false, ...}
 // document with that exit code (and, for an error, its hint). Servers are local: a port nothing
 // listens on (connection refused), a `.invalid` host (DNS), a TLS front whose certificate no
-// system CA signed (tests/tools/make_test_ca.sh + lfs_hub.py --tls-cert). Timeouts have no row:
-// the cheapest (a server that never answers) waits out the transports' deadlines (60 s); they are
-// Errc::timeout, exit 5 like the other network rows.
+// system CA signed (tests/tools/make_test_ca.sh + lfs_hub.py --tls-cert), and a port that accepts
+// connections and never answers (timeouts: fetch's --stall-timeout, pip's PIP_TIMEOUT).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -32,10 +31,10 @@ using nlohmann::json;
 
 struct Row {
   std::string name;               // the test's name: command_class_detail
-  std::vector<std::string> args;  // {tmp}, {data}, {refused}, {tls} are replaced
+  std::vector<std::string> args;  // {tmp}, {data}, {refused}, {silent}, {tls} are replaced
   int code;                       // the exit code docs/cli.md promises
   std::string names;              // what the output must name (file, host, check); may be empty
-  std::map<std::string, std::string> env = {};  // more environment ({refused} is replaced)
+  std::map<std::string, std::string> env = {};  // more environment (placeholders replaced)
 };
 
 // A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
@@ -48,6 +47,21 @@ int refused_port() {
   ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
   ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(s);
+  return ntohs(a.sin_port);
+}
+
+// A TCP port on 127.0.0.1 that accepts connections (the kernel completes them into the backlog)
+// and never sends a byte: every client waits for its timeout. The socket lives as long as the
+// test process.
+int silent_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::listen(s, 64);
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
   return ntohs(a.sin_port);
 }
 
@@ -72,6 +86,9 @@ class ExitContract : public ::testing::TestWithParam<Row> {
     refused_ = "http://127.0.0.1:" + std::to_string(refused_port());
     write_resolution("refused-resolve.json", refused_);
     write_resolution("dns-resolve.json", "http://sd35-contract.invalid");
+    silent_ = "http://127.0.0.1:" + std::to_string(silent_port());
+    write_resolution("silent-resolve.json", silent_);
+    write_resolution("tls-resolve.json", tls_url());
     // A host whose Python is the fake venv: pip runs there (no externally-managed refusal).
     auto host = json::parse(*fs::read_file(test::data_dir() / "hosts/ci-no-gpu.json"));
     host["python"][0]["path"] = (*dir_ / "venv/bin/python").string();
@@ -130,6 +147,7 @@ class ExitContract : public ::testing::TestWithParam<Row> {
         {"{tmp}", dir_->path().string()},
         {"{data}", test::data_dir().string()},
         {"{refused}", refused_},
+        {"{silent}", silent_},
     };
     for (const auto& [k, v] : vars)
       for (auto at = arg.find(k); at != std::string::npos; at = arg.find(k))
@@ -169,6 +187,7 @@ class ExitContract : public ::testing::TestWithParam<Row> {
 
   static inline test::TempDir* dir_ = nullptr;
   static inline std::string refused_;
+  static inline std::string silent_;
   static inline std::unique_ptr<testing::LocalHub> tls_;
 };
 
@@ -285,6 +304,14 @@ const Row kRows[] = {
     {"fetch_tls", {"fetch", "--repo", "{tls}/acme/tiny"}, 5, "certificate"},
     {"resolve_index_tls",
      {"resolve", "--host", "{data}/hosts/ci-no-gpu.json", "--index", "{tls}/simple"}, 5, "certificate"},
+    {"install_pip_tls", {"install", "--venv", "{tmp}/venv", "--from", "{tmp}/tls-resolve.json"}, 5, "SSL"},
+    // timeouts (5): a server that accepts and never answers
+    {"fetch_timeout", {"fetch", "--repo", "{silent}/acme/tiny", "--stall-timeout", "2"}, 5, "timed out"},
+    {"install_pip_timeout", {"install", "--venv", "{tmp}/venv", "--from", "{tmp}/silent-resolve.json"}, 5, "timed out",
+     {{"PIP_TIMEOUT", "2"}}},
+    {"resolve_closure_proxy_timeout",  // pip's own timeout, through a proxy that never answers
+     {"--manifest", "{tmp}/cpu-manifest.json", "resolve", "--host", "{tmp}/venv-host.json", "--closure"},
+     5, "timed out", {{"https_proxy", "{silent}"}, {"HTTPS_PROXY", "{silent}"}, {"PIP_TIMEOUT", "2"}}},
 };
 // clang-format on
 
