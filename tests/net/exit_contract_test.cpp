@@ -14,7 +14,9 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "net/local_hub.hpp"
@@ -37,32 +39,33 @@ struct Row {
   std::map<std::string, std::string> env = {};  // more environment (placeholders replaced)
 };
 
-// A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
-int refused_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+// A TCP socket bound to a free port on 127.0.0.1: {fd, port}.
+std::pair<int, int> bound_loopback_socket() {
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    throw std::runtime_error("cannot bind a loopback port");
+  return {s, ntohs(a.sin_port)};
+}
+
+// A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
+int refused_port() {
+  auto [s, port] = bound_loopback_socket();
   ::close(s);
-  return ntohs(a.sin_port);
+  return port;
 }
 
 // A TCP port on 127.0.0.1 that accepts connections (the kernel completes them into the backlog)
 // and never sends a byte: every client waits for its timeout. The socket lives as long as the
 // test process.
 int silent_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::listen(s, 64);
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  return ntohs(a.sin_port);
+  auto [s, port] = bound_loopback_socket();
+  if (::listen(s, 64) != 0) throw std::runtime_error("cannot listen on a loopback port");
+  return port;
 }
 
 class ExitContract : public ::testing::TestWithParam<Row> {
