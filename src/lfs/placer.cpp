@@ -6,7 +6,8 @@
 namespace sd35::lfs {
 
 Placer::Placer(std::function<void()> wake) : wake_(std::move(wake)) {
-  thread_ = std::thread([this] { work(); });
+  place_thread_ = std::thread([this] { place_loop(); });
+  writeback_thread_ = std::thread([this] { writeback_loop(); });
 }
 
 Placer::~Placer() {
@@ -15,7 +16,8 @@ Placer::~Placer() {
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  place_thread_.join();
+  writeback_thread_.join();
 }
 
 void Placer::submit(const void* tag, ObjectFile file) {
@@ -46,20 +48,25 @@ void Placer::drain() {
   cv_.wait(lock, [this] { return queue_.empty() && busy_ == 0; });
 }
 
-void Placer::work() {
+void Placer::writeback_loop() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty() || !writebacks_.empty(); });
-    if (!writebacks_.empty()) {
-      Writeback w = writebacks_.front();
-      writebacks_.pop_front();
-      lock.unlock();
-      ::sync_file_range(w.fd, static_cast<off_t>(w.offset), static_cast<off_t>(w.length),
-                        SYNC_FILE_RANGE_WRITE);
-      ::close(w.fd);
-      lock.lock();
-      continue;
-    }
+    cv_.wait(lock, [this] { return stop_ || !writebacks_.empty(); });
+    if (writebacks_.empty()) return;  // stop_ and nothing left
+    Writeback w = writebacks_.front();
+    writebacks_.pop_front();
+    lock.unlock();
+    ::sync_file_range(w.fd, static_cast<off_t>(w.offset), static_cast<off_t>(w.length),
+                      SYNC_FILE_RANGE_WRITE);
+    ::close(w.fd);
+    lock.lock();
+  }
+}
+
+void Placer::place_loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stop_ and nothing left
     auto [tag, file] = std::move(queue_.front());
     queue_.pop_front();

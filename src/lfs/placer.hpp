@@ -1,6 +1,8 @@
 // Finishes verified downloads off the transfer thread: fdatasync (1–3 s for a 1 GiB file on a
 // plain disk), close and rename into blobs/. The transfer loop hands over an ObjectFile whose hash
 // matched and picks up the outcome later; while a file is being placed, its lock stays held.
+// Write-back requests have their own thread: they must not wait behind another file's flush
+// (while object 1 is flushed, object 2's pages would pile up dirty for the final flush).
 #pragma once
 
 #include <condition_variable>
@@ -37,7 +39,8 @@ class Placer {
   void drain();
 
  private:
-  void work();
+  void place_loop();
+  void writeback_loop();
 
   std::function<void()> wake_;
   std::mutex mu_;
@@ -51,7 +54,7 @@ class Placer {
   std::vector<Done> done_;
   int busy_ = 0;
   bool stop_ = false;
-  std::thread thread_;
+  std::thread place_thread_, writeback_thread_;
 };
 
 }  // namespace sd35::lfs
