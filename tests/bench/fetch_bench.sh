@@ -15,7 +15,8 @@
 # test: kill -9 of sd35-setup at 90 % of the bytes, then the same command again; it reports how much
 # of what the first run had received was downloaded again.
 # Env: FETCH_BENCH_MIB (object size, default 1024), FETCH_BENCH_COUNT (objects, default 2),
-# FETCH_BENCH_REPS (default 3), FETCH_BENCH_RESUME=0 skips the crash test, SD35_BIN (default
+# FETCH_BENCH_REPS (default 3), FETCH_BENCH_RESUME=0 skips the crash test, FETCH_BENCH_SD35_ARGS
+# (more fetch flags, e.g. "--jobs 2"), SD35_BIN (default
 # build/release/bin/sd35-setup), FETCH_BENCH_KEEP=1 keeps the work dir. Everything runs on
 # 127.0.0.1/127.0.0.2; nothing leaves the machine.
 set -euo pipefail
@@ -78,13 +79,14 @@ MODEL_BYTES=$((COUNT * (MIB << 20)))
 measure() {
   local name=$1; shift
   if [[ -x /usr/bin/time ]]; then
-    /usr/bin/time -f '%e %M' -o "$WORK/$name.time" "$@"
+    /usr/bin/time -f '%e %M %U %S' -o "$WORK/$name.time" "$@"
   else  # no GNU time (package "time"): wall clock only
     local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f 0\n", b - a}' >"$WORK/$name.time"
   fi
 }
 wall() { awk '{print $1}' "$WORK/$1.time"; }
+cpu() { awk '{printf "%.2f", $3 + $4}' "$WORK/$1.time"; }  # user + sys seconds (0 without GNU time)
 rss_mib() { awk '{printf "%.1f", $2/1024}' "$WORK/$1.time"; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", (b > 0 ? a / b : 0)}'; }
 disk_ratio() { div "$(du -sb "$1" | cut -f1)" "$MODEL_BYTES"; }
@@ -132,8 +134,9 @@ run_curl() {
 }
 run_sd35() {
   local d=$WORK/sd35-$1
+  # shellcheck disable=SC2086  # FETCH_BENCH_SD35_ARGS: extra fetch flags, word-split on purpose
   measure "sd35-$1" "$BIN" --cache "$d" fetch --repo "$REPO_URL" --revision main \
-    >"$WORK/sd35-$1.log" 2>&1 || { cat "$WORK/sd35-$1.log" >&2; exit 1; }
+    ${FETCH_BENCH_SD35_ARGS:-} >"$WORK/sd35-$1.log" 2>&1 || { cat "$WORK/sd35-$1.log" >&2; exit 1; }
   ALL_DISK[sd35]+="$(disk_ratio "$d/models--bench--model") "; rm -rf "$d"
 }
 
@@ -148,7 +151,7 @@ for rep in $(seq "$REPS"); do
     sync
     "run_$t" "$rep"
     ALL_WALL[$t]+="$(wall "$t-$rep") "; ALL_RSS[$t]+="$(rss_mib "$t-$rep") "
-    line+=" $t $(wall "$t-$rep") s"
+    line+=" $t $(wall "$t-$rep") s (cpu $(cpu "$t-$rep") s)"
   done
   if (( HAVE_SD35 )); then
     RATIO[curl]+="$(div "$(wall "sd35-$rep")" "$(wall "curl-$rep")") "
