@@ -47,11 +47,12 @@ std::string gpu_line(const GpuFacts& gpu, const NvidiaFacts& nv) {
 void assess_local_smoke(Assessment& a, bool gpu) {
   const bool builtin = plugin::builtin_plugin_path().has_value();
   if (builtin && !gpu)
-    a.can.push_back("smoke on the CPU with the built-in libtorch (sd35-setup smoke)");
+    a.can.emplace_back("smoke on the CPU with the built-in libtorch (sd35-setup smoke)");
   if (has_compiler())
-    a.can.push_back("build the smoke against any Python environment's torch (smoke --python PY)");
+    a.can.emplace_back(
+        "build the smoke against any Python environment's torch (smoke --python PY)");
   else
-    a.cannot.push_back("build the smoke for a Python torch: no C++ compiler (apt install g++)");
+    a.cannot.emplace_back("build the smoke for a Python torch: no C++ compiler (apt install g++)");
 }
 
 bool starts_with(const std::string& s, const char* prefix) {
@@ -115,8 +116,8 @@ Assessment assess(const HostFacts& host, const std::vector<Finding>& findings,
     a.can.push_back(gpu_line(*gpu, *host.nvidia));
     const bool fp8 = cc_number(gpu->compute_capability) >= 89;
     (fp8 ? a.can : a.cannot)
-        .push_back(fp8 ? "native FP8 matmuls (cc >= 8.9)"
-                       : "native FP8 matmuls (needs cc >= 8.9; FP8 weights run upcast to bf16)");
+        .emplace_back(fp8 ? "native FP8 matmuls (cc >= 8.9)"
+                          : "native FP8 matmuls (needs cc >= 8.9; FP8 weights run upcast to bf16)");
   }
   if (host_file.empty()) assess_local_smoke(a, gpu != nullptr);
   for (const Finding* f : a.failed) a.cannot.push_back(fmt::format("{}: {}", f->id, f->detail));

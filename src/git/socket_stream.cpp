@@ -25,7 +25,7 @@ namespace {
 std::atomic<int> g_timeout_s{60};
 
 struct SocketStream {
-  git_stream parent;  // first member: libgit2 hands back a git_stream*
+  git_stream parent{};  // first member: libgit2 hands back a git_stream*
   std::string host, port;
   int fd = -1;
 };
@@ -65,9 +65,7 @@ int connect_one(const addrinfo* a) {
     socklen_t len = sizeof err;
     if (rc == 0)
       err = ETIMEDOUT;
-    else if (rc < 0)
-      err = errno;
-    else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    else if (rc < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
       err = errno;
     if (err == 0) return fd;
   }
