@@ -55,14 +55,10 @@ void assess_local_smoke(Assessment& a, bool gpu) {
     a.cannot.emplace_back("build the smoke for a Python torch: no C++ compiler (apt install g++)");
 }
 
-bool starts_with(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
 // The failing checks that `up` itself cures: they are about the packages of the interpreter that
 // was probed, and `up` installs a matching torch (and companions) into a fresh venv.
 bool cured_by_up(const Finding& f) {
-  return starts_with(f.id, "torch.") || starts_with(f.id, "xformers.");
+  return f.id.starts_with("torch.") || f.id.starts_with("xformers.");
 }
 
 constexpr const char* kUp =
