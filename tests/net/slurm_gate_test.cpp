@@ -35,6 +35,11 @@ class Daemon {
  public:
   Daemon(std::vector<std::string> argv, const stdfs::path& log,
          const std::map<std::string, std::string>& env) {
+    // Built before the fork, sized once.
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::setpgid(0, 0);
@@ -44,9 +49,6 @@ class Daemon {
         ::dup2(fd, 2);
       }
       for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
       ::execv(args[0], args.data());
       ::_exit(127);
     }
