@@ -145,7 +145,7 @@ TEST(GateSmoke, TheLockedRunIsRepeatedWithItsParameters) {
 
 TEST(GateSmoke, JudgesTheRunnersResult) {
   const auto locked = locked_smoke();
-  auto runner = [](nlohmann::json doc, bool passed = true) {
+  auto runner = [](const nlohmann::json& doc, bool passed = true) {
     return [doc, passed](const SmokeParams&) -> Result<SmokeOutcome> {
       return SmokeOutcome{passed, doc};
     };

@@ -109,7 +109,7 @@ TEST_F(SmokeText, PromptsBecomeTokenIdsAndTheStubsPixelsAPng) {
   // The pixels file is gone; the PNG holds the stub's pixels and every parameter.
   EXPECT_FALSE(stdfs::exists(text["pixels_out"].get<std::string>()));
   const std::string expect = stub_pixels(128, 96, 7);
-  const auto image = doc["image"];
+  const auto& image = doc["image"];
   EXPECT_EQ(image["path"], png.string());
   EXPECT_EQ(image["width"], 96);
   EXPECT_EQ(image["height"], 128);
