@@ -17,7 +17,6 @@
 #include "util/reporter.hpp"
 
 namespace smoke = sd35::smoke;
-using sd35::testing::StTensor;
 
 namespace {
 
