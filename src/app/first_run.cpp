@@ -47,21 +47,18 @@ std::string gpu_line(const GpuFacts& gpu, const NvidiaFacts& nv) {
 void assess_local_smoke(Assessment& a, bool gpu) {
   const bool builtin = plugin::builtin_plugin_path().has_value();
   if (builtin && !gpu)
-    a.can.push_back("smoke on the CPU with the built-in libtorch (sd35-setup smoke)");
+    a.can.emplace_back("smoke on the CPU with the built-in libtorch (sd35-setup smoke)");
   if (has_compiler())
-    a.can.push_back("build the smoke against any Python environment's torch (smoke --python PY)");
+    a.can.emplace_back(
+        "build the smoke against any Python environment's torch (smoke --python PY)");
   else
-    a.cannot.push_back("build the smoke for a Python torch: no C++ compiler (apt install g++)");
-}
-
-bool starts_with(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
+    a.cannot.emplace_back("build the smoke for a Python torch: no C++ compiler (apt install g++)");
 }
 
 // The failing checks that `up` itself cures: they are about the packages of the interpreter that
 // was probed, and `up` installs a matching torch (and companions) into a fresh venv.
 bool cured_by_up(const Finding& f) {
-  return starts_with(f.id, "torch.") || starts_with(f.id, "xformers.");
+  return f.id.starts_with("torch.") || f.id.starts_with("xformers.");
 }
 
 constexpr const char* kUp =
@@ -115,8 +112,8 @@ Assessment assess(const HostFacts& host, const std::vector<Finding>& findings,
     a.can.push_back(gpu_line(*gpu, *host.nvidia));
     const bool fp8 = cc_number(gpu->compute_capability) >= 89;
     (fp8 ? a.can : a.cannot)
-        .push_back(fp8 ? "native FP8 matmuls (cc >= 8.9)"
-                       : "native FP8 matmuls (needs cc >= 8.9; FP8 weights run upcast to bf16)");
+        .emplace_back(fp8 ? "native FP8 matmuls (cc >= 8.9)"
+                          : "native FP8 matmuls (needs cc >= 8.9; FP8 weights run upcast to bf16)");
   }
   if (host_file.empty()) assess_local_smoke(a, gpu != nullptr);
   for (const Finding* f : a.failed) a.cannot.push_back(fmt::format("{}: {}", f->id, f->detail));

@@ -25,8 +25,7 @@ Result<TorchFacts> read_torch(json_reader r) {
   SD35_TRY(t.version, r.str("version"));
   SD35_TRY(t.cuda, r.opt_str("cuda"));
   SD35_TRY(t.float8, r.boolean("float8", false));
-  SD35_TRY(auto sm, r.opt_str("scaled_mm"));
-  t.scaled_mm = sm.value_or("");
+  SD35_TRY(t.scaled_mm, r.str_or_empty("scaled_mm"));
   if (r.has("arch_list")) {
     SD35_TRY(t.arch_list, r.str_array("arch_list"));
   }
@@ -40,8 +39,7 @@ Result<TorchFacts> read_torch(json_reader r) {
 Result<PythonFacts> read_python(json_reader r) {
   PythonFacts p;
   SD35_TRY(p.path, r.str("path"));
-  SD35_TRY(auto version, r.opt_str("version"));
-  p.version = version.value_or("");
+  SD35_TRY(p.version, r.str_or_empty("version"));
   SD35_TRY(auto torch, r.opt_object("torch"));
   if (torch) {
     SD35_TRY(auto t, read_torch(*torch));
@@ -67,8 +65,7 @@ Result<NvidiaFacts> read_nvidia(json_reader r, const std::string& source) {
     SD35_TRY(auto v, r.i64("cuda_driver_version"));
     n.cuda_driver_version = static_cast<int>(v);
   }
-  SD35_TRY(auto src, r.opt_str("source"));
-  n.source = src.value_or("");
+  SD35_TRY(n.source, r.str_or_empty("source"));
   SD35_TRY(auto gpus, r.array("gpus"));
   for (std::size_t i = 0; i < gpus.size(); ++i) {
     std::string ptr = fmt::format("{}/{}", r.child_pointer("gpus"), i);
@@ -168,18 +165,14 @@ Result<HostFacts> host_facts_from_json(const nlohmann::json& j, const std::strin
                       source + ": /schema_version", "re-run `sd35-setup probe` with this version");
   SD35_TRY(auto os, r.object("os"));
   SD35_TRY(h.os.id, os.str("id"));
-  SD35_TRY(auto osv, os.opt_str("version"));
-  h.os.version = osv.value_or("");
-  SD35_TRY(auto kernel, os.opt_str("kernel"));
-  h.os.kernel = kernel.value_or("");
+  SD35_TRY(h.os.version, os.str_or_empty("version"));
+  SD35_TRY(h.os.kernel, os.str_or_empty("kernel"));
   SD35_TRY(auto arch, os.opt_str("arch"));
   h.os.arch = arch.value_or("x86_64");
-  SD35_TRY(auto glibc, r.opt_str("glibc"));
-  h.glibc = glibc.value_or("");
+  SD35_TRY(h.glibc, r.str_or_empty("glibc"));
   SD35_TRY(auto cpu, r.opt_object("cpu"));
   if (cpu) {
-    SD35_TRY(auto model, cpu->opt_str("model"));
-    h.cpu.model = model.value_or("");
+    SD35_TRY(h.cpu.model, cpu->str_or_empty("model"));
     SD35_TRY(auto cores, cpu->opt_u64("cores"));
     h.cpu.cores = static_cast<int>(cores.value_or(0));
     if (cpu->has("flags")) {
@@ -219,8 +212,7 @@ Result<HostFacts> host_facts_from_json(const nlohmann::json& j, const std::strin
       SD35_TRY(df.free_bytes, d.u64("free_bytes"));
       SD35_TRY(auto total, d.opt_u64("total_bytes"));
       df.total_bytes = total.value_or(0);
-      SD35_TRY(auto fs_type, d.opt_str("fs_type"));
-      df.fs_type = fs_type.value_or("");
+      SD35_TRY(df.fs_type, d.str_or_empty("fs_type"));
       if (d.has("rotational") && !d.raw().at("rotational").is_null()) {
         SD35_TRY(bool rot, d.boolean("rotational"));
         df.rotational = rot;

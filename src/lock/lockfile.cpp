@@ -36,8 +36,7 @@ Error lock_error(const std::string& source, std::string message) {
 
 Result<LockedHost> read_host(jsonio::ObjectReader r) {
   LockedHost h;
-  SD35_TRY(auto driver, r.opt_str("driver"));
-  h.driver = driver.value_or("");
+  SD35_TRY(h.driver, r.str_or_empty("driver"));
   if (r.has("cuda_driver_version") && !r.raw()["cuda_driver_version"].is_null()) {
     SD35_TRY(auto v, r.i64("cuda_driver_version"));
     h.cuda_driver_version = static_cast<int>(v);
@@ -51,12 +50,9 @@ Result<LockedHost> read_host(jsonio::ObjectReader r) {
     SD35_TRY(gpu.compute_capability, g.str("compute_capability"));
     h.gpus.push_back(std::move(gpu));
   }
-  SD35_TRY(auto glibc, r.opt_str("glibc"));
-  SD35_TRY(auto python, r.opt_str("python"));
-  SD35_TRY(auto machine, r.opt_str("machine"));
-  h.glibc = glibc.value_or("");
-  h.python = python.value_or("");
-  h.machine = machine.value_or("");
+  SD35_TRY(h.glibc, r.str_or_empty("glibc"));
+  SD35_TRY(h.python, r.str_or_empty("python"));
+  SD35_TRY(h.machine, r.str_or_empty("machine"));
   return h;
 }
 
@@ -70,13 +66,11 @@ Result<std::vector<LockedExtraFile>> read_extra_files(jsonio::ObjectReader& r,
     LockedExtraFile x;
     SD35_TRY(x.repo, f.str("repo"));
     SD35_TRY(x.revision, f.str("revision"));
-    SD35_TRY(auto commit, f.opt_str("commit"));
-    x.commit = commit.value_or("");
+    SD35_TRY(x.commit, f.str_or_empty("commit"));
     SD35_TRY(x.path, f.str("path"));
     SD35_TRY(x.as, f.str("as"));
     SD35_TRY(x.size, f.u64("size"));
-    SD35_TRY(auto oid, f.opt_str("oid"));
-    x.oid = oid.value_or("");
+    SD35_TRY(x.oid, f.str_or_empty("oid"));
     out.push_back(std::move(x));
   }
   return out;
@@ -100,8 +94,7 @@ Result<LockedModel> read_model(jsonio::ObjectReader r, const std::string& source
   LockedModel m;
   SD35_TRY(m.repo, r.str("repo"));
   SD35_TRY(m.revision, r.str("revision"));
-  SD35_TRY(auto commit, r.opt_str("commit"));
-  m.commit = commit.value_or("");
+  SD35_TRY(m.commit, r.str_or_empty("commit"));
   SD35_TRY(m.verified, r.boolean("verified"));
   SD35_TRY(auto files, r.array("files"));
   std::vector<std::string> w;
@@ -110,8 +103,7 @@ Result<LockedModel> read_model(jsonio::ObjectReader r, const std::string& source
     LockedModelFile lf;
     SD35_TRY(lf.path, f.str("path"));
     SD35_TRY(lf.size, f.u64("size"));
-    SD35_TRY(auto oid, f.opt_str("oid"));
-    lf.oid = oid.value_or("");
+    SD35_TRY(lf.oid, f.str_or_empty("oid"));
     m.files.push_back(std::move(lf));
   }
   if (r.has("extra_files")) {

@@ -256,8 +256,7 @@ Result<Manifest> parse_manifest(std::string_view text, std::string_view source_v
                           : "rewrite the manifest for schema_version 1");
   m.schema_version = static_cast<int>(version);
   SD35_TRY(m.name, r.str("name"));
-  SD35_TRY(auto desc, r.opt_str("description"));
-  m.description = desc.value_or("");
+  SD35_TRY(m.description, r.str_or_empty("description"));
   if (r.has("sources")) (void)r.object("sources");  // free-form provenance notes
   SD35_TRY(auto model, r.object("model"));
   SD35_TRY(m.model, read_model(std::move(model), source));

@@ -3,11 +3,6 @@
 #include <cmath>
 
 namespace sd35::model {
-namespace {
-
-bool starts_with(std::string_view s, std::string_view p) {
-  return s.substr(0, p.size()) == p;
-}
 
 std::optional<std::uint64_t> parse_index(std::string_view digits) {
   if (digits.empty() || digits.size() > 9) return std::nullopt;
@@ -18,8 +13,6 @@ std::optional<std::uint64_t> parse_index(std::string_view digits) {
   }
   return n;
 }
-
-}  // namespace
 
 std::string_view family_name(Family family) {
   switch (family) {
@@ -49,9 +42,9 @@ BlockScan scan_blocks(const std::vector<std::string_view>& names, Layout layout,
   BlockScan b;
   std::set<std::uint64_t> blocks;
   for (const std::string_view name : names) {
-    if (!starts_with(name, prefix)) continue;
+    if (!name.starts_with(prefix)) continue;
     const std::string_view key = name.substr(prefix.size());
-    if (!starts_with(key, n.block_prefix)) continue;
+    if (!key.starts_with(n.block_prefix)) continue;
     const std::string_view rest = key.substr(n.block_prefix.size());
     const auto index = parse_index(rest.substr(0, rest.find('.')));
     if (!index) continue;

@@ -22,6 +22,10 @@ namespace sd35::model {
 
 enum class Family { sd3_medium, sd35_large, sd35_medium };
 
+// A block index in a tensor name ("12" of "joint_blocks.12.x"): 1 to 9 decimal digits, nothing
+// else.
+std::optional<std::uint64_t> parse_index(std::string_view digits);
+
 // "sd3-medium" | "sd35-large" | "sd35-medium": the manifest's `architecture` values.
 std::string_view family_name(Family family);
 

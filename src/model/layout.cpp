@@ -32,10 +32,6 @@ constexpr std::array<std::string_view, 7> kSaiRoots{
     "joint_blocks.", "final_layer.",      "x_embedder.", "t_embedder.",
     "y_embedder.",   "context_embedder.", "pos_embed"};
 
-bool starts_with(std::string_view s, std::string_view p) {
-  return s.substr(0, p.size()) == p;
-}
-
 }  // namespace
 
 std::string_view layout_name(Layout layout) {
@@ -47,11 +43,11 @@ const LayoutNames& names_of(Layout layout) {
 }
 
 void LayoutScan::add(std::string_view name) {
-  if (starts_with(name, kSaiPrefix))
+  if (name.starts_with(kSaiPrefix))
     sai_prefixed_ = true;
-  else if (starts_with(name, "joint_blocks."))
+  else if (name.starts_with("joint_blocks."))
     sai_bare_ = true;
-  else if (starts_with(name, "transformer_blocks."))
+  else if (name.starts_with("transformer_blocks."))
     diffusers_ = true;
 }
 
@@ -71,15 +67,15 @@ std::uint64_t mmdit_tensor_bytes(const st::Header& header) {
   const bool prefixed = !scan.prefix().empty();
   std::uint64_t n = 0;
   for (const auto& t : header.tensors)
-    if (!prefixed || starts_with(t.name, kSaiPrefix)) n += t.nbytes();
+    if (!prefixed || t.name.starts_with(kSaiPrefix)) n += t.nbytes();
   return n;
 }
 
 std::optional<std::string_view> sai_mmdit_key(std::string_view name) {
-  if (starts_with(name, kSaiPrefix)) return name.substr(kSaiPrefix.size());
+  if (name.starts_with(kSaiPrefix)) return name.substr(kSaiPrefix.size());
   if (name == "scaled_fp8") return name;
   for (const auto root : kSaiRoots)
-    if (starts_with(name, root)) return name;
+    if (name.starts_with(root)) return name;
   return std::nullopt;
 }
 
@@ -89,12 +85,12 @@ const std::array<Component, 4>& bundled_components() {
 
 std::string component_of(std::string_view name, Layout layout, std::string_view prefix) {
   const bool in_mmdit =
-      layout == Layout::diffusers || (!prefix.empty() && starts_with(name, prefix)) ||
+      layout == Layout::diffusers || (!prefix.empty() && name.starts_with(prefix)) ||
       (prefix.empty() && name.find('.') != std::string_view::npos &&
-       !starts_with(name, "text_encoders.") && !starts_with(name, "first_stage_model."));
+       !name.starts_with("text_encoders.") && !name.starts_with("first_stage_model."));
   if (in_mmdit) return "diffusion_model";
   for (const auto& c : kComponents)
-    if (starts_with(name, c.prefix)) return std::string(c.prefix.substr(0, c.prefix.size() - 1));
+    if (name.starts_with(c.prefix)) return std::string(c.prefix.substr(0, c.prefix.size() - 1));
   return "other";
 }
 

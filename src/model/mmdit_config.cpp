@@ -14,23 +14,16 @@
 namespace sd35::model {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) {
-  return s.substr(0, p.size()) == p;
-}
-
 // Splits "joint_blocks.12.rest" into (12, "rest").
 std::optional<std::pair<int, std::string_view>> block_index(std::string_view key,
                                                             std::string_view prefix) {
-  if (!starts_with(key, prefix)) return std::nullopt;
+  if (!key.starts_with(prefix)) return std::nullopt;
   key.remove_prefix(prefix.size());
   const auto dot = key.find('.');
   if (dot == std::string_view::npos || dot == 0) return std::nullopt;
-  int idx = 0;
-  for (char ch : key.substr(0, dot)) {
-    if (ch < '0' || ch > '9') return std::nullopt;
-    idx = idx * 10 + (ch - '0');
-  }
-  return std::pair{idx, key.substr(dot + 1)};
+  const auto idx = parse_index(key.substr(0, dot));
+  if (!idx) return std::nullopt;
+  return std::pair{static_cast<int>(*idx), key.substr(dot + 1)};
 }
 
 // SAI names inside a joint block -> internal names inside transformer_blocks.i.
@@ -330,9 +323,9 @@ std::optional<MappedName> map_diffusers_name(std::string_view key) {
         mapped = fmt::format("transformer_blocks.{}.{}", blk->first, kFuse[i].second);
         part = static_cast<int>(i % 3);
       }
-  } else if (!(starts_with(base, "pos_embed") || starts_with(base, "time_text_embed.") ||
-               starts_with(base, "context_embedder") || starts_with(base, "norm_out.") ||
-               starts_with(base, "proj_out"))) {
+  } else if (!(base.starts_with("pos_embed") || base.starts_with("time_text_embed.") ||
+               base.starts_with("context_embedder") || base.starts_with("norm_out.") ||
+               base.starts_with("proj_out"))) {
     return std::nullopt;
   }
   if (role) return MappedName{mapped, *role, part};

@@ -33,21 +33,6 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-}  // namespace
-
-std::string host_of(std::string_view url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return {};
-  std::string_view rest = url.substr(scheme + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
-  if (!rest.empty() && rest.front() == '[')
-    return str::to_lower(rest.substr(0, rest.find(']') + 1));
-  return str::to_lower(rest.substr(0, rest.find(':')));
-}
-
-namespace {
-
 // The authority of a URL without userinfo ("host", "host:port", "[v6]:port"); empty when none.
 std::string_view authority_part(std::string_view url) {
   auto scheme = url.find("://");
@@ -59,6 +44,13 @@ std::string_view authority_part(std::string_view url) {
 }
 
 }  // namespace
+
+std::string host_of(std::string_view url) {
+  const std::string_view rest = authority_part(url);
+  if (!rest.empty() && rest.front() == '[')
+    return str::to_lower(rest.substr(0, rest.find(']') + 1));
+  return str::to_lower(rest.substr(0, rest.find(':')));
+}
 
 std::string authority_of(std::string_view url) {
   return str::to_lower(authority_part(url));

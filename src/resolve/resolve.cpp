@@ -367,19 +367,13 @@ Result<std::vector<Package>> packages_from_json(const nlohmann::json& packages,
                         fmt::format("{}: {}/{}", source, pointer, i));
     Package p;
     SD35_TRY(p.name, r.str("name"));
-    SD35_TRY(auto spec, r.opt_str("specifier"));
-    SD35_TRY(auto index, r.opt_str("index_url"));
-    SD35_TRY(auto version, r.opt_str("version"));
-    SD35_TRY(auto file, r.opt_str("file"));
-    SD35_TRY(auto url, r.opt_str("url"));
-    SD35_TRY(auto sha, r.opt_str("sha256"));
+    SD35_TRY(p.specifier, r.str_or_empty("specifier"));
+    SD35_TRY(p.index_url, r.str_or_empty("index_url"));
+    SD35_TRY(p.version, r.str_or_empty("version"));
+    SD35_TRY(p.file, r.str_or_empty("file"));
+    SD35_TRY(p.url, r.str_or_empty("url"));
+    SD35_TRY(p.sha256, r.str_or_empty("sha256"));
     SD35_TRY(p.requested, r.boolean("requested", true));
-    p.specifier = spec.value_or("");
-    p.index_url = index.value_or("");
-    p.version = version.value_or("");
-    p.file = file.value_or("");
-    p.url = url.value_or("");
-    p.sha256 = sha.value_or("");
     if (!p.sha256.empty() && (p.sha256.size() != 64 || !str::is_hex(p.sha256)))
       return r.error_at("sha256", "is not 64 lowercase hex digits", "regenerate the file");
     out.push_back(std::move(p));

@@ -392,7 +392,7 @@ Model synthetic_model(const MmditConfig& c, std::uint64_t seed, bool quantize_fp
   model.config = c;
   std::mt19937_64 rng(seed);
   const bool big = device.is_cuda();  // benchmarks: fast device RNG; small CPU models: portable RNG
-  auto gen = [&](std::vector<std::int64_t> shape, float bound) {
+  auto gen = [&](const std::vector<std::int64_t>& shape, float bound) {
     at::Tensor t;
     if (big) {
       t = (torch::rand(shape, at::TensorOptions().device(device).dtype(at::kFloat)) * 2 - 1) *

@@ -134,7 +134,7 @@ Status read_catalog_file(const std::shared_ptr<st::File>& file, Catalog& cat, bo
                    file->path().string(), ""};
     cat.header_quant = true;
     for (auto it2 = doc["layers"].begin(); it2 != doc["layers"].end(); ++it2) {
-      const std::string name = it2.key();
+      const std::string& name = it2.key();
       const nlohmann::json& layer = it2.value();
       std::string_view k = name;
       if (k.substr(0, model::kSaiPrefix.size()) == model::kSaiPrefix)

@@ -344,7 +344,8 @@ Status vae_stage(const std::shared_ptr<st::File>& file, const Exec& e,
 Status run_stages(const std::shared_ptr<st::File>& file, const SmokeRequest& rq, const Exec& e,
                   Run& run, Reporter& reporter) {
   const auto b = static_cast<std::int64_t>(rq.text->prompt_ids.clip_l.size());
-  const MemoryPlan plan = plan_memory(*file, e, b, rq.latent_h * 8, rq.latent_w * 8);
+  const MemoryPlan plan =
+      plan_memory(*file, e, b, std::int64_t{rq.latent_h} * 8, std::int64_t{rq.latent_w} * 8);
   run.memory = plan.to_json();
   // Short memory also means decoding in tiles (the 1024^2 decode alone needs several GiB).
   run.tiled = !plan.resident && plan.free > 0 &&

@@ -36,7 +36,7 @@ Tensor32 to32(const at::Tensor& t) {
 }
 
 // Portable seeded normals (libstdc++ mt19937_64 + normal_distribution): the same on every torch.
-at::Tensor seeded_normal(std::vector<std::int64_t> shape, std::uint64_t seed) {
+at::Tensor seeded_normal(const std::vector<std::int64_t>& shape, std::uint64_t seed) {
   at::Tensor t = torch::empty(shape, at::TensorOptions().dtype(at::kFloat));
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> dist;

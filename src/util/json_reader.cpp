@@ -142,6 +142,11 @@ Result<std::optional<std::string>> ObjectReader::opt_str(std::string_view key) {
   return std::optional<std::string>(v->get<std::string>());
 }
 
+Result<std::string> ObjectReader::str_or_empty(std::string_view key) {
+  SD35_TRY(auto v, opt_str(key));
+  return std::move(v).value_or("");
+}
+
 Result<std::uint64_t> ObjectReader::u64(std::string_view key) {
   SD35_TRY(const json* v, get(key, true));
   SD35_EXPECT_TYPE(

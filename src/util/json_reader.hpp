@@ -32,6 +32,7 @@ class ObjectReader {
 
   Result<std::string> str(std::string_view key);
   Result<std::optional<std::string>> opt_str(std::string_view key);  // absent or null -> nullopt
+  Result<std::string> str_or_empty(std::string_view key);            // absent or null -> ""
   Result<std::uint64_t> u64(std::string_view key);
   Result<std::optional<std::uint64_t>> opt_u64(std::string_view key);
   Result<std::int64_t> i64(std::string_view key);

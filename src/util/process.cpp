@@ -45,7 +45,7 @@ std::vector<std::string> build_env(const Command& cmd) {
     if (eq != std::string_view::npos && skip.count(std::string(kv.substr(0, eq)))) continue;
     env.emplace_back(kv);
   }
-  for (const auto& [k, v] : cmd.env_overrides) env.push_back(k + '=' + v);
+  for (const auto& [k, v] : cmd.env_overrides) env.emplace_back(k).append("=").append(v);
   return env;
 }
 

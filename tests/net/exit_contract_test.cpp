@@ -5,11 +5,7 @@
 // listens on (connection refused), a `.invalid` host (DNS), a TLS front whose certificate no
 // system CA signed (tests/tools/make_test_ca.sh + lfs_hub.py --tls-cert), and a port that accepts
 // connections and never answers (timeouts: fetch's --stall-timeout, pip's PIP_TIMEOUT).
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <map>
 #include <memory>
@@ -20,6 +16,7 @@
 #include <vector>
 
 #include "net/local_hub.hpp"
+#include "net/loopback_port.hpp"
 #include "support/test_env.hpp"
 #include "support/tiny_model_cache.hpp"
 #include "util/fs.hpp"
@@ -39,34 +36,8 @@ struct Row {
   std::map<std::string, std::string> env = {};  // more environment (placeholders replaced)
 };
 
-// A TCP socket bound to a free port on 127.0.0.1: {fd, port}.
-std::pair<int, int> bound_loopback_socket() {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("cannot bind a loopback port");
-  return {s, ntohs(a.sin_port)};
-}
-
-// A TCP port on 127.0.0.1 that nothing listens on (bound, then closed).
-int refused_port() {
-  auto [s, port] = bound_loopback_socket();
-  ::close(s);
-  return port;
-}
-
-// A TCP port on 127.0.0.1 that accepts connections (the kernel completes them into the backlog)
-// and never sends a byte: every client waits for its timeout. The socket lives as long as the
-// test process.
-int silent_port() {
-  auto [s, port] = bound_loopback_socket();
-  if (::listen(s, 64) != 0) throw std::runtime_error("cannot listen on a loopback port");
-  return port;
-}
+using testing::refused_port;
+using testing::silent_port;
 
 class ExitContract : public ::testing::TestWithParam<Row> {
  protected:

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/local_index.hpp"
+#include "support/write_file.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
 #include "util/sha256.hpp"
@@ -28,10 +29,7 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-void write(const stdfs::path& p, const std::string& text) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
+using test::write_file;
 
 proc::Outcome run_tool(std::vector<std::string> argv,
                        std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
@@ -68,14 +66,14 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
   const std::string content(1000, 'm');
   const std::string sha = sha256_hex(content);
   auto repo = dir / "cache" / "models--org--tiny";
-  write(repo / "blobs" / sha, content);
-  write(repo / "refs" / "main", kCommit);
+  write_file(repo / "blobs" / sha, content);
+  write_file(repo / "refs" / "main", kCommit);
   stdfs::create_directories(repo / "snapshots" / kCommit);
   stdfs::create_symlink("../../blobs/" + sha, repo / "snapshots" / kCommit / "m.safetensors");
-  write(dir / "manifest.json",
-        R"({"schema_version":1,"name":"fixture","model":{"repo":"org/tiny","revision":"main",
+  write_file(dir / "manifest.json",
+             R"({"schema_version":1,"name":"fixture","model":{"repo":"org/tiny","revision":"main",
     "format":"sai-single-file","architecture":"sd35-large","files":[{"path":"m.safetensors","size":1000,"sha256":")" +
-            sha + R"("}]},
+                 sha + R"("}]},
     "environment":{"python":">=3.8","candidates":[{"torch":"2.9.1","cuda":["cu128"],"torchvision":"0.24.1"}],
     "packages":{"fixture-dep":">=1.0"}},"requirements":{},"smoke":{}})");
   nlohmann::json host = nlohmann::json::parse(
@@ -87,7 +85,7 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
   auto nl = py.out.find('\n');
   host["python"] = {
       {{"path", py.out.substr(0, nl)}, {"version", py.out.substr(nl + 1, py.out.size() - nl - 2)}}};
-  write(dir / "host.json", host.dump());
+  write_file(dir / "host.json", host.dump());
   const std::vector<std::string> common = {"--manifest", (dir / "manifest.json").string(),
                                            "--cache", (dir / "cache").string(), "--json"};
   auto with = [&](std::vector<std::string> args) {
@@ -158,7 +156,7 @@ TEST(LockInstall, ResolveInstallLockVerifyThroughRealPip) {
   EXPECT_EQ(with({"lock", "diff", lockfile, lockfile}).exit_code, 0);
   std::string text = *fs::read_file(lockfile);
   text.replace(text.find("\"glibc\": \"2.36\""), 17, "\"glibc\": \"2.35\"");
-  write(dir / "edited.lock.json", text);
+  write_file(dir / "edited.lock.json", text);
   EXPECT_EQ(with({"lock", "diff", lockfile, (dir / "edited.lock.json").string()}).exit_code, 2);
   EXPECT_EQ(with({"verify", "--lock", (dir / "edited.lock.json").string()}).exit_code, 2);
 
@@ -196,8 +194,8 @@ TEST(LockInstall, PinsFromPep691JsonPages) {
   sd35::testing::LocalIndex index(dir / "index", /*json=*/true);
   ASSERT_GT(index.port(), 0);
   const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
-  write(dir / "manifest.json",
-        R"({"schema_version":1,"name":"fixture","model":{"repo":"org/tiny","revision":"main",
+  write_file(dir / "manifest.json",
+             R"({"schema_version":1,"name":"fixture","model":{"repo":"org/tiny","revision":"main",
     "format":"sai-single-file","architecture":"sd35-large","files":[{"path":"m.safetensors"}]},
     "environment":{"python":">=3.8","candidates":[{"torch":"2.9.1","cuda":["cu128"],"torchvision":"0.24.1"}]},
     "requirements":{},"smoke":{}})");

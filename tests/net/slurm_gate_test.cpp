@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "net/fleet_fixture.hpp"
+#include "net/loopback_port.hpp"
 #include "util/process.hpp"
 
 namespace sd35 {
@@ -34,6 +35,11 @@ class Daemon {
  public:
   Daemon(std::vector<std::string> argv, const stdfs::path& log,
          const std::map<std::string, std::string>& env) {
+    // Built before the fork, sized once.
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::setpgid(0, 0);
@@ -43,9 +49,6 @@ class Daemon {
         ::dup2(fd, 2);
       }
       for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
       ::execv(args[0], args.data());
       ::_exit(127);
     }
@@ -74,20 +77,6 @@ std::string random_bytes(std::size_t n) {
   std::string out(n, '\0');
   for (auto& c : out) c = static_cast<char>(rd() & 0xff);
   return out;
-}
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
 }
 
 std::string short_hostname() {
@@ -170,7 +159,8 @@ void SlurmGate::start_slurm(const stdfs::path& healthcheck, const stdfs::path& p
     slurm({*proc::which("mungekey"), "--create", "--keyfile=" + key.string()});
   if (!stdfs::exists(key)) dir_.write("munge/munge.key", random_bytes(1024));
   stdfs::permissions(key, stdfs::perms::owner_read);
-  dir_.write("slurm.conf", slurm_conf(d, node_, free_port(), free_port(), healthcheck, prolog));
+  dir_.write("slurm.conf", slurm_conf(d, node_, testing::refused_port(), testing::refused_port(),
+                                      healthcheck, prolog));
   const std::string m = (d / "munge").string();
   munged_ = std::make_unique<Daemon>(
       std::vector<std::string>{

@@ -13,6 +13,7 @@
  * Covers write, pwrite, pwrite64, writev, pwritev, pwritev64 and fwrite (glibc's stdio calls its
  * internal write, which LD_PRELOAD cannot reach). The fd's path comes from /proc/self/fd. Never
  * preload it into a sanitizer build: ASan must come first in the link order. */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier): the feature-test macro that exposes RTLD_NEXT */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>

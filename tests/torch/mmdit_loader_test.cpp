@@ -182,7 +182,7 @@ TEST(MmditLoader, WrongShapeIsAClearError) {
   rewrite(ref_dir(set) + "/" + set + "_sai_bf16.safetensors", dst, [](StTensor& t) {
     if (t.name == "model.diffusion_model.joint_blocks.0.x_block.mlp.fc2.weight") {
       t.shape = {64, 255};
-      t.bytes.resize(64 * 255 * 2);
+      t.bytes.resize(std::size_t{64} * 255 * 2);
     }
     return true;
   });

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "support/pipeline_fixture_dir.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
 
@@ -35,7 +36,7 @@ std::string fmt_size(const nlohmann::json& ref) {
 
 TEST(PipelineCli, TheFixtureProtocolEndsInTheReferencePicture) {
   if (test::cli_binary().empty()) GTEST_SKIP() << "needs SD35_BIN";
-  const stdfs::path set = test::data_dir() / "sd3-pipeline/pipe-large";
+  const stdfs::path set = test::pipeline_fixture_dir();
   const auto ref = nlohmann::json::parse(*fs::read_file(set / "reference.json"));
   test::TempDir dir;
   std::vector<std::string> args{

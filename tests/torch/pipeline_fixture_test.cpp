@@ -12,66 +12,18 @@
 #include "safetensors/safetensors.hpp"
 #include "smoke/smoke.hpp"
 #include "support/safetensors_writer.hpp"
+#include "support/sd3_pipeline.hpp"
 #include "support/test_env.hpp"
 #include "util/reporter.hpp"
 
 namespace smoke = sd35::smoke;
-using sd35::testing::StTensor;
 
 namespace {
 
-std::string pipe_dir() {
-  return (sd35::test::data_dir() / "sd3-pipeline" / "pipe-large").string();
-}
-std::string all_in_one() {
-  return pipe_dir() + "/pipe-large_all_in_one_fp8.safetensors";
-}
-std::string reference_file() {
-  return pipe_dir() + "/reference.safetensors";
-}
-
-nlohmann::json reference() {
-  std::ifstream in(pipe_dir() + "/reference.json");
-  return nlohmann::json::parse(in);
-}
-
-// reference.json's token_ids rows [first, first + count): prompts first, then negatives.
-smoke::TokenIds token_ids(const nlohmann::json& ref, std::size_t first, std::size_t count) {
-  smoke::TokenIds ids;
-  for (std::size_t i = first; i < first + count; ++i) {
-    const auto& t = ref["token_ids"];
-    ids.clip_l.push_back(t["clip_l/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-    ids.clip_g.push_back(t["clip_g/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-    ids.t5xxl.push_back(t["t5xxl/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-  }
-  return ids;
-}
-
-// The fixture protocol: latents_in from the reference file, fp32 on the CPU.
-smoke::SmokeRequest fixture_request(const std::string& checkpoint, const std::string& dump,
-                                    const std::string& pixels) {
-  const auto ref = reference();
-  const std::size_t batch = ref["prompts"].size();
-  smoke::SmokeRequest rq;
-  rq.checkpoint = checkpoint;
-  rq.device = "cpu";
-  rq.precision = smoke::Precision::fp32;
-  rq.latent_h = ref["height"].get<int>() / 8;
-  rq.latent_w = ref["width"].get<int>() / 8;
-  rq.sampling = {ref["steps"].get<int>(), ref["guidance"].get<double>(),
-                 ref["shift"].get<double>()};
-  rq.inputs = reference_file();
-  rq.dump = dump;
-  rq.gemm_probe = false;
-  smoke::TextToImage text;
-  text.prompts = ref["prompts"].get<std::vector<std::string>>();
-  text.negatives = ref["negative_prompts"].get<std::vector<std::string>>();
-  text.prompt_ids = token_ids(ref, 0, batch);
-  text.negative_ids = token_ids(ref, batch, batch);
-  text.pixels_out = pixels;
-  rq.text = text;
-  return rq;
-}
+using sd35::test::all_in_one;
+using sd35::test::fixture_request;
+using sd35::test::reference;
+using sd35::test::reference_file;
 
 double rel_l2_to_reference(const std::string& dump, const std::string& key,
                            const std::string& ref_key) {

@@ -11,6 +11,7 @@
 #include "safetensors/safetensors.hpp"
 #include "smoke/smoke.hpp"
 #include "support/safetensors_writer.hpp"
+#include "support/sd3_pipeline.hpp"
 #include "support/test_env.hpp"
 #include "util/reporter.hpp"
 
@@ -19,59 +20,10 @@ using sd35::testing::StTensor;
 
 namespace {
 
-std::string pipe_dir() {
-  return (sd35::test::data_dir() / "sd3-pipeline" / "pipe-large").string();
-}
-std::string all_in_one() {
-  return pipe_dir() + "/pipe-large_all_in_one_fp8.safetensors";
-}
-std::string reference_file() {
-  return pipe_dir() + "/reference.safetensors";
-}
-
-nlohmann::json reference() {
-  std::ifstream in(pipe_dir() + "/reference.json");
-  return nlohmann::json::parse(in);
-}
-
-smoke::TokenIds token_ids(const nlohmann::json& ref, std::size_t first, std::size_t count) {
-  smoke::TokenIds ids;
-  for (std::size_t i = first; i < first + count; ++i) {
-    const auto& t = ref["token_ids"];
-    ids.clip_l.push_back(t["clip_l/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-    ids.clip_g.push_back(t["clip_g/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-    ids.t5xxl.push_back(t["t5xxl/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-  }
-  return ids;
-}
-
-smoke::SmokeRequest request_for(const std::string& checkpoint, const std::string& dump) {
-  const auto ref = reference();
-  const std::size_t batch = ref["prompts"].size();
-  smoke::SmokeRequest rq;
-  rq.checkpoint = checkpoint;
-  rq.device = "cpu";
-  rq.precision = smoke::Precision::fp32;
-  rq.latent_h = ref["height"].get<int>() / 8;
-  rq.latent_w = ref["width"].get<int>() / 8;
-  rq.sampling = {ref["steps"].get<int>(), ref["guidance"].get<double>(),
-                 ref["shift"].get<double>()};
-  rq.inputs = reference_file();
-  rq.dump = dump;
-  rq.gemm_probe = false;
-  smoke::TextToImage text;
-  text.prompts = ref["prompts"].get<std::vector<std::string>>();
-  text.negatives = ref["negative_prompts"].get<std::vector<std::string>>();
-  text.prompt_ids = token_ids(ref, 0, batch);
-  text.negative_ids = token_ids(ref, batch, batch);
-  rq.text = text;
-  return rq;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+using sd35::test::all_in_one;
+using sd35::test::fixture_request;
+using sd35::test::reference;
+using sd35::test::reference_file;
 
 // A copy of the fixture file with every tensor passed through `edit` (which may rename it, drop
 // it by clearing its name, or add tensors to `extra`).
@@ -99,7 +51,7 @@ TEST(PipelineLoader, MissingTextEncoderIsNamed) {
     if (t.name.rfind("text_encoders.clip_g.", 0) == 0) t.name.clear();
   });
   sd35::NullReporter quiet;
-  auto r = smoke::run_smoke(request_for(path, ""), quiet);
+  auto r = smoke::run_smoke(fixture_request(path, ""), quiet);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("CLIP-G text encoder (clip_g)"), std::string::npos)
       << r.error().describe();
@@ -114,7 +66,7 @@ TEST(PipelineLoader, T5Fp8WeightWithoutScaleIsNamed) {
     if (t.name == base + ".scale_weight") t.name.clear();
   });
   sd35::NullReporter quiet;
-  auto r = smoke::run_smoke(request_for(path, ""), quiet);
+  auto r = smoke::run_smoke(fixture_request(path, ""), quiet);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find(base + ".weight"), std::string::npos) << r.error().describe();
   EXPECT_NE(r.error().message.find("no scale_weight / weight_scale"), std::string::npos);
@@ -124,9 +76,9 @@ TEST(PipelineLoader, T5Fp8WeightWithoutScaleIsNamed) {
 TEST(PipelineLoader, WeightScaleComfyQuantSpellingGivesTheSameNumbers) {
   sd35::test::TempDir dir;
   const auto path = rewrite_fixture(dir, "comfy.safetensors", [](StTensor& t, auto& extra) {
-    if (ends_with(t.name, ".scaled_fp8")) {
+    if (t.name.ends_with(".scaled_fp8")) {
       t.name.clear();
-    } else if (ends_with(t.name, ".scale_weight")) {
+    } else if (t.name.ends_with(".scale_weight")) {
       const std::string base = t.name.substr(0, t.name.size() - 13);
       t.name = base + ".weight_scale";
       const std::string json = R"({"format":"float8_e4m3fn"})";
@@ -135,7 +87,7 @@ TEST(PipelineLoader, WeightScaleComfyQuantSpellingGivesTheSameNumbers) {
   });
   sd35::NullReporter quiet;
   const auto dump = (dir / "dump.safetensors").string();
-  auto r = smoke::run_smoke(request_for(path, dump), quiet);
+  auto r = smoke::run_smoke(fixture_request(path, dump), quiet);
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ((*r)["t5_fp8_spelling"], "weight_scale+comfy_quant");
   for (const char* key : {"prompt_embeds", "latents_out", "image"}) {
@@ -165,7 +117,7 @@ TEST(PipelineChecks, T5ScaleCheckNamesIgnoredOrDoubledScales) {
 // with bf16 compute on the same weights.
 TEST(PipelineChecks, Fp8PictureAgreesWithBf16FromTheSameWeights) {
   sd35::NullReporter quiet;
-  auto rq = request_for(all_in_one(), "");
+  auto rq = fixture_request(all_in_one(), "");
   rq.precision = smoke::Precision::fp8;
   auto r = smoke::run_smoke(rq, quiet);
   ASSERT_TRUE(r) << r.error().describe();
@@ -186,7 +138,7 @@ TEST(PipelineChecks, SeedMakesTheNoise) {
   sd35::test::TempDir dir;
   sd35::NullReporter quiet;
   auto pixels_for = [&](std::int64_t seed, const std::string& name) {
-    auto rq = request_for(all_in_one(), "");
+    auto rq = fixture_request(all_in_one(), "");
     rq.inputs.clear();
     rq.sampling.steps = 2;
     rq.text->seed = seed;

@@ -10,7 +10,9 @@
 
 #include "gate/junit.hpp"
 #include "host/host_facts.hpp"
+#include "support/fake_venv.hpp"
 #include "support/test_env.hpp"
+#include "support/write_file.hpp"
 
 namespace sd35::gate {
 namespace {
@@ -47,20 +49,13 @@ const Finding* find(const std::vector<Finding>& fs, std::string_view id) {
   return nullptr;
 }
 
-void write(const stdfs::path& p, const std::string& text) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
+using test::write_file;
 
 // A venv with torch's dist-info; direct_url.json only when a hash is given.
 stdfs::path venv_with_torch(const stdfs::path& root, const std::string& version,
                             const std::string& sha256) {
-  const auto di = root / "lib/python3.11/site-packages" / ("torch-" + version + ".dist-info");
-  write(root / "pyvenv.cfg", "home = /usr/bin\nversion = 3.11.7\n");
-  write(di / "METADATA", "Metadata-Version: 2.1\nName: torch\nVersion: " + version + "\n\n");
-  if (!sha256.empty())
-    write(di / "direct_url.json",
-          R"({"url":"http://x/t.whl","archive_info":{"hashes":{"sha256":")" + sha256 + R"("}}})");
+  write_file(root / "pyvenv.cfg", "home = /usr/bin\nversion = 3.11.7\n");
+  test::write_torch_dist_info(root, version, sha256);
   return root;
 }
 
@@ -150,7 +145,7 @@ TEST(GateSmoke, TheLockedRunIsRepeatedWithItsParameters) {
 
 TEST(GateSmoke, JudgesTheRunnersResult) {
   const auto locked = locked_smoke();
-  auto runner = [](nlohmann::json doc, bool passed = true) {
+  auto runner = [](const nlohmann::json& doc, bool passed = true) {
     return [doc, passed](const SmokeParams&) -> Result<SmokeOutcome> {
       return SmokeOutcome{passed, doc};
     };

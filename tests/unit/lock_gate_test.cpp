@@ -10,6 +10,7 @@
 #include "app/lock.hpp"
 #include "app/verify_lock.hpp"
 #include "lock/lockfile.hpp"
+#include "support/write_file.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
@@ -20,10 +21,7 @@ namespace {
 
 const char* kCommit = "0123456789abcdef0123456789abcdef01234567";
 
-void write(const stdfs::path& p, const std::string& text) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
+using test::write_file;
 
 std::string hosts(const std::string& name) {
   const char* d = std::getenv("SD35_TEST_DATA");
@@ -40,30 +38,32 @@ class LockGate : public ::testing::Test {
     const std::string content(4096, 'w');
     model_sha = sha256_hex(content);
     auto repo = dir / "cache" / "models--org--tiny";
-    write(repo / "blobs" / model_sha, content);
-    write(repo / "refs" / "main", kCommit);
+    write_file(repo / "blobs" / model_sha, content);
+    write_file(repo / "refs" / "main", kCommit);
     stdfs::create_directories(repo / "snapshots" / kCommit);
     stdfs::create_symlink("../../blobs/" + model_sha,
                           repo / "snapshots" / kCommit / "model.safetensors");
-    write(dir / "manifest.json",
-          R"({"schema_version":1,"name":"tiny","model":{"repo":"org/tiny","revision":"main",
+    write_file(dir / "manifest.json",
+               R"({"schema_version":1,"name":"tiny","model":{"repo":"org/tiny","revision":"main",
       "format":"sai-single-file","architecture":"sd35-large","files":[{"path":"model.safetensors","size":4096,"sha256":")" +
-              model_sha + R"("}]},
+                   model_sha + R"("}]},
       "environment":{"python":">=3.10,<3.14","candidates":[{"torch":"2.9.1","cuda":["cu128"]}]},
       "requirements":{},"smoke":{}})");
     torch_sha = std::string(64, 'a');
-    write(dir / "resolve.json",
-          R"({"selected":{"torch":"2.9.1","cuda":"cu128","index_url":"http://127.0.0.1:9/whl/cu128",
+    write_file(
+        dir / "resolve.json",
+        R"({"selected":{"torch":"2.9.1","cuda":"cu128","index_url":"http://127.0.0.1:9/whl/cu128",
       "python":"3.11.7","packages":[{"name":"torch","specifier":"==2.9.1+cu128","version":"2.9.1+cu128",
       "file":"torch-2.9.1+cu128-cp311-cp311-manylinux_2_28_x86_64.whl","url":"http://127.0.0.1:9/whl/cu128/torch-2.9.1%2Bcu128-cp311-cp311-manylinux_2_28_x86_64.whl",
       "sha256":")" +
-              torch_sha + R"(","index_url":"http://127.0.0.1:9/whl/cu128"}]}})");
+            torch_sha + R"(","index_url":"http://127.0.0.1:9/whl/cu128"}]}})");
     auto sp = dir / "venv" / "lib" / "python3.11" / "site-packages" / "torch-2.9.1+cu128.dist-info";
-    write(dir / "venv" / "pyvenv.cfg", "home = /usr/bin\nversion = 3.11.7\n");
-    write(sp / "METADATA", "Metadata-Version: 2.1\nName: torch\nVersion: 2.9.1+cu128\n\nbody\n");
-    write(sp / "direct_url.json",
-          R"({"url":"http://127.0.0.1:9/x.whl","archive_info":{"hashes":{"sha256":")" + torch_sha +
-              R"("}}})");
+    write_file(dir / "venv" / "pyvenv.cfg", "home = /usr/bin\nversion = 3.11.7\n");
+    write_file(sp / "METADATA",
+               "Metadata-Version: 2.1\nName: torch\nVersion: 2.9.1+cu128\n\nbody\n");
+    write_file(sp / "direct_url.json",
+               R"({"url":"http://127.0.0.1:9/x.whl","archive_info":{"hashes":{"sha256":")" +
+                   torch_sha + R"("}}})");
     global.manifest_path = (dir / "manifest.json").string();
     global.cache_dir = (dir / "cache").string();
   }
@@ -167,8 +167,8 @@ TEST_F(LockGate, GatePassesThenUsesTheFastPath) {
 TEST_F(LockGate, ChangedModelFileFails) {
   make_lock();
   ASSERT_EQ(*gate(), app::Outcome::ok);
-  write(dir / "cache" / "models--org--tiny" / "blobs" / model_sha,
-        std::string(4096, 'x'));  // same size
+  write_file(dir / "cache" / "models--org--tiny" / "blobs" / model_sha,
+             std::string(4096, 'x'));  // same size
   EXPECT_EQ(*gate(), app::Outcome::verification_failed);
   EXPECT_NE(fs::read_file(dir / "junit.xml")->find("<failure"), std::string::npos);
   stdfs::remove(dir / "cache" / "models--org--tiny" / "blobs" / model_sha);
@@ -178,10 +178,10 @@ TEST_F(LockGate, ChangedModelFileFails) {
 TEST_F(LockGate, ChangedWheelFails) {
   make_lock();
   auto sp = dir / "venv" / "lib" / "python3.11" / "site-packages" / "torch-2.9.1+cu128.dist-info";
-  write(sp / "direct_url.json", R"({"url":"http://x/y.whl","archive_info":{"hash":"sha256=)" +
-                                    std::string(64, 'b') + R"("}})");
+  write_file(sp / "direct_url.json", R"({"url":"http://x/y.whl","archive_info":{"hash":"sha256=)" +
+                                         std::string(64, 'b') + R"("}})");
   EXPECT_EQ(*gate(), app::Outcome::verification_failed);
-  write(sp / "METADATA", "Name: torch\nVersion: 2.9.0+cu128\n\n");
+  write_file(sp / "METADATA", "Name: torch\nVersion: 2.9.0+cu128\n\n");
   EXPECT_EQ(*gate(), app::Outcome::verification_failed);
 }
 
@@ -232,7 +232,7 @@ Result<app::Outcome> lock_from(const stdfs::path& dir, const app::GlobalOptions&
                                const std::string& venv = "") {
   auto doc = nlohmann::json::parse(*fs::read_file(dir / "resolve.json"));
   edit(doc);
-  write(dir / "edited-resolve.json", doc.dump());
+  write_file(dir / "edited-resolve.json", doc.dump());
   app::LockOptions o;
   o.out = (dir / "from.lock.json").string();
   o.from = (dir / "edited-resolve.json").string();

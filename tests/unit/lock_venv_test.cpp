@@ -5,28 +5,23 @@
 #include <fstream>
 
 #include "lock/venv_inspect.hpp"
+#include "support/fake_venv.hpp"
 #include "support/test_env.hpp"
+#include "support/write_file.hpp"
 
 namespace sd35::lock {
 namespace {
 
 namespace stdfs = std::filesystem;
 
-void write(const stdfs::path& p, const std::string& text) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
+using test::write_file;
 
 // A venv with torch's dist-info; direct_url.json only when a hash is given.
 std::map<std::string, InstalledDist> venv_with_torch(const stdfs::path& root,
                                                      const std::string& version,
                                                      const std::string& sha256) {
-  const auto di = root / "lib/python3.11/site-packages" / ("torch-" + version + ".dist-info");
-  write(root / "pyvenv.cfg", "home = /usr/bin\nversion_info = 3.11.7.final.0\n");
-  write(di / "METADATA", "Metadata-Version: 2.1\nName: torch\nVersion: " + version + "\n\n");
-  if (!sha256.empty())
-    write(di / "direct_url.json",
-          R"({"url":"http://x/t.whl","archive_info":{"hashes":{"sha256":")" + sha256 + R"("}}})");
+  write_file(root / "pyvenv.cfg", "home = /usr/bin\nversion_info = 3.11.7.final.0\n");
+  test::write_torch_dist_info(root, version, sha256);
   auto have = installed_dists(root);
   EXPECT_TRUE(have.has_value());
   return have ? *have : std::map<std::string, InstalledDist>{};
@@ -64,7 +59,7 @@ TEST(LockVenv, PythonVersionFromPyvenvCfg) {
   sd35::test::TempDir dir;
   venv_with_torch(dir.path(), "2.9.1", "");
   EXPECT_EQ(venv_python_version(dir.path()), "3.11.7");
-  write(dir.path() / "pyvenv.cfg", "home = /usr/bin\n");
+  write_file(dir.path() / "pyvenv.cfg", "home = /usr/bin\n");
   EXPECT_EQ(venv_python_version(dir.path()), "");
   EXPECT_EQ(venv_python_version(dir.path() / "nope"), "");
 }

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/pipeline_fixture_dir.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -69,8 +70,7 @@ TEST(Png, WritesPixelsTheDecoderReadsBackExactly) {
 TEST(Png, TheReferenceImageRoundTrips) {
   if (!stdfs::exists(kPython)) GTEST_SKIP() << "needs " << kPython;
   test::TempDir dir;
-  const auto ref =
-      decode(test::data_dir() / "sd3-pipeline/pipe-large/reference.png", dir / "ref.rgb");
+  const auto ref = decode(test::pipeline_fixture_dir() / "reference.png", dir / "ref.rgb");
   const std::string raw = *fs::read_file(dir / "ref.rgb");
   const int w = ref["width"], h = ref["height"];
   ASSERT_EQ(raw.size(), static_cast<std::size_t>(w * h * 3));

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lock/lockfile.hpp"
+#include "support/pipeline_fixture_dir.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -17,10 +18,6 @@ namespace {
 
 namespace stdfs = std::filesystem;
 using Ids = std::vector<std::int64_t>;
-
-stdfs::path fixture() {
-  return test::data_dir() / "sd3-pipeline/pipe-large";
-}
 
 nlohmann::json decode_png(const stdfs::path& png) {
   proc::Command cmd;
@@ -72,17 +69,23 @@ class SmokeText : public ::testing::Test {
 };
 
 TEST_F(SmokeText, PromptsBecomeTokenIdsAndTheStubsPixelsAPng) {
-  const auto ref = nlohmann::json::parse(*fs::read_file(fixture() / "reference.json"));
+  const auto ref =
+      nlohmann::json::parse(*fs::read_file(test::pipeline_fixture_dir() / "reference.json"));
   const auto prompts = ref["prompts"].get<std::vector<std::string>>();
   const auto negatives = ref["negative_prompts"].get<std::vector<std::string>>();
   const auto png = dir / "out/first.png";
   stdfs::create_directories(png.parent_path());
-  const auto run =
-      smoke({"--tokenizers", fixture().string(), "--prompt",   prompts[0],   "--prompt",
-             prompts[1],     "--negative",       negatives[0], "--negative", negatives[1],
-             "--size",       "128x96",           "--steps",    "3",          "--guidance",
-             "5.5",          "--shift",          "2.5",        "--seed",     "7",
-             "--image",      png.string()});
+  const auto run = smoke({"--tokenizers", test::pipeline_fixture_dir().string(),
+                          "--prompt",     prompts[0],
+                          "--prompt",     prompts[1],
+                          "--negative",   negatives[0],
+                          "--negative",   negatives[1],
+                          "--size",       "128x96",
+                          "--steps",      "3",
+                          "--guidance",   "5.5",
+                          "--shift",      "2.5",
+                          "--seed",       "7",
+                          "--image",      png.string()});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   const auto doc = nlohmann::json::parse(run.out);
   // The request the plugin got.
@@ -106,7 +109,7 @@ TEST_F(SmokeText, PromptsBecomeTokenIdsAndTheStubsPixelsAPng) {
   // The pixels file is gone; the PNG holds the stub's pixels and every parameter.
   EXPECT_FALSE(stdfs::exists(text["pixels_out"].get<std::string>()));
   const std::string expect = stub_pixels(128, 96, 7);
-  const auto image = doc["image"];
+  const auto& image = doc["image"];
   EXPECT_EQ(image["path"], png.string());
   EXPECT_EQ(image["width"], 96);
   EXPECT_EQ(image["height"], 128);
@@ -153,8 +156,9 @@ TEST_F(SmokeText, PromptsBecomeTokenIdsAndTheStubsPixelsAPng) {
 }
 
 TEST_F(SmokeText, DefaultImageIsSd35SmokePngInTheCurrentFolder) {
-  const auto run = smoke(
-      {"--tokenizers", fixture().string(), "--prompt", "a cat", "--size", "32x48"}, {}, dir.path());
+  const auto run = smoke({"--tokenizers", test::pipeline_fixture_dir().string(), "--prompt",
+                          "a cat", "--size", "32x48"},
+                         {}, dir.path());
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   ASSERT_TRUE(stdfs::exists(dir / "sd35-smoke.png"));
   const auto decoded = decode_png(dir / "sd35-smoke.png");
@@ -165,7 +169,7 @@ TEST_F(SmokeText, DefaultImageIsSd35SmokePngInTheCurrentFolder) {
 }
 
 TEST_F(SmokeText, WrongFlagsAreUsageErrors) {
-  const std::string tok = fixture().string();
+  const std::string tok = test::pipeline_fixture_dir().string();
   const std::vector<std::vector<std::string>> cases{
       {"--tokenizers", tok, "--prompt", "a", "--prompt", "b", "--negative", "c"},
       {"--tokenizers", tok, "--prompt", "a", "--size", "100x100"},
@@ -194,14 +198,14 @@ TEST_F(SmokeText, WrongFlagsAreUsageErrors) {
 }
 
 TEST_F(SmokeText, APluginWithoutThePipelineOrWithBrokenPixelsFails) {
-  const auto run = smoke(
-      {"--tokenizers", fixture().string(), "--prompt", "a", "--image", (dir / "x.png").string()},
-      {{"STUB_NO_IMAGE", "1"}});
+  const auto run = smoke({"--tokenizers", test::pipeline_fixture_dir().string(), "--prompt", "a",
+                          "--image", (dir / "x.png").string()},
+                         {{"STUB_NO_IMAGE", "1"}});
   EXPECT_EQ(run.exit_code, 3) << run.out << run.err;
   EXPECT_FALSE(stdfs::exists(dir / "x.png"));
-  const auto broken = smoke(
-      {"--tokenizers", fixture().string(), "--prompt", "a", "--image", (dir / "x.png").string()},
-      {{"STUB_SHORT_PIXELS", "1"}});
+  const auto broken = smoke({"--tokenizers", test::pipeline_fixture_dir().string(), "--prompt", "a",
+                             "--image", (dir / "x.png").string()},
+                            {{"STUB_SHORT_PIXELS", "1"}});
   EXPECT_EQ(broken.exit_code, 1) << broken.out << broken.err;
   EXPECT_NE(broken.out.find("bytes of pixels"), std::string::npos) << broken.out;
   EXPECT_FALSE(stdfs::exists(dir / "x.png"));

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/pipeline_fixture_dir.hpp"
 #include "support/test_env.hpp"
 #include "text/unicode.hpp"
 #include "util/fs.hpp"
@@ -18,13 +19,9 @@ namespace {
 namespace stdfs = std::filesystem;
 using Ids = std::vector<std::int64_t>;
 
-stdfs::path fixture() {
-  return test::data_dir() / "sd3-pipeline/pipe-large";
-}
-
 const text::Tokenizers& tokenizers() {
   static const text::Tokenizers t = [] {
-    auto files = text::find_tokenizers({fixture(), {}, {}});
+    auto files = text::find_tokenizers({test::pipeline_fixture_dir(), {}, {}});
     EXPECT_TRUE(files) << files.error().describe();
     auto loaded = text::Tokenizers::load(*files);
     EXPECT_TRUE(loaded) << loaded.error().describe();
@@ -35,7 +32,7 @@ const text::Tokenizers& tokenizers() {
 
 const nlohmann::json& vocab() {
   static const nlohmann::json v =
-      nlohmann::json::parse(*fs::read_file(fixture() / "tokenizer/vocab.json"));
+      nlohmann::json::parse(*fs::read_file(test::pipeline_fixture_dir() / "tokenizer/vocab.json"));
   return v;
 }
 
@@ -52,7 +49,8 @@ Ids clip_g(const std::string& s) {
 }
 
 TEST(Tokenizers, EveryPromptAndNegativeEqualsTheReference) {
-  const auto ref = nlohmann::json::parse(*fs::read_file(fixture() / "reference.json"));
+  const auto ref =
+      nlohmann::json::parse(*fs::read_file(test::pipeline_fixture_dir() / "reference.json"));
   std::vector<std::string> texts = ref["prompts"].get<std::vector<std::string>>();
   for (const auto& n : ref["negative_prompts"]) texts.push_back(n.get<std::string>());
   ASSERT_EQ(texts.size(), 4u);
@@ -170,7 +168,7 @@ TEST(Tokenizers, FindTokenizersSaysWhatIsMissing) {
   for (const char* rel :
        {"tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer_3/spiece.model"}) {
     stdfs::create_directories((dir / "repo" / rel).parent_path());
-    stdfs::copy_file(fixture() / rel, dir / "repo" / rel);
+    stdfs::copy_file(test::pipeline_fixture_dir() / rel, dir / "repo" / rel);
   }
   stdfs::create_directories(dir / "repo/transformer");
   for (const auto& ckpt :
