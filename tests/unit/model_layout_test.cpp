@@ -160,6 +160,9 @@ TEST(ModelLayout, MmditBytesLeaveOutBundledEncodersAndVae) {
   ASSERT_TRUE(h.has_value());
   EXPECT_EQ(mmdit_tensor_bytes(*h), 48u);
   EXPECT_FALSE(holds_mmdit(st::Header{}));
+  // What the prompt -> image pipeline would miss in it: CLIP-G, T5 (CLIP-L and the VAE are there).
+  EXPECT_EQ(missing_components(*h),
+            (std::vector<std::string_view>{"CLIP-G text encoder", "T5-XXL text encoder"}));
 }
 
 // The smoke's config inference (internal names, fused qkv) goes through the same dims inference
