@@ -8,6 +8,7 @@
 
 #include "fetch/model_extras.hpp"
 #include "image/png.hpp"
+#include "model/diffusers_pipeline.hpp"
 #include "model/layout.hpp"
 #include "safetensors/safetensors.hpp"
 #include "text/tokenizers.hpp"
@@ -105,14 +106,19 @@ std::vector<stdfs::path> tokenizer_candidates(const GlobalOptions& global, const
 
 namespace {
 
-// What a checkpoint lacks for the pipeline: an all-in-one file's text encoders and VAE (nullopt:
-// nothing).
+// What a checkpoint lacks for the pipeline: a diffusers pipeline folder's component folders, an
+// all-in-one file's text encoders and VAE (nullopt: nothing).
 std::optional<std::string> missing_in_weights(const std::string& checkpoint) {
   std::error_code ec;
-  if (stdfs::is_directory(checkpoint, ec))
-    return checkpoint +
-           " is a diffusers folder; the pipeline reads the text encoders and the VAE from an "
-           "all-in-one file";
+  if (stdfs::is_directory(checkpoint, ec)) {
+    const auto root = model::diffusers_pipeline_root(checkpoint);
+    if (!root) return checkpoint + " is not a diffusers pipeline folder";
+    for (const char* c : {"clip_l", "clip_g", "t5xxl", "vae"})
+      if (!stdfs::is_directory(*root / model::diffusers_folder(c), ec))
+        return fmt::format("the diffusers pipeline {} has no {}/", root->string(),
+                           model::diffusers_folder(c));
+    return std::nullopt;
+  }
   auto header = st::read_header(checkpoint);
   if (!header) return header.error().describe();
   if (const auto missing = model::missing_components(*header); !missing.empty())
