@@ -150,7 +150,7 @@ TEST(GateSmoke, TheLockedRunIsRepeatedWithItsParameters) {
 
 TEST(GateSmoke, JudgesTheRunnersResult) {
   const auto locked = locked_smoke();
-  auto runner = [](nlohmann::json doc, bool passed = true) {
+  auto runner = [](const nlohmann::json& doc, bool passed = true) {
     return [doc, passed](const SmokeParams&) -> Result<SmokeOutcome> {
       return SmokeOutcome{passed, doc};
     };
@@ -206,7 +206,7 @@ TEST(GateSmoke, TheLockedPromptRunsAgainAndItsImageIsCompared) {
   EXPECT_EQ(p.image->size, "128x128");
   EXPECT_FALSE(p.latent.has_value()) << "the size sets the latent";
 
-  auto runner = [](nlohmann::json doc) {
+  auto runner = [](const nlohmann::json& doc) {
     return [doc](const SmokeParams&) -> Result<SmokeOutcome> { return SmokeOutcome{true, doc}; };
   };
   nlohmann::json same{{"fingerprint", locked["fingerprint"]},
