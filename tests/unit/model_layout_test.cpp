@@ -79,7 +79,8 @@ void expect_dims_match_config(const Inferred& r, const nlohmann::json& cfg) {
 TEST(ModelLayout, SaiAllInOneFilesAreRecognisedWithTheirPrefix) {
   for (const std::string set : {"tiny-large", "tiny-mmditx"}) {
     for (const std::string kind : {"_sai_bf16", "_fp8_scaled"}) {
-      const auto h = header_of(set + "/" + set + kind + ".safetensors");
+      const auto h =
+          header_of(std::string(set).append("/").append(set).append(kind).append(".safetensors"));
       const Inferred r = infer(h);
       EXPECT_TRUE(holds_mmdit(h));
       EXPECT_EQ(r.layout, Layout::sai) << set << kind;
