@@ -38,7 +38,7 @@ nlohmann::json stage(const nlohmann::json& doc, const std::string& name) {
 std::string setup_model(test::TempDir& dir, const nlohmann::json& environment) {
   auto model = *fs::read_file(test::data_dir() /
                               "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
-  const std::string oid = sha256_hex(model);
+  std::string oid = sha256_hex(model);
   testing::place_in_cache(dir, kCommit, "model.safetensors", oid, model);
   dir.write("manifest.json",
             testing::tiny_manifest(
@@ -194,7 +194,7 @@ TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
   EXPECT_EQ(test::run_cli(gate, kPipEnv).exit_code, 0);
   // --smoke re-runs the smoke test through the plugin and compares its fingerprint with the lock's.
   auto with_smoke = gate;
-  with_smoke.push_back("--smoke");
+  with_smoke.emplace_back("--smoke");
   auto smoked = test::run_cli(with_smoke, kPipEnv, std::chrono::minutes(3));
   EXPECT_EQ(smoked.exit_code, 0) << smoked.out << smoked.err;
   // The cache moved (another mount point, another machine): the gate finds the locked weights by
@@ -218,7 +218,7 @@ TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
 // An all-in-one file with its text encoders and VAE, and the tokenizers in the model's snapshot
 // (as a diffusers repository carries them): `up` writes the first image next to the lock, and the
 // lock records its fingerprint and parameters.
-std::string setup_pipeline_model(test::TempDir& dir) {
+void setup_pipeline_model(test::TempDir& dir) {
   const stdfs::path set = test::data_dir() / "sd3-pipeline/pipe-large";
   auto model = *fs::read_file(set / "pipe-large_all_in_one_fp8.safetensors");
   const std::string oid = sha256_hex(model);
@@ -234,7 +234,6 @@ std::string setup_pipeline_model(test::TempDir& dir) {
                 {{"python", ">=3.8"}, {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}},
                 {{"steps", 2}, {"latent", {16, 16}}})
                 .dump());
-  return oid;
 }
 
 TEST(Up, WritesTheFirstImageNextToTheLock) {
