@@ -94,8 +94,8 @@ Result<std::optional<nlohmann::json>> smoke_to_record(const LockOptions& o) {
     return make_error(Errc::host_not_ready, "the smoke result did not prove the environment", where,
                       "fix what `sd35-setup smoke` reported, run it again (--json > FILE), "
                       "then lock");
-  smoke.erase("summary");
-  return std::optional<nlohmann::json>(std::move(smoke));
+  // Without the summary and the image's path (this machine's): lock::smoke_record.
+  return std::optional<nlohmann::json>(lock::smoke_record(std::move(smoke)));
 }
 
 // The packages, torch and Python from the resolution and/or the venv, each checked against the

@@ -129,12 +129,32 @@ std::string proven_line(const PreparedSmoke& p, const nlohmann::json& env, bool 
                      env.value("fused_kernels", false) ? " with fused kernels" : "");
 }
 
+// `up`'s default prompt where the pipeline cannot run: the MMDiT-only smoke, and why ("" when the
+// prompt runs as asked).
+std::string drop_unrunnable_prompt(SmokeOptions& o, const WeightsChoice& weights,
+                                   const std::vector<std::filesystem::path>& folders) {
+  if (!o.prompt_optional || o.prompts.empty()) return {};
+  const auto why = pipeline_unavailable(o, weights, folders);
+  if (!why) return {};
+  o.prompts.clear();
+  o.negatives.clear();
+  o.image.clear();
+  return *why;
+}
+
+void note_no_image(const std::string& why, nlohmann::json& doc) {
+  if (why.empty()) return;
+  doc["image_note"] = why;
+  if (doc.contains("summary") && doc["summary"].is_array())
+    doc["summary"].push_back("no image: " + why);
+}
+
 }  // namespace
 
-Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
-                      Reporter& reporter) {
+Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& asked, Reporter& reporter) {
   SD35_TRY(Manifest manifest, load_manifest_for(global));
-  SD35_TRY_STATUS(check_options(options));
+  SD35_TRY_STATUS(check_options(asked));
+  SmokeOptions options = asked;
   SmokeEnvOptions eo{
       options.python, options.venv, options.host_file,
       options.requires_.empty() ? pinned_companions(manifest) : parse_requires(options.requires_)};
@@ -156,8 +176,10 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   const WeightsChoice weights =
       choose_weights(options.checkpoint, options.synthetic, lookup, on_cuda);
   reporter.debug(weights_line(weights));
+  const auto folders = tokenizer_candidates(global, manifest, options);
+  const std::string no_image = drop_unrunnable_prompt(options, weights, folders);
   SD35_TRY(smoke::SmokeRequest rq, build_request(manifest, options, weights));
-  SD35_TRY(std::optional<TextPlan> text, prepare_text(options, weights, rq));
+  SD35_TRY(std::optional<TextPlan> text, prepare_text(options, weights, folders, rq));
   // The plugin's pixels file is gone however this returns (it is read into the PNG first).
   const struct PixelsGuard {
     const smoke::SmokeRequest& rq;
@@ -183,6 +205,7 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& options,
   const bool python_ok = !prepared.env || prepared.env->python_side_ok();
   const bool passed = doc.value("ok", false) && python_ok;
   doc["proven"] = passed;
+  note_no_image(no_image, doc);  // before the last line, which says what was proven
   if (doc.contains("summary") && doc["summary"].is_array()) {
     auto& summary = doc["summary"];
     summary.insert(summary.begin() + (summary.empty() ? 0 : 1), weights_line(weights));

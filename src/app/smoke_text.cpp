@@ -1,11 +1,16 @@
 #include "app/smoke_text.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <cstdio>
 
+#include "fetch/model_extras.hpp"
 #include "image/png.hpp"
+#include "model/diffusers_pipeline.hpp"
+#include "model/layout.hpp"
+#include "safetensors/safetensors.hpp"
 #include "text/tokenizers.hpp"
 #include "util/fs.hpp"
 
@@ -90,7 +95,53 @@ Result<std::pair<int, int>> parse_image_size(const std::string& text) {
   return std::pair{h / 8, w / 8};
 }
 
+std::vector<stdfs::path> tokenizer_candidates(const GlobalOptions& global, const Manifest& manifest,
+                                              const SmokeOptions& o) {
+  if (o.prompts.empty() || !o.tokenizers.empty()) return {};
+  // Not fetched (yet) is no error here: find_tokenizers says what is needed when nothing fits.
+  auto dir = fetch::tokenizers_dir(manifest, hub_env_for(global));
+  if (!dir) return {};
+  return {*dir};
+}
+
+namespace {
+
+// What a checkpoint lacks for the pipeline: a diffusers pipeline folder's component folders, an
+// all-in-one file's text encoders and VAE (nullopt: nothing).
+std::optional<std::string> missing_in_weights(const std::string& checkpoint) {
+  std::error_code ec;
+  if (stdfs::is_directory(checkpoint, ec)) {
+    const auto root = model::diffusers_pipeline_root(checkpoint);
+    if (!root) return checkpoint + " is not a diffusers pipeline folder";
+    for (const char* c : {"clip_l", "clip_g", "t5xxl", "vae"})
+      if (!stdfs::is_directory(*root / model::diffusers_folder(c), ec))
+        return fmt::format("the diffusers pipeline {} has no {}/", root->string(),
+                           model::diffusers_folder(c));
+    return std::nullopt;
+  }
+  auto header = st::read_header(checkpoint);
+  if (!header) return header.error().describe();
+  if (const auto missing = model::missing_components(*header); !missing.empty())
+    return fmt::format("{} has no {}", checkpoint, fmt::join(missing, ", "));
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> pipeline_unavailable(const SmokeOptions& o, const WeightsChoice& weights,
+                                                const std::vector<stdfs::path>& folders) {
+  if (weights.checkpoint.empty())
+    return weights.note.empty()
+               ? std::string("the embedded synthetic model has no text encoders or VAE")
+               : "the embedded synthetic model (no text encoders or VAE) ran: " + weights.note;
+  if (auto lacking = missing_in_weights(weights.checkpoint)) return lacking;
+  auto files = text::find_tokenizers({o.tokenizers, weights.checkpoint, folders});
+  if (!files) return files.error().message + "; " + files.error().hint;
+  return std::nullopt;
+}
+
 Result<std::optional<TextPlan>> prepare_text(const SmokeOptions& o, const WeightsChoice& weights,
+                                             const std::vector<stdfs::path>& folders,
                                              smoke::SmokeRequest& rq) {
   if (o.prompts.empty()) return std::optional<TextPlan>();
   TextPlan plan;
@@ -100,7 +151,7 @@ Result<std::optional<TextPlan>> prepare_text(const SmokeOptions& o, const Weight
   if (!stdfs::is_directory(folder, ec))
     return make_error(Errc::usage, "the folder for the image does not exist", folder.string(),
                       "create it, or pass --image in an existing folder");
-  text::TokenizerSearch search{o.tokenizers, weights.checkpoint, {}};
+  text::TokenizerSearch search{o.tokenizers, weights.checkpoint, folders};
   SD35_TRY(text::TokenizerFiles files, text::find_tokenizers(search));
   SD35_TRY(text::Tokenizers tokenizers, text::Tokenizers::load(files));
   smoke::TextToImage t;

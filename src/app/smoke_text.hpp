@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "app/smoke.hpp"
 #include "app/smoke_weights.hpp"
@@ -28,10 +29,25 @@ struct TextPlan {
 // --negative/--image/--tokenizers need --prompt, --size in multiples of 16 (Errc::usage).
 Status check_text_options(const SmokeOptions& options);
 
+// Folders after --tokenizers and the checkpoint's own that may hold the tokenizers: the
+// manifest's fetched extra files (fetch::tokenizers_dir), when they are in the cache.
+std::vector<std::filesystem::path> tokenizer_candidates(const GlobalOptions& global,
+                                                        const Manifest& manifest,
+                                                        const SmokeOptions& options);
+
+// Why the prompt -> image pipeline cannot run on these weights with these tokenizers (nullopt:
+// it can): the embedded model (no text encoders or VAE), a checkpoint that lacks a component, no
+// tokenizer files. For `up`'s default prompt (SmokeOptions::prompt_optional).
+std::optional<std::string> pipeline_unavailable(const SmokeOptions& options,
+                                                const WeightsChoice& weights,
+                                                const std::vector<std::filesystem::path>& folders);
+
 // With prompts, finds and runs the tokenizers into `rq.text` (options checked already).
 // nullopt: no prompt, the MMDiT-only smoke.
 Result<std::optional<TextPlan>> prepare_text(const SmokeOptions& options,
-                                             const WeightsChoice& weights, smoke::SmokeRequest& rq);
+                                             const WeightsChoice& weights,
+                                             const std::vector<std::filesystem::path>& folders,
+                                             smoke::SmokeRequest& rq);
 
 // Reads the plugin's pixels, writes the PNG, sets doc["image"] and adds a summary line.
 // Errc::unavailable when the plugin produced no image (an older plugin).

@@ -76,6 +76,35 @@ Status honest_proof(const nlohmann::json& smoke_doc, const Manifest& manifest) {
                     "candidate's cuda list to accept a CPU-only environment");
 }
 
+Status check_up_options(const UpOptions& o) {
+  if (o.no_image && (!o.prompt.empty() || !o.image.empty()))
+    return make_error(Errc::usage,
+                      fmt::format("--no-image with {}", o.prompt.empty() ? "--image" : "--prompt"),
+                      "--no-image", "drop --no-image to make the image, or drop --prompt/--image");
+  return {};
+}
+
+// The smoke stage's prompt: the first image, unless --no-image. Without --prompt the default
+// prompt is optional: where the pipeline cannot run, the smoke says why and `up` goes on.
+void first_image_options(const UpOptions& o, SmokeOptions& so) {
+  if (o.no_image) return;
+  so.prompts = {o.prompt.empty() ? std::string(kFirstImagePrompt) : o.prompt};
+  so.image = o.image.empty() ? (stdfs::path(o.dir) / kFirstImage).string() : o.image;
+  so.seed = kFirstImageSeed;
+  so.prompt_optional = o.prompt.empty();
+}
+
+// The summary line about the first image: where it is, or why there is none.
+std::optional<std::string> first_image_line(const nlohmann::json& documents) {
+  if (!documents.contains("smoke") || !documents["smoke"].is_object()) return std::nullopt;
+  const nlohmann::json& d = documents["smoke"];
+  if (d.contains("image") && d["image"].is_object())
+    return fmt::format("first image: {} (pixels sha256 {})", d["image"].value("path", ""),
+                       d["image"].value("fingerprint", "").substr(0, 16));
+  if (d.contains("image_note")) return "no first image: " + d.value("image_note", "");
+  return std::nullopt;
+}
+
 // The `up` result: every stage with its status and seconds, the stages' documents, and the
 // last line: what the smoke proved, or where `up` stopped.
 nlohmann::json up_document(const std::vector<StageRecord>& stages, const nlohmann::json& documents,
@@ -94,6 +123,7 @@ nlohmann::json up_document(const std::vector<StageRecord>& stages, const nlohman
   const std::string proven = !smoke_summary.empty() && smoke_summary.back().is_string()
                                  ? smoke_summary.back().get<std::string>()
                                  : std::string("proven");
+  if (auto line = first_image_line(documents)) summary.push_back(*line);
   summary.push_back(
       ok ? fmt::format("up: {}; lockfile {}", proven, lock_file)
          : "up: NOT proven: stopped at the first stage that did not pass (see above)");
@@ -107,6 +137,7 @@ nlohmann::json up_document(const std::vector<StageRecord>& stages, const nlohman
 }  // namespace
 
 Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& reporter) {
+  SD35_TRY_STATUS(check_up_options(o));
   std::error_code ec;
   stdfs::create_directories(o.dir, ec);
   const std::string resolution = (stdfs::path(o.dir) / "sd35-resolve.json").string();
@@ -203,6 +234,7 @@ Result<Outcome> up(const GlobalOptions& global, const UpOptions& o, Reporter& re
     SmokeOptions so;
     so.venv = o.venv;  // the environment `install` just made, not the tool's own libtorch
     so.host_file = o.host_file;
+    first_image_options(o, so);
     SD35_TRY(Outcome res, smoke(global, so, r));
     if (res == Outcome::ok) SD35_TRY_STATUS(honest_proof(r.document, manifest));
     // A record for the user; the lock stage gets the document in process (documents["smoke"]).

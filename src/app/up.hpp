@@ -1,11 +1,19 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "app/context.hpp"
 
 namespace sd35::app {
+
+// The first image `up` makes when the weights and tokenizers allow it (docs/cli.md#up): this
+// prompt and seed, at the manifest's smoke latent and steps, written as kFirstImage in --dir.
+inline constexpr const char* kFirstImagePrompt =
+    "a red fox sitting in fresh snow at sunrise, detailed fur, photograph";
+inline constexpr std::int64_t kFirstImageSeed = 42;
+inline constexpr const char* kFirstImage = "sd35-first-image.png";
 
 struct UpOptions {
   std::string dir = ".";  // where sd35-resolve.json, sd35-smoke.json and sd35.lock.json go
@@ -17,6 +25,11 @@ struct UpOptions {
   bool skip_fetch = false;            // use what is in the cache (verify still checks it)
   std::string python;                 // interpreter that creates the venv (install --python)
   bool system_site_packages = false;  // install --system-site-packages
+  // The first image: --prompt makes it required (no image is then a failure of `up`), --image
+  // puts it elsewhere than <dir>/sd35-first-image.png, --no-image skips it.
+  std::string prompt;
+  std::string image;
+  bool no_image = false;
 };
 
 // doctor -> resolve -> fetch -> verify -> (install) -> smoke -> lock, stopping at the first stage

@@ -1,6 +1,9 @@
 #include "app/verify_lock.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "app/probe.hpp"
 #include "app/smoke.hpp"
@@ -35,6 +38,18 @@ SmokeOptions smoke_options(const gate::SmokeParams& p) {
   o.python = p.python;
   o.host_file = p.host_file;
   for (const auto& [name, spec] : p.companions) o.requires_.push_back(name + spec);
+  if (p.image) {
+    o.prompts = {p.image->prompt};
+    o.negatives = {p.image->negative};
+    o.seed = p.image->seed;
+    o.size = p.image->size;
+    // The picture is only compared, by its pixels' fingerprint: a file of this process's own,
+    // removed after the run.
+    std::error_code ec;
+    o.image = (std::filesystem::temp_directory_path(ec) /
+               fmt::format("sd35-gate-{}.png", static_cast<long>(::getpid())))
+                  .string();
+  }
   return o;
 }
 
@@ -42,7 +57,11 @@ SmokeOptions smoke_options(const gate::SmokeParams& p) {
 gate::SmokeRunner in_process_smoke(const GlobalOptions& global, Reporter& reporter) {
   return [&global, &reporter](const gate::SmokeParams& p) -> Result<gate::SmokeOutcome> {
     SmokeCapture capture(reporter);
-    SD35_TRY(Outcome outcome, smoke(global, smoke_options(p), capture));
+    const SmokeOptions o = smoke_options(p);
+    auto ran = smoke(global, o, capture);
+    std::error_code ec;
+    if (!o.image.empty()) std::filesystem::remove(o.image, ec);
+    SD35_TRY(Outcome outcome, std::move(ran));
     return gate::SmokeOutcome{outcome == Outcome::ok, std::move(capture.document)};
   };
 }

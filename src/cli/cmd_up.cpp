@@ -21,6 +21,13 @@ void add_up_command(CLI::App& root, const app::GlobalOptions& global, Runner& ch
   cmd->add_flag("--system-site-packages", opts->system_site_packages,
                 "Let a new venv see the interpreter's packages (a preinstalled torch)");
   cmd->add_flag("--skip-fetch", opts->skip_fetch, "Do not download; verify what the cache holds");
+  cmd->add_option("--prompt", opts->prompt,
+                  "Prompt of the first image (default: a fixed prompt; required to succeed when "
+                  "given)");
+  cmd->add_option("--image", opts->image,
+                  "Where the first image goes (default: "
+                  "<dir>/sd35-first-image.png)");
+  cmd->add_flag("--no-image", opts->no_image, "Make no first image (MMDiT-only smoke)");
   cmd->callback([&chosen, &global, opts] {
     chosen = [&global, opts](Reporter& r) { return app::up(global, *opts, r); };
   });

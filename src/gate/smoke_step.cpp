@@ -49,6 +49,49 @@ void sampling_params(const nlohmann::json& locked, SmokeParams& p) {
   p.precision = string_at(locked, "requested_precision");
 }
 
+// The locked prompt run, when the lock has one of a single prompt: the image's fingerprint is of
+// the first picture, and the batch's other prompts are not recorded.
+std::optional<ImageParams> image_params(const nlohmann::json& locked) {
+  if (!locked.contains("image") || !locked["image"].is_object()) return std::nullopt;
+  const auto params = locked["image"].value("params", nlohmann::json::object());
+  if (!params.is_object() || !params.contains("prompt") || params.value("batch", 1) != 1)
+    return std::nullopt;
+  ImageParams ip;
+  ip.prompt = string_at(params, "prompt");
+  ip.negative = string_at(params, "negative_prompt");
+  if (params.contains("seed") && params["seed"].is_number_integer())
+    ip.seed = params["seed"].get<std::int64_t>();
+  ip.size = string_at(params, "size");
+  return ip;
+}
+
+std::string locked_image_fingerprint(const nlohmann::json& locked) {
+  if (!locked.contains("image") || !locked["image"].is_object()) return {};
+  return string_at(locked["image"], "fingerprint");
+}
+
+// smoke:image: the same picture from the same prompt, seed and size (the pixels' sha256).
+Finding image_finding(const nlohmann::json& locked, const nlohmann::json& doc) {
+  const std::string want = locked_image_fingerprint(locked);
+  const std::string got = doc.contains("image") && doc["image"].is_object()
+                              ? string_at(doc["image"], "fingerprint")
+                              : std::string();
+  if (got == want)
+    return gate_finding("smoke:image", "smoke image", Verdict::pass,
+                        fmt::format("the locked prompt makes the locked image again (pixels "
+                                    "sha256 {})",
+                                    want.substr(0, 16)));
+  const std::string detail =
+      got.empty()
+          ? fmt::format("the locked prompt made no image here ({}); locked pixels sha256 {}",
+                        doc.value("image_note", std::string("no image in the result")), want)
+          : fmt::format("image pixels sha256 {} != locked {}", got, want);
+  return gate_finding("smoke:image", "smoke image", Verdict::fail, detail,
+                      "the text encoders, MMDiT or VAE give another picture on this machine: run "
+                      "`sd35-setup smoke --prompt` with the locked image.params to compare, or "
+                      "re-lock (`sd35-setup up`) if the change is intended");
+}
+
 Finding fingerprint_failure(std::string detail, std::string fix) {
   return gate_finding("smoke:fingerprint", "smoke fingerprint", Verdict::fail, std::move(detail),
                       std::move(fix));
@@ -82,6 +125,8 @@ SmokeParams smoke_params(const nlohmann::json& locked, const stdfs::path& cache_
     p.synthetic = true;
   else
     p.checkpoint = locked_checkpoint(locked, cache_dir);
+  p.image = image_params(locked);
+  if (p.image && !p.image->size.empty()) p.latent.reset();  // the size is the latent x 8
   const auto env = locked.value("environment", nlohmann::json::object());
   if (!where.venv.empty())
     p.venv = where.venv;
@@ -138,6 +183,8 @@ std::vector<Finding> check_smoke(const std::optional<nlohmann::json>& locked,
   // The run's timings for metrics (fleet::prometheus_text): step time per path, GEMM probe.
   for (const char* key : {"paths", "gemm_probe"})
     if (doc.contains(key)) out.back().data[key] = doc[key];
+  if (!locked_image_fingerprint(*locked).empty() && image_params(*locked))
+    out.push_back(image_finding(*locked, doc));
   return out;
 }
 

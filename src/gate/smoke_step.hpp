@@ -4,6 +4,7 @@
 // the result.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -23,6 +24,13 @@ struct SmokeEnvironment {
   std::string host_file;  // GPU facts from a described host instead of the probe
 };
 
+// The locked prompt -> image run (lock.smoke.image.params), to make the same picture again.
+struct ImageParams {
+  std::string prompt, negative;
+  std::int64_t seed = 0;
+  std::string size;  // "HxW" pixels
+};
+
 // What the locked smoke ran, as the parameters of a new run.
 struct SmokeParams {
   std::optional<int> steps;
@@ -34,6 +42,7 @@ struct SmokeParams {
   std::string venv, python;  // the environment; both empty = built-in
   std::map<std::string, std::string> companions;  // name -> "==version" (or "" for any)
   std::string host_file;
+  std::optional<ImageParams> image;  // set: run the locked prompt (then latent is unset)
 };
 
 struct SmokeOutcome {
@@ -51,8 +60,8 @@ SmokeParams smoke_params(const nlohmann::json& locked, const std::filesystem::pa
 std::vector<std::string> environment_differences(const nlohmann::json& locked,
                                                  const nlohmann::json& now);
 
-// smoke:environment and smoke:fingerprint findings. locked: the lock's smoke section (nullopt:
-// the lock has none, a failure).
+// smoke:environment, smoke:fingerprint and, when the lock has an image, smoke:image findings.
+// locked: the lock's smoke section (nullopt: the lock has none, a failure).
 std::vector<Finding> check_smoke(const std::optional<nlohmann::json>& locked,
                                  const std::filesystem::path& cache_dir,
                                  const SmokeEnvironment& where, const SmokeRunner& run);

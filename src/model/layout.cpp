@@ -1,5 +1,7 @@
 #include "model/layout.hpp"
 
+#include <algorithm>
+
 namespace sd35::model {
 namespace {
 
@@ -81,6 +83,16 @@ std::optional<std::string_view> sai_mmdit_key(std::string_view name) {
 
 const std::array<Component, 4>& bundled_components() {
   return kComponents;
+}
+
+std::vector<std::string_view> missing_components(const st::Header& header) {
+  std::vector<std::string_view> missing;
+  for (const auto& c : kComponents) {
+    const bool found = std::any_of(header.tensors.begin(), header.tensors.end(),
+                                   [&](const auto& t) { return starts_with(t.name, c.prefix); });
+    if (!found) missing.push_back(c.label);
+  }
+  return missing;
 }
 
 std::string component_of(std::string_view name, Layout layout, std::string_view prefix) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "safetensors/safetensors.hpp"
 
@@ -77,6 +78,10 @@ struct Component {
   std::string_view label;   // "CLIP-L text encoder"
 };
 const std::array<Component, 4>& bundled_components();
+
+// The labels of the bundled components (text encoders, VAE) an all-in-one header lacks: what the
+// prompt -> image pipeline would miss in it. Empty when the file carries the whole pipeline.
+std::vector<std::string_view> missing_components(const st::Header& header);
 
 // The component a tensor belongs to: "diffusion_model", a bundled component's prefix without
 // its trailing dot ("text_encoders.clip_l", "first_stage_model"), or "other".

@@ -148,29 +148,21 @@ Encoded encode(const Encoders& m, const TokenIds& ids, const Exec& e) {
   return r;
 }
 
-Result<Encoders> load_encoders(const std::shared_ptr<st::File>& file, const Exec& e) {
+Result<Encoders> load_encoders(const PipelineSource& source, const Exec& e) {
   Encoders m;
-  SD35_TRY(m.clip_l, load_clip(file, "clip_l"));
-  SD35_TRY(m.clip_g, load_clip(file, "clip_g"));
-  SD35_TRY(m.t5, load_t5(file));
+  SD35_TRY(m.clip_l, load_clip(source, "clip_l"));
+  SD35_TRY(m.clip_g, load_clip(source, "clip_g"));
+  SD35_TRY(m.t5, load_t5(source));
   to_device(m.clip_l, e);
   to_device(m.clip_g, e);
   to_device(m.t5, e);
   return m;
 }
 
-Result<VaeDecoder> load_vae_on(const std::shared_ptr<st::File>& file, const Exec& e) {
-  SD35_TRY(VaeDecoder vae, load_vae(file));
+Result<VaeDecoder> load_vae_on(const PipelineSource& source, const Exec& e) {
+  SD35_TRY(VaeDecoder vae, load_vae(source));
   to_device(vae, e);
   return vae;
-}
-
-// Bytes a stage's weights take on the device (stored dtypes; FP8 stays one byte).
-std::uint64_t stored_bytes(const st::File& file, std::string_view prefix) {
-  std::uint64_t n = 0;
-  for (const auto& t : file.header().tensors)
-    if (t.name.rfind(prefix, 0) == 0) n += t.nbytes();
-  return n;
 }
 
 struct MemoryPlan {
@@ -187,13 +179,14 @@ struct MemoryPlan {
 
 // Everything resident when weights + the largest stage's activations fit in 90 % of the free
 // memory; otherwise load -> run -> free one stage at a time. The CPU (no free figure) keeps all.
-MemoryPlan plan_memory(const st::File& file, const Exec& e, std::int64_t batch, std::int64_t h,
-                       std::int64_t w) {
+MemoryPlan plan_memory(const PipelineSource& source, const Exec& e, std::int64_t batch,
+                       std::int64_t h, std::int64_t w) {
   MemoryPlan p;
   p.free = free_memory(e.device);
-  p.encoders = stored_bytes(file, "text_encoders.");
-  p.mmdit = stored_bytes(file, "model.diffusion_model.");
-  p.vae = stored_bytes(file, "first_stage_model.decoder.");
+  // Bytes each stage's weights take on the device (stored dtypes; FP8 stays one byte).
+  p.encoders = source.stored_bytes("text_encoders");
+  p.mmdit = source.stored_bytes("mmdit");
+  p.vae = source.stored_bytes("vae");
   // The VAE's full-resolution 128-channel float32 tensors dominate: ~10 of them alive at once.
   p.activations = static_cast<std::uint64_t>(batch * h * w * 128 * 4 * 10);
   const std::uint64_t need = p.encoders + p.mmdit + p.vae + p.activations;
@@ -267,11 +260,11 @@ bool fp8_requested(Precision p) {
   return p == Precision::fp8 || p == Precision::fp8_weights;
 }
 
-Status encode_stage(const std::shared_ptr<st::File>& file, const SmokeRequest& rq, const Exec& e,
+Status encode_stage(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
                     std::optional<Encoders>& enc, Run& run) {
   if (!enc) {
     const auto t0 = Clock::now();
-    SD35_TRY(enc, load_encoders(file, e));
+    SD35_TRY(enc, load_encoders(source, e));
     run.timings["load_text_encoders"] = ms_since(t0);
   }
   const auto t0 = Clock::now();
@@ -282,12 +275,13 @@ Status encode_stage(const std::shared_ptr<st::File>& file, const SmokeRequest& r
   run.fp8_spelling = enc->t5.fp8_spelling;
   bool fp8 = false;
   for (const auto& l : enc->t5.layers) fp8 = fp8 || l.q.fp8 || l.wi0.fp8;
-  if (fp8) {
+  // The recompute reads the all-in-one file's bytes; a diffusers T5 is stored unquantised.
+  if (fp8 && source.all_in_one()) {
     // The first prompt's first 32 tokens: the float32 CPU recompute of a full-size block 0
     // (190 M weights) is then ~12 GFLOP instead of ~100 for all 256.
     const auto t_check = Clock::now();
     const at::Tensor ids = ids_tensor(rq.text->prompt_ids.t5xxl).narrow(0, 0, 1).narrow(1, 0, 32);
-    SD35_TRY(run.t5_check, t5_scale_check(enc->t5, *file, ids, e));
+    SD35_TRY(run.t5_check, t5_scale_check(enc->t5, *source.all_in_one(), ids, e));
     run.timings["t5_scale_check"] = ms_since(t_check);
   }
   return sd35::ok();
@@ -325,11 +319,11 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
   return sd35::ok();
 }
 
-Status vae_stage(const std::shared_ptr<st::File>& file, const Exec& e,
-                 std::optional<VaeDecoder>& vae, Run& run) {
+Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeDecoder>& vae,
+                 Run& run) {
   if (!vae) {
     const auto t0 = Clock::now();
-    SD35_TRY(vae, load_vae_on(file, e));
+    SD35_TRY(vae, load_vae_on(source, e));
     run.timings["load_vae"] = ms_since(t0);
   }
   const auto t0 = Clock::now();
@@ -341,11 +335,11 @@ Status vae_stage(const std::shared_ptr<st::File>& file, const Exec& e,
 }
 
 // Runs the three stages under the memory plan.
-Status run_stages(const std::shared_ptr<st::File>& file, const SmokeRequest& rq, const Exec& e,
-                  Run& run, Reporter& reporter) {
+Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Exec& e, Run& run,
+                  Reporter& reporter) {
   const auto b = static_cast<std::int64_t>(rq.text->prompt_ids.clip_l.size());
   const MemoryPlan plan =
-      plan_memory(*file, e, b, std::int64_t{rq.latent_h} * 8, std::int64_t{rq.latent_w} * 8);
+      plan_memory(source, e, b, std::int64_t{rq.latent_h} * 8, std::int64_t{rq.latent_w} * 8);
   run.memory = plan.to_json();
   // Short memory also means decoding in tiles (the 1024^2 decode alone needs several GiB).
   run.tiled = !plan.resident && plan.free > 0 &&
@@ -359,10 +353,10 @@ Status run_stages(const std::shared_ptr<st::File>& file, const SmokeRequest& rq,
   std::optional<VaeDecoder> vae;
   if (plan.resident) {
     const auto t0 = Clock::now();
-    SD35_TRY(enc, load_encoders(file, e));
+    SD35_TRY(enc, load_encoders(source, e));
     run.timings["load_text_encoders"] = ms_since(t0);
   }
-  SD35_TRY_STATUS(encode_stage(file, rq, e, enc, run));
+  SD35_TRY_STATUS(encode_stage(source, rq, e, enc, run));
   if (!plan.resident) {
     enc.reset();
     release_cached(e.device);
@@ -372,7 +366,7 @@ Status run_stages(const std::shared_ptr<st::File>& file, const SmokeRequest& rq,
     mmdit.reset();
     release_cached(e.device);
   }
-  SD35_TRY_STATUS(vae_stage(file, e, vae, run));
+  SD35_TRY_STATUS(vae_stage(source, e, vae, run));
   run.memory["peak_bytes"] = peak_memory(e.device);
   run.memory["peak_kind"] = e.device.is_cuda() ? "cuda caching allocator" : "process peak RSS";
   run.memory["tiled_decode"] = run.tiled;
@@ -489,10 +483,9 @@ Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter)
                  "--checkpoint", "pass the all-in-one sd3.5_large_fp8_scaled.safetensors"};
   SD35_TRY(Exec e, plan_exec(rq.precision, rq.device));
   if (!e.note.empty()) reporter.warn(e.note);
-  SD35_TRY(auto opened, st::File::open(rq.checkpoint));
-  const auto file = std::make_shared<st::File>(std::move(opened));
+  SD35_TRY(PipelineSource source, PipelineSource::open(rq.checkpoint));
   Run run;
-  SD35_TRY_STATUS(run_stages(file, rq, e, run, reporter));
+  SD35_TRY_STATUS(run_stages(source, rq, e, run, reporter));
   const std::string pixels = rgb8_pixels(run.image);
   if (!rq.text->pixels_out.empty())
     SD35_TRY_STATUS(fs::write_file_atomic(rq.text->pixels_out, pixels));
@@ -549,9 +542,8 @@ Result<Tensor32> decode_with_vae(const std::string& checkpoint, const Tensor32& 
                                  Precision precision, const std::string& device, int tile) {
   try {
     SD35_TRY(Exec e, plan_exec(precision, device));
-    SD35_TRY(auto opened, st::File::open(checkpoint));
-    const auto file = std::make_shared<st::File>(std::move(opened));
-    SD35_TRY(VaeDecoder vae, load_vae_on(file, e));
+    SD35_TRY(PipelineSource source, PipelineSource::open(checkpoint));
+    SD35_TRY(VaeDecoder vae, load_vae_on(source, e));
     const at::Tensor in =
         torch::from_blob(const_cast<float*>(z.data.data()), z.shape, at::kFloat).clone();
     return to32(tile > 0 ? vae_decode_tiled(vae, in, e, tile, tile / 4) : vae_decode(vae, in, e));

@@ -136,10 +136,13 @@ Result<nlohmann::json> check_t5_fp8_scales(const std::string& checkpoint,
                                            Precision precision, const std::string& device,
                                            ScaleFault fault) {
   try {
-    SD35_TRY(auto opened, st::File::open(checkpoint));
-    auto file = std::make_shared<st::File>(std::move(opened));
+    SD35_TRY(PipelineSource source, PipelineSource::open(checkpoint));
+    if (!source.all_in_one())
+      return Error{Errc::usage, "the T5 scale check reads an all-in-one file", checkpoint,
+                   "pass the all-in-one FP8 file (a diffusers T5 is stored unquantised)"};
+    const auto& file = source.all_in_one();
     SD35_TRY(Exec e, plan_exec(precision, device));
-    SD35_TRY(T5Encoder t5, load_t5(file));
+    SD35_TRY(T5Encoder t5, load_t5(source));
     for (auto& l : t5.layers)
       for (Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.wi0, &l.wi1, &l.wo})
         if (lin->fp8 && fault != ScaleFault::none)

@@ -1,9 +1,13 @@
 // The text encoders (CLIP-L, CLIP-G, T5-XXL) and the VAE decoder of the SD3.5 pipeline, read from
-// a ComfyUI all-in-one file (text_encoders.*, first_stage_model.*). TORCH HEADER: include it only
-// from src/smoke/*.cpp; the host reaches all of this through run_smoke (smoke/smoke.hpp).
+// a ComfyUI all-in-one file (text_encoders.*, first_stage_model.*) or a diffusers pipeline folder.
+// TORCH HEADER: include it only from src/smoke/*.cpp; the host reaches all of this through
+// run_smoke (smoke/smoke.hpp).
 #pragma once
 
+#include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,14 +15,24 @@
 
 namespace sd35::smoke {
 
-// The tensors of one file under a name prefix ("text_encoders.t5xxl.transformer."). FP8 weights
-// keep one byte per element with their per-tensor scale, in either spelling: `scale_weight` (+ the
-// prefix's `scaled_fp8` marker) or `weight_scale` (+ `comfy_quant` JSON).
+// The tensors of one component under a name prefix ("text_encoders.t5xxl.transformer." in an
+// all-in-one file; "" in a diffusers component folder, whose tensors may be in several shards).
+// FP8 weights keep one byte per element with their per-tensor scale, in either spelling:
+// `scale_weight` (+ the prefix's `scaled_fp8` marker) or `weight_scale` (+ `comfy_quant` JSON).
 struct WeightSet {
-  std::shared_ptr<st::File> file;
+  std::vector<std::shared_ptr<st::File>> files;
   std::string prefix;
   std::string component;  // what the user knows it as: "CLIP-L text encoder", "VAE decoder"
+  // The stored name (after the prefix) of a name the loader asks for: a diffusers VAE's names for
+  // the LDM names (model::diffusers_vae_name). Unset: the same name; nullopt: not stored.
+  std::function<std::optional<std::string>(const std::string&)> rename;
 
+  struct Found {
+    const st::File* file = nullptr;
+    const st::TensorInfo* info = nullptr;
+  };
+  [[nodiscard]] std::optional<Found> find(const std::string& name) const;
+  [[nodiscard]] std::string where() const;  // the (first) file, for messages
   [[nodiscard]] bool has(const std::string& name) const;
   [[nodiscard]] std::vector<std::int64_t> shape(const std::string& name) const;  // {} if absent
   // Counts name_prefix + "N" + name_suffix for N = 0, 1, ... (layers, blocks).
@@ -33,6 +47,30 @@ struct WeightSet {
 // tensors is there.
 Result<WeightSet> open_weights(const std::shared_ptr<st::File>& file, const std::string& prefix,
                                const std::string& component);
+
+// Where the text encoders and the VAE are read from: an all-in-one file (text_encoders.*,
+// first_stage_model.*) or a diffusers pipeline folder (text_encoder/, text_encoder_2/,
+// text_encoder_3/, vae/ beside transformer/; model::diffusers_pipeline_root).
+class PipelineSource {
+ public:
+  static Result<PipelineSource> open(const std::string& checkpoint);
+  // "clip_l", "clip_g", "t5xxl" or "vae" (label: what messages call it).
+  [[nodiscard]] Result<WeightSet> weights(const std::string& component,
+                                          const std::string& label) const;
+  // The all-in-one file; nullptr for a diffusers folder.
+  [[nodiscard]] const std::shared_ptr<st::File>& all_in_one() const { return file_; }
+  // Stored bytes of "text_encoders", "mmdit" or "vae" (the decoder), for the memory plan.
+  [[nodiscard]] std::uint64_t stored_bytes(std::string_view part) const;
+  // vae/config.json's scaling_factor and shift_factor when the folder has them.
+  std::optional<double> scaling_factor, shift_factor;
+
+ private:
+  std::shared_ptr<st::File> file_;
+  std::filesystem::path root_;
+  // The component files opened so far: CPU tensors are views of their mappings, so the mappings
+  // live as long as the source (the run), not only as long as one WeightSet.
+  mutable std::vector<std::shared_ptr<st::File>> opened_;
+};
 
 struct ClipLayer {
   Linear q, k, v, out, fc1, fc2;
@@ -86,9 +124,9 @@ struct VaeDecoder {
   double shift_factor = 0.0609;
 };
 
-Result<ClipText> load_clip(const std::shared_ptr<st::File>& file, const std::string& name);
-Result<T5Encoder> load_t5(const std::shared_ptr<st::File>& file);
-Result<VaeDecoder> load_vae(const std::shared_ptr<st::File>& file);
+Result<ClipText> load_clip(const PipelineSource& source, const std::string& name);
+Result<T5Encoder> load_t5(const PipelineSource& source);
+Result<VaeDecoder> load_vae(const PipelineSource& source);
 
 // Moves weights to the exec's device (FP8 stays FP8).
 void to_device(ClipText& m, const Exec& e);

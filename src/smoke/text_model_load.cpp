@@ -1,4 +1,5 @@
-// Loaders of the text encoders and the VAE decoder from an all-in-one (ComfyUI) file. All sizes
+// Loaders of the text encoders and the VAE decoder from an all-in-one (ComfyUI) file or a diffusers
+// pipeline folder (PipelineSource). All sizes
 // come from the tensors: the same code reads the tiny fixture and the real CLIP-L/G, T5-XXL.
 #include <fmt/format.h>
 
@@ -15,7 +16,7 @@ bool is_fp8(st::Dtype d) {
 
 Result<float> scalar_value(const WeightSet& w, const std::string& name) {
   SD35_TRY(at::Tensor t, w.tensor(name));
-  const std::string where = w.file->path().string() + ": " + w.prefix + name;
+  const std::string where = w.where() + ": " + w.prefix + name;
   if (t.numel() != 1)
     return Error{Errc::unsupported_version,
                  fmt::format("{} has {} elements; only per-tensor FP8 scales are supported", name,
@@ -31,9 +32,9 @@ Result<float> scalar_value(const WeightSet& w, const std::string& name) {
 // comfy_quant: JSON bytes naming the format; only per-tensor float8 is understood.
 Status check_quant_format(const WeightSet& w, const std::string& base) {
   const std::string name = base + ".comfy_quant";
-  if (!w.has(name)) return ok();
-  const auto* info = w.file->header().find(w.prefix + name);
-  const auto bytes = w.file->bytes(*info);
+  const auto found = w.find(name);
+  if (!found) return ok();
+  const auto bytes = found->file->bytes(*found->info);
   auto doc = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
   const std::string format = (!doc.is_discarded() && doc.is_object() && doc.contains("format") &&
                               doc["format"].is_string())
@@ -42,7 +43,7 @@ Status check_quant_format(const WeightSet& w, const std::string& base) {
   if (format != "float8_e4m3fn" && format != "float8_e5m2")
     return Error{Errc::unsupported_version,
                  fmt::format("quantisation format \"{}\" is not supported", format),
-                 w.file->path().string() + ": " + w.prefix + name,
+                 w.where() + ": " + w.prefix + name,
                  "only per-tensor float8_e4m3fn / float8_e5m2 scaled weights are read"};
   return ok();
 }
@@ -121,14 +122,30 @@ void add_bytes(std::uint64_t& n, const Linear& l) {
 
 }  // namespace
 
+std::optional<WeightSet::Found> WeightSet::find(const std::string& name) const {
+  std::string stored = name;
+  if (rename) {
+    auto renamed = rename(name);
+    if (!renamed) return std::nullopt;
+    stored = std::move(*renamed);
+  }
+  for (const auto& f : files)
+    if (const auto* info = f->header().find(prefix + stored)) return Found{f.get(), info};
+  return std::nullopt;
+}
+
+std::string WeightSet::where() const {
+  return files.empty() ? component : files.front()->path().string();
+}
+
 bool WeightSet::has(const std::string& name) const {
-  return file->header().find(prefix + name) != nullptr;
+  return find(name).has_value();
 }
 
 std::vector<std::int64_t> WeightSet::shape(const std::string& name) const {
-  const auto* info = file->header().find(prefix + name);
-  if (!info) return {};
-  return {info->shape.begin(), info->shape.end()};
+  const auto found = find(name);
+  if (!found) return {};
+  return {found->info->shape.begin(), found->info->shape.end()};
 }
 
 int WeightSet::count(const std::string& name_prefix, const std::string& name_suffix) const {
@@ -138,12 +155,12 @@ int WeightSet::count(const std::string& name_prefix, const std::string& name_suf
 }
 
 Result<at::Tensor> WeightSet::tensor(const std::string& name) const {
-  const auto* info = file->header().find(prefix + name);
-  if (!info)
+  const auto found = find(name);
+  if (!found)
     return Error{Errc::bad_input,
-                 fmt::format("{}: tensor {}{} is missing", component, prefix, name),
-                 file->path().string(), "the checkpoint is incomplete or of another model family"};
-  return mapped_tensor(*file, *info);
+                 fmt::format("{}: tensor {}{} is missing", component, prefix, name), where(),
+                 "the checkpoint is incomplete or of another model family"};
+  return mapped_tensor(*found->file, *found->info);
 }
 
 Result<Linear> WeightSet::linear(const std::string& base) const {
@@ -152,7 +169,7 @@ Result<Linear> WeightSet::linear(const std::string& base) const {
   if (has(base + ".bias")) {
     SD35_TRY(l.bias, tensor(base + ".bias"));
   }
-  const auto dtype = file->header().find(prefix + base + ".weight")->dtype;
+  const auto dtype = find(base + ".weight")->info->dtype;
   if (!is_fp8(dtype)) return l;
   l.fp8 = true;
   l.e5m2 = dtype == st::Dtype::F8_E5M2;
@@ -165,19 +182,20 @@ Result<Linear> WeightSet::linear(const std::string& base) const {
   return Error{Errc::bad_input,
                fmt::format("{}: FP8 weight {}{}.weight has no scale_weight / weight_scale",
                            component, prefix, base),
-               file->path().string(),
+               where(),
                "the scaled-FP8 file is damaged or in an unknown spelling; using it unscaled would "
                "give noise"};
 }
 
 std::string WeightSet::spelling() const {
   bool scale_weight = false, weight_scale = false, comfy = false;
-  for (const auto& t : file->header().tensors) {
-    if (t.name.rfind(prefix, 0) != 0) continue;
-    scale_weight |= t.name.ends_with(".scale_weight");
-    weight_scale |= t.name.ends_with(".weight_scale");
-    comfy |= t.name.ends_with(".comfy_quant");
-  }
+  for (const auto& f : files)
+    for (const auto& t : f->header().tensors) {
+      if (t.name.rfind(prefix, 0) != 0) continue;
+      scale_weight |= t.name.ends_with(".scale_weight");
+      weight_scale |= t.name.ends_with(".weight_scale");
+      comfy |= t.name.ends_with(".comfy_quant");
+    }
   std::string s = scale_weight ? "scale_weight" : (weight_scale ? "weight_scale" : "");
   if (!s.empty() && has("scaled_fp8")) s += "+scaled_fp8";
   if (!s.empty() && comfy) s += "+comfy_quant";
@@ -187,7 +205,7 @@ std::string WeightSet::spelling() const {
 Result<WeightSet> open_weights(const std::shared_ptr<st::File>& file, const std::string& prefix,
                                const std::string& component) {
   for (const auto& t : file->header().tensors)
-    if (t.name.rfind(prefix, 0) == 0) return WeightSet{file, prefix, component};
+    if (t.name.rfind(prefix, 0) == 0) return WeightSet{{file}, prefix, component, {}};
   return Error{Errc::not_found,
                fmt::format("the checkpoint has no {} (no tensor under \"{}\")", component, prefix),
                file->path().string(),
@@ -195,10 +213,10 @@ Result<WeightSet> open_weights(const std::shared_ptr<st::File>& file, const std:
                "encoders and the VAE"};
 }
 
-Result<ClipText> load_clip(const std::shared_ptr<st::File>& file, const std::string& name) {
+Result<ClipText> load_clip(const PipelineSource& source, const std::string& name) {
   const std::string label =
       name == "clip_l" ? "CLIP-L text encoder (clip_l)" : "CLIP-G text encoder (clip_g)";
-  SD35_TRY(WeightSet w, open_weights(file, "text_encoders." + name + ".transformer.", label));
+  SD35_TRY(WeightSet w, source.weights(name, label));
   ClipText m;
   m.name = name;
   SD35_TRY(m.token_embedding, w.tensor("text_model.embeddings.token_embedding.weight"));
@@ -213,8 +231,8 @@ Result<ClipText> load_clip(const std::shared_ptr<st::File>& file, const std::str
   }
   const int n = w.count("text_model.encoder.layers.", ".layer_norm1.weight");
   if (n < 2)
-    return Error{Errc::bad_input, fmt::format("{} has {} layers (needs >= 2)", label, n),
-                 file->path().string(), "the penultimate hidden state needs two layers at least"};
+    return Error{Errc::bad_input, fmt::format("{} has {} layers (needs >= 2)", label, n), w.where(),
+                 "the penultimate hidden state needs two layers at least"};
   for (int i = 0; i < n; ++i) {
     SD35_TRY(ClipLayer l, load_clip_layer(w, i));
     m.layers.push_back(std::move(l));
@@ -224,15 +242,14 @@ Result<ClipText> load_clip(const std::shared_ptr<st::File>& file, const std::str
     return Error{Errc::unsupported_version,
                  fmt::format("{} is {} wide: no known head count for that width", label,
                              m.token_embedding.size(1)),
-                 file->path().string(), "SD3's CLIP-L is 768 wide and CLIP-G 1280"};
+                 w.where(), "SD3's CLIP-L is 768 wide and CLIP-G 1280"};
   // SD3's CLIP-L is OpenAI's (quick_gelu); CLIP-G is OpenCLIP bigG (exact gelu).
   m.quick_gelu = name == "clip_l";
   return m;
 }
 
-Result<T5Encoder> load_t5(const std::shared_ptr<st::File>& file) {
-  SD35_TRY(WeightSet w,
-           open_weights(file, "text_encoders.t5xxl.transformer.", "T5-XXL text encoder (t5xxl)"));
+Result<T5Encoder> load_t5(const PipelineSource& source) {
+  SD35_TRY(WeightSet w, source.weights("t5xxl", "T5-XXL text encoder (t5xxl)"));
   T5Encoder m;
   SD35_TRY(m.embedding, w.has("shared.weight") ? w.tensor("shared.weight")
                                                : w.tensor("encoder.embed_tokens.weight"));
@@ -245,15 +262,15 @@ Result<T5Encoder> load_t5(const std::shared_ptr<st::File>& file) {
     m.layers.push_back(std::move(l));
   }
   if (m.layers.empty())
-    return Error{Errc::bad_input, "T5-XXL text encoder has no encoder blocks",
-                 file->path().string(), ""};
+    return Error{Errc::bad_input, "T5-XXL text encoder has no encoder blocks", w.where(),
+                 "the checkpoint is incomplete or of another model family"};
   m.heads = static_cast<int>(m.relative_bias.size(1));
   m.fp8_spelling = w.spelling();
   return m;
 }
 
-Result<VaeDecoder> load_vae(const std::shared_ptr<st::File>& file) {
-  SD35_TRY(WeightSet w, open_weights(file, "first_stage_model.", "VAE (first_stage_model)"));
+Result<VaeDecoder> load_vae(const PipelineSource& source) {
+  SD35_TRY(WeightSet w, source.weights("vae", "VAE decoder"));
   VaeDecoder m;
   const std::string d = "decoder.";
   SD35_TRY(m.conv_in, w.linear(d + "conv_in"));
@@ -265,6 +282,10 @@ Result<VaeDecoder> load_vae(const std::shared_ptr<st::File>& file) {
   SD35_TRY(m.attn_k, w.linear(d + "mid.attn_1.k"));
   SD35_TRY(m.attn_v, w.linear(d + "mid.attn_1.v"));
   SD35_TRY(m.attn_out, w.linear(d + "mid.attn_1.proj_out"));
+  // LDM's attention projections are 1x1 convs, diffusers' Linear layers: the same numbers.
+  for (Linear* l : {&m.attn_q, &m.attn_k, &m.attn_v, &m.attn_out})
+    if (l->weight.dim() == 2)
+      l->weight = l->weight.view({l->weight.size(0), l->weight.size(1), 1, 1});
   SD35_TRY(m.norm_out_w, vector_of(w, d + "norm_out.weight"));
   SD35_TRY(m.norm_out_b, vector_of(w, d + "norm_out.bias"));
   SD35_TRY(m.conv_out, w.linear(d + "conv_out"));
@@ -273,8 +294,10 @@ Result<VaeDecoder> load_vae(const std::shared_ptr<st::File>& file) {
   }
   const int levels = w.count(d + "up.", ".block.0.conv1.weight");
   if (levels == 0)
-    return Error{Errc::bad_input, "VAE decoder has no up blocks (decoder.up.N)",
-                 file->path().string(), "the VAE must be in LDM names (first_stage_model.*)"};
+    return Error{Errc::bad_input, "VAE decoder has no up blocks (decoder.up.N / up_blocks.N)",
+                 w.where(),
+                 "the VAE must be in LDM names (first_stage_model.*) or diffusers AutoencoderKL "
+                 "names (vae/)"};
   for (int i = 0; i < levels; ++i) {
     VaeDecoder::Level level;
     const std::string p = fmt::format("{}up.{}.", d, i);
@@ -288,6 +311,8 @@ Result<VaeDecoder> load_vae(const std::shared_ptr<st::File>& file) {
     }
     m.levels.push_back(std::move(level));
   }
+  if (source.scaling_factor) m.scaling_factor = *source.scaling_factor;
+  if (source.shift_factor) m.shift_factor = *source.shift_factor;
   return m;
 }
 

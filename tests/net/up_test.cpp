@@ -4,14 +4,18 @@
 // on a GPU-less host whose manifest allows CPU, it proves the CPU environment, re-runs from state,
 // and the gate passes. The fetch stage is covered by fetch_test.cpp against the local hub; here it
 // is skipped.
+#include "app/up.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "lock/lockfile.hpp"
 #include "net/local_index.hpp"
 #include "support/test_env.hpp"
 #include "support/tiny_model_cache.hpp"
@@ -34,7 +38,7 @@ nlohmann::json stage(const nlohmann::json& doc, const std::string& name) {
 std::string setup_model(test::TempDir& dir, const nlohmann::json& environment) {
   auto model = *fs::read_file(test::data_dir() /
                               "sd3-reference/tiny-large/tiny-large_fp8_scaled.safetensors");
-  const std::string oid = sha256_hex(model);
+  std::string oid = sha256_hex(model);
   testing::place_in_cache(dir, kCommit, "model.safetensors", oid, model);
   dir.write("manifest.json",
             testing::tiny_manifest(
@@ -146,6 +150,20 @@ TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
   EXPECT_EQ(lock["smoke"]["source"], "cache") << lock["smoke"].dump();
   EXPECT_EQ(lock["smoke"]["cache"]["commit"], kCommit);
   EXPECT_EQ(lock["smoke"]["cache"]["files"][0]["oid"], oid);
+  // This MMDiT-only file has no text encoders, VAE or tokenizers: no first image, `up` says why
+  // and carries on.
+  EXPECT_FALSE(lock["smoke"].contains("image")) << lock["smoke"].dump();
+  EXPECT_FALSE(stdfs::exists(dir / "state/sd35-first-image.png"));
+  EXPECT_NE(doc["documents"]["smoke"].value("image_note", "").find("has no"), std::string::npos)
+      << doc["documents"]["smoke"].dump();
+  EXPECT_NE(doc.dump().find("no first image: "), std::string::npos) << doc["summary"].dump();
+  // Asked for explicitly, the image is required: no tokenizers is then a failure of `up`.
+  auto asked = up_args(dir, url, {"--prompt", "a fox"});
+  *(std::find(asked.begin(), asked.end(), "--dir") + 1) = (dir / "asked").string();
+  const auto no_tokenizers = test::run_cli(asked, kPipEnv, std::chrono::minutes(5));
+  EXPECT_EQ(no_tokenizers.exit_code, 2) << no_tokenizers.out << no_tokenizers.err;
+  EXPECT_NE(no_tokenizers.out.find("tokenizer"), std::string::npos) << no_tokenizers.out;
+  EXPECT_FALSE(stdfs::exists(dir / "asked/sd35.lock.json"));
 
   // Re-run: verify answers from its state file (nothing rehashed); the lock is the same but for the
   // smoke timings (a fresh measurement), and the smoke fingerprint is identical.
@@ -176,7 +194,7 @@ TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
   EXPECT_EQ(test::run_cli(gate, kPipEnv).exit_code, 0);
   // --smoke re-runs the smoke test through the plugin and compares its fingerprint with the lock's.
   auto with_smoke = gate;
-  with_smoke.push_back("--smoke");
+  with_smoke.emplace_back("--smoke");
   auto smoked = test::run_cli(with_smoke, kPipEnv, std::chrono::minutes(3));
   EXPECT_EQ(smoked.exit_code, 0) << smoked.out << smoked.err;
   // The cache moved (another mount point, another machine): the gate finds the locked weights by
@@ -195,6 +213,85 @@ TEST(Up, ProvesACpuOnlyHostWhoseManifestAllowsCpuAndReRunsFromState) {
   stdfs::remove(blob);
   dir.write("cache/models--org--tiny/blobs/" + oid, corrupt);
   EXPECT_EQ(test::run_cli(gate, kPipEnv).exit_code, 4);
+}
+
+// An all-in-one file with its text encoders and VAE, and the tokenizers in the model's snapshot
+// (as a diffusers repository carries them): `up` writes the first image next to the lock, and the
+// lock records its fingerprint and parameters.
+void setup_pipeline_model(test::TempDir& dir) {
+  const stdfs::path set = test::data_dir() / "sd3-pipeline/pipe-large";
+  auto model = *fs::read_file(set / "pipe-large_all_in_one_fp8.safetensors");
+  const std::string oid = sha256_hex(model);
+  testing::place_in_cache(dir, kCommit, "model.safetensors", oid, model);
+  for (const char* rel :
+       {"tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer_3/spiece.model"}) {
+    auto bytes = *fs::read_file(set / rel, 64u << 20);
+    testing::place_in_cache(dir, kCommit, rel, sha256_hex(bytes), bytes);
+  }
+  dir.write("manifest.json",
+            testing::tiny_manifest(
+                {{"path", "model.safetensors"}, {"size", model.size()}, {"sha256", oid}},
+                {{"python", ">=3.8"}, {"candidates", {{{"torch", "2.9.1"}, {"cuda", {"cpu"}}}}}},
+                {{"steps", 2}, {"latent", {16, 16}}})
+                .dump());
+}
+
+TEST(Up, WritesTheFirstImageNextToTheLock) {
+  if (test::cli_binary().empty() || !proc::which("python3"))
+    GTEST_SKIP() << "needs SD35_BIN and python3";
+  test::TempDir dir;
+  sd35::testing::LocalIndex index(dir / "index");
+  ASSERT_GT(index.port(), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
+  setup_pipeline_model(dir);
+  write_host(dir, "resolve-nogpu.json");
+  auto run = test::run_cli(up_args(dir, url, {}), kPipEnv, std::chrono::minutes(5));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto doc = nlohmann::json::parse(run.out);
+  const stdfs::path png = dir / "state/sd35-first-image.png";
+  ASSERT_TRUE(stdfs::exists(png)) << doc["documents"]["smoke"].dump();
+  const auto lock = nlohmann::json::parse(*fs::read_file(dir / "state/sd35.lock.json"));
+  const auto& image = lock["smoke"]["image"];
+  EXPECT_EQ(image["fingerprint"], doc["documents"]["smoke"]["image"]["fingerprint"]);
+  EXPECT_EQ(image["params"]["prompt"], app::kFirstImagePrompt);
+  EXPECT_EQ(image["params"]["seed"], app::kFirstImageSeed);
+  EXPECT_EQ(image["params"]["size"], "128x128");
+  EXPECT_EQ(image["width"], 128);
+  EXPECT_FALSE(image.contains("path")) << "the lock holds no path of this machine";
+  EXPECT_NE(doc.dump().find("first image: " + png.string()), std::string::npos)
+      << doc["summary"].dump();
+
+  // The gate re-runs the locked prompt and compares the picture as well as the MMDiT fingerprint.
+  const std::string lock_path = (dir / "state/sd35.lock.json").string();
+  const std::vector<std::string> gate = {
+      "--cache", (dir / "cache").string(),     "--json", "verify", "--lock", lock_path,
+      "--host",  (dir / "host.json").string(), "--smoke"};
+  const auto passed = test::run_cli(gate, kPipEnv, std::chrono::minutes(3));
+  ASSERT_EQ(passed.exit_code, 0) << passed.out << passed.err;
+  EXPECT_NE(passed.out.find("the locked prompt makes the locked image again"), std::string::npos)
+      << passed.out;
+  // A lock whose image differs (re-digested, so only the picture is wrong) fails: exit 4, naming
+  // the check and both fingerprints.
+  auto edited = *lock::load(lock_path);
+  (*edited.smoke)["image"]["fingerprint"] = std::string(64, 'e');
+  ASSERT_TRUE(fs::write_file_atomic(lock_path, lock::serialize(edited)).has_value());
+  const auto failed = test::run_cli(gate, kPipEnv, std::chrono::minutes(3));
+  EXPECT_EQ(failed.exit_code, 4) << failed.out << failed.err;
+  EXPECT_NE(failed.out.find("smoke:image"), std::string::npos) << failed.out;
+  EXPECT_NE(failed.out.find(std::string(64, 'e')), std::string::npos) << failed.out;
+  EXPECT_NE(failed.out.find(image["fingerprint"].get<std::string>()), std::string::npos);
+
+  // --no-image: the MMDiT-only smoke, no picture, no image in the lock.
+  auto plain_args = up_args(dir, url, {"--no-image"});
+  *(std::find(plain_args.begin(), plain_args.end(), "--dir") + 1) = (dir / "plain").string();
+  auto skipped = test::run_cli(plain_args, kPipEnv, std::chrono::minutes(5));
+  ASSERT_EQ(skipped.exit_code, 0) << skipped.out << skipped.err;
+  EXPECT_FALSE(stdfs::exists(dir / "plain/sd35-first-image.png"));
+  const auto plain = nlohmann::json::parse(*fs::read_file(dir / "plain/sd35.lock.json"));
+  EXPECT_FALSE(plain["smoke"].contains("image"));
+  // --no-image with --prompt is a usage error.
+  EXPECT_EQ(test::run_cli(up_args(dir, url, {"--no-image", "--prompt", "x"}), kPipEnv).exit_code,
+            2);
 }
 
 }  // namespace

@@ -180,6 +180,56 @@ TEST(GateSmoke, JudgesTheRunnersResult) {
   EXPECT_EQ(none.at(0).verdict, Verdict::fail);
 }
 
+// A lock made with a prompt: the gate runs the same prompt, seed and size, and compares the
+// picture.
+TEST(GateSmoke, TheLockedPromptRunsAgainAndItsImageIsCompared) {
+  auto locked = locked_smoke();
+  locked["image"] = {{"fingerprint", std::string(64, 'a')},
+                     {"width", 128},
+                     {"height", 128},
+                     {"params",
+                      {{"prompt", "a fox"},
+                       {"negative_prompt", "blurry"},
+                       {"seed", 42},
+                       {"size", "128x128"},
+                       {"batch", 1}}}};
+  const auto p = smoke_params(locked, "/c", {});
+  ASSERT_TRUE(p.image.has_value());
+  EXPECT_EQ(p.image->prompt, "a fox");
+  EXPECT_EQ(p.image->negative, "blurry");
+  EXPECT_EQ(p.image->seed, 42);
+  EXPECT_EQ(p.image->size, "128x128");
+  EXPECT_FALSE(p.latent.has_value()) << "the size sets the latent";
+
+  auto runner = [](const nlohmann::json& doc) {
+    return [doc](const SmokeParams&) -> Result<SmokeOutcome> { return SmokeOutcome{true, doc}; };
+  };
+  nlohmann::json same{{"fingerprint", locked["fingerprint"]},
+                      {"environment", locked["environment"]},
+                      {"image", {{"fingerprint", std::string(64, 'a')}}}};
+  auto pass = check_smoke(locked, "/c", {}, runner(same));
+  EXPECT_EQ(find(pass, "smoke:image")->verdict, Verdict::pass);
+  EXPECT_EQ(find(pass, "smoke:fingerprint")->verdict, Verdict::pass);
+  auto other = same;
+  other["image"]["fingerprint"] = std::string(64, 'b');
+  auto fail = check_smoke(locked, "/c", {}, runner(other));
+  ASSERT_NE(find(fail, "smoke:image"), nullptr);
+  EXPECT_EQ(find(fail, "smoke:image")->verdict, Verdict::fail);
+  EXPECT_NE(find(fail, "smoke:image")->detail.find(std::string(64, 'b')), std::string::npos);
+  EXPECT_NE(find(fail, "smoke:image")->detail.find(std::string(64, 'a')), std::string::npos);
+  EXPECT_FALSE(find(fail, "smoke:image")->fix.empty());
+  other.erase("image");
+  other["image_note"] = "no tokenizer files";
+  auto none = check_smoke(locked, "/c", {}, runner(other));
+  EXPECT_NE(find(none, "smoke:image")->detail.find("no tokenizer files"), std::string::npos);
+
+  // A lock without an image, or of a batch (only the first prompt is recorded): no prompt re-run.
+  EXPECT_FALSE(smoke_params(locked_smoke(), "/c", {}).image.has_value());
+  locked["image"]["params"]["batch"] = 2;
+  EXPECT_FALSE(smoke_params(locked, "/c", {}).image.has_value());
+  EXPECT_EQ(find(check_smoke(locked, "/c", {}, runner(same)), "smoke:image"), nullptr);
+}
+
 TEST(Gate, FastModeRunsNoSmokeAndTheResultIsAPlainDocument) {
   sd35::test::TempDir dir;
   auto l = h100_lock();

@@ -79,7 +79,8 @@ void expect_dims_match_config(const Inferred& r, const nlohmann::json& cfg) {
 TEST(ModelLayout, SaiAllInOneFilesAreRecognisedWithTheirPrefix) {
   for (const std::string set : {"tiny-large", "tiny-mmditx"}) {
     for (const std::string kind : {"_sai_bf16", "_fp8_scaled"}) {
-      const auto h = header_of(set + "/" + set + kind + ".safetensors");
+      const auto h =
+          header_of(std::string(set).append("/").append(set).append(kind).append(".safetensors"));
       const Inferred r = infer(h);
       EXPECT_TRUE(holds_mmdit(h));
       EXPECT_EQ(r.layout, Layout::sai) << set << kind;
@@ -160,6 +161,9 @@ TEST(ModelLayout, MmditBytesLeaveOutBundledEncodersAndVae) {
   ASSERT_TRUE(h.has_value());
   EXPECT_EQ(mmdit_tensor_bytes(*h), 48u);
   EXPECT_FALSE(holds_mmdit(st::Header{}));
+  // What the prompt -> image pipeline would miss in it: CLIP-G, T5 (CLIP-L and the VAE are there).
+  EXPECT_EQ(missing_components(*h),
+            (std::vector<std::string_view>{"CLIP-G text encoder", "T5-XXL text encoder"}));
 }
 
 // The smoke's config inference (internal names, fused qkv) goes through the same dims inference
