@@ -89,7 +89,7 @@ std::vector<std::string_view> missing_components(const st::Header& header) {
   std::vector<std::string_view> missing;
   for (const auto& c : kComponents) {
     const bool found = std::any_of(header.tensors.begin(), header.tensors.end(),
-                                   [&](const auto& t) { return starts_with(t.name, c.prefix); });
+                                   [&](const auto& t) { return t.name.starts_with(c.prefix); });
     if (!found) missing.push_back(c.label);
   }
   return missing;
