@@ -77,7 +77,7 @@ TEST(ParserInputs, PipReportWrongTypesAreBadInput) {
   const std::string url = R"("url":"https://h/x-1.0-py3-none-any.whl")";
   // Each of these threw nlohmann::type_error.
   for (
-      const std::string report : {
+      const std::string& report : {
           std::string(R"({"version":1,"install":[]})"),
           std::string(R"({"version":"1","install":[1]})"),
           R"({"version":"1","install":[{"metadata":[],"download_info":{)" + url + "}}]}",

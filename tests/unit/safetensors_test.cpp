@@ -12,10 +12,8 @@ namespace sd35::st {
 namespace {
 
 using sd35::testing::f32_bytes;
-using sd35::testing::filled;
 using sd35::testing::st_file;
 using sd35::testing::st_file_raw;
-using sd35::testing::StTensor;
 using sd35::testing::TempDir;
 using sd35::testing::write_bytes;
 

@@ -62,8 +62,8 @@ std::string bf16(std::size_t n) {
 std::vector<StTensor> tiny_sai(bool qk, bool dual) {
   const std::string p = "model.diffusion_model.";
   std::vector<StTensor> t = {
-      {p + "x_embedder.proj.weight", "BF16", {8, 16, 2, 2}, bf16(8 * 16 * 4)},
-      {p + "pos_embed", "BF16", {1, 16, 8}, bf16(16 * 8)},
+      {p + "x_embedder.proj.weight", "BF16", {8, 16, 2, 2}, bf16(std::size_t{8} * 16 * 4)},
+      {p + "pos_embed", "BF16", {1, 16, 8}, bf16(std::size_t{16} * 8)},
       {p + "context_embedder.weight", "BF16", {8, 12}, bf16(96)},
       {p + "y_embedder.mlp.0.weight", "BF16", {8, 10}, bf16(80)},
       {p + "joint_blocks.0.x_block.attn.qkv.weight", "BF16", {24, 8}, bf16(192)},
@@ -311,6 +311,7 @@ class IndexTest : public ::testing::Test {
   TempDir dir;
   void shard(const std::string& name, const std::vector<std::string>& tensors) {
     std::vector<StTensor> t;
+    t.reserve(tensors.size());
     for (const auto& n : tensors) t.push_back({n, "F32", {1}, f32_bytes({1})});
     write_bytes(dir.path() / "transformer" / name, st_file(t));
   }
