@@ -13,6 +13,7 @@
 #include "safetensors/safetensors.hpp"
 #include "smoke/smoke.hpp"
 #include "support/safetensors_writer.hpp"
+#include "support/sd3_pipeline.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
 #include "util/reporter.hpp"
@@ -22,10 +23,6 @@ namespace stdfs = std::filesystem;
 using sd35::testing::StTensor;
 
 namespace {
-
-stdfs::path pipe_dir() {
-  return sd35::test::data_dir() / "sd3-pipeline" / "pipe-large";
-}
 
 // An LDM VAE decoder name (after first_stage_model.) in diffusers' AutoencoderKL spelling; ""
 // for the encoder (not needed to decode).
@@ -58,7 +55,7 @@ std::string diffusers_vae(const std::string& ldm, int levels) {
 
 // The all-in-one file as a diffusers pipeline folder under `root`.
 void write_diffusers_folder(const stdfs::path& root) {
-  auto file = sd35::st::File::open(pipe_dir() / "pipe-large_all_in_one_fp8.safetensors");
+  auto file = sd35::st::File::open(sd35::test::all_in_one());
   ASSERT_TRUE(file) << file.error().describe();
   int levels = 0;
   while (file->header().find("first_stage_model.decoder.up." + std::to_string(levels) +
@@ -103,40 +100,10 @@ void write_diffusers_folder(const stdfs::path& root) {
   sd35::testing::write_bytes(root / "model_index.json", "{}");
 }
 
-smoke::TokenIds ids_of(const nlohmann::json& ref, std::size_t first, std::size_t count) {
-  smoke::TokenIds ids;
-  for (std::size_t i = first; i < first + count; ++i) {
-    const auto& t = ref["token_ids"];
-    ids.clip_l.push_back(t["clip_l/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-    ids.clip_g.push_back(t["clip_g/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-    ids.t5xxl.push_back(t["t5xxl/" + std::to_string(i)].get<std::vector<std::int64_t>>());
-  }
-  return ids;
-}
-
-// The fixture's prompts (latents_in of the reference), fp32 on the CPU.
+// The fixture protocol (support/sd3_pipeline.hpp) with its dump and pixels in `out`.
 smoke::SmokeRequest request(const std::string& checkpoint, const stdfs::path& out) {
-  const auto ref = nlohmann::json::parse(*sd35::fs::read_file(pipe_dir() / "reference.json"));
-  const std::size_t batch = ref["prompts"].size();
-  smoke::SmokeRequest rq;
-  rq.checkpoint = checkpoint;
-  rq.device = "cpu";
-  rq.precision = smoke::Precision::fp32;
-  rq.latent_h = ref["height"].get<int>() / 8;
-  rq.latent_w = ref["width"].get<int>() / 8;
-  rq.sampling = {ref["steps"].get<int>(), ref["guidance"].get<double>(),
-                 ref["shift"].get<double>()};
-  rq.inputs = (pipe_dir() / "reference.safetensors").string();
-  rq.dump = (out / "dump.safetensors").string();
-  rq.gemm_probe = false;
-  smoke::TextToImage text;
-  text.prompts = ref["prompts"].get<std::vector<std::string>>();
-  text.negatives = ref["negative_prompts"].get<std::vector<std::string>>();
-  text.prompt_ids = ids_of(ref, 0, batch);
-  text.negative_ids = ids_of(ref, batch, batch);
-  text.pixels_out = (out / "pixels.rgb").string();
-  rq.text = text;
-  return rq;
+  return sd35::test::fixture_request(checkpoint, (out / "dump.safetensors").string(),
+                                     (out / "pixels.rgb").string());
 }
 
 TEST(PipelineDiffusers, AFolderGivesTheAllInOnePicture) {
@@ -145,8 +112,7 @@ TEST(PipelineDiffusers, AFolderGivesTheAllInOnePicture) {
   stdfs::create_directories(dir / "aio");
   stdfs::create_directories(dir / "diff");
   sd35::NullReporter quiet;
-  auto aio = smoke::run_smoke(
-      request((pipe_dir() / "pipe-large_all_in_one_fp8.safetensors").string(), dir / "aio"), quiet);
+  auto aio = smoke::run_smoke(request(sd35::test::all_in_one(), dir / "aio"), quiet);
   ASSERT_TRUE(aio) << aio.error().describe();
   auto diff = smoke::run_smoke(request((dir / "pipe").string(), dir / "diff"), quiet);
   ASSERT_TRUE(diff) << diff.error().describe();
