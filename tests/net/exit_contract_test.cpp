@@ -210,6 +210,7 @@ const Row kRows[] = {
     {"lock_diff_usage", {"lock", "diff"}, 2, "a"},
     {"lock_export_usage", {"lock", "export", "--format", "conda"}, 2, "conda"},
     {"up_usage", {"up", "--jobs", "0"}, 2, "--jobs"},
+    {"up_usage_no_image_with_prompt", {"up", "--no-image", "--prompt", "x"}, 2, "--no-image"},
     {"first_run_usage", {"first-run", "--bogus"}, 2, "--bogus"},
     // missing local file (2)
     {"doctor_missing_manifest", {"--manifest", "{tmp}/nope.json", "doctor"}, 2, "{tmp}/nope.json"},
