@@ -2,6 +2,7 @@
 // conditioning -> CFG flow-matching Euler with the MMDiT -> VAE decoder -> 8-bit pixels. Stages
 // are loaded, run and freed in turn unless the GPU holds them all (the memory plan).
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/record_function.h>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -221,7 +222,11 @@ Result<at::Tensor> denoise(const Model& model, const Exec& e, const at::Tensor& 
   at::Tensor x = noise.to(e.device, at::kFloat);
   const at::Tensor ctx = at::cat({uncond.embeds, cond.embeds}, 0);
   const at::Tensor pooled = at::cat({uncond.pooled, cond.pooled}, 0);
+  // A named range per step, so a profiler (tests/tools/gpu_profile_pipeline.py) can tell this
+  // path's kernels from the reference run's; free when no profiler listens.
+  const std::string range = "sd35.denoise_step." + std::string(to_string(e.effective));
   for (std::size_t i = 0; i < static_cast<std::size_t>(spec.steps); ++i) {
+    RECORD_USER_SCOPE(range.c_str());
     const auto t0 = Clock::now();
     const at::Tensor t = at::full({2 * x.size(0)}, ts[i], at::TensorOptions().dtype(at::kFloat));
     SD35_TRY(at::Tensor v, forward(model, e, at::cat({x, x}, 0), ctx, pooled, t));

@@ -15,7 +15,7 @@
 # Environment: BENCH_STEPS (28), BENCH_SIZE (1024x1024), BENCH_PRECISION (unset: the manifest's
 # default, fp8, which also runs the bf16 reference denoise of the fp8-vs-bf16 check), BENCH_SMALL=1
 # (the --small file at 64x64: a quick plumbing test), BENCH_BUDGET_S (540: later runs are skipped
-# when less than their estimate is left).
+# when less than their estimate is left), BENCH_RUNS ("first steady cap16g": which runs).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T0=$(date +%s)
@@ -109,9 +109,9 @@ total = t.get("total") or 0
 print(f"   pipeline total {total/1000:.2f}s of {wall:.2f}s wall ({100*total/1000/wall if wall else 0:.0f}%); "
       f"device {p.get('device')} precision {p.get('requested_precision')}->{p.get('effective_precision')} "
       f"t5 {p.get('t5_fp8_spelling')}")
-for k in ("load_text_encoders", "encode", "load_mmdit", "denoise", "denoise_bf16_reference", "load_vae", "decode"):
-    if k in t:
-        print(f"   {k:24} {t[k]/1000:8.2f}s {100*t[k]/total if total else 0:5.1f}%")
+for k, v in t.items():
+    if isinstance(v, (int, float)) and k != "total":
+        print(f"   {k:24} {v/1000:8.2f}s {100*v/total if total else 0:5.1f}%")
 st = t.get("denoise_steps") or []
 if st:
     s = sorted(st)
@@ -148,17 +148,19 @@ run_smoke() {  # name timeout [env...]
   return 0
 }
 
+RUNS=" ${BENCH_RUNS:-first steady cap16g} "
+want() { [[ $RUNS == *" $1 "* ]]; }
 log "run 1 (first: plugin build, weights freshly written)"
-run_smoke first $(( $(left) - 60 < 300 ? $(left) - 60 : 300 ))
+want first && run_smoke first $(( $(left) - 60 < 300 ? $(left) - 60 : 300 ))
 log "run 2 (steady: plugin cached, weights in the page cache)"
-if (( $(left) > 90 )); then run_smoke steady $(( $(left) - 45 < 200 ? $(left) - 45 : 200 )); else echo "skipped: $(left)s left"; fi
+if ! want steady; then echo "not asked for"; elif (( $(left) > 90 )); then run_smoke steady $(( $(left) - 45 < 200 ? $(left) - 45 : 200 )); else echo "skipped: $(left)s left"; fi
 
 # --- a 16 GiB card: another process holds the rest, so cudaMemGetInfo (the plan's free figure)
 # reads ~16 GiB. There is no option or variable in the pipeline to cap it
 # (src/smoke/pipeline.cpp free_memory(): cudaMemGetInfo), and PYTORCH_CUDA_ALLOC_CONF does not
 # change what cudaMemGetInfo reports.
 log "run 3 (16 GiB free: memory held by another process)"
-if (( $(left) > 75 )); then
+if ! want cap16g; then echo "not asked for"; elif (( $(left) > 75 )); then
   rm -f "$O/hold.ready"
   "$PY" - "$O/hold.ready" <<'PYEOF' > "$O/hold.log" 2>&1 &
 import sys, time, torch

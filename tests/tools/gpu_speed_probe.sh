@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# GPU box, one batch: (1) tests/tools/gpu_attention_probe.py (which attention this torch offers at
+# SD3.5 Large's shape, FP8 included); (2) tests/tools/gpu_pipeline_bench.sh's first run (builds the
+# CLI and the plugin, writes the full-size synthetic checkpoint, one prompt -> PNG at 1024^2, 28
+# steps); (3) tests/tools/gpu_profile_pipeline.py on that plugin and checkpoint (the denoise step
+# kernel by kernel); (4) tests/bench/fetch_bench.sh on this machine's NVMe with the CLI just built
+# and git-lfs from .gpucarry/debs-bench.
+#
+#   run(command="OUT=$OUT bash tests/tools/gpu_speed_probe.sh", carry=[".gpucarry"], timeout_s=600)
+#
+# Env: OUT (results), SPEED_PARTS (default "attention pipeline profile fetch").
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+: "${OUT:=/tmp/speed-out}"
+mkdir -p "$OUT"
+T0=$(date +%s)
+PARTS=" ${SPEED_PARTS:-attention pipeline profile fetch} "
+part() { [[ $PARTS == *" $1 "* ]]; }
+log() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
+PY=$(command -v python3)
+
+if part attention; then
+  log "attention probe"
+  timeout 120 "$PY" tests/tools/gpu_attention_probe.py 2>&1 | tee "$OUT/attention.txt"
+fi
+if part pipeline; then
+  log "pipeline bench (first run)"
+  OUT=$OUT BENCH_RUNS=first BENCH_BUDGET_S=330 bash tests/tools/gpu_pipeline_bench.sh 2>&1 \
+    | tee "$OUT/pipeline.txt"
+fi
+if part profile; then
+  log "profile"
+  PLUGIN=$(find build/bench-plugins -name 'libsd35smoke*.so' -newer tests/tools/gpu_speed_probe.sh \
+    2>/dev/null | head -1)
+  [[ -n $PLUGIN ]] || PLUGIN=$(find build/bench-plugins -name 'libsd35smoke*.so' | head -1)
+  MODEL=$PWD/build/bench-model/sd35_large_fp8_synthetic.safetensors
+  if [[ -n $PLUGIN && -f $MODEL ]]; then
+    timeout 200 "$PY" tests/tools/gpu_profile_pipeline.py "$PLUGIN" "$MODEL" --steps 5 2>&1 \
+      | grep -v "^\[W" | tee "$OUT/profile.txt"
+  else
+    echo "no plugin ($PLUGIN) or model ($MODEL)"
+  fi
+fi
+if part fetch; then
+  log "fetch bench"
+  P=$PWD/build/gpu-deps
+  for d in .gpucarry/debs-bench/*.deb; do dpkg -x "$d" "$P"; done
+  LIBDIR=$P/usr/lib/x86_64-linux-gnu
+  PATH=$P/usr/bin:$PATH LD_LIBRARY_PATH=$LIBDIR FETCH_BENCH_REPS=${FETCH_BENCH_REPS:-3} \
+    SD35_BIN=$PWD/build/gpu/bin/sd35-setup timeout $(( 590 - ($(date +%s) - T0) )) \
+    bash tests/bench/fetch_bench.sh 2>&1 | tee "$OUT/fetch-bench.txt"
+  df -h . | tail -1
+  lsblk -d -o NAME,ROTA,MODEL 2>/dev/null | head -5
+fi
+log "done"
