@@ -108,6 +108,55 @@ Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
   }
 }
 
+PrefixHash::PrefixHash(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
+
+PrefixHash::~PrefixHash() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status PrefixHash::advance() {
+  constexpr std::uint64_t kChunk = 1u << 20;
+  std::string buf;
+  for (;;) {
+    std::lock_guard lock(mu_);
+    const std::uint64_t from = hashed_.load(std::memory_order_relaxed);
+    const std::uint64_t upto = std::min(available(), from + kChunk);
+    if (upto <= from) return ok();
+    buf.resize(static_cast<std::size_t>(upto - from));
+    ssize_t r = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(from));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return fs::errno_error(r < 0 ? errno : EIO, "cannot read back the download", path_);
+    hash_.update(buf.data(), static_cast<std::size_t>(r));
+    hashed_.store(from + static_cast<std::uint64_t>(r), std::memory_order_release);
+    reread_.fetch_add(static_cast<std::uint64_t>(r), std::memory_order_relaxed);
+  }
+}
+
+std::pair<std::uint64_t, std::string> PrefixHash::snapshot() {
+  std::lock_guard lock(mu_);
+  Sha256 copy = hash_;
+  return {hashed_.load(std::memory_order_relaxed), copy.hex_digest()};
+}
+
+std::string PrefixHash::digest() {
+  return snapshot().second;
+}
+
+void PrefixHash::reset() {
+  std::lock_guard lock(mu_);
+  hash_ = Sha256();
+  hashed_.store(0, std::memory_order_release);
+  available_.store(0, std::memory_order_release);
+}
+
+// The prefix hash reads through its own descriptor: the transfer may close or move the file.
+Status ObjectFile::bind_prefix_hash() {
+  const int copy = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return fs::errno_error(errno, "cannot open the download file", incomplete_path());
+  prefix_ = std::make_shared<PrefixHash>(copy, incomplete_path());
+  return ok();
+}
+
 Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std::string oid,
                                     std::uint64_t size, std::vector<Segment> fresh_segments) {
   ObjectFile f;
@@ -118,6 +167,7 @@ Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std:
   f.fd_ = ::open(f.incomplete_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (f.fd_ < 0)
     return fs::errno_error(errno, "cannot open the download file", f.incomplete_path());
+  SD35_TRY_STATUS(f.bind_prefix_hash());
   const auto on_disk = static_cast<std::uint64_t>(std::max<off_t>(0, ::lseek(f.fd_, 0, SEEK_END)));
   f.try_resume(on_disk);
   if (f.resumed_bytes_ > 0) return f;
@@ -129,6 +179,7 @@ Result<ObjectFile> ObjectFile::open(const std::filesystem::path& blob_path, std:
     f.fd_ = ::open(f.incomplete_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (f.fd_ < 0)
       return fs::errno_error(errno, "cannot open the download file", f.incomplete_path());
+    SD35_TRY_STATUS(f.bind_prefix_hash());
   }
   return f;
 }
@@ -149,14 +200,15 @@ void ObjectFile::try_resume(std::uint64_t on_disk) {
     resume_dropped_ = "the partial file is shorter than its resume state says";
     return;
   }
-  hash_ = Sha256();
-  hashed_ = 0;
-  if (!hash_from_disk(s->hashed)) {
+  prefix_->reset();
+  prefix_->publish(s->hashed);
+  if (!prefix_->advance() || prefix_->hashed() != s->hashed) {
+    prefix_->reset();
     resume_dropped_ = "the partial file cannot be read back";
     return;
   }
-  Sha256 copy = hash_;
-  if (copy.hex_digest() != s->prefix_sha256) {
+  if (prefix_->digest() != s->prefix_sha256) {
+    prefix_->reset();
     resume_dropped_ = fmt::format(
         "the first {} bytes on disk differ from those downloaded before it stopped (data lost "
         "in a crash or power cut?)",
@@ -164,6 +216,7 @@ void ObjectFile::try_resume(std::uint64_t on_disk) {
     return;
   }
   segments_ = s->segments;
+  prefix_->publish(contiguous_bytes());
   resumed_bytes_ = bytes_present();
   recorded_bytes_ = resumed_bytes_;
 }
@@ -177,11 +230,9 @@ ObjectFile& ObjectFile::operator=(ObjectFile&& o) noexcept {
   std::swap(size_, o.size_);
   std::swap(fd_, o.fd_);
   std::swap(segments_, o.segments_);
-  std::swap(hash_, o.hash_);
-  std::swap(hashed_, o.hashed_);
+  std::swap(prefix_, o.prefix_);
   std::swap(resumed_bytes_, o.resumed_bytes_);
   std::swap(recorded_bytes_, o.recorded_bytes_);
-  std::swap(reread_bytes_, o.reread_bytes_);
   std::swap(resume_dropped_, o.resume_dropped_);
   std::swap(kicked_, o.kicked_);
   return *this;
@@ -211,8 +262,7 @@ void ObjectFile::reset(std::vector<Segment> segments) {
   segments_ = std::move(segments);
   for (auto& s : segments_) s.written = 0;
   kicked_.clear();
-  hash_ = Sha256();
-  hashed_ = 0;
+  prefix_->reset();
   // No truncate: every byte of [0,size) is written again before it counts, and a truncated file
   // makes ext4 flush it at close.
 }
@@ -229,32 +279,20 @@ Status ObjectFile::write(std::size_t seg, const char* data, std::size_t n) {
     }
     done += static_cast<std::size_t>(w);
   }
-  if (off == hashed_) {  // in order: hash from memory, no read-back
-    hash_.update(data, n);
-    hashed_ += n;
-  }
   s.written += n;
+  if (off < prefix_->available() + 1 && off + n > prefix_->available())
+    prefix_->publish(contiguous_bytes());  // this write extended the prefix
   return ok();
 }
 
-// Reads [hashed_, upto) back from the file into the hash.
-Status ObjectFile::hash_from_disk(std::uint64_t upto) {
-  if (upto <= hashed_) return ok();
-  std::string buf(static_cast<std::size_t>(std::min<std::uint64_t>(4u << 20, upto - hashed_)),
-                  '\0');
-  while (hashed_ < upto) {
-    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), upto - hashed_));
-    ssize_t r = ::pread(fd_, buf.data(), want, static_cast<off_t>(hashed_));
-    if (r <= 0) {
-      if (r < 0 && errno == EINTR) continue;
-      return fs::errno_error(r < 0 ? errno : EIO, "cannot read back the download",
-                             incomplete_path());
-    }
-    hash_.update(buf.data(), static_cast<std::size_t>(r));
-    hashed_ += static_cast<std::uint64_t>(r);
-    reread_bytes_ += static_cast<std::uint64_t>(r);
+std::uint64_t ObjectFile::contiguous_bytes() const {
+  std::uint64_t end = 0;
+  for (const auto& s : segments_) {  // in order, tiling [0, size)
+    if (s.start > end) break;
+    end = s.pos();
+    if (!s.done()) break;
   }
-  return ok();
+  return end;
 }
 
 std::pair<std::uint64_t, std::uint64_t> ObjectFile::take_writeback(std::size_t seg) {
@@ -272,19 +310,14 @@ std::pair<std::uint64_t, std::uint64_t> ObjectFile::take_writeback(std::size_t s
 }
 
 Status ObjectFile::catch_up_hash() {
-  for (const auto& s : segments_) {
-    if (hashed_ >= s.end) continue;
-    if (hashed_ < s.start) break;  // a gap: the previous range is not complete
-    SD35_TRY_STATUS(hash_from_disk(s.pos()));
-    if (!s.done()) break;
-  }
-  return ok();
+  prefix_->publish(contiguous_bytes());
+  return prefix_->advance();
 }
 
 Status ObjectFile::save_sidecar() {
   if (fd_ < 0) return ok();  // discarded or placed: nothing to resume
-  Sha256 prefix = hash_;
-  Sidecar s{oid_, size_, hashed_, prefix.hex_digest(), segments_};
+  auto [hashed, digest] = prefix_->snapshot();
+  Sidecar s{oid_, size_, hashed, std::move(digest), segments_};
   // Not flushed: a lost or stale sidecar costs a re-download, never wrong bytes (open() checks the
   // prefix against the disk, finish() the whole object).
   SD35_TRY_STATUS(fs::write_file_atomic(sidecar_path(), to_json(s).dump(), fs::Flush::no));
@@ -294,10 +327,11 @@ Status ObjectFile::save_sidecar() {
 
 Status ObjectFile::verify() {
   SD35_TRY_STATUS(catch_up_hash());
-  if (hashed_ != size_)
+  if (prefix_->hashed() != size_)
     return make_error(Errc::internal,
-                      fmt::format("hashed {} of {} bytes at completion", hashed_, size_), oid_);
-  std::string got = hash_.hex_digest();
+                      fmt::format("hashed {} of {} bytes at completion", prefix_->hashed(), size_),
+                      oid_);
+  std::string got = prefix_->digest();
   if (got != oid_) {
     discard();
     return make_error(

@@ -2,19 +2,23 @@
 // its byte ranges (segments), the SHA-256 of the contiguous prefix, and the sidecar
 // `<oid>.incomplete.json` that lets another process resume it.
 //
-// Hashing in order: bytes that arrive exactly at the hashed prefix's end are hashed from memory as
-// they arrive; bytes of later ranges go to disk only, and are read back (once) when the prefix
-// grows up to them. With one stream, nothing is ever read back.
+// Hashing off the transfer thread: the writer only publishes how far the file is contiguous from
+// byte 0; the prefix hash (PrefixHash) is advanced by another thread (Placer's hash thread) that
+// reads the bytes back right behind the writes, from the page cache they were just written to,
+// and finally by verify(). SHA-256 cannot be parallelised, so one context runs in order while the
+// transfer thread goes on receiving.
 //
 // Resume never trusts saved hash state: the sidecar records the SHA-256 of the hashed prefix, and
 // a later open re-reads that prefix from disk and compares. Bytes lost after a crash (a power cut
 // before the kernel wrote them) therefore show as a mismatch, and the object restarts from zero;
-// every byte that reaches the final hash was either read from the file or hashed as it was written
-// in this run.
+// every byte that reaches the final hash was read from the file.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -51,6 +55,41 @@ nlohmann::json to_json(const Sidecar& s);
 Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
                                   std::uint64_t size);
 
+// The SHA-256 of bytes [0, hashed) of one download, advanced from the file by whichever thread
+// asks (all under one lock). Shared between the ObjectFile and the hash thread, so the file may be
+// moved or placed meanwhile; it reads through its own descriptor.
+class PrefixHash {
+ public:
+  PrefixHash(int fd, std::filesystem::path path);  // owns `fd`
+  PrefixHash(const PrefixHash&) = delete;
+  PrefixHash& operator=(const PrefixHash&) = delete;
+  ~PrefixHash();
+
+  // Bytes [0, n) are on the page cache: the hash may advance up to n.
+  void publish(std::uint64_t n) { available_.store(n, std::memory_order_release); }
+  [[nodiscard]] std::uint64_t available() const {
+    return available_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] std::uint64_t hashed() const { return hashed_.load(std::memory_order_acquire); }
+  // Reads [hashed, available) back into the hash, 1 MiB per lock hold.
+  Status advance();
+  // {hashed, hex digest of that prefix}: what a sidecar records.
+  std::pair<std::uint64_t, std::string> snapshot();
+  // The digest of the whole prefix; call once everything is hashed.
+  std::string digest();
+  void reset();
+  [[nodiscard]] std::uint64_t reread() const { return reread_.load(std::memory_order_acquire); }
+  // Whether the hash thread has this in its queue (set and cleared by it).
+  std::atomic<bool> queued{false};
+
+ private:
+  std::mutex mu_;
+  Sha256 hash_;
+  int fd_ = -1;
+  std::filesystem::path path_;
+  std::atomic<std::uint64_t> hashed_{0}, available_{0}, reread_{0};
+};
+
 class ObjectFile {
  public:
   // Opens (creating) `<blob>.incomplete`; resumes from the sidecar when it is valid and the hashed
@@ -65,8 +104,13 @@ class ObjectFile {
 
   // Writes bytes of segment `seg` at its current position.
   Status write(std::size_t seg, const char* data, std::size_t n);
-  // Feeds the hash with every byte now contiguous after the hashed prefix (reading back from disk).
+  // Feeds the hash with every byte now contiguous after the hashed prefix (read back from the
+  // file).
   Status catch_up_hash();
+  // The prefix hash, for the thread that advances it in the background.
+  [[nodiscard]] const std::shared_ptr<PrefixHash>& prefix_hash() const { return prefix_; }
+  // Bytes written contiguously from 0 but not hashed yet.
+  [[nodiscard]] std::uint64_t hash_lag() const { return prefix_->available() - prefix_->hashed(); }
   // Replaces the plan (e.g. single stream after the server ignored Range); drops progress.
   void reset(std::vector<Segment> segments);
   Status save_sidecar();
@@ -92,7 +136,8 @@ class ObjectFile {
   [[nodiscard]] std::uint64_t resumed_bytes() const { return resumed_bytes_; }
   // Bytes a later run can resume from: those recorded by the last sidecar saved (or loaded).
   [[nodiscard]] std::uint64_t recorded_bytes() const { return recorded_bytes_; }
-  [[nodiscard]] std::uint64_t reread_bytes() const { return reread_bytes_; }
+  // Bytes read back to hash them: the resumed prefix, then every byte (right behind the writes).
+  [[nodiscard]] std::uint64_t reread_bytes() const { return prefix_->reread(); }
   // Why saved progress was dropped at open (empty when it was used or there was none).
   [[nodiscard]] const std::string& resume_dropped() const { return resume_dropped_; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
@@ -107,16 +152,15 @@ class ObjectFile {
   std::uint64_t size_ = 0;
   int fd_ = -1;
   std::vector<Segment> segments_;
-  Sha256 hash_;
-  std::uint64_t hashed_ = 0;
+  std::shared_ptr<PrefixHash> prefix_;
   std::uint64_t resumed_bytes_ = 0;
   std::uint64_t recorded_bytes_ = 0;
-  std::uint64_t reread_bytes_ = 0;
   std::string resume_dropped_;
   std::vector<std::uint64_t> kicked_;  // per range: write-back handed out up to here
 
   void try_resume(std::uint64_t on_disk);
-  Status hash_from_disk(std::uint64_t upto);
+  [[nodiscard]] std::uint64_t contiguous_bytes() const;
+  Status bind_prefix_hash();
 };
 
 }  // namespace sd35::lfs

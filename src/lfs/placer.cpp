@@ -8,6 +8,7 @@ namespace sd35::lfs {
 Placer::Placer(std::function<void()> wake) : wake_(std::move(wake)) {
   place_thread_ = std::thread([this] { place_loop(); });
   writeback_thread_ = std::thread([this] { writeback_loop(); });
+  hash_thread_ = std::thread([this] { hash_loop(); });
 }
 
 Placer::~Placer() {
@@ -18,12 +19,22 @@ Placer::~Placer() {
   cv_.notify_all();
   place_thread_.join();
   writeback_thread_.join();
+  hash_thread_.join();
 }
 
 void Placer::submit(const void* tag, ObjectFile file) {
   {
     std::lock_guard lock(mu_);
     queue_.emplace_back(tag, std::move(file));
+  }
+  cv_.notify_all();
+}
+
+void Placer::hash_behind(const std::shared_ptr<PrefixHash>& hash) {
+  if (hash->queued.exchange(true)) return;  // already waiting for the hash thread
+  {
+    std::lock_guard lock(mu_);
+    hashes_.push_back(hash);
   }
   cv_.notify_all();
 }
@@ -63,6 +74,21 @@ void Placer::writeback_loop() {
   }
 }
 
+void Placer::hash_loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || !hashes_.empty(); });
+    if (stop_) return;  // what is left is hashed by verify() if it is ever placed
+    std::shared_ptr<PrefixHash> hash = std::move(hashes_.front());
+    hashes_.pop_front();
+    lock.unlock();
+    // Cleared first: bytes published while this pass runs queue the hash again.
+    hash->queued.store(false);
+    (void)hash->advance();  // an unreadable file is reported by verify(), on the place thread
+    lock.lock();
+  }
+}
+
 void Placer::place_loop() {
   std::unique_lock lock(mu_);
   for (;;) {
@@ -72,10 +98,12 @@ void Placer::place_loop() {
     queue_.pop_front();
     ++busy_;
     lock.unlock();
-    Status st = file.place();
+    Status st = file.verify();
+    if (st) st = file.place();
+    const std::uint64_t reread = file.reread_bytes();
     lock.lock();
     --busy_;
-    done_.push_back({tag, std::move(st)});
+    done_.push_back({tag, std::move(st), reread});
     cv_.notify_all();
     if (wake_) wake_();
   }

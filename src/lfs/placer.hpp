@@ -1,8 +1,12 @@
-// Finishes verified downloads off the transfer thread: fdatasync (1–3 s for a 1 GiB file on a
-// plain disk), close and rename into blobs/. The transfer loop hands over an ObjectFile whose hash
-// matched and picks up the outcome later; while a file is being placed, its lock stays held.
-// Write-back requests have their own thread: they must not wait behind another file's flush
-// (while object 1 is flushed, object 2's pages would pile up dirty for the final flush).
+// Does a download's disk and hash work off the transfer thread, each on its own thread:
+// - hash: advances each object's prefix SHA-256 right behind the writes (hash_behind);
+// - place: a complete object is verified (the rest of its hash, compared with the oid), flushed
+//   (fdatasync: 1–3 s for a 1 GiB file on a plain disk), closed and renamed into blobs/;
+// - write-back: starts the kernel's write-back of what was written, so the final flush finds
+//   little left (it must not wait behind another file's flush, or object 2's pages would pile up
+//   dirty while object 1 is flushed).
+// The transfer loop hands over an ObjectFile whose bytes are all present and picks up the outcome
+// later; while a file is being placed, its lock stays held.
 #pragma once
 
 #include <condition_variable>
@@ -20,7 +24,8 @@ class Placer {
  public:
   struct Done {
     const void* tag = nullptr;
-    Status status;
+    Status status;             // Errc::integrity: the content did not match (already discarded)
+    std::uint64_t reread = 0;  // bytes read back to hash the object
   };
 
   // `wake` is called (from the worker thread) after each file is placed.
@@ -29,7 +34,10 @@ class Placer {
   Placer& operator=(const Placer&) = delete;
   ~Placer();  // places what was handed over, then joins
 
+  // Verifies and places a complete object.
   void submit(const void* tag, ObjectFile file);
+  // Advances `hash` up to what its writer has published, soon, on the hash thread.
+  void hash_behind(const std::shared_ptr<PrefixHash>& hash);
   // Starts the kernel's write-back of [offset, offset+length) of `fd` (dup'ed here, so the caller
   // may close its own) without waiting for it: the final flush then finds little left to write.
   void start_writeback(int fd, std::uint64_t offset, std::uint64_t length);
@@ -41,6 +49,7 @@ class Placer {
  private:
   void place_loop();
   void writeback_loop();
+  void hash_loop();
 
   std::function<void()> wake_;
   std::mutex mu_;
@@ -51,10 +60,11 @@ class Placer {
     std::uint64_t offset, length;
   };
   std::deque<Writeback> writebacks_;
+  std::deque<std::shared_ptr<PrefixHash>> hashes_;
   std::vector<Done> done_;
   int busy_ = 0;
   bool stop_ = false;
-  std::thread place_thread_, writeback_thread_;
+  std::thread place_thread_, writeback_thread_, hash_thread_;
 };
 
 }  // namespace sd35::lfs

@@ -71,6 +71,7 @@ class Engine {
   void note_restarts();
   void fail(Obj& o, Error err);
   void finalize(Obj& o);
+  void on_not_placed(Obj& o, Error e);
   void collect_placed();
   bool refresh(Obj& o);
   bool acquire(Obj& o);
@@ -164,22 +165,19 @@ bool Engine::refresh(Obj& o) {
   return true;
 }
 
-// Verified here (the hash); flushed and renamed by the placer thread, so the transfer loop never
-// waits for the disk. collect_placed() completes the object.
+// Verified (the rest of the hash), flushed and renamed by the placer's thread, so the transfer
+// loop never waits for the hash or the disk. collect_placed() completes the object.
 void Engine::finalize(Obj& o) {
-  auto st = o.file->verify();
-  reread_ += o.file->reread_bytes();
-  if (st) {
-    placer_->submit(&o, std::move(*o.file));
-    o.file.reset();
-    o.placing = true;
-    return;
-  }
-  Error e = std::move(st).error();
+  placer_->submit(&o, std::move(*o.file));
+  o.file.reset();
+  o.placing = true;
+}
+
+// The placer found the content wrong (and discarded it): once, download it again.
+void Engine::on_not_placed(Obj& o, Error e) {
   if (e.code == Errc::integrity && o.mismatches++ == 0) {
     rep_.event(Level::warn, fmt::format("{}: {}; downloading it again", o.job.label, e.message));
-    o.file.reset();  // finish() discarded the bytes; the next schedule() starts from zero
-    o.range_mode = RangeMode::unknown;
+    o.range_mode = RangeMode::unknown;  // the next schedule() starts from zero
     return;
   }
   if (e.code == Errc::integrity) {
@@ -196,8 +194,9 @@ void Engine::collect_placed() {
     if (it == objs_.end()) continue;
     Obj& o = *it;
     o.placing = false;
+    reread_ += d.reread;
     if (!d.status) {
-      fail(o, d.status.error());
+      on_not_placed(o, d.status.error());
       continue;
     }
     o.finished = true;
@@ -349,8 +348,8 @@ void Engine::on_done(Conn* c, CURLcode rc) {
                  make_error(Errc::network,
                             fmt::format("{}: the connection closed early", o.job.label), where),
                  net::backoff_delay(o.retries_of(c->seg) + 1, opt_.backoff));
-  if (auto st = o.file->catch_up_hash(); !st) return fail(o, st.error());
-  if (o.file->complete()) finalize(o);
+  if (o.file->complete()) return finalize(o);
+  placer_->hash_behind(o.file->prefix_hash());  // the prefix may have grown over a later range
 }
 
 void Engine::on_transfer_error(Obj& o, const Conn& c, CURLcode rc, const std::string& where) {

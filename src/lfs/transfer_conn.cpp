@@ -58,6 +58,7 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
   }
   if (auto [off, n] = o.file->take_writeback(c->seg); n > 0)
     c->placer->start_writeback(o.file->fd(), off, n);
+  if (o.file->hash_lag() >= kHashBehindBytes) c->placer->hash_behind(o.file->prefix_hash());
   o.dirty = true;
   // One curl_multi_perform can drain every socket buffer (tens of MB on a fast link): the resume
   // state also follows the bytes, not only the clock, so a kill -9 costs at most a few MB.

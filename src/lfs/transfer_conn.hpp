@@ -22,6 +22,9 @@ namespace sd35::lfs::detail {
 
 using Steady = std::chrono::steady_clock;
 constexpr std::uint64_t kSidecarEveryBytes = 4u << 20;
+// Unhashed bytes at which the hash thread is asked to catch up (it then reads them back from the
+// page cache, 1 MiB at a time).
+constexpr std::uint64_t kHashBehindBytes = 4u << 20;
 enum class RangeMode { unknown, yes, no };
 
 struct Conn;

@@ -35,8 +35,10 @@ if part profile; then
   [[ -n $PLUGIN ]] || PLUGIN=$(find build/bench-plugins -name 'libsd35smoke*.so' | head -1)
   MODEL=$PWD/build/bench-model/sd35_large_fp8_synthetic.safetensors
   if [[ -n $PLUGIN && -f $MODEL ]]; then
-    timeout 200 "$PY" tests/tools/gpu_profile_pipeline.py "$PLUGIN" "$MODEL" --steps 5 2>&1 \
-      | grep -v "^\[W" | tee "$OUT/profile.txt"
+    timeout 200 "$PY" -X faulthandler tests/tools/gpu_profile_pipeline.py "$PLUGIN" "$MODEL" \
+      --steps 5 > "$OUT/profile.txt" 2>&1
+    echo "profile exit $?"
+    grep -v "^\[W" "$OUT/profile.txt" | cut -c1-400 | tail -60
   else
     echo "no plugin ($PLUGIN) or model ($MODEL)"
   fi

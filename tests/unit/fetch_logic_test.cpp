@@ -4,12 +4,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "lfs/batch.hpp"
 #include "lfs/object_file.hpp"
+#include "lfs/placer.hpp"
 #include "net/credentials.hpp"
 #include "net/http.hpp"
 #include "net/status_policy.hpp"
@@ -240,6 +244,9 @@ TEST(ObjectFile, OutOfOrderRangesHashInOrderAndResume) {
     ASSERT_TRUE(f);
     ASSERT_TRUE(f->write(1, data.data() + 500, 300));  // later range first: disk only
     ASSERT_TRUE(f->write(0, data.data(), 200));
+    EXPECT_EQ(f->prefix_hash()->available(), 200u) << "only the prefix is contiguous";
+    ASSERT_TRUE(f->catch_up_hash());  // what the placer's hash thread does meanwhile
+    EXPECT_EQ(f->prefix_hash()->hashed(), 200u);
     ASSERT_TRUE(f->save_sidecar());
   }  // "process exits"
   auto f = lfs::ObjectFile::open(blob, oid, 1000, lfs::plan_ranges(1000, 2, 0));
@@ -249,8 +256,9 @@ TEST(ObjectFile, OutOfOrderRangesHashInOrderAndResume) {
   ASSERT_TRUE(f->write(1, data.data() + 800, 200));
   ASSERT_TRUE(f->complete());
   ASSERT_TRUE(f->finish()) << "hash of the reassembled object";
-  // The resumed prefix (200) is read back to prove it is on disk, then the later range (500).
-  EXPECT_EQ(f->reread_bytes(), 700u);
+  // Every byte is read back once: the resumed prefix (200) to prove it is on disk, the rest (800)
+  // to hash it off the writer's thread.
+  EXPECT_EQ(f->reread_bytes(), 1000u);
   EXPECT_TRUE(std::filesystem::exists(blob));
   EXPECT_FALSE(std::filesystem::exists(blob.string() + ".incomplete.json"));
   std::filesystem::remove_all(dir);
@@ -270,6 +278,7 @@ TEST(ObjectFile, ResumeRereadsTheHashedPrefixAndDropsLostWrites) {
     auto f = lfs::ObjectFile::open(blob, oid, 1000, {{0, 1000, 0}});
     ASSERT_TRUE(f);
     ASSERT_TRUE(f->write(0, data.data(), 600));
+    ASSERT_TRUE(f->catch_up_hash());  // the hash thread's work before the sidecar is saved
     ASSERT_TRUE(f->save_sidecar());
   };
   first_run();
@@ -449,5 +458,51 @@ TEST(Transport, CaPrecedenceAndMissingFiles) {
                 "", [](const char*) -> std::optional<std::string> { return std::nullopt; })
                 ->tls.describe(),
             "the system CA store");
+  std::filesystem::remove_all(dir);
+}
+
+// The placer's hash thread advances a download's prefix hash in the background, right behind the
+// writes; the place thread verifies (the rest of the hash) and renames, or discards bad content.
+TEST(Placer, HashesBehindTheWriterThenVerifiesAndPlaces) {
+  auto dir = std::filesystem::temp_directory_path() / ("sd35-placer-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string data(3u << 20, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 + 7);
+  const std::string oid = sha256_hex(data);
+  std::atomic<int> wakes{0};
+  lfs::Placer placer([&] { ++wakes; });
+
+  auto f = lfs::ObjectFile::open(dir / oid, oid, data.size(), lfs::plan_ranges(data.size(), 2, 0));
+  ASSERT_TRUE(f);
+  const std::size_t half = data.size() / 2;
+  ASSERT_TRUE(f->write(0, data.data(), half));
+  placer.hash_behind(f->prefix_hash());
+  for (int i = 0; i < 500 && f->prefix_hash()->hashed() < half; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(f->prefix_hash()->hashed(), half) << "hashed on the placer's thread";
+  ASSERT_TRUE(f->write(1, data.data() + half, data.size() - half));
+  ASSERT_TRUE(f->complete());
+  placer.submit(&oid, std::move(*f));
+  placer.drain();
+  auto done = placer.take_done();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(done[0].status) << done[0].status.error().describe();
+  EXPECT_EQ(done[0].reread, data.size());
+  EXPECT_EQ(*sha256_file(dir / oid), oid);
+  EXPECT_GE(wakes.load(), 1);
+
+  // Bytes that do not hash to their oid: an integrity error, and nothing left behind.
+  const std::string wrong(64, 'a');
+  auto bad = lfs::ObjectFile::open(dir / wrong, wrong, 1000, {{0, 1000, 0}});
+  ASSERT_TRUE(bad);
+  ASSERT_TRUE(bad->write(0, data.data(), 1000));
+  placer.submit(&wrong, std::move(*bad));
+  placer.drain();
+  done = placer.take_done();
+  ASSERT_EQ(done.size(), 1u);
+  ASSERT_FALSE(done[0].status);
+  EXPECT_EQ(done[0].status.error().code, Errc::integrity);
+  EXPECT_FALSE(std::filesystem::exists(dir / wrong));
+  EXPECT_FALSE(std::filesystem::exists(dir / (wrong + ".incomplete")));
   std::filesystem::remove_all(dir);
 }
