@@ -76,6 +76,17 @@ Result<Outcome> fetch_offline(const Manifest& m, const fetch::Plan& plan, const 
   return Outcome::ok;
 }
 
+// Where a fetch spends its time: seconds per phase, in the result's `phase_seconds`.
+struct PhaseClock {
+  std::chrono::steady_clock::time_point mark = std::chrono::steady_clock::now();
+  nlohmann::json laps = nlohmann::json::object();
+  void lap(const char* name) {
+    const auto now = std::chrono::steady_clock::now();
+    laps[name] = std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  }
+};
+
 // Credentials, tree and file selection of every repository, before any byte is downloaded.
 Status prepare(std::vector<fetch::RepoFetch>& repos, const store::HubEnv& env,
                const FetchOptions& opt, const net::Transport& transport, Reporter& rep) {
@@ -165,13 +176,21 @@ Result<Outcome> fetch(const GlobalOptions& global, const FetchOptions& opt, Repo
   if (env.offline) return fetch_offline(m, plan, env, rep);
   SD35_TRY(net::Transport transport, env.transport(opt.ca_file));
   std::vector<fetch::RepoFetch> repos(plan.repos.begin(), plan.repos.end());
+  PhaseClock clock;
   SD35_TRY_STATUS(prepare(repos, env, opt, transport, rep));
+  clock.lap("git");
   SD35_TRY_STATUS(check_space(repos, env, opt));  // room for what is still missing
   SD35_TRY_STATUS(transfer(repos, opt, transport, rep));
+  clock.lap("transfer");
   SD35_TRY(auto files, link(repos, env, rep));
+  clock.lap("link");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   auto doc = result_doc(repos, std::move(files), seconds);
+  double after_last_byte = 0;
+  for (const auto& r : repos) after_last_byte += r.report.seconds_after_last_byte;
+  clock.laps["transfer_after_last_byte"] = after_last_byte;
+  doc["phase_seconds"] = clock.laps;
   SD35_TRY_STATUS(add_extras_folder(m, plan, env, doc));
   rep.result("fetch", doc);
   return Outcome::ok;

@@ -90,7 +90,7 @@ class Engine {
   std::unique_ptr<Placer> placer_;
   std::uint64_t received_ = 0, total_size_ = 0, reread_ = 0;
   std::optional<Error> fatal_;
-  Steady::time_point started_ = Steady::now(), last_progress_{};
+  Steady::time_point started_ = Steady::now(), last_progress_{}, last_byte_ = started_;
   RateMeter meter_;  // network bytes of the whole run (received_)
 };
 
@@ -472,7 +472,9 @@ Result<TransferReport> Engine::run() {
         std::all_of(objs_.begin(), objs_.end(), [](const Obj& o) { return o.finished; });
     if (all_done && conns_.empty()) break;
     int running = 0;
+    const std::uint64_t before = received_;
     curl_multi_perform(multi_, &running);
+    if (received_ != before) last_byte_ = Steady::now();
     // Before the completions (whose in-order hashing may read back a range from the page cache):
     // what a kill -9 can lose is what arrived since this save.
     save_sidecars(false);
@@ -497,7 +499,9 @@ Result<TransferReport> Engine::run() {
   for (auto& o : objs_) rep.objects.push_back(o.outcome);
   rep.bytes_downloaded = received_;
   rep.bytes_reread = reread_;
-  rep.seconds = std::chrono::duration<double>(Steady::now() - started_).count();
+  const auto now = Steady::now();
+  rep.seconds = std::chrono::duration<double>(now - started_).count();
+  rep.seconds_after_last_byte = std::chrono::duration<double>(now - last_byte_).count();
   return rep;
 }
 

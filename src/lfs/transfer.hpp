@@ -65,8 +65,10 @@ struct TransferOutcome {
 struct TransferReport {
   std::vector<TransferOutcome> objects;
   std::uint64_t bytes_downloaded = 0;
-  std::uint64_t bytes_reread = 0;  // read back from disk for in-order hashing
+  std::uint64_t bytes_reread = 0;  // read back (from the page cache, as a rule) to hash
   double seconds = 0;
+  // From the last byte received to the end: the rest of the hash and the flush before the rename.
+  double seconds_after_last_byte = 0;
 };
 
 // Per-object failures are in the report; only interruption and a full disk abort the whole run.

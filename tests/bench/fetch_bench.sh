@@ -135,9 +135,18 @@ run_curl() {
 run_sd35() {
   local d=$WORK/sd35-$1
   # shellcheck disable=SC2086  # FETCH_BENCH_SD35_ARGS: extra fetch flags, word-split on purpose
-  measure "sd35-$1" "$BIN" --cache "$d" fetch --repo "$REPO_URL" --revision main \
-    ${FETCH_BENCH_SD35_ARGS:-} >"$WORK/sd35-$1.log" 2>&1 || { cat "$WORK/sd35-$1.log" >&2; exit 1; }
+  measure "sd35-$1" "$BIN" --json --cache "$d" fetch --repo "$REPO_URL" --revision main \
+    ${FETCH_BENCH_SD35_ARGS:-} >"$WORK/sd35-$1.json" 2>"$WORK/sd35-$1.log" \
+    || { cat "$WORK/sd35-$1.json" "$WORK/sd35-$1.log" >&2; exit 1; }
   ALL_DISK[sd35]+="$(disk_ratio "$d/models--bench--model") "; rm -rf "$d"
+}
+# sd35's own phase_seconds (git, transfer, of which after the last byte, link) of one run.
+sd35_phases() {
+  python3 - "$WORK/sd35-$1.json" <<'EOF2'
+import json, sys
+p = json.load(open(sys.argv[1])).get("phase_seconds", {})
+print(" ".join(f"{k} {v:.2f}" for k, v in p.items()))
+EOF2
 }
 
 TOOLS_RUN=(git curl)
@@ -160,6 +169,7 @@ for rep in $(seq "$REPS"); do
     line+="  sd35/git $(div "$(wall "sd35-$rep")" "$(wall "git-$rep")")"
   fi
   echo "fetch_bench: $line"
+  (( HAVE_SD35 )) && echo "fetch_bench:   sd35 phases (s): $(sd35_phases "$rep")"
 done
 
 # --- crash test: kill -9 at 90 %, then resume ------------------------------------------------------
