@@ -108,7 +108,18 @@ Result<Sidecar> sidecar_from_json(const nlohmann::json& j, std::string_view oid,
   }
 }
 
-PrefixHash::PrefixHash(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
+PrefixHash::PrefixHash(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {
+  publish_snapshot();
+}
+
+// Called with mu_ held, after the hash changed.
+void PrefixHash::publish_snapshot() {
+  Sha256 copy = hash_;
+  std::pair<std::uint64_t, std::string> snap{hashed_.load(std::memory_order_relaxed),
+                                             copy.hex_digest()};
+  std::lock_guard lock(snapshot_mu_);
+  snapshot_ = std::move(snap);
+}
 
 PrefixHash::~PrefixHash() {
   if (fd_ >= 0) ::close(fd_);
@@ -129,17 +140,19 @@ Status PrefixHash::advance() {
     hash_.update(buf.data(), static_cast<std::size_t>(r));
     hashed_.store(from + static_cast<std::uint64_t>(r), std::memory_order_release);
     reread_.fetch_add(static_cast<std::uint64_t>(r), std::memory_order_relaxed);
+    publish_snapshot();
   }
 }
 
 std::pair<std::uint64_t, std::string> PrefixHash::snapshot() {
-  std::lock_guard lock(mu_);
-  Sha256 copy = hash_;
-  return {hashed_.load(std::memory_order_relaxed), copy.hex_digest()};
+  std::lock_guard lock(snapshot_mu_);
+  return snapshot_;
 }
 
 std::string PrefixHash::digest() {
-  return snapshot().second;
+  std::lock_guard lock(mu_);
+  Sha256 copy = hash_;
+  return copy.hex_digest();
 }
 
 void PrefixHash::reset() {
@@ -147,6 +160,7 @@ void PrefixHash::reset() {
   hash_ = Sha256();
   hashed_.store(0, std::memory_order_release);
   available_.store(0, std::memory_order_release);
+  publish_snapshot();
 }
 
 // The prefix hash reads through its own descriptor: the transfer may close or move the file.

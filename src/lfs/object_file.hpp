@@ -73,7 +73,8 @@ class PrefixHash {
   [[nodiscard]] std::uint64_t hashed() const { return hashed_.load(std::memory_order_acquire); }
   // Reads [hashed, available) back into the hash, 1 MiB per lock hold.
   Status advance();
-  // {hashed, hex digest of that prefix}: what a sidecar records.
+  // {hashed, hex digest of that prefix} as of the last chunk hashed: what a sidecar records. Never
+  // waits for a chunk being hashed (the transfer thread saves sidecars every few MiB).
   std::pair<std::uint64_t, std::string> snapshot();
   // The digest of the whole prefix; call once everything is hashed.
   std::string digest();
@@ -85,9 +86,13 @@ class PrefixHash {
  private:
   std::mutex mu_;
   Sha256 hash_;
+  std::mutex snapshot_mu_;  // only ever held to copy `snapshot_`
+  std::pair<std::uint64_t, std::string> snapshot_;
   int fd_ = -1;
   std::filesystem::path path_;
   std::atomic<std::uint64_t> hashed_{0}, available_{0}, reread_{0};
+
+  void publish_snapshot();
 };
 
 class ObjectFile {
