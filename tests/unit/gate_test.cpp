@@ -254,7 +254,7 @@ nlohmann::json locked_batch_image() {
 TEST(GateSmoke, ABatchLockReRunsTheWholeBatchAndComparesItsFirstImage) {
   const auto locked = locked_batch_image();
   std::vector<SmokeParams> ran;
-  auto runner = [&ran](nlohmann::json doc) {
+  auto runner = [&ran](const nlohmann::json& doc) {
     return [&ran, doc](const SmokeParams& p) -> Result<SmokeOutcome> {
       ran.push_back(p);
       return SmokeOutcome{true, doc};
