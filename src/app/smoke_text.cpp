@@ -47,20 +47,29 @@ std::string model_text(const WeightsChoice& w) {
   return "embedded synthetic model";
 }
 
+// What made the picture (the first of the batch): its prompt and negative, and for a batch of
+// several, every prompt and negative in order too: the first picture's pixels depend on the batch
+// it was made in (its noise is drawn for the whole batch, batched arithmetic rounds differently),
+// so the gate re-runs that batch to make the same picture again.
 nlohmann::json image_params(const smoke::SmokeRequest& rq, const WeightsChoice& weights) {
   const smoke::TextToImage& t = *rq.text;
-  return {{"prompt", t.prompts.front()},
-          {"negative_prompt", t.negatives.front()},
-          {"seed", t.seed},
-          {"steps", rq.sampling.steps},
-          {"guidance", rq.sampling.guidance},
-          {"shift", rq.sampling.shift},
-          {"size", fmt::format("{}x{}", rq.latent_h * 8, rq.latent_w * 8)},
-          {"precision", std::string(smoke::to_string(rq.precision))},
-          {"device", rq.device},
-          {"model", model_text(weights)},
-          {"batch", t.prompts.size()},
-          {"sd35_setup", SD35_VERSION}};
+  nlohmann::json params{{"prompt", t.prompts.front()},
+                        {"negative_prompt", t.negatives.front()},
+                        {"seed", t.seed},
+                        {"steps", rq.sampling.steps},
+                        {"guidance", rq.sampling.guidance},
+                        {"shift", rq.sampling.shift},
+                        {"size", fmt::format("{}x{}", rq.latent_h * 8, rq.latent_w * 8)},
+                        {"precision", std::string(smoke::to_string(rq.precision))},
+                        {"device", rq.device},
+                        {"model", model_text(weights)},
+                        {"batch", t.prompts.size()},
+                        {"sd35_setup", SD35_VERSION}};
+  if (t.prompts.size() > 1) {
+    params["prompts"] = t.prompts;
+    params["negative_prompts"] = t.negatives;
+  }
+  return params;
 }
 
 image::TextChunks text_chunks(const nlohmann::json& params) {

@@ -39,8 +39,8 @@ SmokeOptions smoke_options(const gate::SmokeParams& p) {
   o.host_file = p.host_file;
   for (const auto& [name, spec] : p.companions) o.requires_.push_back(name + spec);
   if (p.image) {
-    o.prompts = {p.image->prompt};
-    o.negatives = {p.image->negative};
+    o.prompts = p.image->prompts;  // the whole locked batch, in order
+    o.negatives = p.image->negatives;
     o.seed = p.image->seed;
     o.size = p.image->size;
     // The picture is only compared, by its pixels' fingerprint: a file of this process's own,

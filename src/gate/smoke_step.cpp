@@ -49,19 +49,60 @@ void sampling_params(const nlohmann::json& locked, SmokeParams& p) {
   p.precision = string_at(locked, "requested_precision");
 }
 
-// The locked prompt run, when the lock has one of a single prompt: the image's fingerprint is of
-// the first picture, and the batch's other prompts are not recorded.
-std::optional<ImageParams> image_params(const nlohmann::json& locked) {
-  if (!locked.contains("image") || !locked["image"].is_object()) return std::nullopt;
-  const auto params = locked["image"].value("params", nlohmann::json::object());
-  if (!params.is_object() || !params.contains("prompt") || params.value("batch", 1) != 1)
-    return std::nullopt;
+const nlohmann::json* image_params_json(const nlohmann::json& locked) {
+  if (!locked.contains("image") || !locked["image"].is_object()) return nullptr;
+  const auto it = locked["image"].find("params");
+  return it != locked["image"].end() && it->is_object() ? &*it : nullptr;
+}
+
+// How many prompts the locked run had (`batch`; 1 when not recorded, 0 when not a count).
+std::size_t locked_batch(const nlohmann::json& params) {
+  if (!params.contains("batch")) return 1;
+  const auto& b = params["batch"];
+  return b.is_number_integer() && b.get<std::int64_t>() > 0 ? b.get<std::size_t>() : 0;
+}
+
+// params[key] when it is an array of exactly `n` strings.
+std::optional<std::vector<std::string>> strings_at(const nlohmann::json& params, const char* key,
+                                                   std::size_t n) {
+  const auto it = params.find(key);
+  if (it == params.end() || !it->is_array() || it->size() != n) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& s : *it) {
+    if (!s.is_string()) return std::nullopt;
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+// The locked batch: `prompts` and `negative_prompts` for a batch of several, else the `prompt`
+// and `negative_prompt` of a single run (the form of every lock before batches were recorded).
+// nullopt: a batch lock from before then, which records only its first prompt.
+std::optional<ImageParams> locked_batch_prompts(const nlohmann::json& params) {
+  const std::size_t batch = locked_batch(params);
   ImageParams ip;
-  ip.prompt = string_at(params, "prompt");
-  ip.negative = string_at(params, "negative_prompt");
-  if (params.contains("seed") && params["seed"].is_number_integer())
-    ip.seed = params["seed"].get<std::int64_t>();
-  ip.size = string_at(params, "size");
+  if (batch == 1 && params.contains("prompt")) {
+    ip.prompts = {string_at(params, "prompt")};
+    ip.negatives = {string_at(params, "negative_prompt")};
+    return ip;
+  }
+  auto prompts = strings_at(params, "prompts", batch);
+  auto negatives = strings_at(params, "negative_prompts", batch);
+  if (batch < 2 || !prompts || !negatives) return std::nullopt;
+  ip.prompts = std::move(*prompts);
+  ip.negatives = std::move(*negatives);
+  return ip;
+}
+
+// The locked prompt run with its seed and size, when the lock records all of its prompts.
+std::optional<ImageParams> image_params(const nlohmann::json& locked) {
+  const nlohmann::json* params = image_params_json(locked);
+  if (params == nullptr) return std::nullopt;
+  auto ip = locked_batch_prompts(*params);
+  if (!ip) return std::nullopt;
+  if (params->contains("seed") && (*params)["seed"].is_number_integer())
+    ip->seed = (*params)["seed"].get<std::int64_t>();
+  ip->size = string_at(*params, "size");
   return ip;
 }
 
@@ -70,26 +111,61 @@ std::string locked_image_fingerprint(const nlohmann::json& locked) {
   return string_at(locked["image"], "fingerprint");
 }
 
-// smoke:image: the same picture from the same prompt, seed and size (the pixels' sha256).
-Finding image_finding(const nlohmann::json& locked, const nlohmann::json& doc) {
+// "the locked prompt" or "the locked batch of N prompts" (the run's own record of its batch).
+std::string what_ran(const nlohmann::json& doc, std::size_t locked_prompts) {
+  const nlohmann::json* params = image_params_json(doc);
+  const std::size_t batch = params != nullptr ? locked_batch(*params) : locked_prompts;
+  return batch == 1 ? std::string("the locked prompt")
+                    : fmt::format("the locked batch of {} prompts", batch);
+}
+
+// How to see the difference by hand, and how to accept it.
+std::string image_fix(const ImageParams& ip) {
+  const char* start = "the text encoders, MMDiT or VAE give another picture on this machine: run ";
+  if (ip.prompts.size() == 1)
+    return std::string(start) +
+           "`sd35-setup smoke --prompt` with the locked image.params to compare, or re-lock "
+           "(`sd35-setup up`) if the change is intended";
+  return std::string(start) +
+         "`sd35-setup smoke` with each of the locked image.params.prompts as --prompt and each of "
+         "image.params.negative_prompts as --negative, in order (the whole batch: its first "
+         "picture depends on it) to compare, or re-lock (`lock --smoke-result` of that run's "
+         "--json result) if the change is intended";
+}
+
+// smoke:image: the same picture from the same prompts, seed and size (the pixels' sha256).
+Finding image_finding(const nlohmann::json& locked, const ImageParams& ip,
+                      const nlohmann::json& doc) {
   const std::string want = locked_image_fingerprint(locked);
   const std::string got = doc.contains("image") && doc["image"].is_object()
                               ? string_at(doc["image"], "fingerprint")
                               : std::string();
+  const std::string ran = what_ran(doc, ip.prompts.size());
   if (got == want)
     return gate_finding("smoke:image", "smoke image", Verdict::pass,
-                        fmt::format("the locked prompt makes the locked image again (pixels "
-                                    "sha256 {})",
-                                    want.substr(0, 16)));
+                        fmt::format("{} makes the locked {}image again (pixels sha256 {})", ran,
+                                    ip.prompts.size() > 1 ? "first " : "", want.substr(0, 16)));
   const std::string detail =
       got.empty()
-          ? fmt::format("the locked prompt made no image here ({}); locked pixels sha256 {}",
+          ? fmt::format("{} made no image here ({}); locked pixels sha256 {}", ran,
                         doc.value("image_note", std::string("no image in the result")), want)
-          : fmt::format("image pixels sha256 {} != locked {}", got, want);
-  return gate_finding("smoke:image", "smoke image", Verdict::fail, detail,
-                      "the text encoders, MMDiT or VAE give another picture on this machine: run "
-                      "`sd35-setup smoke --prompt` with the locked image.params to compare, or "
-                      "re-lock (`sd35-setup up`) if the change is intended");
+      : ip.prompts.size() == 1
+          ? fmt::format("image pixels sha256 {} != locked {}", got, want)
+          : fmt::format("{}: first image pixels sha256 {} != locked {}", ran, got, want);
+  return gate_finding("smoke:image", "smoke image", Verdict::fail, detail, image_fix(ip));
+}
+
+// A batch lock from before whole batches were recorded: only its first prompt is known.
+Finding image_not_rerun(const nlohmann::json& locked) {
+  const nlohmann::json* params = image_params_json(locked);
+  return gate_finding(
+      "smoke:image", "smoke image", Verdict::skip,
+      fmt::format("the lock's image.params do not record every prompt of its run (batch {}; "
+                  "a lock of a batch made before sd35-setup recorded whole batches): its image "
+                  "is not re-run",
+                  params != nullptr ? params->value("batch", nlohmann::json()).dump() : "?"),
+      "re-lock with the result of the same `sd35-setup smoke --json --prompt …` batch to gate "
+      "its image too");
 }
 
 Finding fingerprint_failure(std::string detail, std::string fix) {
@@ -183,8 +259,12 @@ std::vector<Finding> check_smoke(const std::optional<nlohmann::json>& locked,
   // The run's timings for metrics (fleet::prometheus_text): step time per path, GEMM probe.
   for (const char* key : {"paths", "gemm_probe"})
     if (doc.contains(key)) out.back().data[key] = doc[key];
-  if (!locked_image_fingerprint(*locked).empty() && image_params(*locked))
-    out.push_back(image_finding(*locked, doc));
+  if (!locked_image_fingerprint(*locked).empty()) {
+    if (const auto ip = image_params(*locked))
+      out.push_back(image_finding(*locked, *ip, doc));
+    else if (image_params_json(*locked) != nullptr)
+      out.push_back(image_not_rerun(*locked));
+  }
   return out;
 }
 

@@ -24,9 +24,10 @@ struct SmokeEnvironment {
   std::string host_file;  // GPU facts from a described host instead of the probe
 };
 
-// The locked prompt -> image run (lock.smoke.image.params), to make the same picture again.
+// The locked prompt -> image run (lock.smoke.image.params), to make the same picture again: the
+// whole batch, in order (one prompt for a single run); its first picture is the one compared.
 struct ImageParams {
-  std::string prompt, negative;
+  std::vector<std::string> prompts, negatives;  // one negative per prompt ("" for none)
   std::int64_t seed = 0;
   std::string size;  // "HxW" pixels
 };

@@ -294,5 +294,125 @@ TEST(Up, WritesTheFirstImageNextToTheLock) {
             2);
 }
 
+// A lock of the pipeline model's smoke with the given text flags (`--prompt`, `--negative`), seed
+// 7, on the described host: the `smoke --json` result locked with the resolution.
+nlohmann::json lock_prompt_run(const test::TempDir& dir, const std::string& name,
+                               const std::vector<std::string>& text) {
+  std::vector<std::string> smoke = {"--manifest", (dir / "manifest.json").string(),
+                                    "--cache",    (dir / "cache").string(),
+                                    "--json",     "smoke",
+                                    "--host",     (dir / "host.json").string(),
+                                    "--seed",     "7",
+                                    "--image",    (dir / (name + ".png")).string()};
+  smoke.insert(smoke.end(), text.begin(), text.end());
+  const auto ran = test::run_cli(smoke, kPipEnv, std::chrono::minutes(3));
+  EXPECT_EQ(ran.exit_code, 0) << ran.out << ran.err;
+  dir.write(name + ".smoke.json", ran.out);
+  const std::string lock = (dir / (name + ".lock.json")).string();
+  const auto locked = test::run_cli(
+      {"--manifest", (dir / "manifest.json").string(), "--cache", (dir / "cache").string(), "lock",
+       "--from", (dir / "resolve.json").string(), "--host", (dir / "host.json").string(),
+       "--smoke-result", (dir / (name + ".smoke.json")).string(), "--out", lock},
+      kPipEnv);
+  EXPECT_EQ(locked.exit_code, 0) << locked.out << locked.err;
+  auto l = fs::read_file(lock);
+  return l ? nlohmann::json::parse(*l) : nlohmann::json::object();
+}
+
+// `verify --lock --smoke` on a lock, as CI runs it.
+proc::Outcome gate_smoke(const test::TempDir& dir, const std::string& name) {
+  return test::run_cli(
+      {"--cache", (dir / "cache").string(), "--json", "verify", "--lock",
+       (dir / (name + ".lock.json")).string(), "--host", (dir / "host.json").string(), "--smoke"},
+      kPipEnv, std::chrono::minutes(3));
+}
+
+// The smoke:image finding of a `--json verify --lock` run (null when there is none).
+nlohmann::json image_finding(const proc::Outcome& run) {
+  std::istringstream out(run.out);
+  nlohmann::json doc;
+  out >> doc;
+  for (const auto& f : doc.value("findings", nlohmann::json::array()))
+    if (f["id"] == "smoke:image") return f;
+  return nullptr;
+}
+
+// Issue 13: a lock made from a batch of prompts records the whole batch, and the gate re-runs
+// that batch (the fixture's two prompts and negatives, in order) and compares its first picture;
+// a lock of one prompt keeps the single-prompt form and is gated as before.
+TEST(VerifyLockImage, ABatchLockIsReRunAsItsBatchAndItsFirstImageCompared) {
+  if (test::cli_binary().empty() || !proc::which("python3"))
+    GTEST_SKIP() << "needs SD35_BIN and python3";
+  test::TempDir dir;
+  sd35::testing::LocalIndex index(dir / "index");
+  ASSERT_GT(index.port(), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
+  setup_pipeline_model(dir);
+  write_host(dir, "resolve-nogpu.json");
+  ASSERT_EQ(test::run_cli({"--manifest", (dir / "manifest.json").string(), "resolve", "--host",
+                           (dir / "host.json").string(), "--index", url, "--out",
+                           (dir / "resolve.json").string()},
+                          kPipEnv)
+                .exit_code,
+            0);
+  const auto ref = nlohmann::json::parse(
+      *fs::read_file(test::data_dir() / "sd3-pipeline/pipe-large/reference.json"));
+  const auto prompts = ref["prompts"].get<std::vector<std::string>>();
+  const auto negatives = ref["negative_prompts"].get<std::vector<std::string>>();
+  ASSERT_EQ(prompts.size(), 2u);
+
+  const auto batch = lock_prompt_run(dir, "batch",
+                                     {"--prompt", prompts[0], "--prompt", prompts[1], "--negative",
+                                      negatives[0], "--negative", negatives[1]});
+  const auto& params = batch["smoke"]["image"]["params"];
+  EXPECT_EQ(params["batch"], 2);
+  EXPECT_EQ(params["prompts"], ref["prompts"]) << params.dump();
+  EXPECT_EQ(params["negative_prompts"], ref["negative_prompts"]);
+  EXPECT_EQ(params["prompt"], prompts[0]) << "the first picture's own prompt stays readable";
+  const std::string fingerprint = batch["smoke"]["image"]["fingerprint"].get<std::string>();
+  ASSERT_EQ(fingerprint.size(), 64u);
+
+  const auto passed = gate_smoke(dir, "batch");
+  EXPECT_EQ(passed.exit_code, 0) << passed.out << passed.err;
+  const auto pass = image_finding(passed);
+  ASSERT_TRUE(pass.is_object()) << passed.out;
+  EXPECT_EQ(pass["verdict"], "pass") << pass.dump();
+  EXPECT_NE(pass["detail"].get<std::string>().find("the locked batch of 2 prompts makes the "
+                                                   "locked first image again"),
+            std::string::npos)
+      << pass.dump();
+
+  // The same lock with another image fingerprint (re-digested, so only the picture is wrong).
+  auto edited = *lock::load((dir / "batch.lock.json").string());
+  (*edited.smoke)["image"]["fingerprint"] = std::string(64, 'e');
+  ASSERT_TRUE(fs::write_file_atomic(dir / "batch.lock.json", lock::serialize(edited)).has_value());
+  const auto failed = gate_smoke(dir, "batch");
+  EXPECT_EQ(failed.exit_code, 4) << failed.out << failed.err;
+  const auto fail = image_finding(failed);
+  ASSERT_TRUE(fail.is_object()) << failed.out;
+  EXPECT_EQ(fail["verdict"], "fail");
+  EXPECT_NE(fail["detail"].get<std::string>().find(std::string(64, 'e')), std::string::npos);
+  EXPECT_NE(fail["detail"].get<std::string>().find(fingerprint), std::string::npos)
+      << "the batch re-run makes the originally locked picture: " << fail.dump();
+  EXPECT_NE(fail["fix"].get<std::string>().find("image.params.prompts"), std::string::npos);
+
+  // One prompt: the single-prompt form of every earlier lock (no batch arrays), gated as before.
+  const auto single = lock_prompt_run(dir, "single", {"--prompt", prompts[0]});
+  const auto& one = single["smoke"]["image"]["params"];
+  EXPECT_EQ(one["prompt"], prompts[0]);
+  EXPECT_EQ(one["batch"], 1);
+  EXPECT_FALSE(one.contains("prompts")) << one.dump();
+  EXPECT_FALSE(one.contains("negative_prompts"));
+  const auto single_gate = gate_smoke(dir, "single");
+  EXPECT_EQ(single_gate.exit_code, 0) << single_gate.out << single_gate.err;
+  const auto single_pass = image_finding(single_gate);
+  ASSERT_TRUE(single_pass.is_object()) << single_gate.out;
+  EXPECT_EQ(single_pass["verdict"], "pass");
+  EXPECT_NE(single_pass["detail"].get<std::string>().find("the locked prompt makes the locked "
+                                                          "image again"),
+            std::string::npos)
+      << single_pass.dump();
+}
+
 }  // namespace
 }  // namespace sd35

@@ -195,8 +195,8 @@ TEST(GateSmoke, TheLockedPromptRunsAgainAndItsImageIsCompared) {
                        {"batch", 1}}}};
   const auto p = smoke_params(locked, "/c", {});
   ASSERT_TRUE(p.image.has_value());
-  EXPECT_EQ(p.image->prompt, "a fox");
-  EXPECT_EQ(p.image->negative, "blurry");
+  EXPECT_EQ(p.image->prompts, std::vector<std::string>{"a fox"});
+  EXPECT_EQ(p.image->negatives, std::vector<std::string>{"blurry"});
   EXPECT_EQ(p.image->seed, 42);
   EXPECT_EQ(p.image->size, "128x128");
   EXPECT_FALSE(p.latent.has_value()) << "the size sets the latent";
@@ -209,6 +209,9 @@ TEST(GateSmoke, TheLockedPromptRunsAgainAndItsImageIsCompared) {
                       {"image", {{"fingerprint", std::string(64, 'a')}}}};
   auto pass = check_smoke(locked, "/c", {}, runner(same));
   EXPECT_EQ(find(pass, "smoke:image")->verdict, Verdict::pass);
+  EXPECT_EQ(find(pass, "smoke:image")->detail.rfind("the locked prompt makes the locked image", 0),
+            0u)
+      << find(pass, "smoke:image")->detail;
   EXPECT_EQ(find(pass, "smoke:fingerprint")->verdict, Verdict::pass);
   auto other = same;
   other["image"]["fingerprint"] = std::string(64, 'b');
@@ -223,11 +226,99 @@ TEST(GateSmoke, TheLockedPromptRunsAgainAndItsImageIsCompared) {
   auto none = check_smoke(locked, "/c", {}, runner(other));
   EXPECT_NE(find(none, "smoke:image")->detail.find("no tokenizer files"), std::string::npos);
 
-  // A lock without an image, or of a batch (only the first prompt is recorded): no prompt re-run.
+  // A lock without an image: no prompt re-run, no smoke:image.
   EXPECT_FALSE(smoke_params(locked_smoke(), "/c", {}).image.has_value());
-  locked["image"]["params"]["batch"] = 2;
-  EXPECT_FALSE(smoke_params(locked, "/c", {}).image.has_value());
-  EXPECT_EQ(find(check_smoke(locked, "/c", {}, runner(same)), "smoke:image"), nullptr);
+  EXPECT_EQ(find(check_smoke(locked_smoke(), "/c", {}, runner(same)), "smoke:image"), nullptr);
+}
+
+// The image of a batch lock: params of the fixture's two prompts, as `smoke --prompt A --prompt B
+// --negative "" --negative N` records them.
+nlohmann::json locked_batch_image() {
+  auto locked = locked_smoke();
+  locked["image"] = {{"fingerprint", std::string(64, 'a')},
+                     {"width", 128},
+                     {"height", 128},
+                     {"params",
+                      {{"prompt", "a fox"},
+                       {"negative_prompt", ""},
+                       {"prompts", {"a fox", "a cat"}},
+                       {"negative_prompts", {"", "blurry"}},
+                       {"seed", 42},
+                       {"size", "128x128"},
+                       {"batch", 2}}}};
+  return locked;
+}
+
+// A lock made from a batch of prompts: the gate re-runs the whole batch, in order, with the locked
+// seed and size, and compares the first picture.
+TEST(GateSmoke, ABatchLockReRunsTheWholeBatchAndComparesItsFirstImage) {
+  const auto locked = locked_batch_image();
+  std::vector<SmokeParams> ran;
+  auto runner = [&ran](const nlohmann::json& doc) {
+    return [&ran, doc](const SmokeParams& p) -> Result<SmokeOutcome> {
+      ran.push_back(p);
+      return SmokeOutcome{true, doc};
+    };
+  };
+  nlohmann::json same{
+      {"fingerprint", locked["fingerprint"]},
+      {"environment", locked["environment"]},
+      {"image", {{"fingerprint", std::string(64, 'a')}, {"params", {{"batch", 2}}}}}};
+  const auto pass = check_smoke(locked, "/c", {}, runner(same));
+  ASSERT_EQ(ran.size(), 1u) << "one run: the batch, not a run per prompt";
+  ASSERT_TRUE(ran[0].image.has_value());
+  EXPECT_EQ(ran[0].image->prompts, (std::vector<std::string>{"a fox", "a cat"}));
+  EXPECT_EQ(ran[0].image->negatives, (std::vector<std::string>{"", "blurry"}));
+  EXPECT_EQ(ran[0].image->seed, 42);
+  EXPECT_EQ(ran[0].image->size, "128x128");
+  EXPECT_EQ(ran[0].steps, 2);
+  EXPECT_EQ(ran[0].guidance, 4.5);
+  EXPECT_EQ(ran[0].precision, "fp8");
+  ASSERT_NE(find(pass, "smoke:image"), nullptr);
+  EXPECT_EQ(find(pass, "smoke:image")->verdict, Verdict::pass);
+  EXPECT_NE(find(pass, "smoke:image")->detail.find("batch of 2 prompts"), std::string::npos)
+      << find(pass, "smoke:image")->detail;
+
+  auto other = same;
+  other["image"]["fingerprint"] = std::string(64, 'b');
+  const auto fail = check_smoke(locked, "/c", {}, runner(other));
+  const Finding* image = find(fail, "smoke:image");
+  ASSERT_NE(image, nullptr);
+  EXPECT_EQ(image->verdict, Verdict::fail);
+  EXPECT_NE(image->detail.find(std::string(64, 'a')), std::string::npos) << image->detail;
+  EXPECT_NE(image->detail.find(std::string(64, 'b')), std::string::npos) << image->detail;
+  EXPECT_NE(image->detail.find("the locked batch of 2 prompts"), std::string::npos)
+      << image->detail;
+  EXPECT_NE(image->fix.find("image.params.prompts"), std::string::npos) << image->fix;
+  EXPECT_EQ(find(fail, "smoke:fingerprint")->verdict, Verdict::pass) << "only the picture moved";
+}
+
+// Batch params the gate cannot re-run as recorded: a lock of a batch from before batches were
+// recorded (only `prompt`), or prompts that do not match `batch`. The image is skipped, said so,
+// and the run is the MMDiT-only smoke.
+TEST(GateSmoke, ABatchLockWithoutItsPromptsIsNotReRunAndSaysSo) {
+  auto old = locked_batch_image();
+  old["image"]["params"].erase("prompts");
+  old["image"]["params"].erase("negative_prompts");
+  auto short_batch = locked_batch_image();
+  short_batch["image"]["params"]["prompts"] = {"a fox"};
+  for (const auto& locked : {old, short_batch}) {
+    EXPECT_FALSE(smoke_params(locked, "/c", {}).image.has_value()) << locked.dump();
+    bool prompted = true;
+    const nlohmann::json doc{{"fingerprint", locked["fingerprint"]},
+                             {"environment", locked["environment"]}};
+    const auto out =
+        check_smoke(locked, "/c", {}, [&](const SmokeParams& p) -> Result<SmokeOutcome> {
+          prompted = p.image.has_value();
+          return SmokeOutcome{true, doc};
+        });
+    EXPECT_FALSE(prompted);
+    const Finding* image = find(out, "smoke:image");
+    ASSERT_NE(image, nullptr);
+    EXPECT_EQ(image->verdict, Verdict::skip);
+    EXPECT_NE(image->detail.find("batch 2"), std::string::npos) << image->detail;
+    EXPECT_FALSE(image->fix.empty());
+  }
 }
 
 TEST(Gate, FastModeRunsNoSmokeAndTheResultIsAPlainDocument) {

@@ -130,6 +130,10 @@ TEST_F(SmokeText, PromptsBecomeTokenIdsAndTheStubsPixelsAPng) {
   EXPECT_EQ(chunks["model"], "embedded synthetic model");
   EXPECT_EQ(chunks["Software"].get<std::string>().rfind("sd35-setup ", 0), 0u);
   EXPECT_EQ(image["params"]["prompt"], prompts[0]);
+  // The whole batch, in order: the gate re-runs it (its first picture is the one compared).
+  EXPECT_EQ(image["params"]["prompts"], ref["prompts"]);
+  EXPECT_EQ(image["params"]["negative_prompts"], ref["negative_prompts"]);
+  EXPECT_EQ(nlohmann::json::parse(chunks["prompts"].get<std::string>()), ref["prompts"]);
   bool said = false;
   for (const auto& line : doc["summary"])
     said = said || line.get<std::string>().find(png.string()) != std::string::npos;
@@ -141,6 +145,8 @@ TEST_F(SmokeText, PromptsBecomeTokenIdsAndTheStubsPixelsAPng) {
   EXPECT_EQ(record["image"]["fingerprint"], sha256_hex(expect));
   EXPECT_EQ(record["image"]["width"], 96);
   EXPECT_EQ(record["image"]["params"]["seed"], 7);
+  EXPECT_EQ(record["image"]["params"]["prompts"], ref["prompts"]);
+  EXPECT_EQ(record["image"]["params"]["negative_prompts"], ref["negative_prompts"]);
   EXPECT_FALSE(record["image"].contains("path"));
   lock::Lockfile a;
   a.smoke = record;
@@ -165,6 +171,10 @@ TEST_F(SmokeText, DefaultImageIsSd35SmokePngInTheCurrentFolder) {
   EXPECT_EQ(decoded["width"], 48);
   EXPECT_EQ(decoded["height"], 32);
   EXPECT_EQ(decoded["text"]["negative_prompt"], "");
+  EXPECT_EQ(decoded["text"]["batch"], "1");
+  // One prompt keeps the single-prompt form every earlier lock has: no batch arrays.
+  EXPECT_FALSE(decoded["text"].contains("prompts")) << decoded["text"].dump();
+  EXPECT_FALSE(decoded["text"].contains("negative_prompts"));
   EXPECT_EQ(decoded["sha256"], sha256_hex(stub_pixels(32, 48, 0)));
 }
 
