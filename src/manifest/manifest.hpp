@@ -31,8 +31,8 @@ struct ExtraFile {
   std::string as;        // where it belongs in the model's layout (default: path)
   std::optional<std::uint64_t> size;
   std::optional<std::string> sha256;  // sha256 of the content (the LFS oid for LFS files)
-  // Pinned: a commit revision and a sha256. The default manifest carries placeholders where no
-  // verified pin was at hand; verify reports every unpinned extra file.
+  // Pinned: a commit revision and a sha256. verify reports every unpinned extra file (a manifest
+  // may name a branch while no verified pin is at hand).
   [[nodiscard]] bool pinned() const;
 };
 

@@ -48,16 +48,26 @@ TEST(ManifestExtraFiles, PathsThatLeaveTheFolderAndBadReposAreRefused) {
   EXPECT_EQ(repo.error().code, Errc::bad_input);
 }
 
-TEST(ManifestExtraFiles, DefaultManifestCarriesTheTokenizersAsPlaceholders) {
+// The default manifest pins each tokenizer file by commit, size and sha256 (what `verify` and the
+// lock check), at the commits of the repositories that carry them.
+TEST(ManifestExtraFiles, DefaultManifestPinsTheTokenizers) {
   auto m = default_manifest();
   ASSERT_TRUE(m) << m.error().describe();
   std::vector<std::string> as;
   for (const auto& x : m->model.extra_files) {
     as.push_back(x.as);
-    EXPECT_FALSE(x.pinned()) << x.as << ": fill in a verified commit and sha256, then update this";
+    EXPECT_TRUE(x.pinned()) << x.as;
+    EXPECT_EQ(x.revision.size(), 40u) << x.as;
+    ASSERT_TRUE(x.sha256) << x.as;
+    EXPECT_EQ(x.sha256->size(), 64u) << x.as;
+    EXPECT_TRUE(x.size) << x.as;
   }
   EXPECT_EQ(as, (std::vector<std::string>{"tokenizer/vocab.json", "tokenizer/merges.txt",
                                           "tokenizer_3/spiece.model"}));
+  ASSERT_EQ(m->model.extra_files.size(), 3u);
+  EXPECT_EQ(m->model.extra_files[0].revision, m->model.extra_files[1].revision)
+      << "one CLIP commit";
+  EXPECT_EQ(*m->model.extra_files[2].size, 791656u) << "the T5 v1.1 SentencePiece model";
 }
 
 }  // namespace
