@@ -280,13 +280,13 @@ Status encode_stage(const PipelineSource& source, const SmokeRequest& rq, const 
   run.fp8_spelling = enc->t5.fp8_spelling;
   bool fp8 = false;
   for (const auto& l : enc->t5.layers) fp8 = fp8 || l.q.fp8 || l.wi0.fp8;
-  // The recompute reads the all-in-one file's bytes; a diffusers T5 is stored unquantised.
-  if (fp8 && source.all_in_one()) {
+  // The recompute reads the stored bytes (all-in-one file or a diffusers folder's shards).
+  if (fp8) {
     // The first prompt's first 32 tokens: the float32 CPU recompute of a full-size block 0
     // (190 M weights) is then ~12 GFLOP instead of ~100 for all 256.
     const auto t_check = Clock::now();
     const at::Tensor ids = ids_tensor(rq.text->prompt_ids.t5xxl).narrow(0, 0, 1).narrow(1, 0, 32);
-    SD35_TRY(run.t5_check, t5_scale_check(enc->t5, *source.all_in_one(), ids, e));
+    SD35_TRY(run.t5_check, t5_scale_check(enc->t5, source, ids, e));
     run.timings["t5_scale_check"] = ms_since(t_check);
   }
   return sd35::ok();

@@ -11,8 +11,6 @@
 namespace sd35::smoke {
 namespace {
 
-constexpr std::string_view kT5Prefix = "text_encoders.t5xxl.transformer.";
-
 // A float32 value of a scale tensor read straight from the file's bytes (F32/BF16/F16).
 Result<float> raw_scale(const st::File& file, const st::TensorInfo& info) {
   const auto bytes = file.bytes(info);
@@ -29,10 +27,13 @@ Result<float> raw_scale(const st::File& file, const st::TensorInfo& info) {
 }
 
 // The weight of `base` dequantised without the loader: the torch-free codec over the stored
-// bytes, times the scale tensor found next to it. An error when an FP8 weight has no scale.
-Result<at::Tensor> independent_weight(const st::File& file, const std::string& base) {
-  const auto* w = file.header().find(base + ".weight");
-  if (!w) return Error{Errc::bad_input, base + ".weight is missing", file.path().string(), ""};
+// bytes, times the scale tensor found next to it (in whichever file of the set holds it: an
+// all-in-one file or a diffusers folder's shards). An error when an FP8 weight has no scale.
+Result<at::Tensor> independent_weight(const WeightSet& set, const std::string& base) {
+  const auto found = set.find(base + ".weight");
+  if (!found) return Error{Errc::bad_input, base + ".weight is missing", set.where(), ""};
+  const st::File& file = *found->file;
+  const st::TensorInfo* w = found->info;
   SD35_TRY(at::Tensor stored, mapped_tensor(file, *w));
   if (w->dtype != st::Dtype::F8_E4M3 && w->dtype != st::Dtype::F8_E5M2)
     return stored.to(at::kFloat);
@@ -46,8 +47,8 @@ Result<at::Tensor> independent_weight(const st::File& file, const std::string& b
   else
     fp8::decode_e5m2(in, values);
   for (const char* spelling : {".scale_weight", ".weight_scale"})
-    if (const auto* s = file.header().find(base + spelling)) {
-      SD35_TRY(float scale, raw_scale(file, *s));
+    if (const auto s = set.find(base + spelling)) {
+      SD35_TRY(float scale, raw_scale(*s->file, *s->info));
       return out.mul_(scale);
     }
   return Error{Errc::bad_input, fmt::format("FP8 weight {}.weight has no scale", base),
@@ -55,21 +56,21 @@ Result<at::Tensor> independent_weight(const st::File& file, const std::string& b
 }
 
 // Block 0 of `m` with its Linears replaced by the independent float32 weights, on the CPU.
-Result<T5Encoder> independent_first_block(const T5Encoder& m, const st::File& file) {
+Result<T5Encoder> independent_first_block(const T5Encoder& m, const WeightSet& set) {
   T5Encoder r;
   r.heads = m.heads;
   r.embedding = m.embedding.to(at::kCPU, at::kFloat);
   r.relative_bias = m.relative_bias.to(at::kCPU, at::kFloat);
   r.final_norm = m.final_norm.to(at::kCPU, at::kFloat);
   T5Layer l;
-  const std::string p = std::string(kT5Prefix) + "encoder.block.0.layer.";
+  const std::string p = "encoder.block.0.layer.";
   const std::pair<Linear*, const char*> parts[] = {
       {&l.q, "0.SelfAttention.q"},       {&l.k, "0.SelfAttention.k"},
       {&l.v, "0.SelfAttention.v"},       {&l.o, "0.SelfAttention.o"},
       {&l.wi0, "1.DenseReluDense.wi_0"}, {&l.wi1, "1.DenseReluDense.wi_1"},
       {&l.wo, "1.DenseReluDense.wo"}};
   for (const auto& [lin, name] : parts) {
-    SD35_TRY(lin->weight, independent_weight(file, p + name));
+    SD35_TRY(lin->weight, independent_weight(set, p + name));
   }
   l.attn_norm = m.layers.front().attn_norm.to(at::kCPU, at::kFloat);
   l.ffn_norm = m.layers.front().ffn_norm.to(at::kCPU, at::kFloat);
@@ -89,9 +90,10 @@ nlohmann::json tensor_stats(const at::Tensor& t) {
           {"finite", finite}};
 }
 
-Result<nlohmann::json> t5_scale_check(const T5Encoder& m, const st::File& file,
+Result<nlohmann::json> t5_scale_check(const T5Encoder& m, const PipelineSource& source,
                                       const at::Tensor& ids, const Exec& e) {
-  SD35_TRY(T5Encoder ref, independent_first_block(m, file));
+  SD35_TRY(WeightSet set, source.weights("t5xxl", "T5-XXL text encoder (t5xxl)"));
+  SD35_TRY(T5Encoder ref, independent_first_block(m, set));
   SD35_TRY(Exec cpu, plan_exec(Precision::fp32, "cpu"));
   const at::Tensor got = t5_first_block(m, ids, e).cpu();
   const at::Tensor want = t5_first_block(ref, ids.cpu(), cpu);
@@ -137,10 +139,6 @@ Result<nlohmann::json> check_t5_fp8_scales(const std::string& checkpoint,
                                            ScaleFault fault) {
   try {
     SD35_TRY(PipelineSource source, PipelineSource::open(checkpoint));
-    if (!source.all_in_one())
-      return Error{Errc::usage, "the T5 scale check reads an all-in-one file", checkpoint,
-                   "pass the all-in-one FP8 file (a diffusers T5 is stored unquantised)"};
-    const auto& file = source.all_in_one();
     SD35_TRY(Exec e, plan_exec(precision, device));
     SD35_TRY(T5Encoder t5, load_t5(source));
     for (auto& l : t5.layers)
@@ -149,7 +147,7 @@ Result<nlohmann::json> check_t5_fp8_scales(const std::string& checkpoint,
           lin->scale = fault == ScaleFault::ignored ? 1.0F : lin->scale * lin->scale;
     to_device(t5, e);
     const at::Tensor ids = torch::tensor(t5_ids, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);
-    return t5_scale_check(t5, *file, ids, e);
+    return t5_scale_check(t5, source, ids, e);
   } catch (const std::exception& ex) {
     return Error{Errc::internal, "the T5 scale check failed: " + torch_error_text(ex), checkpoint,
                  ""};

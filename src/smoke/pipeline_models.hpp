@@ -150,7 +150,8 @@ at::Tensor vae_decode_tiled(const VaeDecoder& m, const at::Tensor& z, const Exec
 // {"mean", "std", "min", "max", "finite"} of a tensor (float64 sums).
 nlohmann::json tensor_stats(const at::Tensor& t);
 // The T5 FP8 scale check of smoke.hpp on a loaded (and possibly already moved) T5.
-Result<nlohmann::json> t5_scale_check(const T5Encoder& m, const st::File& file,
+// The reference is read from `source`'s files: an all-in-one file or a diffusers folder.
+Result<nlohmann::json> t5_scale_check(const T5Encoder& m, const PipelineSource& source,
                                       const at::Tensor& ids, const Exec& e);
 // Image [B, 3, H, W] in [0, 1] -> image 0 as 8-bit RGB, row-major H*W*3 (round(x * 255)).
 std::string rgb8_pixels(const at::Tensor& image);

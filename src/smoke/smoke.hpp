@@ -98,7 +98,8 @@ Result<Tensor32> decode_with_vae(const std::string& checkpoint, const Tensor32& 
 // What a broken FP8 loader would do to the T5's scales (to prove the check below catches it).
 enum class ScaleFault { none, ignored, applied_twice };
 // The T5 FP8 scale check: block 0 on the compute path vs the same block recomputed in float32 on
-// the CPU from the file's FP8 bytes (torch-free codec) times the file's scales.
+// the CPU from the stored FP8 bytes (torch-free codec) times the stored scales — of an all-in-one
+// file or of a diffusers folder's text_encoder_3/ shards.
 // {"id": "pipeline.t5-fp8-scale", "ok", "rel_l2", "limit", "std", "std_recomputed", "detail"}.
 Result<nlohmann::json> check_t5_fp8_scales(const std::string& checkpoint,
                                            const std::vector<std::int64_t>& t5_ids,

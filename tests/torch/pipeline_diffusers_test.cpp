@@ -128,6 +128,34 @@ TEST(PipelineDiffusers, AFolderGivesTheAllInOnePicture) {
   }
 }
 
+// A diffusers folder whose text_encoder_3/ shards keep the scaled-FP8 T5 gets the same scale check
+// as the all-in-one file: it passes on the folder, and fails when the scales are ignored or
+// doubled.
+TEST(PipelineDiffusers, TheT5ScaleCheckRunsOnAFolder) {
+  sd35::test::TempDir dir;
+  write_diffusers_folder(dir / "pipe");
+  const auto ids = sd35::test::reference()["token_ids"]["t5xxl/0"].get<std::vector<std::int64_t>>();
+  const std::string folder = (dir / "pipe").string();
+  auto good = smoke::check_t5_fp8_scales(folder, ids, smoke::Precision::fp32, "cpu");
+  ASSERT_TRUE(good) << good.error().describe();
+  EXPECT_TRUE((*good)["ok"].get<bool>()) << good->dump();
+  for (auto fault : {smoke::ScaleFault::ignored, smoke::ScaleFault::applied_twice}) {
+    auto bad = smoke::check_t5_fp8_scales(folder, ids, smoke::Precision::fp32, "cpu", fault);
+    ASSERT_TRUE(bad) << bad.error().describe();
+    EXPECT_FALSE((*bad)["ok"].get<bool>()) << bad->dump();
+    EXPECT_NE((*bad)["detail"].get<std::string>().find("FP8 scales"), std::string::npos);
+  }
+  // And the pipeline run on the folder reports it among its checks.
+  sd35::NullReporter quiet;
+  stdfs::create_directories(dir / "out");
+  auto run = smoke::run_smoke(request(folder, dir / "out"), quiet);
+  ASSERT_TRUE(run) << run.error().describe();
+  bool checked = false;
+  for (const auto& c : (*run)["checks"])
+    if (c["id"] == "pipeline.t5-fp8-scale") checked = c["ok"].get<bool>();
+  EXPECT_TRUE(checked) << (*run)["checks"].dump();
+}
+
 TEST(PipelineDiffusers, AMissingComponentFolderIsNamed) {
   sd35::test::TempDir dir;
   write_diffusers_folder(dir / "pipe");
