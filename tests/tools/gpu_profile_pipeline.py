@@ -127,7 +127,9 @@ def main():
     ap.add_argument("--size", default="1024x1024")
     args = ap.parse_args()
     h, w = (int(x) for x in args.size.split("x"))
-    lib = ctypes.CDLL(os.path.abspath(args.plugin), mode=ctypes.RTLD_GLOBAL)
+    torch.zeros(1, device="cuda")  # CUDA initialised by torch first, as the CLI's plugin finds it
+    # RTLD_LOCAL, as the CLI loads it: the plugin's own symbols must not interpose on torch's.
+    lib = ctypes.CDLL(os.path.abspath(args.plugin), mode=os.RTLD_LOCAL | os.RTLD_NOW)
     lib.sd35_smoke_plugin_v3.restype = ctypes.POINTER(Api)
     api = lib.sd35_smoke_plugin_v3().contents
     print("plugin:", api.build_info_json.decode())
