@@ -236,15 +236,25 @@ void setup_pipeline_model(test::TempDir& dir) {
                 .dump());
 }
 
+// What the first-image tests start from: the pipeline fixture as the cached model, a host without
+// a GPU and a local package index.
+struct PipelineCase {
+  test::TempDir dir;
+  sd35::testing::LocalIndex index{dir / "index"};
+  std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
+  PipelineCase() {
+    setup_pipeline_model(dir);
+    write_host(dir, "resolve-nogpu.json");
+  }
+};
+
 TEST(Up, WritesTheFirstImageNextToTheLock) {
   if (test::cli_binary().empty() || !proc::which("python3"))
     GTEST_SKIP() << "needs SD35_BIN and python3";
-  test::TempDir dir;
-  sd35::testing::LocalIndex index(dir / "index");
-  ASSERT_GT(index.port(), 0);
-  const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
-  setup_pipeline_model(dir);
-  write_host(dir, "resolve-nogpu.json");
+  PipelineCase c;
+  ASSERT_GT(c.index.port(), 0);
+  test::TempDir& dir = c.dir;
+  const std::string& url = c.url;
   auto run = test::run_cli(up_args(dir, url, {}), kPipEnv, std::chrono::minutes(5));
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   const auto doc = nlohmann::json::parse(run.out);
@@ -343,12 +353,10 @@ nlohmann::json image_finding(const proc::Outcome& run) {
 TEST(VerifyLockImage, ABatchLockIsReRunAsItsBatchAndItsFirstImageCompared) {
   if (test::cli_binary().empty() || !proc::which("python3"))
     GTEST_SKIP() << "needs SD35_BIN and python3";
-  test::TempDir dir;
-  sd35::testing::LocalIndex index(dir / "index");
-  ASSERT_GT(index.port(), 0);
-  const std::string url = "http://127.0.0.1:" + std::to_string(index.port()) + "/simple";
-  setup_pipeline_model(dir);
-  write_host(dir, "resolve-nogpu.json");
+  PipelineCase c;
+  ASSERT_GT(c.index.port(), 0);
+  test::TempDir& dir = c.dir;
+  const std::string& url = c.url;
   ASSERT_EQ(test::run_cli({"--manifest", (dir / "manifest.json").string(), "resolve", "--host",
                            (dir / "host.json").string(), "--index", url, "--out",
                            (dir / "resolve.json").string()},
