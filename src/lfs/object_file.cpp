@@ -127,17 +127,16 @@ PrefixHash::~PrefixHash() {
 
 Status PrefixHash::advance() {
   constexpr std::uint64_t kChunk = 1u << 20;
-  std::string buf;
   for (;;) {
     std::lock_guard lock(mu_);
     const std::uint64_t from = hashed_.load(std::memory_order_relaxed);
     const std::uint64_t upto = std::min(available(), from + kChunk);
     if (upto <= from) return ok();
-    buf.resize(static_cast<std::size_t>(upto - from));
-    ssize_t r = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(from));
+    buf_.resize(static_cast<std::size_t>(upto - from));
+    ssize_t r = ::pread(fd_, buf_.data(), buf_.size(), static_cast<off_t>(from));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return fs::errno_error(r < 0 ? errno : EIO, "cannot read back the download", path_);
-    hash_.update(buf.data(), static_cast<std::size_t>(r));
+    hash_.update(buf_.data(), static_cast<std::size_t>(r));
     hashed_.store(from + static_cast<std::uint64_t>(r), std::memory_order_release);
     reread_.fetch_add(static_cast<std::uint64_t>(r), std::memory_order_relaxed);
     publish_snapshot();
@@ -294,7 +293,8 @@ Status ObjectFile::write(std::size_t seg, const char* data, std::size_t n) {
     done += static_cast<std::size_t>(w);
   }
   s.written += n;
-  if (off < prefix_->available() + 1 && off + n > prefix_->available())
+  const std::uint64_t prefix_end = prefix_->available();
+  if (off <= prefix_end && off + n > prefix_end)
     prefix_->publish(contiguous_bytes());  // this write extended the prefix
   return ok();
 }

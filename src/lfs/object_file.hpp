@@ -86,6 +86,7 @@ class PrefixHash {
  private:
   std::mutex mu_;
   Sha256 hash_;
+  std::string buf_;         // under mu_: the chunk being read back, allocated once per download
   std::mutex snapshot_mu_;  // only ever held to copy `snapshot_`
   std::pair<std::uint64_t, std::string> snapshot_;
   int fd_ = -1;

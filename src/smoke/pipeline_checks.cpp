@@ -92,7 +92,7 @@ nlohmann::json tensor_stats(const at::Tensor& t) {
 
 Result<nlohmann::json> t5_scale_check(const T5Encoder& m, const PipelineSource& source,
                                       const at::Tensor& ids, const Exec& e) {
-  SD35_TRY(WeightSet set, source.weights("t5xxl", "T5-XXL text encoder (t5xxl)"));
+  SD35_TRY(WeightSet set, t5_weights(source));
   SD35_TRY(T5Encoder ref, independent_first_block(m, set));
   SD35_TRY(Exec cpu, plan_exec(Precision::fp32, "cpu"));
   const at::Tensor got = t5_first_block(m, ids, e).cpu();

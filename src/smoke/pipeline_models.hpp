@@ -125,6 +125,8 @@ struct VaeDecoder {
 };
 
 Result<ClipText> load_clip(const PipelineSource& source, const std::string& name);
+// The T5 encoder's tensors in `source` (all-in-one prefix or text_encoder_3/ shards).
+Result<WeightSet> t5_weights(const PipelineSource& source);
 Result<T5Encoder> load_t5(const PipelineSource& source);
 Result<VaeDecoder> load_vae(const PipelineSource& source);
 

@@ -248,8 +248,12 @@ Result<ClipText> load_clip(const PipelineSource& source, const std::string& name
   return m;
 }
 
+Result<WeightSet> t5_weights(const PipelineSource& source) {
+  return source.weights("t5xxl", "T5-XXL text encoder (t5xxl)");
+}
+
 Result<T5Encoder> load_t5(const PipelineSource& source) {
-  SD35_TRY(WeightSet w, source.weights("t5xxl", "T5-XXL text encoder (t5xxl)"));
+  SD35_TRY(WeightSet w, t5_weights(source));
   T5Encoder m;
   SD35_TRY(m.embedding, w.has("shared.weight") ? w.tensor("shared.weight")
                                                : w.tensor("encoder.embed_tokens.weight"));

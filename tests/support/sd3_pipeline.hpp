@@ -3,6 +3,8 @@
 // as a SmokeRequest (latents_in from the reference file, fp32 on the CPU).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
@@ -68,6 +70,23 @@ inline smoke::SmokeRequest fixture_request(const std::string& checkpoint, const 
   text.pixels_out = pixels;
   rq.text = text;
   return rq;
+}
+
+// The T5 FP8 scale check on `checkpoint` (an all-in-one file or a diffusers folder), fp32 on the
+// CPU with the fixture's first T5 ids: it passes as loaded, and fails naming the FP8 scales when
+// they are ignored or applied twice.
+inline void expect_t5_scale_check_catches_faults(const std::string& checkpoint) {
+  const auto ids = reference()["token_ids"]["t5xxl/0"].get<std::vector<std::int64_t>>();
+  auto good = smoke::check_t5_fp8_scales(checkpoint, ids, smoke::Precision::fp32, "cpu");
+  ASSERT_TRUE(good) << good.error().describe();
+  EXPECT_TRUE((*good)["ok"].get<bool>()) << good->dump();
+  for (auto fault : {smoke::ScaleFault::ignored, smoke::ScaleFault::applied_twice}) {
+    auto bad = smoke::check_t5_fp8_scales(checkpoint, ids, smoke::Precision::fp32, "cpu", fault);
+    ASSERT_TRUE(bad) << bad.error().describe();
+    EXPECT_FALSE((*bad)["ok"].get<bool>()) << bad->dump();
+    EXPECT_EQ((*bad)["id"], "pipeline.t5-fp8-scale");
+    EXPECT_NE((*bad)["detail"].get<std::string>().find("FP8 scales"), std::string::npos);
+  }
 }
 
 }  // namespace sd35::test

@@ -99,18 +99,7 @@ TEST(PipelineLoader, WeightScaleComfyQuantSpellingGivesTheSameNumbers) {
 }
 
 TEST(PipelineChecks, T5ScaleCheckNamesIgnoredOrDoubledScales) {
-  const auto ids = reference()["token_ids"]["t5xxl/0"].get<std::vector<std::int64_t>>();
-  auto good = smoke::check_t5_fp8_scales(all_in_one(), ids, smoke::Precision::fp32, "cpu");
-  ASSERT_TRUE(good) << good.error().describe();
-  EXPECT_TRUE((*good)["ok"].get<bool>()) << good->dump();
-  for (auto fault : {smoke::ScaleFault::ignored, smoke::ScaleFault::applied_twice}) {
-    auto bad = smoke::check_t5_fp8_scales(all_in_one(), ids, smoke::Precision::fp32, "cpu", fault);
-    ASSERT_TRUE(bad) << bad.error().describe();
-    EXPECT_FALSE((*bad)["ok"].get<bool>()) << bad->dump();
-    EXPECT_EQ((*bad)["id"], "pipeline.t5-fp8-scale");
-    EXPECT_NE((*bad)["detail"].get<std::string>().find("FP8 scales"), std::string::npos);
-    std::cout << "  fault: " << (*bad)["detail"].get<std::string>() << "\n";
-  }
+  sd35::test::expect_t5_scale_check_catches_faults(all_in_one());
 }
 
 // --precision fp8 on the CPU runs the FP8 weights dequantised (fp32) and compares the picture

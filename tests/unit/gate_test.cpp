@@ -180,19 +180,24 @@ TEST(GateSmoke, JudgesTheRunnersResult) {
   EXPECT_EQ(none.at(0).verdict, Verdict::fail);
 }
 
-// A lock made with a prompt: the gate runs the same prompt, seed and size, and compares the
-// picture.
-TEST(GateSmoke, TheLockedPromptRunsAgainAndItsImageIsCompared) {
+// A locked smoke with a 128x128 image of fingerprint "aa…a", seed 42, made with `params` (the
+// prompt fields and the batch size).
+nlohmann::json locked_with_image(nlohmann::json params) {
   auto locked = locked_smoke();
+  params["seed"] = 42;
+  params["size"] = "128x128";
   locked["image"] = {{"fingerprint", std::string(64, 'a')},
                      {"width", 128},
                      {"height", 128},
-                     {"params",
-                      {{"prompt", "a fox"},
-                       {"negative_prompt", "blurry"},
-                       {"seed", 42},
-                       {"size", "128x128"},
-                       {"batch", 1}}}};
+                     {"params", std::move(params)}};
+  return locked;
+}
+
+// A lock made with a prompt: the gate runs the same prompt, seed and size, and compares the
+// picture.
+TEST(GateSmoke, TheLockedPromptRunsAgainAndItsImageIsCompared) {
+  auto locked =
+      locked_with_image({{"prompt", "a fox"}, {"negative_prompt", "blurry"}, {"batch", 1}});
   const auto p = smoke_params(locked, "/c", {});
   ASSERT_TRUE(p.image.has_value());
   EXPECT_EQ(p.image->prompts, std::vector<std::string>{"a fox"});
@@ -234,19 +239,11 @@ TEST(GateSmoke, TheLockedPromptRunsAgainAndItsImageIsCompared) {
 // The image of a batch lock: params of the fixture's two prompts, as `smoke --prompt A --prompt B
 // --negative "" --negative N` records them.
 nlohmann::json locked_batch_image() {
-  auto locked = locked_smoke();
-  locked["image"] = {{"fingerprint", std::string(64, 'a')},
-                     {"width", 128},
-                     {"height", 128},
-                     {"params",
-                      {{"prompt", "a fox"},
-                       {"negative_prompt", ""},
-                       {"prompts", {"a fox", "a cat"}},
-                       {"negative_prompts", {"", "blurry"}},
-                       {"seed", 42},
-                       {"size", "128x128"},
-                       {"batch", 2}}}};
-  return locked;
+  return locked_with_image({{"prompt", "a fox"},
+                            {"negative_prompt", ""},
+                            {"prompts", {"a fox", "a cat"}},
+                            {"negative_prompts", {"", "blurry"}},
+                            {"batch", 2}});
 }
 
 // A lock made from a batch of prompts: the gate re-runs the whole batch, in order, with the locked
