@@ -1,6 +1,6 @@
 // check_fused_kernels: every fused CUDA kernel against the same maths in ATen (float32), on seeded
-// random inputs. Widths that are multiples of 8 take the vectorised code, the others the scalar
-// one; both are checked.
+// random inputs. Widths that are multiples of 8 take the vectorised code (in each of its shapes:
+// 2, 4 or 8 chunks per thread), the others the scalar one; all are checked.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -168,9 +168,15 @@ Result<nlohmann::json> check_fused_kernels() {
     c10::InferenceMode guard;
     at::manual_seed(20241123);
     Checker c;
-    check_row_kernels(c, 96);   // vectorised
+    // Vectorised: 2 chunks of 8 per thread in one warp (96; gelu 384), several warps (SD3.5
+    // Large's 2432), 4 per thread (Medium's MLP row, 6144), 8 per thread (Large's, 9728).
+    for (const std::int64_t width : {96, 1536, 2432}) check_row_kernels(c, width);
     check_row_kernels(c, 100);  // scalar
+    // qkv_pack vectorised with 2, 8 (SD3.5's 38 x 64) and 16 lanes per head, the last over two
+    // passes of the block; then the scalar form.
     check_attention_kernels(c, 4, 16);
+    check_attention_kernels(c, 38, 64);
+    check_attention_kernels(c, 24, 128);
     check_attention_kernels(c, 3, 10);
     check_scaled_mm(c);
     return nlohmann::json{{"kernels", c.rows}, {"ok", c.ok}};

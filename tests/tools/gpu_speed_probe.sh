@@ -8,13 +8,14 @@
 #
 #   run(command="OUT=$OUT bash tests/tools/gpu_speed_probe.sh", carry=[".gpucarry"], timeout_s=600)
 #
-# Env: OUT (results), SPEED_PARTS (default "attention pipeline profile fetch").
+# Env: OUT (results), SPEED_PARTS (default "attention pipeline kernels profile fetch"; kernels:
+# the fused kernels against ATen through `smoke --synthetic`).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 : "${OUT:=/tmp/speed-out}"
 mkdir -p "$OUT"
 T0=$(date +%s)
-PARTS=" ${SPEED_PARTS:-attention pipeline profile fetch} "
+PARTS=" ${SPEED_PARTS:-attention pipeline kernels profile fetch} "
 part() { [[ $PARTS == *" $1 "* ]]; }
 log() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
 PY=$(command -v python3)
@@ -27,6 +28,45 @@ if part pipeline; then
   log "pipeline bench (first run)"
   OUT=$OUT BENCH_RUNS=first BENCH_BUDGET_S=330 bash tests/tools/gpu_pipeline_bench.sh 2>&1 \
     | tee "$OUT/pipeline.txt"
+fi
+if part kernels; then
+  # The embedded-model smoke proves every fused kernel against ATen (check_fused_kernels), with
+  # the plugin the pipeline run just built.
+  log "fused kernel checks (smoke --synthetic)"
+  LIBDIR=$PWD/build/gpu-deps/usr/lib/x86_64-linux-gnu
+  NOCUDA_PATH=$(echo "$PATH" | tr ':' '\n' | grep -v cuda | paste -sd:)
+  LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout 180 env -u CUDA_HOME \
+    PATH="$NOCUDA_PATH" SD35_NVCC=off SD35_PLUGIN_CACHE=$PWD/build/bench-plugins \
+    build/gpu/bin/sd35-setup --json smoke --python "$PY" --synthetic > "$OUT/kernels.json" \
+    2> "$OUT/kernels.err"
+  echo "smoke --synthetic exit $?"
+  "$PY" - "$OUT/kernels.json" <<'PYEOF'
+import json, sys
+def find(o, key):
+    if isinstance(o, dict):
+        if key in o:
+            return o[key]
+        for v in o.values():
+            r = find(v, key)
+            if r is not None:
+                return r
+    elif isinstance(o, list):
+        for v in o:
+            r = find(v, key)
+            if r is not None:
+                return r
+try:
+    d = json.load(open(sys.argv[1]))
+except Exception as e:
+    sys.exit(f"no JSON: {e}")
+fk = find(d, "fused_kernels") or {}
+for k in fk.get("kernels", []):
+    print(f"   {'ok ' if k['ok'] else 'BAD'} {k['name']:58} {k['error']:.4f} (limit {k['limit']})")
+print("   fused_kernels ok:", fk.get("ok"), fk.get("error", ""))
+for line in find(d, "summary") or []:
+    print("   | " + line)
+PYEOF
+  tail -5 "$OUT/kernels.err" | cut -c1-300
 fi
 if part profile; then
   log "profile"

@@ -31,10 +31,20 @@ const char* error_text(int rc) {
 int ln_modulate_quant(const LnModulateQuantArgs& a, void* stream) {
   const auto p = launch::ln_modulate_quant(a);
   if (p.skip || p.status != 0) return p.status;
-  if (p.vec)
-    dev::ln_modulate_quant_kernel<true><<<p.grid, p.block, p.smem, as_stream(stream)>>>(a);
-  else
-    dev::ln_modulate_quant_kernel<false><<<p.grid, p.block, p.smem, as_stream(stream)>>>(a);
+  const auto s = as_stream(stream);
+  switch (p.per_thread) {
+    case 2:
+      dev::ln_modulate_quant_vec_kernel<2><<<p.grid, p.block, 0, s>>>(a);
+      break;
+    case 4:
+      dev::ln_modulate_quant_vec_kernel<4><<<p.grid, p.block, 0, s>>>(a);
+      break;
+    case 8:
+      dev::ln_modulate_quant_vec_kernel<8><<<p.grid, p.block, 0, s>>>(a);
+      break;
+    default:
+      dev::ln_modulate_quant_scalar_kernel<<<p.grid, p.block, p.smem, s>>>(a);
+  }
   return launch_status();
 }
 
@@ -42,20 +52,40 @@ int gelu_quant(const void* x, std::int64_t rows, std::int64_t width, Fp8Rows out
   const auto p = launch::gelu_quant(x, rows, width, out);
   if (p.skip || p.status != 0) return p.status;
   const auto* xb = static_cast<const dev::bf16*>(x);
-  if (p.vec)
-    dev::gelu_quant_kernel<true><<<p.grid, p.block, p.smem, as_stream(stream)>>>(xb, width, out);
-  else
-    dev::gelu_quant_kernel<false><<<p.grid, p.block, p.smem, as_stream(stream)>>>(xb, width, out);
+  const auto s = as_stream(stream);
+  switch (p.per_thread) {
+    case 2:
+      dev::gelu_quant_vec_kernel<2><<<p.grid, p.block, 0, s>>>(xb, width, out);
+      break;
+    case 4:
+      dev::gelu_quant_vec_kernel<4><<<p.grid, p.block, 0, s>>>(xb, width, out);
+      break;
+    case 8:
+      dev::gelu_quant_vec_kernel<8><<<p.grid, p.block, 0, s>>>(xb, width, out);
+      break;
+    default:
+      dev::gelu_quant_scalar_kernel<<<p.grid, p.block, p.smem, s>>>(xb, width, out);
+  }
   return launch_status();
 }
 
 int gather_quant(const GatherQuantArgs& a, void* stream) {
   const auto p = launch::gather_quant(a);
   if (p.skip || p.status != 0) return p.status;
-  if (p.vec)
-    dev::gather_quant_kernel<true><<<p.grid, p.block, p.smem, as_stream(stream)>>>(a);
-  else
-    dev::gather_quant_kernel<false><<<p.grid, p.block, p.smem, as_stream(stream)>>>(a);
+  const auto s = as_stream(stream);
+  switch (p.per_thread) {
+    case 2:
+      dev::gather_quant_vec_kernel<2><<<p.grid, p.block, 0, s>>>(a);
+      break;
+    case 4:
+      dev::gather_quant_vec_kernel<4><<<p.grid, p.block, 0, s>>>(a);
+      break;
+    case 8:
+      dev::gather_quant_vec_kernel<8><<<p.grid, p.block, 0, s>>>(a);
+      break;
+    default:
+      dev::gather_quant_scalar_kernel<<<p.grid, p.block, p.smem, s>>>(a);
+  }
   return launch_status();
 }
 
@@ -78,7 +108,10 @@ int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::
 int qkv_pack(const QkvPackArgs& a, void* stream) {
   const auto p = launch::qkv_pack(a);
   if (p.skip || p.status != 0) return p.status;
-  dev::qkv_pack_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(a);
+  if (p.vec)
+    dev::qkv_pack_vec_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(a);
+  else
+    dev::qkv_pack_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(a);
   return launch_status();
 }
 

@@ -97,8 +97,173 @@ __device__ __forceinline__ float bf(const void* base, std::int64_t i) {
   return __bfloat162float(static_cast<const bf16*>(base)[i]);
 }
 
-template <bool kVec>
-__global__ void __launch_bounds__(kThreads) ln_modulate_quant_kernel(LnModulateQuantArgs a) {
+// ---- Row kernels, vectorised form: one block per row, the row held in registers. Thread t owns
+// chunks t, t + blockDim, ... (N of them; a chunk is 8 bf16 = 16 bytes), so every load and store
+// is a coalesced 16-byte access, all N loads are in flight before the first use, and the row
+// never goes through shared memory (the launcher picks N and blockDim from the width).
+
+template <int N>
+__device__ __forceinline__ int chunk_of(int k) {
+  return threadIdx.x + k * blockDim.x;
+}
+
+// v[k] = the chunk at p + 8 * chunk_of(k), zeros past the row.
+template <int N>
+__device__ __forceinline__ void load_chunks(const bf16* p, int chunks, float (&v)[N][8]) {
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const int c = chunk_of<N>(k);
+    if (c < chunks) {
+      load8(p + 8 * c, v[k]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[k][i] = 0.0F;
+    }
+  }
+}
+
+template <int N>
+__device__ __forceinline__ void store_chunks(bf16* p, int chunks, const float (&v)[N][8]) {
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+    if (chunk_of<N>(k) < chunks) store8(p + 8 * chunk_of<N>(k), v[k]);
+}
+
+template <int N>
+__device__ __forceinline__ float chunks_amax(const float (&v)[N][8]) {
+  float m = 0.0F;  // chunks past the row hold zeros
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+#pragma unroll
+    for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(v[k][i]));
+  return m;
+}
+
+// Writes the row (v * 448 / amax as saturated E4M3, 8 bytes per chunk), zeros from the row's end
+// up to ld (a multiple of 16, the width one of 8: whole chunks), then the row's scale.
+template <int N>
+__device__ void write_fp8_chunks(const float (&v)[N][8], int chunks, float amax, Fp8Rows out,
+                                 std::int64_t r) {
+  const float inv = amax > 0.0F ? kE4M3Max / amax : 0.0F;
+  auto* dst = static_cast<unsigned char*>(out.data) + r * out.ld;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const int c = chunk_of<N>(k);
+    if (c >= chunks) continue;
+    std::uint32_t word[2] = {0U, 0U};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const auto byte = __nv_cvt_float_to_fp8(v[k][i] * inv, __NV_SATFINITE, __NV_E4M3);
+      word[i / 4] |= static_cast<std::uint32_t>(byte) << (8 * (i % 4));
+    }
+    *reinterpret_cast<uint2*>(dst + 8 * c) = make_uint2(word[0], word[1]);
+  }
+  const int ld_chunks = static_cast<int>(out.ld / 8);
+  for (int c = chunks + static_cast<int>(threadIdx.x); c < ld_chunks; c += blockDim.x)
+    *reinterpret_cast<uint2*>(dst + 8 * c) = make_uint2(0U, 0U);
+  if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
+}
+
+template <int N>
+__global__ void __launch_bounds__(kThreads) ln_modulate_quant_vec_kernel(LnModulateQuantArgs a) {
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  const std::int64_t b = r / a.rows_per_batch;
+  const int chunks = static_cast<int>(a.width / 8);
+  bf16* x = static_cast<bf16*>(a.x) + r * a.width;
+  float v[N][8];
+  load_chunks<N>(x, chunks, v);
+  if (a.residual) {
+    float g[N][8], y[N][8];
+    load_chunks<N>(static_cast<const bf16*>(a.gate.data) + b * a.gate.stride, chunks, g);
+    load_chunks<N>(static_cast<const bf16*>(a.y) + r * a.width, chunks, y);
+#pragma unroll
+    for (int k = 0; k < N; ++k)
+#pragma unroll
+      for (int i = 0; i < 8; ++i)  // rounded to bf16 as ATen's addcmul stores it
+        v[k][i] = __bfloat162float(__float2bfloat16(v[k][i] + g[k][i] * y[k][i]));
+    store_chunks<N>(x, chunks, v);
+  }
+  float sum = 0.0F;
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sum += v[k][i];
+  const float w = static_cast<float>(a.width);
+  const float mean = block_reduce<false>(sum, scratch) / w;
+  float sq = 0.0F;
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+    if (chunk_of<N>(k) < chunks)
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sq += (v[k][i] - mean) * (v[k][i] - mean);
+  const float rstd = rsqrtf(block_reduce<false>(sq, scratch) / w + kEps);
+  float sc[N][8], sh[N][8];
+  load_chunks<N>(static_cast<const bf16*>(a.scale.data) + b * a.scale.stride, chunks, sc);
+  load_chunks<N>(static_cast<const bf16*>(a.shift.data) + b * a.shift.stride, chunks, sh);
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+#pragma unroll
+    for (int i = 0; i < 8; ++i)  // past the row: (0 - mean) * rstd * 1 + 0, masked below
+      v[k][i] =
+          chunk_of<N>(k) < chunks ? (v[k][i] - mean) * rstd * (1.0F + sc[k][i]) + sh[k][i] : 0.0F;
+  const float amax = block_reduce<true>(chunks_amax<N>(v), scratch);
+  write_fp8_chunks<N>(v, chunks, amax, a.out, r);
+}
+
+// gelu with the tanh approximation, written as x * sigmoid(2u) = x / (1 + e^-2u) (the same
+// function: 0.5 (1 + tanh u) = sigmoid(2u)): one fast exponential instead of tanhf, within a few
+// float ulps, and no cancellation in the negative tail.
+__device__ __forceinline__ float gelu_tanh_fast(float x) {
+  constexpr float kAlpha2 = 2.0F * 0.7978845608028654F;  // 2 sqrt(2 / pi)
+  const float u2 = kAlpha2 * (x + 0.044715F * x * x * x);
+  return __fdividef(x, 1.0F + __expf(-u2));
+}
+
+template <int N>
+__global__ void __launch_bounds__(kThreads)
+    gelu_quant_vec_kernel(const bf16* x, std::int64_t width, Fp8Rows out) {
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  const int chunks = static_cast<int>(width / 8);
+  float v[N][8];
+  load_chunks<N>(x + r * width, chunks, v);
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+#pragma unroll
+    for (int i = 0; i < 8; ++i) v[k][i] = gelu_tanh_fast(v[k][i]);  // gelu(0) = 0 past the row
+  const float amax = block_reduce<true>(chunks_amax<N>(v), scratch);
+  write_fp8_chunks<N>(v, chunks, amax, out, r);
+}
+
+template <int N>
+__global__ void __launch_bounds__(kThreads) gather_quant_vec_kernel(GatherQuantArgs a) {
+  __shared__ float scratch[32];
+  const std::int64_t r = blockIdx.x;
+  const std::int64_t b = r / a.tokens_per_batch;
+  const std::int64_t t = a.first_token + r % a.tokens_per_batch;
+  const bf16* src = static_cast<const bf16*>(a.x) + b * a.stride_batch + t * a.stride_token;
+  const int chunks = static_cast<int>(a.heads * a.head_dim / 8);
+  const int head_chunks = static_cast<int>(a.head_dim / 8);
+  float v[N][8];
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const int c = chunk_of<N>(k);
+    if (c < chunks) {
+      load8(src + (c / head_chunks) * a.stride_head + 8 * (c % head_chunks), v[k]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[k][i] = 0.0F;
+    }
+  }
+  const float amax = block_reduce<true>(chunks_amax<N>(v), scratch);
+  write_fp8_chunks<N>(v, chunks, amax, a.out, r);
+}
+
+// ---- Row kernels, scalar form (widths that are not a multiple of 8, unaligned rows): the row
+// is staged in shared memory as float.
+
+__global__ void __launch_bounds__(kThreads) ln_modulate_quant_scalar_kernel(LnModulateQuantArgs a) {
   extern __shared__ float row[];
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
@@ -108,33 +273,15 @@ __global__ void __launch_bounds__(kThreads) ln_modulate_quant_kernel(LnModulateQ
   const bf16* y = static_cast<const bf16*>(a.y) + r * w;
   const bf16* gate = static_cast<const bf16*>(a.gate.data) + b * a.gate.stride;
   float sum = 0.0F;
-  if constexpr (kVec) {
-    for (std::int64_t j = 8 * threadIdx.x; j < w; j += 8 * blockDim.x) {
-      float v[8];
-      load8(x + j, v);
-      if (a.residual) {
-        float g[8], yy[8];
-        load8(gate + j, g);
-        load8(y + j, yy);
-        for (int i = 0; i < 8; ++i) v[i] = __bfloat162float(__float2bfloat16(v[i] + g[i] * yy[i]));
-        store8(x + j, v);
-      }
-      for (int i = 0; i < 8; ++i) {
-        row[j + i] = v[i];
-        sum += v[i];
-      }
+  for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
+    float v = __bfloat162float(x[j]);
+    if (a.residual) {
+      const bf16 nv = __float2bfloat16(v + __bfloat162float(gate[j]) * __bfloat162float(y[j]));
+      x[j] = nv;
+      v = __bfloat162float(nv);
     }
-  } else {
-    for (std::int64_t j = threadIdx.x; j < w; j += blockDim.x) {
-      float v = __bfloat162float(x[j]);
-      if (a.residual) {
-        const bf16 nv = __float2bfloat16(v + __bfloat162float(gate[j]) * __bfloat162float(y[j]));
-        x[j] = nv;
-        v = __bfloat162float(nv);
-      }
-      row[j] = v;
-      sum += v;
-    }
+    row[j] = v;
+    sum += v;
   }
   const float mean = block_reduce<false>(sum, scratch) / static_cast<float>(w);
   float sq = 0.0F;
@@ -156,42 +303,23 @@ __global__ void __launch_bounds__(kThreads) ln_modulate_quant_kernel(LnModulateQ
   write_fp8_row(row, w, amax, a.out, r);
 }
 
-__device__ __forceinline__ float gelu_tanh(float x) {
-  constexpr float kAlpha = 0.7978845608028654F;  // sqrt(2 / pi)
-  return 0.5F * x * (1.0F + tanhf(kAlpha * (x + 0.044715F * x * x * x)));
-}
-
-template <bool kVec>
 __global__ void __launch_bounds__(kThreads)
-    gelu_quant_kernel(const bf16* x, std::int64_t width, Fp8Rows out) {
+    gelu_quant_scalar_kernel(const bf16* x, std::int64_t width, Fp8Rows out) {
   extern __shared__ float row[];
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
   const bf16* src = x + r * width;
   float amax = 0.0F;
-  if constexpr (kVec) {
-    for (std::int64_t j = 8 * threadIdx.x; j < width; j += 8 * blockDim.x) {
-      float v[8];
-      load8(src + j, v);
-      for (int i = 0; i < 8; ++i) {
-        const float g = gelu_tanh(v[i]);
-        row[j + i] = g;
-        amax = fmaxf(amax, fabsf(g));
-      }
-    }
-  } else {
-    for (std::int64_t j = threadIdx.x; j < width; j += blockDim.x) {
-      const float g = gelu_tanh(__bfloat162float(src[j]));
-      row[j] = g;
-      amax = fmaxf(amax, fabsf(g));
-    }
+  for (std::int64_t j = threadIdx.x; j < width; j += blockDim.x) {
+    const float g = gelu_tanh_fast(__bfloat162float(src[j]));
+    row[j] = g;
+    amax = fmaxf(amax, fabsf(g));
   }
   amax = block_reduce<true>(amax, scratch);
   write_fp8_row(row, width, amax, out, r);
 }
 
-template <bool kVec>
-__global__ void __launch_bounds__(kThreads) gather_quant_kernel(GatherQuantArgs a) {
+__global__ void __launch_bounds__(kThreads) gather_quant_scalar_kernel(GatherQuantArgs a) {
   extern __shared__ float row[];
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
@@ -200,23 +328,11 @@ __global__ void __launch_bounds__(kThreads) gather_quant_kernel(GatherQuantArgs 
   const bf16* src = static_cast<const bf16*>(a.x) + b * a.stride_batch + t * a.stride_token;
   const std::int64_t width = a.heads * a.head_dim;
   float amax = 0.0F;
-  if constexpr (kVec) {
-    for (std::int64_t j = 8 * threadIdx.x; j < width; j += 8 * blockDim.x) {
-      const std::int64_t h = j / a.head_dim, d = j % a.head_dim;
-      float v[8];
-      load8(src + h * a.stride_head + d, v);
-      for (int i = 0; i < 8; ++i) {
-        row[j + i] = v[i];
-        amax = fmaxf(amax, fabsf(v[i]));
-      }
-    }
-  } else {
-    for (std::int64_t j = threadIdx.x; j < width; j += blockDim.x) {
-      const std::int64_t h = j / a.head_dim, d = j % a.head_dim;
-      const float v = __bfloat162float(src[h * a.stride_head + d]);
-      row[j] = v;
-      amax = fmaxf(amax, fabsf(v));
-    }
+  for (std::int64_t j = threadIdx.x; j < width; j += blockDim.x) {
+    const std::int64_t h = j / a.head_dim, d = j % a.head_dim;
+    const float v = __bfloat162float(src[h * a.stride_head + d]);
+    row[j] = v;
+    amax = fmaxf(amax, fabsf(v));
   }
   amax = block_reduce<true>(amax, scratch);
   write_fp8_row(row, width, amax, a.out, r);
@@ -247,8 +363,63 @@ __global__ void gate_residual_kernel(bf16* x, std::int64_t rows, std::int64_t ro
   }
 }
 
-// One block per (batch item, token); warps take (q or k, head) units for the per-head RMSNorm,
-// then all threads copy v.
+// One block per (batch item, token), vectorised: thread t owns the 16-byte chunks t, t + blockDim,
+// ... of the token's [q | k | v] row, loading four before using any. A head's chunks (head_dim / 8
+// of them, a power of two up to 32) sit on adjacent lanes of one warp, which add up the head's
+// sum of squares by shuffles; every chunk is read once and written once.
+__global__ void __launch_bounds__(kThreads) qkv_pack_vec_kernel(QkvPackArgs a) {
+  constexpr int kPer = 4;
+  const std::int64_t tokens = a.img_tokens + a.ctx_tokens;
+  const std::int64_t b = blockIdx.x / tokens, t = blockIdx.x % tokens;
+  const bool is_img = t < a.img_tokens;
+  const int part_chunks = static_cast<int>(a.heads * a.head_dim / 8);
+  const int head_chunks = static_cast<int>(a.head_dim / 8);
+  const int chunks = 3 * part_chunks;
+  const std::int64_t d = a.heads * a.head_dim;
+  const bf16* src =
+      is_img ? static_cast<const bf16*>(a.img) + (b * a.img_tokens + t) * 3 * d
+             : static_cast<const bf16*>(a.ctx) + (b * a.ctx_tokens + t - a.img_tokens) * 3 * d;
+  const std::int64_t dst = (b * tokens + t) * d;
+  const float* wq = is_img ? a.norm_q : a.norm_ctx_q;
+  const float* wk = is_img ? a.norm_k : a.norm_ctx_k;
+  for (int base = 0; base < chunks; base += kPer * static_cast<int>(blockDim.x)) {
+    float v[kPer][8];
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int c = base + static_cast<int>(threadIdx.x + k * blockDim.x);
+      if (c < chunks) {
+        load8(src + 8 * c, v[k]);
+      } else {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) v[k][i] = 0.0F;
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int c = base + static_cast<int>(threadIdx.x + k * blockDim.x);
+      float ss = 0.0F;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) ss += v[k][i] * v[k][i];
+      // Every lane shuffles (the loop is uniform); lanes past the row only contribute zeros.
+      for (int o = head_chunks / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffU, ss, o);
+      if (c >= chunks) continue;
+      const int part = c / part_chunks;  // 0 q, 1 k, 2 v
+      const int e = 8 * (c - part * part_chunks);
+      const float* wt = part == 0 ? wq : (part == 1 ? wk : nullptr);
+      if (wt != nullptr) {
+        const float rstd = rsqrtf(ss / static_cast<float>(a.head_dim) + kEps);
+        const float* w = wt + e % a.head_dim;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) v[k][i] = v[k][i] * rstd * w[i];
+      }
+      void* out = part == 0 ? a.q : (part == 1 ? a.k : a.v);
+      store8(static_cast<bf16*>(out) + dst + e, v[k]);
+    }
+  }
+}
+
+// The scalar form (head_dim not a multiple of 8, or unaligned rows): warps take (q or k, head)
+// units for the per-head RMSNorm, then all threads copy v.
 __global__ void __launch_bounds__(kThreads) qkv_pack_kernel(QkvPackArgs a) {
   const std::int64_t tokens = a.img_tokens + a.ctx_tokens;
   const std::int64_t b = blockIdx.x / tokens, t = blockIdx.x % tokens;

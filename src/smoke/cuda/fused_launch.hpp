@@ -21,6 +21,7 @@ struct Plan {
   unsigned grid = 0;
   unsigned block = kThreads;
   std::size_t smem = 0;
+  int per_thread = 0;  // vectorised row kernels: 16-byte chunks per thread (2, 4 or 8)
 };
 
 inline bool aligned16(const void* p) {
@@ -43,17 +44,33 @@ inline Plan nothing() {
   return Plan{0, true};
 }
 
+// The scalar row kernels: one block of kThreads per row, the row staged in shared memory.
+inline Plan scalar_rows_plan(std::int64_t rows, std::int64_t width) {
+  return Plan{0, false, false, static_cast<unsigned>(rows), kThreads, row_smem(width)};
+}
+
+// The vectorised row kernels keep the row in registers: the fewest chunks per thread (2, 4 or 8)
+// that fit the row in kThreads threads, and a whole number of warps (SD3.5 Large: 2432 wide is
+// 2 x 160 threads, the 9728-wide MLP row 8 x 160).
+inline Plan vec_rows_plan(std::int64_t rows, std::int64_t width) {
+  const std::int64_t chunks = width / 8;
+  int n = 2;
+  while (n < 8 && (chunks + n - 1) / n > std::int64_t{kThreads}) n *= 2;
+  const std::int64_t threads = ((chunks + n - 1) / n + 31) / 32 * 32;
+  return Plan{0, false, true, static_cast<unsigned>(rows), static_cast<unsigned>(threads), 0, n};
+}
+
 inline Plan rows_plan(std::int64_t rows, std::int64_t width, bool vec) {
-  return Plan{0, false, vec, static_cast<unsigned>(rows), kThreads, row_smem(width)};
+  return vec ? vec_rows_plan(rows, width) : scalar_rows_plan(rows, width);
 }
 
 inline Plan ln_modulate_quant(const LnModulateQuantArgs& a) {
   if (a.rows == 0) return nothing();
   if (bad_rows(a.width, a.out) || a.rows_per_batch <= 0 || (a.residual && (!a.y || !a.gate.data)))
     return refuse();
-  const bool vec =
-      a.width % 8 == 0 && aligned16(a.x) &&
-      (!a.residual || (aligned16(a.y) && aligned16(a.gate.data) && a.gate.stride % 8 == 0));
+  auto vec_ok = [](const BatchVector& v) { return aligned16(v.data) && v.stride % 8 == 0; };
+  const bool vec = a.width % 8 == 0 && aligned16(a.x) && vec_ok(a.shift) && vec_ok(a.scale) &&
+                   (!a.residual || (aligned16(a.y) && vec_ok(a.gate)));
   return rows_plan(a.rows, a.width, vec);
 }
 
@@ -86,11 +103,18 @@ inline Plan gate_residual(const void* x, std::int64_t rows, std::int64_t rows_pe
   return Plan{0, false, vec, grid, kThreads, 0};
 }
 
+// The vectorised form needs whole 16-byte chunks per head, a head's chunks a power of two up to a
+// warp (head_dim 16, 32, 64, 128 or 256; SD3.5 has 64), and aligned rows.
 inline Plan qkv_pack(const QkvPackArgs& a) {
   const std::int64_t blocks = a.batch * (a.img_tokens + a.ctx_tokens);
   if (blocks == 0) return nothing();
   if (a.heads <= 0 || a.head_dim <= 0 || (a.ctx_tokens > 0 && !a.ctx)) return refuse();
-  return Plan{0, false, false, static_cast<unsigned>(blocks), kThreads, 0};
+  const std::int64_t head_chunks = a.head_dim / 8;
+  const bool vec = a.head_dim % 8 == 0 && head_chunks <= 32 &&
+                   (head_chunks & (head_chunks - 1)) == 0 && aligned16(a.img) &&
+                   (a.ctx_tokens == 0 || aligned16(a.ctx)) && aligned16(a.q) && aligned16(a.k) &&
+                   aligned16(a.v);
+  return Plan{0, false, vec, static_cast<unsigned>(blocks), kThreads, 0};
 }
 
 }  // namespace sd35::smoke::cuda::launch

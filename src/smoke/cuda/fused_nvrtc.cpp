@@ -50,17 +50,57 @@ struct Api {
   int (*error_string)(int, const char**);
 };
 
-// Kernel name expressions, in the order of the Kernel enum.
-enum Kernel { kLnVec, kLn, kGeluVec, kGelu, kGatherVec, kGather, kGateVec, kGate, kQkv, kCount };
-constexpr const char* kNames[kCount] = {"sd35::smoke::cuda::dev::ln_modulate_quant_kernel<true>",
-                                        "sd35::smoke::cuda::dev::ln_modulate_quant_kernel<false>",
-                                        "sd35::smoke::cuda::dev::gelu_quant_kernel<true>",
-                                        "sd35::smoke::cuda::dev::gelu_quant_kernel<false>",
-                                        "sd35::smoke::cuda::dev::gather_quant_kernel<true>",
-                                        "sd35::smoke::cuda::dev::gather_quant_kernel<false>",
+// Kernel name expressions, in the order of the Kernel enum. The vectorised row kernels come in
+// threes (2, 4 and 8 chunks per thread) right after their scalar form.
+enum Kernel {
+  kLn,
+  kLnVec2,
+  kLnVec4,
+  kLnVec8,
+  kGelu,
+  kGeluVec2,
+  kGeluVec4,
+  kGeluVec8,
+  kGather,
+  kGatherVec2,
+  kGatherVec4,
+  kGatherVec8,
+  kGateVec,
+  kGate,
+  kQkvVec,
+  kQkv,
+  kCount
+};
+constexpr const char* kNames[kCount] = {"sd35::smoke::cuda::dev::ln_modulate_quant_scalar_kernel",
+                                        "sd35::smoke::cuda::dev::ln_modulate_quant_vec_kernel<2>",
+                                        "sd35::smoke::cuda::dev::ln_modulate_quant_vec_kernel<4>",
+                                        "sd35::smoke::cuda::dev::ln_modulate_quant_vec_kernel<8>",
+                                        "sd35::smoke::cuda::dev::gelu_quant_scalar_kernel",
+                                        "sd35::smoke::cuda::dev::gelu_quant_vec_kernel<2>",
+                                        "sd35::smoke::cuda::dev::gelu_quant_vec_kernel<4>",
+                                        "sd35::smoke::cuda::dev::gelu_quant_vec_kernel<8>",
+                                        "sd35::smoke::cuda::dev::gather_quant_scalar_kernel",
+                                        "sd35::smoke::cuda::dev::gather_quant_vec_kernel<2>",
+                                        "sd35::smoke::cuda::dev::gather_quant_vec_kernel<4>",
+                                        "sd35::smoke::cuda::dev::gather_quant_vec_kernel<8>",
                                         "sd35::smoke::cuda::dev::gate_residual_kernel<true>",
                                         "sd35::smoke::cuda::dev::gate_residual_kernel<false>",
+                                        "sd35::smoke::cuda::dev::qkv_pack_vec_kernel",
                                         "sd35::smoke::cuda::dev::qkv_pack_kernel"};
+
+// The scalar kernel `scalar`, or its vectorised form for the plan's chunks per thread.
+Kernel row_kernel(Kernel scalar, const launch::Plan& p) {
+  switch (p.per_thread) {
+    case 2:
+      return static_cast<Kernel>(scalar + 1);
+    case 4:
+      return static_cast<Kernel>(scalar + 2);
+    case 8:
+      return static_cast<Kernel>(scalar + 3);
+    default:
+      return scalar;
+  }
+}
 
 struct State {
   Api api{};
@@ -229,19 +269,19 @@ const char* error_text(int rc) {
 int ln_modulate_quant(const LnModulateQuantArgs& a, void* stream) {
   const auto p = launch::ln_modulate_quant(a);
   LnModulateQuantArgs arg = a;
-  return launch_kernel(p.vec ? kLnVec : kLn, p, stream, {&arg});
+  return launch_kernel(row_kernel(kLn, p), p, stream, {&arg});
 }
 
 int gelu_quant(const void* x, std::int64_t rows, std::int64_t width, Fp8Rows out, void* stream) {
   const auto p = launch::gelu_quant(x, rows, width, out);
   const void* xp = x;
-  return launch_kernel(p.vec ? kGeluVec : kGelu, p, stream, {&xp, &width, &out});
+  return launch_kernel(row_kernel(kGelu, p), p, stream, {&xp, &width, &out});
 }
 
 int gather_quant(const GatherQuantArgs& a, void* stream) {
   const auto p = launch::gather_quant(a);
   GatherQuantArgs arg = a;
-  return launch_kernel(p.vec ? kGatherVec : kGather, p, stream, {&arg});
+  return launch_kernel(row_kernel(kGather, p), p, stream, {&arg});
 }
 
 int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::int64_t width,
@@ -257,7 +297,7 @@ int gate_residual(void* x, std::int64_t rows, std::int64_t rows_per_batch, std::
 int qkv_pack(const QkvPackArgs& a, void* stream) {
   const auto p = launch::qkv_pack(a);
   QkvPackArgs arg = a;
-  return launch_kernel(kQkv, p, stream, {&arg});
+  return launch_kernel(p.vec ? kQkvVec : kQkv, p, stream, {&arg});
 }
 
 }  // namespace sd35::smoke::cuda
