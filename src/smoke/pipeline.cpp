@@ -2,13 +2,14 @@
 // conditioning -> CFG flow-matching Euler with the MMDiT -> VAE decoder -> 8-bit pixels. Stages
 // are loaded, run and freed in turn unless the GPU holds them all (the memory plan).
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/record_function.h>
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <optional>
 
+#include "smoke/denoise.hpp"
 #include "smoke/pipeline_models.hpp"
 #include "smoke/smoke_io.hpp"
 #include "util/fs.hpp"
@@ -212,31 +213,9 @@ Result<at::Tensor> starting_noise(const SmokeRequest& rq, std::int64_t batch,
                    at::TensorOptions().dtype(at::kFloat));
 }
 
-// CFG flow-matching Euler (the sampler of mmdit_forward.cpp) with each step timed.
-Result<at::Tensor> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
-                           const Encoded& cond, const Encoded& uncond, const SamplingSpec& spec,
-                           std::vector<double>& step_ms) {
-  std::vector<float> ts, sigmas;
-  flow_match_schedule(spec.steps, spec.shift, ts, sigmas);
-  c10::InferenceMode guard;
-  at::Tensor x = noise.to(e.device, at::kFloat);
-  const at::Tensor ctx = at::cat({uncond.embeds, cond.embeds}, 0);
-  const at::Tensor pooled = at::cat({uncond.pooled, cond.pooled}, 0);
-  // A named range per step, so a profiler (tests/tools/gpu_profile_pipeline.py) can tell this
-  // path's kernels from the reference run's; free when no profiler listens.
-  const std::string range = "sd35.denoise_step." + std::string(to_string(e.effective));
-  for (std::size_t i = 0; i < static_cast<std::size_t>(spec.steps); ++i) {
-    RECORD_USER_SCOPE(range.c_str());
-    const auto t0 = Clock::now();
-    const at::Tensor t = at::full({2 * x.size(0)}, ts[i], at::TensorOptions().dtype(at::kFloat));
-    SD35_TRY(at::Tensor v, forward(model, e, at::cat({x, x}, 0), ctx, pooled, t));
-    auto parts = v.chunk(2, 0);
-    const at::Tensor guided = parts[0] + static_cast<float>(spec.guidance) * (parts[1] - parts[0]);
-    x = x + (sigmas[i + 1] - sigmas[i]) * guided;
-    sync_device(e.device);
-    step_ms.push_back(ms_since(t0));
-  }
-  return x;
+// The denoising loop's conditioning: unconditional rows first, as the sampler expects.
+std::array<at::Tensor, 2> cfg_conditioning(const Encoded& cond, const Encoded& uncond) {
+  return {at::cat({uncond.embeds, cond.embeds}, 0), at::cat({uncond.pooled, cond.pooled}, 0)};
 }
 
 // Latents -> image in [0, 1]; tiles of 64 latent pixels when the plan says memory is short.
@@ -251,7 +230,7 @@ struct Run {
   Encoded cond, uncond;
   at::Tensor latents, image, latents_bf16, image_bf16;
   nlohmann::json t5_check, timings = nlohmann::json::object(), memory;
-  std::string mmdit_path, fp8_spelling;
+  std::string mmdit_path, fp8_spelling, denoise_mode;
   bool tiled = false;
   bool native_fp8 = false, fused = false;  // what the MMDiT ran with (the lock records them)
 };
@@ -302,11 +281,13 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
   }
   const auto b = run.cond.embeds.size(0);
   SD35_TRY(at::Tensor noise, starting_noise(rq, b, mmdit->config.in_channels));
-  std::vector<double> steps;
+  const auto [context, pooled] = cfg_conditioning(run.cond, run.uncond);
   const auto t0 = Clock::now();
-  SD35_TRY(run.latents, denoise(*mmdit, e, noise, run.cond, run.uncond, rq.sampling, steps));
+  SD35_TRY(Denoised fp8, denoise(*mmdit, e, noise, context, pooled, rq.sampling));
   run.timings["denoise"] = ms_since(t0);
-  run.timings["denoise_steps"] = steps;
+  run.timings["denoise_steps"] = fp8.step_ms;
+  run.latents = fp8.latents;
+  run.denoise_mode = fp8.mode;
   run.mmdit_path =
       std::string(to_string(e.effective)) + (e.native_fp8 && mmdit->fused ? " (fused)" : "");
   run.native_fp8 = e.native_fp8;
@@ -315,11 +296,10 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
   // The same weights dequantised to bf16: how far the FP8 path moves the picture.
   SD35_TRY(Exec bf16, plan_exec(Precision::bf16, rq.device));
   SD35_TRY_STATUS(prepare_model(*mmdit, bf16));
-  std::vector<double> ref_steps;
-  SD35_TRY(run.latents_bf16,
-           denoise(*mmdit, bf16, noise, run.cond, run.uncond, rq.sampling, ref_steps));
+  SD35_TRY(Denoised ref, denoise(*mmdit, bf16, noise, context, pooled, rq.sampling));
+  run.latents_bf16 = ref.latents;
   double sum = 0;
-  for (double ms : ref_steps) sum += ms;
+  for (double ms : ref.step_ms) sum += ms;
   run.timings["denoise_bf16_reference"] = sum;
   return sd35::ok();
 }
@@ -465,9 +445,10 @@ std::vector<std::string> summary_lines(const nlohmann::json& doc, const Run& run
   for (const auto& ms : t["denoise_steps"]) step_sum += ms.get<double>();
   const double steps = std::max<double>(1.0, static_cast<double>(t["denoise_steps"].size()));
   lines.push_back(fmt::format(
-      "load {:.0f} ms, encode {:.0f} ms, denoise {:.0f} ms ({:.1f} ms/step), decode {:.0f} ms",
+      "load {:.0f} ms, encode {:.0f} ms, denoise {:.0f} ms ({:.1f} ms/step, {}), decode {:.0f} ms",
       t.value("load_text_encoders", 0.0) + t.value("load_mmdit", 0.0) + t.value("load_vae", 0.0),
-      t.value("encode", 0.0), t.value("denoise", 0.0), step_sum / steps, t.value("decode", 0.0)));
+      t.value("encode", 0.0), t.value("denoise", 0.0), step_sum / steps, run.denoise_mode,
+      t.value("decode", 0.0)));
   lines.push_back(fmt::format("memory plan {}, peak {:.2f} GiB ({})",
                               run.memory["plan"].get<std::string>(),
                               static_cast<double>(run.memory["peak_bytes"].get<std::uint64_t>()) /
@@ -522,6 +503,7 @@ Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter)
        {{"height", run.image.size(2)},
         {"width", run.image.size(3)},
         {"pixels", rq.text->pixels_out}}},
+      {"denoise_mode", run.denoise_mode},
       {"timings_ms", run.timings},
       {"memory", run.memory},
       {"stats", stats},

@@ -1,0 +1,32 @@
+// The prompt pipeline's denoising loop: CFG flow-matching Euler over the MMDiT, each step timed,
+// and on CUDA the step's forward replayed from a CUDA graph.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "smoke/mmdit_model.hpp"
+
+namespace sd35::smoke {
+
+struct Denoised {
+  at::Tensor latents;           // float32, on the model's device
+  std::vector<double> step_ms;  // wall time of each step; every step ends with a device sync
+  std::string mode;             // "cuda graph" or "eager", with why when eager on CUDA
+};
+
+// The sampler of mmdit_forward.cpp's sample(), one forward of batch 2B per step. `context` and
+// `pooled` hold the unconditional rows first, then the conditional ones.
+//
+// Why the graph: one fused FP8 step of SD3.5 Large is ~2000 kernels, many of them a few
+// microseconds long (adaLN, per-tensor scales, the context stream), so eager launches leave the GPU
+// idle ~5 ms of each ~97 ms step. Step 1 runs eagerly (it also warms cuDNN's and cuBLASLt's plans
+// and loads every kernel), the forward is then captured once on a side stream and replayed for the
+// remaining steps with the latents and timestep copied into its static inputs: the same kernels
+// on the same data, so the result is the eager one. SD35_CUDA_GRAPH=0 keeps every step eager; a
+// forward that cannot be captured falls back to eager and `mode` says why.
+Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
+                         const at::Tensor& context, const at::Tensor& pooled,
+                         const SamplingSpec& spec);
+
+}  // namespace sd35::smoke
