@@ -24,6 +24,11 @@ if part attention; then
   log "attention probe"
   timeout 120 "$PY" tests/tools/gpu_attention_probe.py 2>&1 | tee "$OUT/attention.txt"
 fi
+if part fp8attn; then
+  log "cuDNN FP8 attention probe (JAX)"
+  XLA_PYTHON_CLIENT_PREALLOCATE=false timeout 150 "$PY" tests/tools/gpu_fp8_attention_probe.py 2>&1 \
+    | grep -v "^W0000\|^I0000" | tail -12
+fi
 if part pipeline; then
   log "pipeline bench (first run)"
   OUT=$OUT BENCH_RUNS=first BENCH_BUDGET_S=330 bash tests/tools/gpu_pipeline_bench.sh 2>&1 \
@@ -60,8 +65,11 @@ try:
 except Exception as e:
     sys.exit(f"no JSON: {e}")
 fk = find(d, "fused_kernels") or {}
-for k in fk.get("kernels", []):
-    print(f"   {'ok ' if k['ok'] else 'BAD'} {k['name']:58} {k['error']:.4f} (limit {k['limit']})")
+rows = fk.get("kernels", [])
+for k in rows:
+    if not k["ok"]:
+        print(f"   BAD {k['name']:58} {k['error']:.4f} (limit {k['limit']})")
+print(f"   {sum(k['ok'] for k in rows)} of {len(rows)} kernel checks pass")
 print("   fused_kernels ok:", fk.get("ok"), fk.get("error", ""))
 for line in find(d, "summary") or []:
     print("   | " + line)
@@ -78,7 +86,9 @@ if part profile; then
     timeout 200 "$PY" -X faulthandler tests/tools/gpu_profile_pipeline.py "$PLUGIN" "$MODEL" \
       --steps 5 > "$OUT/profile.txt" 2>&1
     echo "profile exit $?"
-    grep -v "^\[W" "$OUT/profile.txt" | cut -c1-400 | tail -60
+    grep "^resident\|^warm-up\|^mmdit path" "$OUT/profile.txt" | cut -c1-700
+    grep -v "^\[W" "$OUT/profile.txt" | grep -A16 "^== fp8" | cut -c1-200
+    grep "^== bf16" "$OUT/profile.txt" | cut -c1-200
   else
     echo "no plugin ($PLUGIN) or model ($MODEL)"
   fi
