@@ -162,7 +162,7 @@ def main():
         t = res.get("timings_ms", {})
         print("profiled timings_ms:", json.dumps({k: (v if not isinstance(v, list) else [round(x, 1) for x in v])
                                                    for k, v in t.items()}))
-        print("mmdit path:", res.get("mmdit_path"), "| attention:", res.get("attention_backend"))
+        print("mmdit path:", res.get("mmdit_path"), "| denoise:", res.get("denoise_mode"))
         trace_path = os.path.join(tmp, "trace.json")
         prof.export_chrome_trace(trace_path)
         with open(trace_path) as f:
