@@ -18,13 +18,16 @@ struct Denoised {
 // The sampler of mmdit_forward.cpp's sample(), one forward of batch 2B per step. `context` and
 // `pooled` hold the unconditional rows first, then the conditional ones.
 //
+// The adaLN modulations of all steps are computed before the loop, a group of steps per call
+// (modulation(): each adaLN weight read once per group instead of once per step).
+//
 // Why the graph: one fused FP8 step of SD3.5 Large is ~2000 kernels, many of them a few
 // microseconds long (adaLN, per-tensor scales, the context stream), so eager launches leave the GPU
 // idle ~5 ms of each ~97 ms step. Step 1 runs eagerly (it also warms cuDNN's and cuBLASLt's plans
 // and loads every kernel), the forward is then captured once on a side stream and replayed for the
-// remaining steps with the latents and timestep copied into its static inputs: the same kernels
-// on the same data, so the result is the eager one. SD35_CUDA_GRAPH=0 keeps every step eager; a
-// forward that cannot be captured falls back to eager and `mode` says why.
+// remaining steps with the latents and the step's modulation copied into its static inputs: the
+// same kernels on the same data, so the result is the eager one. SD35_CUDA_GRAPH=0 keeps every step
+// eager; a forward that cannot be captured falls back to eager and `mode` says why.
 Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
                          const at::Tensor& context, const at::Tensor& pooled,
                          const SamplingSpec& spec);

@@ -141,18 +141,18 @@ at::Tensor feed_forward(const Linear& fc1, const Linear& fc2, const at::Tensor& 
 }
 
 void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx,
-                   const at::Tensor& silu_temb, const Exec& e) {
+                   const at::Tensor& mod, const at::Tensor& cmod, const Exec& e) {
   const int heads = c.num_heads;
-  auto m = linear(b.norm1, silu_temb, e).chunk(b.dual ? 9 : 6, 1);
+  auto m = mod.chunk(b.dual ? 9 : 6, 1);
   at::Tensor n = layer_norm(h);
   at::Tensor hn = modulate(n, m[0], m[1]);
   at::Tensor cn;
   std::vector<at::Tensor> cm;
   if (!b.pre_only) {
-    cm = linear(b.norm1_ctx, silu_temb, e).chunk(6, 1);
+    cm = cmod.chunk(6, 1);
     cn = modulate(layer_norm(ctx), cm[0], cm[1]);
   } else {
-    auto sc = linear(b.norm1_ctx, silu_temb, e).chunk(2, 1);  // diffusers order: scale, shift
+    auto sc = cmod.chunk(2, 1);  // diffusers order: scale, shift
     cn = modulate(layer_norm(ctx), sc[1], sc[0]);
   }
   auto [q, k, v] = split_qkv(linear(b.qkv, hn, e), heads);
@@ -312,9 +312,45 @@ Status prepare_model(Model& model, const Exec& exec) {
   return ok();
 }
 
+Modulation modulation(const Model& model, const Exec& e, const at::Tensor& timestep,
+                      const at::Tensor& pooled) {
+  c10::InferenceMode guard;
+  at::Tensor tf = timestep_features(timestep.to(e.device)).to(e.act);
+  at::Tensor temb = linear(model.t2, at::silu(linear(model.t1, tf, e)), e);
+  temb = temb + linear(model.y2, at::silu(linear(model.y1, pooled.to(e.device, e.act), e)), e);
+  const at::Tensor silu_temb = at::silu(temb);
+  Modulation m;
+  std::vector<at::Tensor> parts;
+  std::int64_t offset = 0;
+  auto add = [&](const Linear& l) -> std::array<std::int64_t, 2> {
+    parts.push_back(linear(l, silu_temb, e));
+    const std::array<std::int64_t, 2> cols{offset, parts.back().size(1)};
+    offset += cols[1];
+    return cols;
+  };
+  for (const auto& b : model.blocks) {
+    m.img_cols.push_back(add(b.norm1));
+    m.ctx_cols.push_back(add(b.norm1_ctx));
+  }
+  m.out_cols = add(model.norm_out);
+  m.packed = at::cat(parts, 1);
+  return m;
+}
+
 Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& latents,
                            const at::Tensor& context, const at::Tensor& pooled,
                            const at::Tensor& timestep) {
+  try {
+    return forward(model, e, latents, context, modulation(model, e, timestep, pooled));
+  } catch (const std::exception& ex) {
+    return Error{Errc::internal, "MMDiT modulation failed: " + torch_error_text(ex), e.device.str(),
+                 "run with --precision fp32 --device cpu to tell a kernel problem "
+                 "from a model problem"};
+  }
+}
+
+Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& latents,
+                           const at::Tensor& context, const Modulation& mod) {
   const MmditConfig& c = model.config;
   const std::int64_t p = c.patch_size;
   const auto bsz = latents.size(0), hgt = latents.size(2), wid = latents.size(3);
@@ -337,21 +373,19 @@ Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& 
                         .narrow(2, left, wp)
                         .reshape({1, -1, d});
     h = h + pe.to(e.act);
-
-    at::Tensor tf = timestep_features(timestep.to(e.device)).to(e.act);
-    at::Tensor temb = linear(model.t2, at::silu(linear(model.t1, tf, e)), e);
-    at::Tensor pooled_a = pooled.to(e.device, e.act);
-    temb = temb + linear(model.y2, at::silu(linear(model.y1, pooled_a, e)), e);
     at::Tensor ctx = linear(model.context_embedder, context.to(e.device, e.act), e);
-    const at::Tensor silu_temb = at::silu(temb);
-    if (model.fused && e.native_fp8) {
+    const bool fused = model.fused && e.native_fp8;
+    if (fused) {
       h = h.contiguous();  // the fused kernels update h and ctx in place, row by row
       ctx = ctx.contiguous();
-      for (const auto& b : model.blocks) fused::block_forward(b, c, h, ctx, silu_temb, e);
-    } else {
-      for (const auto& b : model.blocks) block_forward(b, c, h, ctx, silu_temb, e);
     }
-    auto sc = linear(model.norm_out, silu_temb, e).chunk(2, 1);  // scale, shift
+    for (std::size_t i = 0; i < model.blocks.size(); ++i) {
+      if (fused)
+        fused::block_forward(model.blocks[i], c, h, ctx, mod.img(i), mod.ctx(i), e);
+      else
+        block_forward(model.blocks[i], c, h, ctx, mod.img(i), mod.ctx(i), e);
+    }
+    auto sc = mod.out().chunk(2, 1);  // scale, shift
     h = modulate(layer_norm(h), sc[1], sc[0]);
     h = linear(model.proj_out, h, e);
     h = h.reshape({bsz, hp, wp, p, p, c.out_channels}).permute({0, 5, 1, 3, 2, 4});

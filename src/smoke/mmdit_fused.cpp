@@ -33,7 +33,7 @@ bool prepare(Model&, const Exec&, std::string& why_not) {
   return false;
 }
 void block_forward(const Block&, const MmditConfig&, at::Tensor&, at::Tensor&, const at::Tensor&,
-                   const Exec&) {
+                   const at::Tensor&, const Exec&) {
   not_built();
 }
 Fp8Act ln_modulate_quant(at::Tensor&, const at::Tensor&, const at::Tensor&, std::int64_t) {
@@ -331,11 +331,9 @@ at::Tensor scaled_mm_rowwise(const Fp8Act& a, const Linear& l) {
 }
 
 void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx,
-                   const at::Tensor& silu_temb, const Exec& e) {
+                   const at::Tensor& mod, const at::Tensor& cmod, const Exec& e) {
   const std::int64_t d = c.inner_dim();
   const std::int64_t bsz = h.size(0), n_img = h.size(1), n_ctx = ctx.size(1);
-  const at::Tensor mod = apply_linear(b.norm1, silu_temb, e);
-  const at::Tensor cmod = apply_linear(b.norm1_ctx, silu_temb, e);
   auto m = [&](int i) { return columns(mod, i, d); };
   auto cm = [&](int i) { return columns(cmod, i, d); };
   auto as_rows = [](const at::Tensor& y, std::int64_t batch) {

@@ -28,9 +28,10 @@ struct Fp8Act {
 // per-model state it needs (row-wise weight scales, float RMSNorm weights) on success.
 bool prepare(Model& model, const Exec& exec, std::string& why_not);
 
-// One transformer block; h [B, L, D] and ctx [B, Lc, D] contiguous bf16, updated in place.
+// One transformer block; h [B, L, D] and ctx [B, Lc, D] contiguous bf16, updated in place;
+// `mod`, `cmod` its adaLN outputs ([B, n * D], rows of any stride).
 void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx,
-                   const at::Tensor& silu_temb, const Exec& e);
+                   const at::Tensor& mod, const at::Tensor& cmod, const Exec& e);
 
 // The kernels with torch tensors (exposed for the GPU tests that check them against ATen).
 Fp8Act ln_modulate_quant(at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale,

@@ -109,10 +109,42 @@ Result<at::Tensor> mapped_tensor(const st::File& file, const st::TensorInfo& inf
 // its column-major float8 copy for at::_scaled_mm.
 void prepare_linear(Linear& l, const Exec& exec, bool native);
 
+// What a forward takes from the timestep and the pooled text: every block's adaLN output (image
+// and context stream) and the final layer's (scale, shift), for N rows of (timestep, pooled), in
+// one tensor so that a caller can hold it in one static buffer (a CUDA graph's input).
+struct Modulation {
+  at::Tensor packed;                                            // [N, W], the act dtype
+  std::vector<std::array<std::int64_t, 2>> img_cols, ctx_cols;  // per block: (offset, width)
+  std::array<std::int64_t, 2> out_cols{};
+  at::Tensor img(std::size_t block) const { return cols(img_cols[block]); }
+  at::Tensor ctx(std::size_t block) const { return cols(ctx_cols[block]); }
+  at::Tensor out() const { return cols(out_cols); }
+  // Rows [start, start + n) (views).
+  Modulation rows(std::int64_t start, std::int64_t n) const {
+    Modulation m = *this;
+    m.packed = packed.narrow(0, start, n);
+    return m;
+  }
+
+ private:
+  at::Tensor cols(const std::array<std::int64_t, 2>& c) const {
+    return packed.narrow(1, c[0], c[1]);
+  }
+};
+
+// The modulation for rows of `timestep` [N] and `pooled` [N, P]: the timestep and pooled-text
+// embedders, SiLU, then each block's adaLN linears. One call for many rows (all steps of a
+// sampling run) reads each adaLN weight once instead of once per step.
+Modulation modulation(const Model& model, const Exec& exec, const at::Tensor& timestep,
+                      const at::Tensor& pooled);
+
 // Velocity prediction; inputs in any float dtype, result float32 [B, C, H, W].
 Result<at::Tensor> forward(const Model& model, const Exec& exec, const at::Tensor& latents,
                            const at::Tensor& context, const at::Tensor& pooled,
                            const at::Tensor& timestep);
+// The same with the modulation computed beforehand (`mod` has B rows).
+Result<at::Tensor> forward(const Model& model, const Exec& exec, const at::Tensor& latents,
+                           const at::Tensor& context, const Modulation& mod);
 
 // CFG flow-matching Euler loop from `noise` (batch [uncond, cond]), float32 result.
 Result<at::Tensor> sample(const Model& model, const Exec& exec, const at::Tensor& noise,
