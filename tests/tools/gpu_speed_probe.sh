@@ -31,7 +31,7 @@ if part fp8attn; then
 fi
 if part pipeline; then
   log "pipeline bench (first run)"
-  OUT=$OUT BENCH_RUNS=first BENCH_BUDGET_S=330 bash tests/tools/gpu_pipeline_bench.sh 2>&1 \
+  OUT=$OUT BENCH_RUNS="${PIPELINE_RUNS:-first}" BENCH_BUDGET_S=330 bash tests/tools/gpu_pipeline_bench.sh 2>&1 \
     | tee "$OUT/pipeline.txt"
 fi
 if part kernels; then
