@@ -140,6 +140,32 @@ void check_attention_kernels(Checker& c, std::int64_t heads, std::int64_t head_d
   }
 }
 
+// cuDNN's FP8 joint attention (fused::attention_fp8) against float32 SDPA on the same packed
+// q, k, v: the output's rel L2 (E4M3 q, k, v, probabilities and output: a few percent).
+void check_fp8_attention(Checker& c) {
+  const auto o = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const std::int64_t b = 2, li = 120, lc = 13, heads = 4, hd = 64, d = heads * hd;
+  at::Tensor img = at::randn({b, li, 3 * d}, o), ctx = at::randn({b, lc, 3 * d}, o);
+  Block blk;
+  for (auto& n : blk.norm_f32) n = at::rand({hd}, o.dtype(at::kFloat)) + 0.5;
+  if (!fused::set_fp8_attention_scales(blk, hd, at::Device(at::kCUDA))) return;  // not built in
+  const auto fp8 = fused::attention_fp8(blk, img, ctx, static_cast<int>(heads));
+  if (!fp8) {
+    c.add("fp8 attention (cuDNN): " + fused::fp8_attention_fallback(), INFINITY, 0.05);
+    return;
+  }
+  auto [q, k, v] =
+      fused::qkv_pack(img, ctx, static_cast<int>(heads),
+                      {blk.norm_f32[0], blk.norm_f32[1], blk.norm_f32[2], blk.norm_f32[3]});
+  at::Tensor want =
+      at::scaled_dot_product_attention(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat))
+          .transpose(1, 2)
+          .reshape({b, li + lc, d});
+  at::Tensor got = fp8->o8.view(at::kFloat8_e4m3fn).to(at::kFloat) * fp8->scales[0];
+  c.add("fp8 attention (cuDNN) rel L2 vs float32 SDPA",
+        ((got - want).norm() / want.norm()).item<double>(), 0.05);
+}
+
 void check_scaled_mm(Checker& c) {
   const auto o = at::TensorOptions().device(at::kCUDA);
   const std::int64_t m = 40, n = 80, kdim = 96;
@@ -178,6 +204,7 @@ Result<nlohmann::json> check_fused_kernels() {
     check_attention_kernels(c, 38, 64);
     check_attention_kernels(c, 24, 128);
     check_attention_kernels(c, 3, 10);
+    check_fp8_attention(c);
     check_scaled_mm(c);
     return nlohmann::json{{"kernels", c.rows}, {"ok", c.ok}};
   } catch (const std::exception& ex) {

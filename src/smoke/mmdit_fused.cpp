@@ -190,6 +190,7 @@ bool prepare(Model& model, const Exec& exec, std::string& why_not) {
       b.norm_f32[i] =
           norms[i]->defined() ? norms[i]->to(exec.device, at::kFloat).contiguous() : at::Tensor();
   }
+  model.attention_note = prepare_fp8_attention(model, exec);
   return true;
 }
 
@@ -348,12 +349,21 @@ void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tens
   Fp8Act cq = b.pre_only ? ln_modulate_quant(ctx, cm(1), cm(0), b.add_qkv.k_pad)
                          : ln_modulate_quant(ctx, cm(0), cm(1), b.add_qkv.k_pad);
 
-  auto [q, k, v] = qkv_pack(as_rows(scaled_mm_rowwise(hq, b.qkv), bsz),
-                            as_rows(scaled_mm_rowwise(cq, b.add_qkv), bsz), c.num_heads,
-                            {b.norm_f32[0], b.norm_f32[1], b.norm_f32[2], b.norm_f32[3]});
-  const at::Tensor o = sdpa(q, k, v);  // [B, H, L + Lc, Dh]
+  const at::Tensor img_qkv = as_rows(scaled_mm_rowwise(hq, b.qkv), bsz);
+  const at::Tensor ctx_qkv = as_rows(scaled_mm_rowwise(cq, b.add_qkv), bsz);
+  // The joint attention in FP8 where cuDNN runs it, else bf16 SDPA.
+  const std::optional<Fp8Attention> fp8 = attention_fp8(b, img_qkv, ctx_qkv, c.num_heads);
+  at::Tensor o;  // [B, H, L + Lc, Dh]
+  if (!fp8) {
+    auto [q, k, v] = qkv_pack(img_qkv, ctx_qkv, c.num_heads,
+                              {b.norm_f32[0], b.norm_f32[1], b.norm_f32[2], b.norm_f32[3]});
+    o = sdpa(q, k, v);
+  }
+  auto attention_rows = [&](std::int64_t first, std::int64_t count, std::int64_t ld) {
+    return fp8 ? gather_fp8(*fp8, first, count, ld) : gather_quant(o, first, count, ld);
+  };
   at::Tensor y =
-      as_rows(scaled_mm_rowwise(gather_quant(o, 0, n_img, b.to_out.k_pad), b.to_out), bsz);
+      as_rows(scaled_mm_rowwise(attention_rows(0, n_img, b.to_out.k_pad), b.to_out), bsz);
   at::Tensor gate = m(2);
   if (b.dual) {
     gate_residual(h, gate, y);
@@ -368,7 +378,7 @@ void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tens
   gate_residual(h, m(5), as_rows(scaled_mm_rowwise(gq, b.ff2), bsz));
   if (b.pre_only) return;
 
-  y = as_rows(scaled_mm_rowwise(gather_quant(o, n_img, n_ctx, b.to_add_out.k_pad), b.to_add_out),
+  y = as_rows(scaled_mm_rowwise(attention_rows(n_img, n_ctx, b.to_add_out.k_pad), b.to_add_out),
               bsz);
   Fp8Act cf = gate_residual_ln_modulate_quant(ctx, cm(2), y, cm(3), cm(4), b.ffc1.k_pad);
   Fp8Act cg = gelu_quant(scaled_mm_rowwise(cf, b.ffc1), b.ffc2.k_pad);

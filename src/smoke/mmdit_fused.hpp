@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string>
 
 #include "smoke/mmdit_model.hpp"
@@ -32,6 +33,30 @@ bool prepare(Model& model, const Exec& exec, std::string& why_not);
 // `mod`, `cmod` its adaLN outputs ([B, n * D], rows of any stride).
 void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx,
                    const at::Tensor& mod, const at::Tensor& cmod, const Exec& e);
+
+// ---- FP8 joint attention through cuDNN (fused_attention.cpp) ------------------------------------
+
+// Sets each block's FP8 attention scales where the joint attention can run in FP8 (cuDNN with
+// its headers at build time, RMSNorm on q and k of both streams, SD35_FP8_ATTENTION not 0);
+// returns model.attention_note's text.
+std::string prepare_fp8_attention(Model& model, const Exec& exec);
+// One block's part of it: false when the block cannot run its joint attention in FP8.
+bool set_fp8_attention_scales(Block& b, std::int64_t head_dim, const at::Device& device);
+
+// The joint attention's output in E4M3, [B, L + Lc, H * Dh] contiguous, true value = o8 * scale
+// (scale a device float, max |v| / 448: the output is an average of v's rows).
+struct Fp8Attention {
+  at::Tensor o8;
+  at::Tensor scales;  // [2]: the output's (and v's) descale, then its scale
+};
+// q, k, v packed from the qkv projections and the attention run in FP8; nullopt (and the block
+// should run the bf16 path) when cuDNN builds no plan for this shape, which is then remembered.
+std::optional<Fp8Attention> attention_fp8(const Block& b, const at::Tensor& img_qkv,
+                                          const at::Tensor& ctx_qkv, int heads);
+// Rows (b, first + i), i < count, of the FP8 attention output as GEMM rows.
+Fp8Act gather_fp8(const Fp8Attention& a, std::int64_t first, std::int64_t count, std::int64_t ld);
+// Why the last attention_fp8 call fell back, empty when none did.
+std::string fp8_attention_fallback();
 
 // The kernels with torch tensors (exposed for the GPU tests that check them against ATen).
 Fp8Act ln_modulate_quant(at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale,

@@ -55,6 +55,11 @@ struct Block {
   bool pre_only = false;  // context_pre_only (last block)
   // fused path: norm_q, norm_k, norm_added_q, norm_added_k, norm_q2, norm_k2 as float32
   std::array<at::Tensor, 6> norm_f32;
+  // fused path, FP8 joint attention (fused_attention.cpp): q and k are quantised with these fixed
+  // scales (0: this block's joint attention stays bf16); descale_qk holds their inverses on the
+  // device, as cuDNN reads them.
+  float attn_q_scale = 0.0F, attn_k_scale = 0.0F;
+  at::Tensor attn_descale_qk;
 };
 
 // Every Linear of a block (absent ones have an undefined weight), for loops over parameters.
@@ -74,6 +79,8 @@ struct Model {
   // they can; fused_note says why not otherwise).
   bool fused = false;
   std::string fused_note;
+  // Which attention the fused blocks run: "cuDNN FP8" or "SDPA bf16 (why not FP8)".
+  std::string attention_note;
 };
 
 struct Exec {

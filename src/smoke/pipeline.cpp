@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "smoke/denoise.hpp"
+#include "smoke/mmdit_fused.hpp"
 #include "smoke/pipeline_models.hpp"
 #include "smoke/smoke_io.hpp"
 #include "util/fs.hpp"
@@ -261,7 +262,7 @@ struct Run {
   Encoded cond, uncond;
   at::Tensor latents, image, latents_bf16, image_bf16;
   nlohmann::json t5_check, timings = nlohmann::json::object(), memory;
-  std::string mmdit_path, fp8_spelling, denoise_mode;
+  std::string mmdit_path, fp8_spelling, denoise_mode, attention;
   bool tiled = false;
   bool native_fp8 = false, fused = false;  // what the MMDiT ran with (the lock records them)
 };
@@ -323,6 +324,9 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
       std::string(to_string(e.effective)) + (e.native_fp8 && mmdit->fused ? " (fused)" : "");
   run.native_fp8 = e.native_fp8;
   run.fused = e.native_fp8 && mmdit->fused;
+  run.attention = run.fused ? mmdit->attention_note : "ATen scaled_dot_product_attention";
+  if (const std::string f = fused::fp8_attention_fallback(); run.fused && !f.empty())
+    run.attention += "; fell back to bf16: " + f;
   if (!fp8_requested(rq.precision)) return sd35::ok();
   // The same weights dequantised to bf16: how far the FP8 path moves the picture.
   SD35_TRY(Exec bf16, plan_exec(Precision::bf16, rq.device));
@@ -468,10 +472,11 @@ Status write_dump(const std::string& file, const Run& run, const TextToImage& te
 
 std::vector<std::string> summary_lines(const nlohmann::json& doc, const Run& run, bool ok) {
   const auto& t = doc["timings_ms"];
-  std::vector<std::string> lines{fmt::format(
-      "{}: {}x{} image, {} steps on {}, MMDiT {}", ok ? "PIPELINE OK" : "PIPELINE FAILED",
-      doc["image"]["height"].get<int>(), doc["image"]["width"].get<int>(),
-      run.timings["denoise_steps"].size(), doc["device"].get<std::string>(), run.mmdit_path)};
+  std::vector<std::string> lines{
+      fmt::format("{}: {}x{} image, {} steps on {}, MMDiT {}, attention {}",
+                  ok ? "PIPELINE OK" : "PIPELINE FAILED", doc["image"]["height"].get<int>(),
+                  doc["image"]["width"].get<int>(), run.timings["denoise_steps"].size(),
+                  doc["device"].get<std::string>(), run.mmdit_path, run.attention)};
   double step_sum = 0;
   for (const auto& ms : t["denoise_steps"]) step_sum += ms.get<double>();
   const double steps = std::max<double>(1.0, static_cast<double>(t["denoise_steps"].size()));
@@ -535,6 +540,7 @@ Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter)
         {"width", run.image.size(3)},
         {"pixels", rq.text->pixels_out}}},
       {"denoise_mode", run.denoise_mode},
+      {"attention", run.attention},
       {"timings_ms", run.timings},
       {"memory", run.memory},
       {"stats", stats},

@@ -115,4 +115,20 @@ int qkv_pack(const QkvPackArgs& a, void* stream) {
   return launch_status();
 }
 
+int v_quant(const void* v, std::int64_t count, const float* v_amax, void* v8, float* scales,
+            void* stream) {
+  const auto p = launch::v_quant(v, count, v8);
+  if (p.skip || p.status != 0) return p.status;
+  dev::v_quant_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(
+      static_cast<const dev::bf16*>(v), count / 8, v_amax, static_cast<unsigned char*>(v8), scales);
+  return launch_status();
+}
+
+int gather_fp8(const GatherFp8Args& a, void* stream) {
+  const auto p = launch::gather_fp8(a);
+  if (p.skip || p.status != 0) return p.status;
+  dev::gather_fp8_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(a);
+  return launch_status();
+}
+
 }  // namespace sd35::smoke::cuda

@@ -89,9 +89,35 @@ struct QkvPackArgs {
   void* q = nullptr;
   void* k = nullptr;
   void* v = nullptr;
+  // FP8 attention (needs the vectorised form): q and k are written as E4M3 times these scales
+  // (fixed per block: an RMS-normed head is at most sqrt(head_dim) * max|weight|), v stays bf16
+  // and max |v| goes to *v_amax (a float >= 0 set to 0 beforehand) for v_quant.
+  bool fp8_qk = false;
+  float q_scale = 1.0F, k_scale = 1.0F;
+  float* v_amax = nullptr;
 };
 #ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
 int qkv_pack(const QkvPackArgs& a, void* stream);
+#endif
+
+// v8 = E4M3(v * 448 / amax) over `count` bf16 values (a multiple of 8, 16-byte aligned), with
+// amax = *v_amax; scales[0] = amax / 448 (v's and, bounded by max |v|, the attention output's
+// descale) and scales[1] = 448 / amax (the output's scale). amax 0: both 1.
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
+int v_quant(const void* v, std::int64_t count, const float* v_amax, void* v8, float* scales,
+            void* stream);
+#endif
+
+// Gathers rows (b, first_token + i), i < tokens_per_batch, of an E4M3 attention output stored
+// [B, tokens, width] (row stride `row_stride` bytes) into Fp8Rows, each row's scale *scale.
+struct GatherFp8Args {
+  const void* x = nullptr;
+  std::int64_t batch = 0, first_token = 0, tokens_per_batch = 0, tokens = 0, width = 0;
+  const float* scale = nullptr;
+  Fp8Rows out;
+};
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
+int gather_fp8(const GatherFp8Args& a, void* stream);
 #endif
 
 #ifndef __CUDACC_RTC__

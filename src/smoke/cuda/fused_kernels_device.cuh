@@ -74,6 +74,22 @@ __device__ __forceinline__ void store8(bf16* p, const float* f) {
   *reinterpret_cast<Bf16x8*>(p) = v;
 }
 
+// Eight values times `scale` as saturated E4M3, one 8-byte store.
+__device__ __forceinline__ void store8_fp8(unsigned char* p, const float* f, float scale) {
+  std::uint32_t word[2] = {0U, 0U};
+  for (int i = 0; i < 8; ++i) {
+    const auto byte = __nv_cvt_float_to_fp8(f[i] * scale, __NV_SATFINITE, __NV_E4M3);
+    word[i / 4] |= static_cast<std::uint32_t>(byte) << (8 * (i % 4));
+  }
+  *reinterpret_cast<uint2*>(p) = make_uint2(word[0], word[1]);
+}
+
+__device__ __forceinline__ float max8(const float* f) {
+  float m = 0.0F;
+  for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(f[i]));
+  return m;
+}
+
 // Writes row[0, width) * inv as saturated E4M3 and zeros up to ld; then the row's scale.
 __device__ void write_fp8_row(const float* row, std::int64_t width, float amax, Fp8Rows out,
                               std::int64_t r) {
@@ -149,14 +165,7 @@ __device__ void write_fp8_chunks(const float (&v)[N][8], int chunks, float amax,
 #pragma unroll
   for (int k = 0; k < N; ++k) {
     const int c = chunk_of<N>(k);
-    if (c >= chunks) continue;
-    std::uint32_t word[2] = {0U, 0U};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const auto byte = __nv_cvt_float_to_fp8(v[k][i] * inv, __NV_SATFINITE, __NV_E4M3);
-      word[i / 4] |= static_cast<std::uint32_t>(byte) << (8 * (i % 4));
-    }
-    *reinterpret_cast<uint2*>(dst + 8 * c) = make_uint2(word[0], word[1]);
+    if (c < chunks) store8_fp8(dst + 8 * c, v[k], inv);
   }
   const int ld_chunks = static_cast<int>(out.ld / 8);
   for (int c = chunks + static_cast<int>(threadIdx.x); c < ld_chunks; c += blockDim.x)
@@ -382,6 +391,7 @@ __global__ void __launch_bounds__(kThreads) qkv_pack_vec_kernel(QkvPackArgs a) {
   const std::int64_t dst = (b * tokens + t) * d;
   const float* wq = is_img ? a.norm_q : a.norm_ctx_q;
   const float* wk = is_img ? a.norm_k : a.norm_ctx_k;
+  float v_max = 0.0F;
   for (int base = 0; base < chunks; base += kPer * static_cast<int>(blockDim.x)) {
     float v[kPer][8];
 #pragma unroll
@@ -413,9 +423,51 @@ __global__ void __launch_bounds__(kThreads) qkv_pack_vec_kernel(QkvPackArgs a) {
         for (int i = 0; i < 8; ++i) v[k][i] = v[k][i] * rstd * w[i];
       }
       void* out = part == 0 ? a.q : (part == 1 ? a.k : a.v);
+      if (a.fp8_qk && part < 2) {
+        store8_fp8(static_cast<unsigned char*>(out) + dst + e, v[k],
+                   part == 0 ? a.q_scale : a.k_scale);
+        continue;
+      }
       store8(static_cast<bf16*>(out) + dst + e, v[k]);
+      if (a.fp8_qk) v_max = fmaxf(v_max, max8(v[k]));
     }
   }
+  if (a.fp8_qk) {
+    v_max = warp_max(v_max);
+    if ((threadIdx.x & 31) == 0 && v_max > 0.0F)
+      atomicMax(reinterpret_cast<int*>(a.v_amax), __float_as_int(v_max));  // >= 0: int order
+  }
+}
+
+// ---- FP8 attention's inputs and output (fused_kernels.hpp: v_quant, gather_fp8).
+
+__global__ void __launch_bounds__(kThreads)
+    v_quant_kernel(const bf16* v, std::int64_t chunks, const float* v_amax, unsigned char* v8,
+                   float* scales) {
+  const float amax = *v_amax;
+  const float inv = amax > 0.0F ? kE4M3Max / amax : 1.0F;
+  for (std::int64_t c = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+       c < chunks; c += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    float f[8];
+    load8(v + 8 * c, f);
+    store8_fp8(v8 + 8 * c, f, inv);
+  }
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    scales[0] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
+    scales[1] = inv;
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) gather_fp8_kernel(GatherFp8Args a) {
+  const std::int64_t r = blockIdx.x;
+  const std::int64_t b = r / a.tokens_per_batch;
+  const std::int64_t t = a.first_token + r % a.tokens_per_batch;
+  const auto* src = static_cast<const uint4*>(a.x) + (b * a.tokens + t) * (a.width / 16);
+  auto* dst = reinterpret_cast<uint4*>(static_cast<unsigned char*>(a.out.data) + r * a.out.ld);
+  const std::int64_t chunks = a.width / 16, ld_chunks = a.out.ld / 16;
+  for (std::int64_t c = threadIdx.x; c < ld_chunks; c += blockDim.x)
+    dst[c] = c < chunks ? src[c] : make_uint4(0U, 0U, 0U, 0U);
+  if (threadIdx.x == 0) a.out.scale[r] = *a.scale;
 }
 
 // The scalar form (head_dim not a multiple of 8, or unaligned rows): warps take (q or k, head)

@@ -114,7 +114,28 @@ inline Plan qkv_pack(const QkvPackArgs& a) {
                    (head_chunks & (head_chunks - 1)) == 0 && aligned16(a.img) &&
                    (a.ctx_tokens == 0 || aligned16(a.ctx)) && aligned16(a.q) && aligned16(a.k) &&
                    aligned16(a.v);
+  if (a.fp8_qk && (!vec || a.v_amax == nullptr)) return refuse();  // FP8 q/k: vectorised only
   return Plan{0, false, vec, static_cast<unsigned>(blocks), kThreads, 0};
+}
+
+inline Plan v_quant(const void* v, std::int64_t count, const void* v8) {
+  if (count == 0) return nothing();
+  if (count % 8 != 0 || !aligned16(v) || (reinterpret_cast<std::uintptr_t>(v8) & 7U) != 0)
+    return refuse();
+  const std::int64_t blocks = (count / 8 + kThreads - 1) / kThreads;
+  return Plan{
+      0,        false,
+      true,     static_cast<unsigned>(std::min<std::int64_t>(blocks, std::int64_t{132} * 32)),
+      kThreads, 0};
+}
+
+inline Plan gather_fp8(const GatherFp8Args& a) {
+  const std::int64_t rows = a.batch * a.tokens_per_batch;
+  if (rows == 0) return nothing();
+  if (a.width % 16 != 0 || a.out.ld < a.width || a.out.ld % 16 != 0 || !aligned16(a.x) ||
+      !aligned16(a.out.data) || a.scale == nullptr || a.first_token + a.tokens_per_batch > a.tokens)
+    return refuse();
+  return Plan{0, false, true, static_cast<unsigned>(rows), kThreads, 0};
 }
 
 }  // namespace sd35::smoke::cuda::launch

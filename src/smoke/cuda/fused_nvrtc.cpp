@@ -69,6 +69,8 @@ enum Kernel {
   kGate,
   kQkvVec,
   kQkv,
+  kVQuant,
+  kGatherFp8,
   kCount
 };
 constexpr const char* kNames[kCount] = {"sd35::smoke::cuda::dev::ln_modulate_quant_scalar_kernel",
@@ -86,7 +88,9 @@ constexpr const char* kNames[kCount] = {"sd35::smoke::cuda::dev::ln_modulate_qua
                                         "sd35::smoke::cuda::dev::gate_residual_kernel<true>",
                                         "sd35::smoke::cuda::dev::gate_residual_kernel<false>",
                                         "sd35::smoke::cuda::dev::qkv_pack_vec_kernel",
-                                        "sd35::smoke::cuda::dev::qkv_pack_kernel"};
+                                        "sd35::smoke::cuda::dev::qkv_pack_kernel",
+                                        "sd35::smoke::cuda::dev::v_quant_kernel",
+                                        "sd35::smoke::cuda::dev::gather_fp8_kernel"};
 
 // The scalar kernel `scalar`, or its vectorised form for the plan's chunks per thread.
 Kernel row_kernel(Kernel scalar, const launch::Plan& p) {
@@ -298,6 +302,20 @@ int qkv_pack(const QkvPackArgs& a, void* stream) {
   const auto p = launch::qkv_pack(a);
   QkvPackArgs arg = a;
   return launch_kernel(p.vec ? kQkvVec : kQkv, p, stream, {&arg});
+}
+
+int v_quant(const void* v, std::int64_t count, const float* v_amax, void* v8, float* scales,
+            void* stream) {
+  const auto p = launch::v_quant(v, count, v8);
+  std::int64_t chunks = count / 8;
+  const void* vp = v;
+  return launch_kernel(kVQuant, p, stream, {&vp, &chunks, &v_amax, &v8, &scales});
+}
+
+int gather_fp8(const GatherFp8Args& a, void* stream) {
+  const auto p = launch::gather_fp8(a);
+  GatherFp8Args arg = a;
+  return launch_kernel(kGatherFp8, p, stream, {&arg});
 }
 
 }  // namespace sd35::smoke::cuda
