@@ -141,7 +141,9 @@ void check_attention_kernels(Checker& c, std::int64_t heads, std::int64_t head_d
 }
 
 // cuDNN's FP8 joint attention (fused::attention_fp8) against float32 SDPA on the same packed
-// q, k, v: the output's rel L2 (E4M3 q, k, v, probabilities and output: a few percent).
+// q, k, v: the output's rel L2. E4M3 q, k, v, probabilities and output put it at ~6 % on these
+// random rows (6.0 % here on an H200; cuDNN's FP8 SDPA through JAX, unit scales on N(0, 1)
+// data: 6.2 %); a wrong scale (q, k or v off by a factor of 2 or more) is at 30 % and beyond.
 void check_fp8_attention(Checker& c) {
   const auto o = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
   const std::int64_t b = 2, li = 120, lc = 13, heads = 4, hd = 64, d = heads * hd;
@@ -151,7 +153,7 @@ void check_fp8_attention(Checker& c) {
   if (!fused::set_fp8_attention_scales(blk, hd, at::Device(at::kCUDA))) return;  // not built in
   const auto fp8 = fused::attention_fp8(blk, img, ctx, static_cast<int>(heads));
   if (!fp8) {
-    c.add("fp8 attention (cuDNN): " + fused::fp8_attention_fallback(), INFINITY, 0.05);
+    c.add("fp8 attention (cuDNN): " + fused::fp8_attention_fallback(), INFINITY, 0.1);
     return;
   }
   auto [q, k, v] =
@@ -163,7 +165,7 @@ void check_fp8_attention(Checker& c) {
           .reshape({b, li + lc, d});
   at::Tensor got = fp8->o8.view(at::kFloat8_e4m3fn).to(at::kFloat) * fp8->scales[0];
   c.add("fp8 attention (cuDNN) rel L2 vs float32 SDPA",
-        ((got - want).norm() / want.norm()).item<double>(), 0.05);
+        ((got - want).norm() / want.norm()).item<double>(), 0.1);
 }
 
 void check_scaled_mm(Checker& c) {

@@ -76,6 +76,12 @@ for line in find(d, "summary") or []:
 PYEOF
   tail -5 "$OUT/kernels.err" | cut -c1-300
 fi
+if part fixture; then
+  log "fixture pipeline with and without FP8 attention"
+  PLUGIN=$(find build/bench-plugins -name 'libsd35smoke*.so' -newer tests/tools/gpu_speed_probe.sh \
+    2>/dev/null | head -1)
+  timeout 200 "$PY" tests/tools/gpu_fixture_attention.py "$PLUGIN" 2>&1 | grep -v "^\[W" | tail -8
+fi
 if part profile; then
   log "profile"
   PLUGIN=$(find build/bench-plugins -name 'libsd35smoke*.so' -newer tests/tools/gpu_speed_probe.sh \
