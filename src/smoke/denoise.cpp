@@ -31,20 +31,22 @@ bool graphs_disabled() {
   return v != nullptr && std::string(v) == "0";
 }
 
-// Rows of (timestep, pooled) whose modulation one call computes: every step of a 28-step run of
-// one prompt at once, in ~140 MB for SD3.5 Large; longer runs and batches go in groups.
+// Rows of (timestep, pooled) whose modulation one call computes unless the request says
+// otherwise: every step of a 28-step run of one prompt at once, in ~140 MB for SD3.5 Large;
+// longer runs and batches go in groups.
 constexpr std::int64_t kModulationRows = 64;
 
 // The velocity of one CFG step (the forward of [x, x]), eager or replayed from a CUDA graph.
 class Velocity {
  public:
   Velocity(const Model& model, const Exec& e, at::Tensor context, at::Tensor pooled,
-           std::vector<float> ts)
+           std::vector<float> ts, std::int64_t modulation_rows)
       : model_(model),
         e_(e),
         context_(std::move(context)),
         pooled_(std::move(pooled)),
-        ts_(std::move(ts)) {
+        ts_(std::move(ts)),
+        modulation_rows_(modulation_rows > 0 ? modulation_rows : kModulationRows) {
     if (!e.device.is_cuda()) {
       mode_ = "eager";
     } else if (graphs_disabled()) {
@@ -87,7 +89,7 @@ class Velocity {
     const std::int64_t rows = pooled_.size(0);
     if (!table_.packed.defined() || step < table_first_ ||
         static_cast<std::int64_t>(step - table_first_) * rows >= table_.packed.size(0)) {
-      const auto group = std::min<std::size_t>(std::max<std::int64_t>(1, kModulationRows / rows),
+      const auto group = std::min<std::size_t>(std::max<std::int64_t>(1, modulation_rows_ / rows),
                                                ts_.size() - step);
       std::vector<float> t;
       for (std::size_t i = step; i < step + group; ++i) t.insert(t.end(), rows, ts_[i]);
@@ -138,6 +140,7 @@ class Velocity {
   const Exec& e_;
   at::Tensor context_, pooled_;
   std::vector<float> ts_;
+  std::int64_t modulation_rows_;
   Modulation table_;
   std::size_t table_first_ = 0;
   bool use_graph_ = false;
@@ -159,7 +162,7 @@ Result<Denoised> run_loop(const Model& model, const Exec& e, const at::Tensor& n
   flow_match_schedule(spec.steps, spec.shift, ts, sigmas);
   Denoised out;
   at::Tensor x = noise.to(e.device, at::kFloat);
-  Velocity velocity(model, e, context, pooled, ts);
+  Velocity velocity(model, e, context, pooled, ts, spec.modulation_rows);
   // A named range per step, so a profiler (tests/tools/gpu_profile_pipeline.py) can tell this
   // path's kernels from the reference run's; free when no profiler listens.
   const std::string range = "sd35.denoise_step." + std::string(to_string(e.effective));

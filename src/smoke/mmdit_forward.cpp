@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "smoke/denoise.hpp"
 #include "smoke/fp8_codec.hpp"
 #include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
@@ -401,23 +402,9 @@ Result<at::Tensor> sample(const Model& model, const Exec& exec, const at::Tensor
                           const at::Tensor& context, const at::Tensor& pooled,
                           const at::Tensor& uncond_context, const at::Tensor& uncond_pooled,
                           const SamplingSpec& spec) {
-  std::vector<float> ts, sigmas;
-  flow_match_schedule(spec.steps, spec.shift, ts, sigmas);
-  c10::InferenceMode guard;
-  at::Tensor x = noise.to(exec.device, at::kFloat);
-  const at::Tensor ctx2 = at::cat({uncond_context, context}, 0);
-  const at::Tensor pooled2 = at::cat({uncond_pooled, pooled}, 0);
-  const auto b = x.size(0);
-  for (int i = 0; i < spec.steps; ++i) {
-    at::Tensor t =
-        at::full({2 * b}, ts[static_cast<std::size_t>(i)], at::TensorOptions().dtype(at::kFloat));
-    SD35_TRY(at::Tensor v, forward(model, exec, at::cat({x, x}, 0), ctx2, pooled2, t));
-    auto parts = v.chunk(2, 0);
-    at::Tensor guided = parts[0] + static_cast<float>(spec.guidance) * (parts[1] - parts[0]);
-    const float dt = sigmas[static_cast<std::size_t>(i) + 1] - sigmas[static_cast<std::size_t>(i)];
-    x = x + dt * guided;
-  }
-  return x;
+  SD35_TRY(Denoised d, denoise(model, exec, noise, at::cat({uncond_context, context}, 0),
+                               at::cat({uncond_pooled, pooled}, 0), spec));
+  return d.latents;
 }
 
 Model synthetic_model(const MmditConfig& c, std::uint64_t seed, bool quantize_fp8,

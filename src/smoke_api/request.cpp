@@ -70,6 +70,7 @@ nlohmann::json to_json(const SmokeRequest& rq) {
                         {"steps", rq.sampling.steps},
                         {"guidance", rq.sampling.guidance},
                         {"shift", rq.sampling.shift},
+                        {"modulation_rows", rq.sampling.modulation_rows},
                         {"inputs", rq.inputs},
                         {"dump", rq.dump},
                         {"gemm_probe", rq.gemm_probe}};
@@ -91,6 +92,7 @@ Result<SmokeRequest> request_from_json(const nlohmann::json& doc) {
     rq.sampling.steps = doc.at("steps").get<int>();
     rq.sampling.guidance = doc.at("guidance").get<double>();
     rq.sampling.shift = doc.at("shift").get<double>();
+    rq.sampling.modulation_rows = doc.value("modulation_rows", 0);
     rq.inputs = doc.at("inputs").get<std::string>();
     rq.dump = doc.at("dump").get<std::string>();
     rq.gemm_probe = doc.at("gemm_probe").get<bool>();

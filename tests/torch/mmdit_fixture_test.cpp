@@ -71,3 +71,30 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 }  // namespace
+
+// The sampler computes the adaLN modulation of a group of steps in one call (denoise.cpp): one
+// step per group (the smallest group) must give the sample the whole-run table gives, and both
+// diffusers' sample.
+TEST(FixtureSampling, ModulationComputedPerGroupOfStepsGivesTheSameSample) {
+  const std::string set = "tiny-large";
+  const std::string dir = sd35::test::fixture_dir(set);
+  const std::string ckpt = dir + "/" + set + "_fp8_scaled.safetensors";
+  smoke::SamplingSpec whole = sd35::test::fixture_spec(set);
+  ASSERT_GE(whole.steps, 2);
+  smoke::SamplingSpec per_step = whole;
+  per_step.modulation_rows = 1;
+  auto a =
+      smoke::run_fixture(ckpt, dir + "/inputs.safetensors", smoke::Precision::fp32, "cpu", whole);
+  auto b = smoke::run_fixture(ckpt, dir + "/inputs.safetensors", smoke::Precision::fp32, "cpu",
+                              per_step);
+  ASSERT_TRUE(a) << a.error().describe();
+  ASSERT_TRUE(b) << b.error().describe();
+  auto want = smoke::read_f32_tensor(dir + "/reference.safetensors", "sample_fp8_weights");
+  ASSERT_TRUE(want);
+  EXPECT_LE(smoke::rel_l2(a->sample.data, want->data), 1e-4);
+  EXPECT_LE(smoke::rel_l2(b->sample.data, want->data), 1e-4);
+  EXPECT_LE(smoke::rel_l2(b->sample.data, a->sample.data), 1e-6);
+  EXPECT_GT(smoke::rel_l2(b->sample.data,
+                          smoke::read_f32_tensor(dir + "/inputs.safetensors", "noise")->data),
+            0.1);  // the loop ran
+}
