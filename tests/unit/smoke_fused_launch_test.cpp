@@ -1,0 +1,135 @@
+// The launch plans of the fused FP8 kernels (src/smoke/cuda/fused_launch.hpp, plain C++): which
+// form each kernel takes for SD3.5's shapes, and what is refused. The kernels themselves are
+// checked against ATen on a GPU (check_fused_kernels).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "smoke/cuda/fused_launch.hpp"
+
+namespace cuda = sd35::smoke::cuda;
+namespace launch = sd35::smoke::cuda::launch;
+
+namespace {
+
+// 16-byte aligned stand-ins for device pointers (plans only look at alignment).
+void* at(std::uintptr_t offset) {
+  return reinterpret_cast<void*>(0x10000 + offset);
+}
+
+cuda::Fp8Rows rows(std::int64_t ld) {
+  return {at(0), static_cast<float*>(at(0x100000)), ld};
+}
+
+cuda::LnModulateQuantArgs ln_args(std::int64_t width, std::int64_t mod_stride) {
+  cuda::LnModulateQuantArgs a;
+  a.x = at(0);
+  a.rows = 8192;
+  a.rows_per_batch = 4096;
+  a.width = width;
+  a.shift = {at(0x2000), mod_stride};
+  a.scale = {at(0x2000 + 2 * width), mod_stride};
+  a.out = rows((width + 15) / 16 * 16);
+  return a;
+}
+
+cuda::QkvPackArgs qkv_args(std::int64_t heads, std::int64_t head_dim) {
+  cuda::QkvPackArgs a;
+  a.img = at(0);
+  a.ctx = at(0x4000);
+  a.batch = 2;
+  a.img_tokens = 4096;
+  a.ctx_tokens = 333;
+  a.heads = heads;
+  a.head_dim = head_dim;
+  a.q = at(0x8000);
+  a.k = at(0x9000);
+  a.v = at(0xa000);
+  return a;
+}
+
+}  // namespace
+
+TEST(FusedLaunch, RowKernelsKeepTheRowInRegistersInWholeWarps) {
+  struct Want {
+    std::int64_t width;
+    int per_thread;
+    unsigned block;
+  };
+  // SD3.5 Large's hidden row and MLP row, Medium's, the check's small row, the widest allowed.
+  for (const Want w : {Want{2432, 2, 160}, Want{9728, 8, 160}, Want{1536, 2, 96},
+                       Want{6144, 4, 192}, Want{96, 2, 32}, Want{cuda::kMaxRowWidth, 8, 192}}) {
+    const auto p = launch::gelu_quant(at(0), 8192, w.width, rows((w.width + 15) / 16 * 16));
+    EXPECT_EQ(p.status, 0) << w.width;
+    EXPECT_TRUE(p.vec) << w.width;
+    EXPECT_EQ(p.per_thread, w.per_thread) << w.width;
+    EXPECT_EQ(p.block, w.block) << w.width;
+    EXPECT_EQ(p.grid, 8192U);
+    EXPECT_EQ(p.smem, 0U);
+    // Every chunk of 8 has a thread, and no warp is idle.
+    EXPECT_GE(static_cast<std::int64_t>(p.block) * p.per_thread * 8, w.width);
+    EXPECT_LT(static_cast<std::int64_t>(p.block - 32) * p.per_thread * 8, w.width);
+  }
+}
+
+TEST(FusedLaunch, RowKernelsFallBackToTheScalarFormWhereChunksDoNotFit) {
+  const auto odd = launch::ln_modulate_quant(ln_args(100, 600));
+  EXPECT_EQ(odd.status, 0);
+  EXPECT_FALSE(odd.vec);
+  EXPECT_EQ(odd.per_thread, 0);
+  EXPECT_EQ(odd.smem, 100 * sizeof(float));  // the row staged in shared memory
+  // A modulation row stride that breaks 16-byte alignment of the shift/scale vectors.
+  EXPECT_FALSE(launch::ln_modulate_quant(ln_args(2432, 6 * 2432 + 4)).vec);
+  EXPECT_TRUE(launch::ln_modulate_quant(ln_args(2432, 12 * 2432)).vec);
+  // Wider than the row limit, or an FP8 stride that is not a multiple of 16: refused.
+  EXPECT_NE(
+      launch::gelu_quant(at(0), 4, cuda::kMaxRowWidth + 8, rows(cuda::kMaxRowWidth + 16)).status,
+      0);
+  EXPECT_NE(launch::gelu_quant(at(0), 4, 96, rows(104)).status, 0);
+}
+
+TEST(FusedLaunch, QkvPackIsVectorisedForWholeChunkHeadsAndRefusesFp8Otherwise) {
+  EXPECT_TRUE(launch::qkv_pack(qkv_args(38, 64)).vec);  // SD3.5: 8 lanes a head
+  EXPECT_TRUE(launch::qkv_pack(qkv_args(4, 16)).vec);
+  EXPECT_TRUE(launch::qkv_pack(qkv_args(2, 256)).vec);   // 32 lanes: a whole warp
+  EXPECT_FALSE(launch::qkv_pack(qkv_args(3, 10)).vec);   // not whole chunks
+  EXPECT_FALSE(launch::qkv_pack(qkv_args(4, 24)).vec);   // 3 lanes a head: not a power of two
+  EXPECT_FALSE(launch::qkv_pack(qkv_args(1, 512)).vec);  // more lanes than a warp
+  auto fp8 = qkv_args(38, 64);
+  fp8.fp8_qk = true;
+  EXPECT_NE(launch::qkv_pack(fp8).status, 0) << "FP8 q/k needs somewhere to put max |v|";
+  fp8.v_amax = static_cast<float*>(at(0x20000));
+  EXPECT_EQ(launch::qkv_pack(fp8).status, 0);
+  auto scalar_fp8 = qkv_args(3, 10);
+  scalar_fp8.fp8_qk = true;
+  scalar_fp8.v_amax = fp8.v_amax;
+  EXPECT_NE(launch::qkv_pack(scalar_fp8).status, 0) << "only the vectorised form writes FP8";
+}
+
+TEST(FusedLaunch, Fp8AttentionHelpersRefuseWhatTheyCannotCopyWhole) {
+  EXPECT_EQ(launch::v_quant(at(0), 2 * 4429 * 2432, at(0x100)).status, 0);
+  EXPECT_NE(launch::v_quant(at(0), 100, at(0x100)).status, 0);  // not whole chunks of 8
+  EXPECT_NE(launch::v_quant(at(2), 96, at(0x100)).status, 0);       // unaligned input
+  cuda::GatherFp8Args g;
+  g.x = at(0);
+  g.batch = 2;
+  g.first_token = 4096;
+  g.tokens_per_batch = 333;
+  g.tokens = 4429;
+  g.width = 2432;
+  g.scale = static_cast<const float*>(at(0x30000));
+  g.out = rows(2432);
+  const auto p = launch::gather_fp8(g);
+  EXPECT_EQ(p.status, 0);
+  EXPECT_EQ(p.grid, 2U * 333U);
+  auto past_end = g;
+  past_end.tokens_per_batch = 334;
+  EXPECT_NE(launch::gather_fp8(past_end).status, 0);
+  auto no_scale = g;
+  no_scale.scale = nullptr;
+  EXPECT_NE(launch::gather_fp8(no_scale).status, 0);
+  auto odd_width = g;
+  odd_width.width = 2440;
+  odd_width.out = rows(2448);
+  EXPECT_NE(launch::gather_fp8(odd_width).status, 0);
+}
