@@ -34,19 +34,21 @@ float bf16(std::uint16_t h) {
   return f;
 }
 
-#define CHECK(x)                                                               \
-  do {                                                                         \
-    if (cudaError_t e_ = (x); e_ != cudaSuccess) {                             \
-      std::printf("%s failed: %s\n", #x, cudaGetErrorString(e_));              \
-      std::exit(2);                                                            \
-    }                                                                          \
+#define CHECK(x)                                                  \
+  do {                                                            \
+    if (cudaError_t e_ = (x); e_ != cudaSuccess) {                \
+      std::printf("%s failed: %s\n", #x, cudaGetErrorString(e_)); \
+      std::exit(2);                                               \
+    }                                                             \
   } while (0)
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::int64_t b = argc > 1 ? std::atoll(argv[1]) : 2, h = argc > 2 ? std::atoll(argv[2]) : 38,
-                     n = argc > 3 ? std::atoll(argv[3]) : 4429, d = argc > 4 ? std::atoll(argv[4]) : 64;
+  const std::int64_t b = argc > 1 ? std::atoll(argv[1]) : 2,
+                     h = argc > 2 ? std::atoll(argv[2]) : 38,
+                     n = argc > 3 ? std::atoll(argv[3]) : 4429,
+                     d = argc > 4 ? std::atoll(argv[4]) : 64;
   const int reps = argc > 5 ? std::atoi(argv[5]) : 20;
   const std::int64_t elems = b * n * h * d;
   std::mt19937 rng(7);
@@ -140,8 +142,8 @@ int main(int argc, char** argv) {
         double o = 0;
         for (std::int64_t j = 0; j < n; ++j) o += s[j] / z * e4m3(host[2][at(j, k)]);
         const std::int64_t i = at(qi, k);
-        const double g = out_bf16 ? bf16(reinterpret_cast<std::uint16_t*>(got.data())[i])
-                                  : e4m3(got[i]);
+        const double g =
+            out_bf16 ? bf16(reinterpret_cast<std::uint16_t*>(got.data())[i]) : e4m3(got[i]);
         err2 += (g - o) * (g - o);
         ref2 += o * o;
         max_abs = std::max(max_abs, std::fabs(g - o));

@@ -3,6 +3,7 @@
 // checked against ATen on a GPU (check_fused_kernels).
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "smoke/cuda/fused_launch.hpp"
@@ -12,9 +13,11 @@ namespace launch = sd35::smoke::cuda::launch;
 
 namespace {
 
-// 16-byte aligned stand-ins for device pointers (plans only look at alignment).
-void* at(std::uintptr_t offset) {
-  return reinterpret_cast<void*>(0x10000 + offset);
+// Stand-ins for device pointers: plans only look at their alignment (the arena is 16-aligned).
+alignas(16) unsigned char g_arena[0x110000];
+
+void* at(std::size_t offset) {
+  return g_arena + offset;
 }
 
 cuda::Fp8Rows rows(std::int64_t ld) {
@@ -79,8 +82,8 @@ TEST(FusedLaunch, RowKernelsFallBackToTheScalarFormWhereChunksDoNotFit) {
   EXPECT_EQ(odd.per_thread, 0);
   EXPECT_EQ(odd.smem, 100 * sizeof(float));  // the row staged in shared memory
   // A modulation row stride that breaks 16-byte alignment of the shift/scale vectors.
-  EXPECT_FALSE(launch::ln_modulate_quant(ln_args(2432, 6 * 2432 + 4)).vec);
-  EXPECT_TRUE(launch::ln_modulate_quant(ln_args(2432, 12 * 2432)).vec);
+  EXPECT_FALSE(launch::ln_modulate_quant(ln_args(2432, std::int64_t{6} * 2432 + 4)).vec);
+  EXPECT_TRUE(launch::ln_modulate_quant(ln_args(2432, std::int64_t{12} * 2432)).vec);
   // Wider than the row limit, or an FP8 stride that is not a multiple of 16: refused.
   EXPECT_NE(
       launch::gelu_quant(at(0), 4, cuda::kMaxRowWidth + 8, rows(cuda::kMaxRowWidth + 16)).status,
@@ -107,9 +110,9 @@ TEST(FusedLaunch, QkvPackIsVectorisedForWholeChunkHeadsAndRefusesFp8Otherwise) {
 }
 
 TEST(FusedLaunch, Fp8AttentionHelpersRefuseWhatTheyCannotCopyWhole) {
-  EXPECT_EQ(launch::v_quant(at(0), 2 * 4429 * 2432, at(0x100)).status, 0);
+  EXPECT_EQ(launch::v_quant(at(0), std::int64_t{2} * 4429 * 2432, at(0x100)).status, 0);
   EXPECT_NE(launch::v_quant(at(0), 100, at(0x100)).status, 0);  // not whole chunks of 8
-  EXPECT_NE(launch::v_quant(at(2), 96, at(0x100)).status, 0);       // unaligned input
+  EXPECT_NE(launch::v_quant(at(2), 96, at(0x100)).status, 0);   // unaligned input
   cuda::GatherFp8Args g;
   g.x = at(0);
   g.batch = 2;
