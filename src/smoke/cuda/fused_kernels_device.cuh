@@ -372,25 +372,37 @@ __global__ void gate_residual_kernel(bf16* x, std::int64_t rows, std::int64_t ro
   }
 }
 
+// The token a qkv_pack block handles: its row of fused qkv (image or context projection), where
+// its q, k, v rows go, and the RMSNorm weights of its stream.
+struct QkvToken {
+  const bf16* src;
+  std::int64_t dst;
+  const float* wq;
+  const float* wk;
+};
+
+__device__ __forceinline__ QkvToken qkv_token(const QkvPackArgs& a) {
+  const std::int64_t tokens = a.img_tokens + a.ctx_tokens;
+  const std::int64_t b = blockIdx.x / tokens, t = blockIdx.x % tokens;
+  const bool is_img = t < a.img_tokens;
+  const std::int64_t d = a.heads * a.head_dim;
+  const bf16* src =
+      is_img ? static_cast<const bf16*>(a.img) + (b * a.img_tokens + t) * 3 * d
+             : static_cast<const bf16*>(a.ctx) + (b * a.ctx_tokens + t - a.img_tokens) * 3 * d;
+  return {src, (b * tokens + t) * d, is_img ? a.norm_q : a.norm_ctx_q,
+          is_img ? a.norm_k : a.norm_ctx_k};
+}
+
 // One block per (batch item, token), vectorised: thread t owns the 16-byte chunks t, t + blockDim,
 // ... of the token's [q | k | v] row, loading four before using any. A head's chunks (head_dim / 8
 // of them, a power of two up to 32) sit on adjacent lanes of one warp, which add up the head's
 // sum of squares by shuffles; every chunk is read once and written once.
 __global__ void __launch_bounds__(kThreads) qkv_pack_vec_kernel(QkvPackArgs a) {
   constexpr int kPer = 4;
-  const std::int64_t tokens = a.img_tokens + a.ctx_tokens;
-  const std::int64_t b = blockIdx.x / tokens, t = blockIdx.x % tokens;
-  const bool is_img = t < a.img_tokens;
+  const auto [src, dst, wq, wk] = qkv_token(a);
   const int part_chunks = static_cast<int>(a.heads * a.head_dim / 8);
   const int head_chunks = static_cast<int>(a.head_dim / 8);
   const int chunks = 3 * part_chunks;
-  const std::int64_t d = a.heads * a.head_dim;
-  const bf16* src =
-      is_img ? static_cast<const bf16*>(a.img) + (b * a.img_tokens + t) * 3 * d
-             : static_cast<const bf16*>(a.ctx) + (b * a.ctx_tokens + t - a.img_tokens) * 3 * d;
-  const std::int64_t dst = (b * tokens + t) * d;
-  const float* wq = is_img ? a.norm_q : a.norm_ctx_q;
-  const float* wk = is_img ? a.norm_k : a.norm_ctx_k;
   float v_max = 0.0F;
   for (int base = 0; base < chunks; base += kPer * static_cast<int>(blockDim.x)) {
     float v[kPer][8];
@@ -473,16 +485,8 @@ __global__ void __launch_bounds__(kThreads) gather_fp8_kernel(GatherFp8Args a) {
 // The scalar form (head_dim not a multiple of 8, or unaligned rows): warps take (q or k, head)
 // units for the per-head RMSNorm, then all threads copy v.
 __global__ void __launch_bounds__(kThreads) qkv_pack_kernel(QkvPackArgs a) {
-  const std::int64_t tokens = a.img_tokens + a.ctx_tokens;
-  const std::int64_t b = blockIdx.x / tokens, t = blockIdx.x % tokens;
-  const bool is_img = t < a.img_tokens;
+  const auto [src, dst, wq, wk] = qkv_token(a);
   const std::int64_t d = a.heads * a.head_dim;
-  const bf16* src =
-      is_img ? static_cast<const bf16*>(a.img) + (b * a.img_tokens + t) * 3 * d
-             : static_cast<const bf16*>(a.ctx) + (b * a.ctx_tokens + t - a.img_tokens) * 3 * d;
-  const std::int64_t dst = (b * tokens + t) * d;
-  const float* wq = is_img ? a.norm_q : a.norm_ctx_q;
-  const float* wk = is_img ? a.norm_k : a.norm_ctx_k;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   for (std::int64_t unit = warp; unit < 2 * a.heads; unit += warps) {
     const bool is_k = unit >= a.heads;

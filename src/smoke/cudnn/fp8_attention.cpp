@@ -12,8 +12,10 @@
 #include <dlfcn.h>
 
 #include <array>
+#include <initializer_list>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace sd35::smoke::cudnn {
@@ -144,13 +146,12 @@ class Builder {
     set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, what);
     set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec, what);
     finalize(pw, what);
-    cudnnBackendDescriptor_t op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x, what);
-    if (b != nullptr) set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y, what);
-    finalize(op, what);
-    ops_.push_back(op);
+    operation(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR,
+              {{CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw},
+               {CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x},
+               {CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b},
+               {CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y}},
+              what);
   }
 
   void reduction(cudnnReduceTensorOp_t mode, cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t y,
@@ -160,12 +161,11 @@ class Builder {
     set(r, CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1, &mode, what);
     set(r, CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &prec, what);
     finalize(r, what);
-    cudnnBackendDescriptor_t op = make(CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_REDUCTION_XDESC, x, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_REDUCTION_YDESC, y, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_REDUCTION_DESC, r, what);
-    finalize(op, what);
-    ops_.push_back(op);
+    operation(CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR,
+              {{CUDNN_ATTR_OPERATION_REDUCTION_XDESC, x},
+               {CUDNN_ATTR_OPERATION_REDUCTION_YDESC, y},
+               {CUDNN_ATTR_OPERATION_REDUCTION_DESC, r}},
+              what);
   }
 
   void matmul(cudnnBackendDescriptor_t a, cudnnBackendDescriptor_t b, cudnnBackendDescriptor_t c,
@@ -174,11 +174,22 @@ class Builder {
     const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
     set(m, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &prec, what);
     finalize(m, what);
-    cudnnBackendDescriptor_t op = make(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_MATMUL_ADESC, a, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_MATMUL_BDESC, b, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_MATMUL_CDESC, c, what);
-    set_desc(op, CUDNN_ATTR_OPERATION_MATMUL_DESC, m, what);
+    operation(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR,
+              {{CUDNN_ATTR_OPERATION_MATMUL_ADESC, a},
+               {CUDNN_ATTR_OPERATION_MATMUL_BDESC, b},
+               {CUDNN_ATTR_OPERATION_MATMUL_CDESC, c},
+               {CUDNN_ATTR_OPERATION_MATMUL_DESC, m}},
+              what);
+  }
+
+  // An operation of `type` over these descriptors (null ones left unset), added to the graph.
+  void operation(
+      cudnnBackendDescriptorType_t type,
+      std::initializer_list<std::pair<cudnnBackendAttributeName_t, cudnnBackendDescriptor_t>> descs,
+      const char* what) {
+    cudnnBackendDescriptor_t op = make(type, what);
+    for (const auto& [name, d] : descs)
+      if (d != nullptr) set_desc(op, name, d, what);
     finalize(op, what);
     ops_.push_back(op);
   }
