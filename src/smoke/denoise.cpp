@@ -68,8 +68,8 @@ class Velocity {
   Result<at::Tensor> operator()(const at::Tensor& x, std::size_t step) {
     const at::Tensor x2 = at::cat({x, x}, 0);
     const Modulation mod = step_modulation(step);
-    if (!use_graph_ || eager_steps_ == 0) {
-      ++eager_steps_;
+    if (!use_graph_ || !warmed_) {
+      warmed_ = true;
       return forward(model_, e_, x2, context_, mod);
     }
 #ifdef SD35_TORCH_CUDA
@@ -144,7 +144,7 @@ class Velocity {
   Modulation table_;
   std::size_t table_first_ = 0;
   bool use_graph_ = false;
-  int eager_steps_ = 0;
+  bool warmed_ = false;  // the first step ran eagerly (plans built, kernels loaded)
   std::string mode_;
 };
 

@@ -20,10 +20,9 @@
 
 #if defined(SD35_FUSED_PATH) && __has_include(<cudnn.h>)
 #define SD35_CUDNN_FP8_ATTENTION 1
-#include <ATen/cuda/CUDAContext.h>
-
 #include "smoke/cuda/fused_kernels.hpp"
 #include "smoke/cudnn/fp8_attention.hpp"
+#include "smoke/fused_glue.hpp"
 #endif
 
 namespace sd35::smoke::fused {
@@ -53,13 +52,8 @@ namespace {
 namespace k = sd35::smoke::cuda;
 constexpr float kE4M3Max = 448.0F;
 
-void* stream() {
-  return at::cuda::getCurrentCUDAStream().stream();
-}
-
-void check(int rc, const char* what) {
-  TORCH_CHECK(rc == 0, "fused kernel ", what, " failed: ", k::error_text(rc));
-}
+using glue::check;
+using glue::stream;
 
 float max_abs(const at::Tensor& w) {
   return w.defined() ? w.abs().max().item<float>() : 0.0F;
@@ -137,7 +131,7 @@ std::optional<Fp8Attention> attention_fp8(const Block& b, const at::Tensor& img_
   at::Tensor q8 = at::empty({batch, tokens, width}, bytes);
   at::Tensor k8 = at::empty({batch, tokens, width}, bytes);
   at::Tensor v = at::empty({batch, tokens, width}, img_qkv.options());
-  at::Tensor f32 = at::zeros({5}, img_qkv.options().dtype(at::kFloat));  // v amax, amax_s, amax_o
+  at::Tensor f32 = at::zeros({3}, img_qkv.options().dtype(at::kFloat));  // v amax, amax_s, amax_o
   at::Tensor scales = at::empty({2}, f32.options());
   k::QkvPackArgs a;
   a.img = img_qkv.data_ptr();
@@ -191,9 +185,8 @@ std::optional<Fp8Attention> attention_fp8(const Block& b, const at::Tensor& img_
 
 Fp8Act gather_fp8(const Fp8Attention& a, std::int64_t first, std::int64_t count, std::int64_t ld) {
   const std::int64_t batch = a.o8.size(0), tokens = a.o8.size(1), width = a.o8.size(2);
-  TORCH_CHECK(ld % 16 == 0 && ld >= width, "FP8 row stride ", ld, " does not fit ", width);
-  Fp8Act out{at::empty({batch * count, ld}, a.o8.options().dtype(at::kFloat8_e4m3fn)),
-             at::empty({batch * count, 1}, a.o8.options().dtype(at::kFloat))};
+  TORCH_CHECK(ld >= width, "FP8 row stride ", ld, " does not fit ", width);
+  Fp8Act out = glue::alloc_rows(a.o8, batch * count, ld);
   k::GatherFp8Args g;
   g.x = a.o8.data_ptr();
   g.batch = batch;
@@ -202,7 +195,7 @@ Fp8Act gather_fp8(const Fp8Attention& a, std::int64_t first, std::int64_t count,
   g.tokens = tokens;
   g.width = width;
   g.scale = a.scales.data_ptr<float>();
-  g.out = {out.q.data_ptr(), out.scale.data_ptr<float>(), ld};
+  g.out = glue::rows_of(out);
   check(k::gather_fp8(g, stream()), "gather_fp8");
   return out;
 }

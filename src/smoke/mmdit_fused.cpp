@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "smoke/cuda/fused_kernels.hpp"
+#include "smoke/fused_glue.hpp"
 #endif
 
 namespace sd35::smoke::fused {
@@ -72,13 +73,10 @@ namespace {
 
 namespace k = sd35::smoke::cuda;
 
-void* stream() {
-  return at::cuda::getCurrentCUDAStream().stream();
-}
-
-void check(int rc, const char* what) {
-  TORCH_CHECK(rc == 0, "fused kernel ", what, " failed: ", k::error_text(rc));
-}
+using glue::alloc_rows;
+using glue::check;
+using glue::rows_of;
+using glue::stream;
 
 void check_bf16(const at::Tensor& t, const char* what) {
   TORCH_CHECK(t.is_cuda() && t.scalar_type() == at::kBFloat16, what, " must be bf16 on CUDA");
@@ -89,16 +87,6 @@ k::BatchVector batch_vector(const at::Tensor& v, std::int64_t width, const char*
   TORCH_CHECK(v.dim() == 2 && v.size(1) == width && v.stride(1) == 1, what,
               " must be [B, width] with contiguous rows");
   return {v.data_ptr(), v.stride(0)};
-}
-
-Fp8Act alloc_rows(const at::Tensor& like, std::int64_t rows, std::int64_t ld) {
-  TORCH_CHECK(ld % 16 == 0, "FP8 row stride ", ld, " is not a multiple of 16");
-  return {at::empty({rows, ld}, like.options().dtype(at::kFloat8_e4m3fn)),
-          at::empty({rows, 1}, like.options().dtype(at::kFloat))};
-}
-
-k::Fp8Rows rows_of(Fp8Act& a) {
-  return {a.q.data_ptr(), a.scale.data_ptr<float>(), a.q.size(1)};
 }
 
 // Whether _scaled_mm takes row-wise scales here, and a bf16 bias along with them (probed once).
