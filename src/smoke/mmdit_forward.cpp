@@ -380,10 +380,10 @@ Result<at::Tensor> forward(const Model& model, const Exec& e, const at::Tensor& 
       h = h.contiguous();  // the fused kernels update h and ctx in place, row by row
       ctx = ctx.contiguous();
     }
-    for (std::size_t i = 0; i < model.blocks.size(); ++i) {
-      if (fused)
-        fused::block_forward(model.blocks[i], c, h, ctx, mod.img(i), mod.ctx(i), e);
-      else
+    if (fused) {
+      fused::blocks_forward(model, h, ctx, mod);
+    } else {
+      for (std::size_t i = 0; i < model.blocks.size(); ++i)
         block_forward(model.blocks[i], c, h, ctx, mod.img(i), mod.ctx(i), e);
     }
     auto sc = mod.out().chunk(2, 1);  // scale, shift

@@ -1,7 +1,8 @@
-// The fused native-FP8 block (see mmdit_fused.hpp). Same maths as block_forward in
-// mmdit_forward.cpp, with the elementwise work moved into the kernels of smoke/cuda/ and the
-// activations quantised per row instead of per tensor (one scale per token: no extra pass for a
-// tensor-wide amax, and an outlier token no longer costs the others their precision).
+// The fused native-FP8 block's kernels with torch tensors (see mmdit_fused.hpp; the block
+// itself is fused_block.cpp). Same maths as block_forward in mmdit_forward.cpp, with the
+// elementwise work moved into the kernels of smoke/cuda/ and the activations quantised per row
+// instead of per tensor (one scale per token: no extra pass for a tensor-wide amax, and an outlier
+// token no longer costs the others their precision).
 #include "smoke/mmdit_fused.hpp"
 
 #include <fmt/format.h>
@@ -32,10 +33,6 @@ namespace {
 bool prepare(Model&, const Exec&, std::string& why_not) {
   why_not = "fused FP8 kernels not built (needs a CUDA libtorch and nvcc at build time)";
   return false;
-}
-void block_forward(const Block&, const MmditConfig&, at::Tensor&, at::Tensor&, const at::Tensor&,
-                   const at::Tensor&, const Exec&) {
-  not_built();
 }
 Fp8Act ln_modulate_quant(at::Tensor&, const at::Tensor&, const at::Tensor&, std::int64_t) {
   not_built();
@@ -121,15 +118,6 @@ const RowwiseSupport& rowwise_support() {
     return s;
   }();
   return support;
-}
-
-at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  return at::scaled_dot_product_attention(q, k, v);
-}
-
-// Columns [i * D, (i + 1) * D) of an adaLN output [B, n * D].
-at::Tensor columns(const at::Tensor& mod, int i, std::int64_t d) {
-  return mod.narrow(1, i * d, d);
 }
 
 }  // namespace
@@ -317,60 +305,6 @@ at::Tensor scaled_mm_rowwise(const Fp8Act& a, const Linear& l) {
   if (padded_n) y = y.narrow(1, 0, n);
   if (l.bias_bf16.defined() && !bias_in_gemm) y = y + l.bias_bf16;
   return y.contiguous();
-}
-
-void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx,
-                   const at::Tensor& mod, const at::Tensor& cmod, const Exec& e) {
-  const std::int64_t d = c.inner_dim();
-  const std::int64_t bsz = h.size(0), n_img = h.size(1), n_ctx = ctx.size(1);
-  auto m = [&](int i) { return columns(mod, i, d); };
-  auto cm = [&](int i) { return columns(cmod, i, d); };
-  auto as_rows = [](const at::Tensor& y, std::int64_t batch) {
-    return y.view({batch, -1, y.size(-1)});
-  };
-
-  // Both modulations of the same LayerNorm(h) happen before h changes (dual blocks use it twice).
-  Fp8Act hq = ln_modulate_quant(h, m(0), m(1), b.qkv.k_pad);
-  Fp8Act hq2;
-  if (b.dual) hq2 = ln_modulate_quant(h, m(6), m(7), b.qkv2.k_pad);
-  // context_pre_only blocks carry (scale, shift) in diffusers' order.
-  Fp8Act cq = b.pre_only ? ln_modulate_quant(ctx, cm(1), cm(0), b.add_qkv.k_pad)
-                         : ln_modulate_quant(ctx, cm(0), cm(1), b.add_qkv.k_pad);
-
-  const at::Tensor img_qkv = as_rows(scaled_mm_rowwise(hq, b.qkv), bsz);
-  const at::Tensor ctx_qkv = as_rows(scaled_mm_rowwise(cq, b.add_qkv), bsz);
-  // The joint attention in FP8 where cuDNN runs it, else bf16 SDPA.
-  const std::optional<Fp8Attention> fp8 = attention_fp8(b, img_qkv, ctx_qkv, c.num_heads);
-  at::Tensor o;  // [B, H, L + Lc, Dh]
-  if (!fp8) {
-    auto [q, k, v] = qkv_pack(img_qkv, ctx_qkv, c.num_heads,
-                              {b.norm_f32[0], b.norm_f32[1], b.norm_f32[2], b.norm_f32[3]});
-    o = sdpa(q, k, v);
-  }
-  auto attention_rows = [&](std::int64_t first, std::int64_t count, std::int64_t ld) {
-    return fp8 ? gather_fp8(*fp8, first, count, ld) : gather_quant(o, first, count, ld);
-  };
-  at::Tensor y =
-      as_rows(scaled_mm_rowwise(attention_rows(0, n_img, b.to_out.k_pad), b.to_out), bsz);
-  at::Tensor gate = m(2);
-  if (b.dual) {
-    gate_residual(h, gate, y);
-    auto [q2, k2, v2] = qkv_pack(as_rows(scaled_mm_rowwise(hq2, b.qkv2), bsz), at::Tensor(),
-                                 c.num_heads, {b.norm_f32[4], b.norm_f32[5], {}, {}});
-    const at::Tensor o2 = sdpa(q2, k2, v2);
-    y = as_rows(scaled_mm_rowwise(gather_quant(o2, 0, n_img, b.to_out2.k_pad), b.to_out2), bsz);
-    gate = m(8);
-  }
-  Fp8Act fq = gate_residual_ln_modulate_quant(h, gate, y, m(3), m(4), b.ff1.k_pad);
-  Fp8Act gq = gelu_quant(scaled_mm_rowwise(fq, b.ff1), b.ff2.k_pad);
-  gate_residual(h, m(5), as_rows(scaled_mm_rowwise(gq, b.ff2), bsz));
-  if (b.pre_only) return;
-
-  y = as_rows(scaled_mm_rowwise(attention_rows(n_img, n_ctx, b.to_add_out.k_pad), b.to_add_out),
-              bsz);
-  Fp8Act cf = gate_residual_ln_modulate_quant(ctx, cm(2), y, cm(3), cm(4), b.ffc1.k_pad);
-  Fp8Act cg = gelu_quant(scaled_mm_rowwise(cf, b.ffc1), b.ffc2.k_pad);
-  gate_residual(ctx, cm(5), as_rows(scaled_mm_rowwise(cg, b.ffc2), bsz));
 }
 
 bool select_attention_backend(const std::string& name) {

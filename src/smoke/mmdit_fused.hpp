@@ -29,10 +29,13 @@ struct Fp8Act {
 // per-model state it needs (row-wise weight scales, float RMSNorm weights) on success.
 bool prepare(Model& model, const Exec& exec, std::string& why_not);
 
-// One transformer block; h [B, L, D] and ctx [B, Lc, D] contiguous bf16, updated in place;
-// `mod`, `cmod` its adaLN outputs ([B, n * D], rows of any stride).
-void block_forward(const Block& b, const MmditConfig& c, at::Tensor& h, at::Tensor& ctx,
-                   const at::Tensor& mod, const at::Tensor& cmod, const Exec& e);
+// Every transformer block (fused_block.cpp); h [B, L, D] and ctx [B, Lc, D] contiguous bf16,
+// updated in place; `mod` the step's adaLN rows. The text tokens' work runs on a second CUDA
+// stream beside the image tokens' unless SD35_CONTEXT_STREAM=0; h and ctx are complete, and the
+// caller's stream has waited for both, when it returns.
+void blocks_forward(const Model& model, at::Tensor& h, at::Tensor& ctx, const Modulation& mod);
+// Whether blocks_forward runs the text tokens on their own stream (SD35_CONTEXT_STREAM not 0).
+bool context_stream_enabled();
 
 // ---- FP8 joint attention through cuDNN (fused_attention.cpp) ------------------------------------
 
