@@ -185,13 +185,14 @@ Result<Outcome> smoke(const GlobalOptions& global, const SmokeOptions& asked, Re
     const smoke::SmokeRequest& rq;
     ~PixelsGuard() { discard_pixels(rq); }
   } pixels_guard{rq};
-  auto ran = plugin.run(rq, reporter);
+  EarlyImage early(reporter, text ? &*text : nullptr, rq, weights);
+  auto ran = plugin.run(rq, early);
   // Collected even when the native part failed: both parts are always reported.
   const bool concurrent = prepared.python_side.has_value();
   SD35_TRY_STATUS(finish_python_side(prepared));
   if (concurrent) report_python_side(*prepared.env, reporter);
   SD35_TRY(nlohmann::json doc, std::move(ran));
-  if (text) SD35_TRY_STATUS(finish_text(*text, rq, weights, doc));
+  if (text) SD35_TRY_STATUS(finish_text(*text, rq, weights, doc, early.written()));
   describe_weights(weights, doc);
   doc["environment"] = environment_record(prepared, doc);
   if (prepared.env) doc["python_side"] = pyenv::to_json(*prepared.env);

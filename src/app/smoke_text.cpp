@@ -182,15 +182,11 @@ void discard_pixels(const smoke::SmokeRequest& rq) {
   if (rq.text && !rq.text->pixels_out.empty()) stdfs::remove(rq.text->pixels_out, ec);
 }
 
-Status finish_text(const TextPlan& plan, const smoke::SmokeRequest& rq,
-                   const WeightsChoice& weights, nlohmann::json& doc) {
-  if (!doc.contains("image") || !doc["image"].is_object())
-    return make_error(Errc::unavailable,
-                      "this smoke plugin does not run the prompt -> image pipeline", "result.image",
-                      "rebuild sd35-setup (or the environment's plugin) from sources with the text "
-                      "encoders and the VAE");
-  SD35_TRY(int height, dimension(doc["image"], "height"));
-  SD35_TRY(int width, dimension(doc["image"], "width"));
+namespace {
+
+// The PNG from the plugin's pixels file: the result's "image" object.
+Result<nlohmann::json> write_image(const TextPlan& plan, const smoke::SmokeRequest& rq,
+                                   const WeightsChoice& weights, int height, int width) {
   SD35_TRY(std::string pixels, fs::read_file(rq.text->pixels_out, 512u << 20));
   if (pixels.size() != static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * 3)
     return make_error(Errc::internal,
@@ -201,15 +197,55 @@ Status finish_text(const TextPlan& plan, const smoke::SmokeRequest& rq,
                                             pixels.size());
   const nlohmann::json params = image_params(rq, weights);
   SD35_TRY_STATUS(image::write_png(plan.image, {width, height, bytes}, text_chunks(params)));
-  const std::string fingerprint = image::pixel_fingerprint(bytes);
-  doc["image"] = {{"path", plan.image.string()},
-                  {"fingerprint", fingerprint},
-                  {"width", width},
-                  {"height", height},
-                  {"params", params}};
+  return nlohmann::json{{"path", plan.image.string()},
+                        {"fingerprint", image::pixel_fingerprint(bytes)},
+                        {"width", width},
+                        {"height", height},
+                        {"params", params}};
+}
+
+}  // namespace
+
+EarlyImage::EarlyImage(Reporter& inner, const TextPlan* plan, const smoke::SmokeRequest& rq,
+                       const WeightsChoice& weights)
+    : inner_(inner), plan_(plan), rq_(rq), weights_(weights) {}
+
+void EarlyImage::event(Level level, std::string_view message, const nlohmann::json& fields) {
+  if (plan_ != nullptr && !written_ && fields.is_object() && fields.contains("pixels_ready")) {
+    Result<int> height = dimension(fields, "height"), width = dimension(fields, "width");
+    if (!height)
+      written_ = Result<nlohmann::json>(height.error());
+    else if (!width)
+      written_ = Result<nlohmann::json>(width.error());
+    else
+      written_ = write_image(*plan_, rq_, weights_, *height, *width);
+    if (*written_)
+      inner_.info(
+          fmt::format("image written: {} (the checks are still running)", plan_->image.string()));
+    return;
+  }
+  inner_.event(level, message, fields);
+}
+
+Status finish_text(const TextPlan& plan, const smoke::SmokeRequest& rq,
+                   const WeightsChoice& weights, nlohmann::json& doc,
+                   std::optional<Result<nlohmann::json>> written) {
+  if (!doc.contains("image") || !doc["image"].is_object())
+    return make_error(Errc::unavailable,
+                      "this smoke plugin does not run the prompt -> image pipeline", "result.image",
+                      "rebuild sd35-setup (or the environment's plugin) from sources with the text "
+                      "encoders and the VAE");
+  if (!written) {  // a plugin that writes its pixels only at the end
+    SD35_TRY(int height, dimension(doc["image"], "height"));
+    SD35_TRY(int width, dimension(doc["image"], "width"));
+    written = write_image(plan, rq, weights, height, width);
+  }
+  SD35_TRY(nlohmann::json image, std::move(*written));
+  doc["image"] = image;
   if (doc.contains("summary") && doc["summary"].is_array())
     doc["summary"].push_back(fmt::format("image: {} ({}x{}, pixels sha256 {})", plan.image.string(),
-                                         width, height, fingerprint.substr(0, 16)));
+                                         image["width"].get<int>(), image["height"].get<int>(),
+                                         image["fingerprint"].get<std::string>().substr(0, 16)));
   return {};
 }
 

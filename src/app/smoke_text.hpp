@@ -49,10 +49,37 @@ Result<std::optional<TextPlan>> prepare_text(const SmokeOptions& options,
                                              const std::vector<std::filesystem::path>& folders,
                                              smoke::SmokeRequest& rq);
 
-// Reads the plugin's pixels, writes the PNG, sets doc["image"] and adds a summary line.
-// Errc::unavailable when the plugin produced no image (an older plugin).
+// Forwards everything to `inner`, except the plugin's "pixels_ready" event: on it, writes the PNG
+// at once (the plugin's checks run after the picture exists), and keeps what happened.
+class EarlyImage final : public Reporter {
+ public:
+  // `plan` null: no prompt, nothing to write.
+  EarlyImage(Reporter& inner, const TextPlan* plan, const smoke::SmokeRequest& rq,
+             const WeightsChoice& weights);
+  using Reporter::event;
+  void event(Level level, std::string_view message, const nlohmann::json& fields) override;
+  void progress(const ProgressUpdate& update) override { inner_.progress(update); }
+  void finding(const Finding& finding) override { inner_.finding(finding); }
+  void result(std::string_view kind, const nlohmann::json& document) override {
+    inner_.result(kind, document);
+  }
+  // The PNG's "image" object, or why it could not be written; nullopt until the event came.
+  const std::optional<Result<nlohmann::json>>& written() const { return written_; }
+
+ private:
+  Reporter& inner_;
+  const TextPlan* plan_;
+  const smoke::SmokeRequest& rq_;
+  const WeightsChoice& weights_;
+  std::optional<Result<nlohmann::json>> written_;
+};
+
+// Sets doc["image"] from the PNG EarlyImage wrote (`written`), or reads the plugin's pixels and
+// writes it now; adds a summary line. Errc::unavailable when the plugin produced no image (an
+// older plugin).
 Status finish_text(const TextPlan& plan, const smoke::SmokeRequest& rq,
-                   const WeightsChoice& weights, nlohmann::json& doc);
+                   const WeightsChoice& weights, nlohmann::json& doc,
+                   std::optional<Result<nlohmann::json>> written);
 
 // Removes the plugin's pixels file (after the PNG, or after a failed run).
 void discard_pixels(const smoke::SmokeRequest& rq);

@@ -7,20 +7,22 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <future>
 #include <optional>
 #include <tuple>
 #include <utility>
 
 #include "smoke/denoise.hpp"
 #include "smoke/mmdit_fused.hpp"
+#include "smoke/pipeline_memory.hpp"
 #include "smoke/pipeline_models.hpp"
 #include "smoke/smoke_io.hpp"
 #include "util/fs.hpp"
 
 #ifdef SD35_TORCH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <cuda_runtime_api.h>
-#include <torch/cuda.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 namespace sd35::smoke {
@@ -32,61 +34,6 @@ constexpr std::int64_t kT5Tokens = 256;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-void sync_device(const at::Device& d) {
-#ifdef SD35_TORCH_CUDA
-  if (d.is_cuda()) torch::cuda::synchronize();
-#endif
-  (void)d;
-}
-
-#ifdef SD35_TORCH_CUDA
-int cuda_index(const at::Device& d) {
-  return d.index() < 0 ? 0 : d.index();
-}
-#endif
-
-void reset_peak_memory(const at::Device& d) {
-#ifdef SD35_TORCH_CUDA
-  if (d.is_cuda()) {
-    // The caching allocator sets itself up on the first allocation; its statistics calls before
-    // that fail with "Invalid device argument" (torch 2.11). One tiny allocation initialises it.
-    (void)at::empty({1}, at::TensorOptions().device(d));
-    c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(d));
-  }
-#endif
-  (void)d;
-}
-
-// Peak bytes the caching allocator handed out on the GPU; the process's peak RSS on the CPU.
-std::uint64_t peak_memory(const at::Device& d) {
-#ifdef SD35_TORCH_CUDA
-  if (d.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(cuda_index(d));
-    return static_cast<std::uint64_t>(stats.allocated_bytes[0].peak);
-  }
-#endif
-  (void)d;
-  return peak_rss_bytes();
-}
-
-// Free device memory as the driver sees it (other processes included); 0 on the CPU.
-std::uint64_t free_memory(const at::Device& d) {
-#ifdef SD35_TORCH_CUDA
-  std::size_t free = 0, total = 0;
-  if (d.is_cuda() && cudaMemGetInfo(&free, &total) == cudaSuccess) return free;
-#endif
-  (void)d;
-  return 0;
-}
-
-// Hands the freed stage's blocks back to the driver so the next stage can use them.
-void release_cached(const at::Device& d) {
-#ifdef SD35_TORCH_CUDA
-  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
-#endif
-  (void)d;
 }
 
 Tensor32 to32(const at::Tensor& t) {
@@ -199,35 +146,6 @@ Result<VaeDecoder> load_vae_on(const PipelineSource& source, const Exec& e) {
   return vae;
 }
 
-struct MemoryPlan {
-  bool resident = false;
-  std::uint64_t free = 0, encoders = 0, mmdit = 0, vae = 0, activations = 0;
-  nlohmann::json to_json() const {
-    return {
-        {"plan", resident ? "resident" : "sequential"},
-        {"free_bytes_at_start", free},
-        {"weights_bytes", {{"text_encoders", encoders}, {"mmdit", mmdit}, {"vae_decoder", vae}}},
-        {"activation_estimate_bytes", activations}};
-  }
-};
-
-// Everything resident when weights + the largest stage's activations fit in 90 % of the free
-// memory; otherwise load -> run -> free one stage at a time. The CPU (no free figure) keeps all.
-MemoryPlan plan_memory(const PipelineSource& source, const Exec& e, std::int64_t batch,
-                       std::int64_t h, std::int64_t w) {
-  MemoryPlan p;
-  p.free = free_memory(e.device);
-  // Bytes each stage's weights take on the device (stored dtypes; FP8 stays one byte).
-  p.encoders = source.stored_bytes("text_encoders");
-  p.mmdit = source.stored_bytes("mmdit");
-  p.vae = source.stored_bytes("vae");
-  // The VAE's full-resolution 128-channel float32 tensors dominate: ~10 of them alive at once.
-  p.activations = static_cast<std::uint64_t>(batch * h * w * 128 * 4 * 10);
-  const std::uint64_t need = p.encoders + p.mmdit + p.vae + p.activations;
-  p.resident = p.free == 0 || static_cast<double>(need) < 0.9 * static_cast<double>(p.free);
-  return p;
-}
-
 // The starting noise: `latents_in` of the fixture inputs, else randn from a CPU generator seeded
 // with the request's seed (the same numbers on every device).
 Result<at::Tensor> starting_noise(const SmokeRequest& rq, std::int64_t batch,
@@ -260,11 +178,13 @@ at::Tensor to_image(const VaeDecoder& vae, const at::Tensor& latents, const Exec
 // Everything the run produced, for the dump, the checks and the result document.
 struct Run {
   Encoded cond, uncond;
+  at::Tensor noise, context, pooled;  // the denoising loop's inputs, kept for the bf16 reference
   at::Tensor latents, image, latents_bf16, image_bf16;
   nlohmann::json t5_check, timings = nlohmann::json::object(), memory;
   std::string mmdit_path, fp8_spelling, denoise_mode, attention;
   bool tiled = false;
   bool native_fp8 = false, fused = false;  // what the MMDiT ran with (the lock records them)
+  bool proofs_after_image = false;         // the picture went out before the checks ran
 };
 
 double rel_l2_of(const at::Tensor& a, const at::Tensor& b) {
@@ -274,6 +194,21 @@ double rel_l2_of(const at::Tensor& a, const at::Tensor& b) {
 
 bool fp8_requested(Precision p) {
   return p == Precision::fp8 || p == Precision::fp8_weights;
+}
+
+// The T5's FP8 scales checked against a float32 recompute from the stored bytes.
+Status t5_check_stage(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
+                      const Encoders& enc, Run& run) {
+  bool fp8 = false;
+  for (const auto& l : enc.t5.layers) fp8 = fp8 || l.q.fp8 || l.wi0.fp8;
+  if (!fp8) return sd35::ok();
+  // The first prompt's first 32 tokens: the float32 CPU recompute of a full-size block 0
+  // (190 M weights) is then ~12 GFLOP instead of ~100 for all 256.
+  const auto t0 = Clock::now();
+  const at::Tensor ids = ids_tensor(rq.text->prompt_ids.t5xxl).narrow(0, 0, 1).narrow(1, 0, 32);
+  SD35_TRY(run.t5_check, t5_scale_check(enc.t5, source, ids, e));
+  run.timings["t5_scale_check"] = ms_since(t0);
+  return sd35::ok();
 }
 
 Status encode_stage(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
@@ -289,33 +224,86 @@ Status encode_stage(const PipelineSource& source, const SmokeRequest& rq, const 
   sync_device(e.device);
   run.timings["encode"] = ms_since(t0);
   run.fp8_spelling = enc->t5.fp8_spelling;
-  bool fp8 = false;
-  for (const auto& l : enc->t5.layers) fp8 = fp8 || l.q.fp8 || l.wi0.fp8;
-  // The recompute reads the stored bytes (all-in-one file or a diffusers folder's shards).
-  if (fp8) {
-    // The first prompt's first 32 tokens: the float32 CPU recompute of a full-size block 0
-    // (190 M weights) is then ~12 GFLOP instead of ~100 for all 256.
-    const auto t_check = Clock::now();
-    const at::Tensor ids = ids_tensor(rq.text->prompt_ids.t5xxl).narrow(0, 0, 1).narrow(1, 0, 32);
-    SD35_TRY(run.t5_check, t5_scale_check(enc->t5, source, ids, e));
-    run.timings["t5_scale_check"] = ms_since(t_check);
+  return run.proofs_after_image ? sd35::ok() : t5_check_stage(source, rq, e, *enc, run);
+}
+
+// The MMDiT read and prepared for `e` (FP8 weights laid out for the fused GEMMs).
+Result<Model> load_mmdit(const SmokeRequest& rq, const Exec& e) {
+  SD35_TRY(Model m, load_model(rq.checkpoint, false));
+  SD35_TRY_STATUS(prepare_model(m, e));
+  return m;
+}
+
+// The MMDiT's load on its own thread and CUDA stream while the text encoders load and run: the
+// two loads are mostly host-side copies out of the page cache, and they overlap. Only when the
+// memory plan keeps everything resident.
+class BackgroundLoad {
+ public:
+  BackgroundLoad(const SmokeRequest& rq, const Exec& e)
+      : result_(std::async(std::launch::async, [&rq, &e] { return load_on_side_stream(rq, e); })) {}
+  Result<Model> get(double& ms) {
+    auto [model, took] = result_.get();
+    ms = took;
+    return std::move(model);
   }
+
+ private:
+  static std::pair<Result<Model>, double> load_on_side_stream(const SmokeRequest& rq,
+                                                              const Exec& e) {
+    const auto t0 = Clock::now();
+    try {
+      c10::InferenceMode guard;
+#ifdef SD35_TORCH_CUDA
+      if (e.device.is_cuda()) {
+        const c10::cuda::CUDAGuard device(e.device);
+        const c10::cuda::CUDAStreamGuard stream(c10::cuda::getStreamFromPool());
+        Result<Model> m = load_mmdit(rq, e);
+        c10::cuda::getCurrentCUDAStream().synchronize();  // complete before another stream uses it
+        return {std::move(m), ms_since(t0)};
+      }
+#endif
+      return {load_mmdit(rq, e), ms_since(t0)};
+    } catch (const std::exception& ex) {
+      return {Error{Errc::internal, "loading the MMDiT failed: " + torch_error_text(ex),
+                    rq.checkpoint, "re-run with SD35_OVERLAP_LOAD=0 to load it after the encoders"},
+              ms_since(t0)};
+    }
+  }
+
+  std::future<std::pair<Result<Model>, double>> result_;
+};
+
+bool overlap_load_enabled() {
+  const char* v = std::getenv("SD35_OVERLAP_LOAD");
+  return v == nullptr || std::string(v) != "0";
+}
+
+// The same weights dequantised to bf16 from the same noise and conditioning: how far the FP8 path
+// moves the picture.
+Status bf16_reference_stage(const SmokeRequest& rq, Model& mmdit, Run& run) {
+  SD35_TRY(Exec bf16, plan_exec(Precision::bf16, rq.device));
+  SD35_TRY_STATUS(prepare_model(mmdit, bf16));
+  SD35_TRY(Denoised ref, denoise(mmdit, bf16, run.noise, run.context, run.pooled, rq.sampling));
+  run.latents_bf16 = ref.latents;
+  double sum = 0;
+  for (double ms : ref.step_ms) sum += ms;
+  run.timings["denoise_bf16_reference"] = sum;
   return sd35::ok();
 }
 
 Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& mmdit, Run& run) {
   if (!mmdit) {
     const auto t0 = Clock::now();
-    SD35_TRY(Model m, load_model(rq.checkpoint, false));
-    SD35_TRY_STATUS(prepare_model(m, e));
-    mmdit = std::move(m);
+    SD35_TRY(mmdit, load_mmdit(rq, e));
     run.timings["load_mmdit"] = ms_since(t0);
   }
   const auto b = run.cond.embeds.size(0);
-  SD35_TRY(at::Tensor noise, starting_noise(rq, b, mmdit->config.in_channels));
-  const auto [context, pooled] = cfg_conditioning(run.cond, run.uncond);
+  SD35_TRY(run.noise, starting_noise(rq, b, mmdit->config.in_channels));
+  const auto conditioning = cfg_conditioning(run.cond, run.uncond);
+  run.context = conditioning[0];
+  run.pooled = conditioning[1];
   const auto t0 = Clock::now();
-  SD35_TRY(Denoised fp8, denoise(*mmdit, e, noise, context, pooled, rq.sampling));
+  SD35_TRY(Denoised fp8, denoise(*mmdit, e, run.noise, run.context, run.pooled, rq.sampling));
   run.timings["denoise"] = ms_since(t0);
   run.timings["denoise_steps"] = fp8.step_ms;
   run.latents = fp8.latents;
@@ -327,16 +315,8 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
   run.attention = run.fused ? mmdit->attention_note : "ATen scaled_dot_product_attention";
   if (const std::string f = fused::fp8_attention_fallback(); run.fused && !f.empty())
     run.attention += "; fell back to bf16: " + f;
-  if (!fp8_requested(rq.precision)) return sd35::ok();
-  // The same weights dequantised to bf16: how far the FP8 path moves the picture.
-  SD35_TRY(Exec bf16, plan_exec(Precision::bf16, rq.device));
-  SD35_TRY_STATUS(prepare_model(*mmdit, bf16));
-  SD35_TRY(Denoised ref, denoise(*mmdit, bf16, noise, context, pooled, rq.sampling));
-  run.latents_bf16 = ref.latents;
-  double sum = 0;
-  for (double ms : ref.step_ms) sum += ms;
-  run.timings["denoise_bf16_reference"] = sum;
-  return sd35::ok();
+  if (!fp8_requested(rq.precision) || run.proofs_after_image) return sd35::ok();
+  return bf16_reference_stage(rq, *mmdit, run);
 }
 
 Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeDecoder>& vae,
@@ -354,7 +334,31 @@ Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeD
   return sd35::ok();
 }
 
-// Runs the three stages under the memory plan.
+// Image 0's pixels to the host's file, and the host told at once: it writes the PNG while the
+// checks still run.
+Status publish_pixels(const SmokeRequest& rq, const Run& run, Reporter& reporter) {
+  if (rq.text->pixels_out.empty()) return sd35::ok();
+  SD35_TRY_STATUS(fs::write_file_atomic(rq.text->pixels_out, rgb8_pixels(run.image)));
+  reporter.event(Level::info, "image decoded; the checks follow",
+                 {{"pixels_ready", rq.text->pixels_out},
+                  {"height", run.image.size(2)},
+                  {"width", run.image.size(3)}});
+  return sd35::ok();
+}
+
+// The checks that need the stages again: the T5's scales, the bf16 reference and its image.
+Status proofs_stage(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
+                    const Encoders& enc, Model& mmdit, const VaeDecoder& vae, Run& run) {
+  SD35_TRY_STATUS(t5_check_stage(source, rq, e, enc, run));
+  if (!fp8_requested(rq.precision)) return sd35::ok();
+  SD35_TRY_STATUS(bf16_reference_stage(rq, mmdit, run));
+  run.image_bf16 = to_image(vae, run.latents_bf16, e, run.tiled);
+  return sd35::ok();
+}
+
+// Runs the stages under the memory plan. Resident: the MMDiT loads beside the encoders, the
+// picture goes out as soon as it is decoded, and the checks run after it. Sequential: each stage
+// is loaded, run, checked and freed in turn.
 Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Exec& e, Run& run,
                   Reporter& reporter) {
   const auto b = static_cast<std::int64_t>(rq.text->prompt_ids.clip_l.size());
@@ -365,21 +369,28 @@ Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Ex
   run.tiled = !plan.resident && plan.free > 0 &&
               plan.activations + plan.vae >
                   static_cast<std::uint64_t>(0.6 * static_cast<double>(plan.free));
-  reporter.info(fmt::format("memory plan: {}{}", plan.resident ? "resident" : "sequential",
-                            run.tiled ? ", tiled VAE decode" : ""));
+  run.proofs_after_image = plan.resident;
+  const bool overlap = plan.resident && overlap_load_enabled();
+  reporter.info(fmt::format("memory plan: {}{}{}", plan.resident ? "resident" : "sequential",
+                            run.tiled ? ", tiled VAE decode" : "",
+                            overlap ? ", MMDiT loading beside the text encoders" : ""));
   reset_peak_memory(e.device);
   std::optional<Encoders> enc;
   std::optional<Model> mmdit;
   std::optional<VaeDecoder> vae;
-  if (plan.resident) {
-    const auto t0 = Clock::now();
-    SD35_TRY(enc, load_encoders(source, e));
-    run.timings["load_text_encoders"] = ms_since(t0);
-  }
+  std::optional<BackgroundLoad> loading;
+  if (overlap) loading.emplace(rq, e);
   SD35_TRY_STATUS(encode_stage(source, rq, e, enc, run));
   if (!plan.resident) {
     enc.reset();
     release_cached(e.device);
+  }
+  if (loading) {
+    double ms = 0;
+    Result<Model> m = loading->get(ms);
+    run.timings["load_mmdit"] = ms;
+    run.memory["mmdit_loaded_beside_encoders"] = true;
+    SD35_TRY(mmdit, std::move(m));
   }
   SD35_TRY_STATUS(mmdit_stage(rq, e, mmdit, run));
   if (!plan.resident) {
@@ -387,6 +398,8 @@ Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Ex
     release_cached(e.device);
   }
   SD35_TRY_STATUS(vae_stage(source, e, vae, run));
+  SD35_TRY_STATUS(publish_pixels(rq, run, reporter));
+  if (run.proofs_after_image) SD35_TRY_STATUS(proofs_stage(source, rq, e, *enc, *mmdit, *vae, run));
   run.memory["peak_bytes"] = peak_memory(e.device);
   run.memory["peak_kind"] = e.device.is_cuda() ? "cuda caching allocator" : "process peak RSS";
   run.memory["tiled_decode"] = run.tiled;
@@ -508,9 +521,6 @@ Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter)
   SD35_TRY(PipelineSource source, PipelineSource::open(rq.checkpoint));
   Run run;
   SD35_TRY_STATUS(run_stages(source, rq, e, run, reporter));
-  const std::string pixels = rgb8_pixels(run.image);
-  if (!rq.text->pixels_out.empty())
-    SD35_TRY_STATUS(fs::write_file_atomic(rq.text->pixels_out, pixels));
   if (!rq.dump.empty()) SD35_TRY_STATUS(write_dump(rq.dump, run, *rq.text));
   const nlohmann::json stats = stage_stats(run);
   const nlohmann::json checks = pipeline_checks(run, stats);
@@ -540,6 +550,7 @@ Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter)
         {"width", run.image.size(3)},
         {"pixels", rq.text->pixels_out}}},
       {"denoise_mode", run.denoise_mode},
+      {"checks_after_image", run.proofs_after_image},
       {"attention", run.attention},
       {"timings_ms", run.timings},
       {"memory", run.memory},

@@ -60,6 +60,13 @@ TEST(PipelineCli, TheFixtureProtocolEndsInTheReferencePicture) {
   const auto doc = nlohmann::json::parse(run.out);
   EXPECT_TRUE(doc.contains("image")) << run.out;
   EXPECT_EQ(doc["image"]["fingerprint"].get<std::string>().size(), 64u) << run.out;
+  // The PNG was written when the plugin's pixels were ready, before its checks ran (the host
+  // says so as it happens); the plugin's own event is not passed on.
+  EXPECT_NE(run.err.find("image written: " + (dir / "first.png").string() +
+                         " (the checks are still running)"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("pixels_ready"), std::string::npos) << run.err;
 
   const std::string got = decoded_pixels(dir / "first.png", dir / "got.rgb");
   const std::string want = decoded_pixels(set / "reference_fp8_weights.png", dir / "want.rgb");

@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "safetensors/safetensors.hpp"
 #include "smoke/smoke.hpp"
@@ -35,28 +37,53 @@ double rel_l2_to_reference(const std::string& dump, const std::string& key,
   return smoke::rel_l2(got->data, want->data);
 }
 
+std::string read_bytes(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Keeps each "pixels_ready" event with the pixels file's bytes at that moment (the host writes
+// the PNG from them while the plugin's checks still run).
+class PixelsWatcher final : public sd35::Reporter {
+ public:
+  using Reporter::event;
+  void event(sd35::Level, std::string_view, const nlohmann::json& fields) override {
+    if (!fields.is_object() || !fields.contains("pixels_ready")) return;
+    seen.push_back(fields);
+    bytes_then.push_back(read_bytes(fields["pixels_ready"].get<std::string>()));
+  }
+  void progress(const sd35::ProgressUpdate&) override {}
+  void finding(const sd35::Finding&) override {}
+  void result(std::string_view, const nlohmann::json&) override {}
+  std::vector<nlohmann::json> seen;
+  std::vector<std::string> bytes_then;
+};
+
 // One pipeline run of the fixture shared by the tests that look at its outputs.
 class PipelineFixture : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new sd35::test::TempDir();
-    sd35::NullReporter quiet;
+    watcher_ = new PixelsWatcher();
     auto rq = fixture_request(all_in_one(), (*dir_ / "dump.safetensors").string(),
                               (*dir_ / "pixels.rgb").string());
-    auto result = smoke::run_smoke(rq, quiet);
+    auto result = smoke::run_smoke(rq, *watcher_);
     ASSERT_TRUE(result) << result.error().describe();
     result_ = new nlohmann::json(*result);
   }
   static void TearDownTestSuite() {
     delete result_;
+    delete watcher_;
     delete dir_;
   }
   static std::string dump() { return (*dir_ / "dump.safetensors").string(); }
   static sd35::test::TempDir* dir_;
   static nlohmann::json* result_;
+  static PixelsWatcher* watcher_;
 };
 sd35::test::TempDir* PipelineFixture::dir_ = nullptr;
 nlohmann::json* PipelineFixture::result_ = nullptr;
+PixelsWatcher* PipelineFixture::watcher_ = nullptr;
 
 TEST_F(PipelineFixture, TextEncodersMatchTransformers) {
   ASSERT_NE(result_, nullptr);
@@ -151,6 +178,24 @@ TEST_F(PipelineFixture, ResultReportsStagesAndPassesItsChecks) {
   EXPECT_TRUE(ids.count("pipeline.image-not-flat"));
   EXPECT_EQ(r["t5_fp8_spelling"], "scale_weight+scaled_fp8");
   EXPECT_GT(r["stats"]["t5xxl_last"]["std"].get<double>(), 0.0);
+}
+
+// Everything fits (the CPU plan is resident): the picture goes out once, complete, before the
+// checks run; the checks still all ran and the result says the order.
+TEST_F(PipelineFixture, PixelsGoOutOnceCompleteBeforeTheChecks) {
+  ASSERT_NE(result_, nullptr);
+  ASSERT_EQ(watcher_->seen.size(), 1U);
+  const auto& ev = watcher_->seen[0];
+  EXPECT_EQ(ev["pixels_ready"], (*dir_ / "pixels.rgb").string());
+  const auto h = ev["height"].get<std::size_t>(), w = ev["width"].get<std::size_t>();
+  EXPECT_EQ(h, (*result_)["image"]["height"].get<std::size_t>());
+  EXPECT_EQ(w, (*result_)["image"]["width"].get<std::size_t>());
+  EXPECT_EQ(watcher_->bytes_then[0].size(), h * w * 3);
+  EXPECT_EQ(watcher_->bytes_then[0], read_bytes((*dir_ / "pixels.rgb").string()));
+  EXPECT_TRUE((*result_)["checks_after_image"].get<bool>());
+  EXPECT_EQ((*result_)["memory"]["plan"], "resident");
+  EXPECT_TRUE((*result_)["memory"]["mmdit_loaded_beside_encoders"].get<bool>());
+  EXPECT_GT((*result_)["timings_ms"].value("t5_scale_check", -1.0), 0.0);
 }
 
 TEST(PipelineVae, DecodeMatchesDiffusers) {
