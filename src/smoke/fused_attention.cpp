@@ -44,6 +44,9 @@ Fp8Act gather_fp8(const Fp8Attention&, std::int64_t, std::int64_t, std::int64_t)
 std::string fp8_attention_fallback() {
   return "";
 }
+bool build_fp8_attention_plan(const Model&, std::int64_t, std::int64_t) {
+  return false;
+}
 
 #else
 
@@ -198,6 +201,12 @@ Fp8Act gather_fp8(const Fp8Attention& a, std::int64_t first, std::int64_t count,
   g.out = glue::rows_of(out);
   check(k::gather_fp8(g, stream()), "gather_fp8");
   return out;
+}
+
+bool build_fp8_attention_plan(const Model& model, std::int64_t batch, std::int64_t tokens) {
+  bool any = false;
+  for (const auto& b : model.blocks) any = any || b.attn_q_scale > 0.0F;
+  return any && plan_for(batch, model.config.num_heads, tokens, model.config.head_dim) != nullptr;
 }
 
 std::string fp8_attention_fallback() {

@@ -58,6 +58,9 @@ std::optional<Fp8Attention> attention_fp8(const Block& b, const at::Tensor& img_
                                           const at::Tensor& ctx_qkv, int heads);
 // Rows (b, first + i), i < count, of the FP8 attention output as GEMM rows.
 Fp8Act gather_fp8(const Fp8Attention& a, std::int64_t first, std::int64_t count, std::int64_t ld);
+// Builds cuDNN's plan for `batch` x `tokens` now (beside another stage's work), so the first
+// denoising step does not; true when a plan for it exists.
+bool build_fp8_attention_plan(const Model& model, std::int64_t batch, std::int64_t tokens);
 // Why the last attention_fp8 call fell back, empty when none did.
 std::string fp8_attention_fallback();
 

@@ -258,6 +258,7 @@ class BackgroundLoad {
         const c10::cuda::CUDAGuard device(e.device);
         const c10::cuda::CUDAStreamGuard stream(c10::cuda::getStreamFromPool());
         Result<Model> m = load_mmdit(rq, e);
+        if (m && m->fused && e.native_fp8) build_attention_plan(rq, *m);
         c10::cuda::getCurrentCUDAStream().synchronize();  // complete before another stream uses it
         return {std::move(m), ms_since(t0)};
       }
@@ -268,6 +269,16 @@ class BackgroundLoad {
                     rq.checkpoint, "re-run with SD35_OVERLAP_LOAD=0 to load it after the encoders"},
               ms_since(t0)};
     }
+  }
+
+  // cuDNN's FP8 attention plan for this request's shape (CFG batch, image + text tokens), built
+  // here rather than in the first denoising step.
+  static void build_attention_plan(const SmokeRequest& rq, const Model& m) {
+    const auto& c = m.config;
+    const std::int64_t batch = 2 * static_cast<std::int64_t>(rq.text->prompt_ids.clip_l.size());
+    const std::int64_t image_tokens =
+        std::int64_t{rq.latent_h / c.patch_size} * (rq.latent_w / c.patch_size);
+    fused::build_fp8_attention_plan(m, batch, image_tokens + kClipTokens + kT5Tokens);
   }
 
   std::future<std::pair<Result<Model>, double>> result_;

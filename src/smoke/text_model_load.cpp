@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "smoke/pipeline_models.hpp"
+#include "smoke/upload.hpp"
 
 namespace sd35::smoke {
 namespace {
@@ -108,7 +109,7 @@ Result<VaeResnet> load_resnet(const WeightSet& w, const std::string& p) {
 }
 
 void move(at::Tensor& t, const Exec& e) {
-  if (t.defined()) t = t.to(e.device);
+  if (t.defined()) t = to_device(t, e.device);
 }
 
 void add_bytes(std::uint64_t& n, const at::Tensor& t) {
