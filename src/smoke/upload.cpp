@@ -1,8 +1,9 @@
 // Why: the weights are mapped from the page cache, and t.to(cuda) of pageable memory goes through
 // the driver's own staging at ~6 GB/s on the H200 box, one copy at a time (two loader threads
 // together reach ~7 GB/s). 14 GB of SD3.5 Large was ~2.5 s of the ~6.4 s from process start to
-// PNG. Here a few threads each copy chunks out of the mapping into their own pinned buffers (two
-// per thread, so one fills while the other goes over PCIe) and send them on their own stream.
+// PNG. Here a few threads each read chunks of the file (pread: the kernel copies out of its page
+// cache, where a memcpy out of the mapping faults every 4 KiB page in first) into their own pinned
+// buffers, two per thread so one fills while the other goes over PCIe on the thread's stream.
 #include "smoke/upload.hpp"
 
 #include <algorithm>
@@ -18,6 +19,11 @@
 
 #ifdef SD35_TORCH_CUDA
 #include <cuda_runtime_api.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "safetensors/safetensors.hpp"
 #endif
 
 namespace sd35::smoke {
@@ -49,6 +55,8 @@ std::string cuda_text(cudaError_t rc, const char* what) {
 struct Job {
   char* dst = nullptr;
   const char* src = nullptr;
+  int fd = -1;  // the mapped file src lies in, read at file_offset + i (else memcpy from src)
+  std::uint64_t file_offset = 0;
   std::size_t bytes = 0;
   int device = 0;
   std::atomic<std::size_t> next{0};
@@ -68,7 +76,7 @@ class Stager {
       const std::size_t off = i * kChunk, len = std::min(kChunk, job.bytes - off);
       if (cudaError_t rc = cudaEventSynchronize(done_[slot]); rc != cudaSuccess)
         return cuda_text(rc, "waiting for a staging buffer");
-      std::memcpy(buf_[slot], job.src + off, len);
+      if (std::string e = fill(job, buf_[slot], off, len); !e.empty()) return e;
       if (cudaError_t rc =
               cudaMemcpyAsync(job.dst + off, buf_[slot], len, cudaMemcpyHostToDevice, stream_);
           rc != cudaSuccess)
@@ -82,6 +90,26 @@ class Stager {
   }
 
  private:
+  // The staging buffer from the file (the kernel copies from its page cache: no page faults on
+  // the mapping) or from memory.
+  static std::string fill(const Job& job, void* buf, std::size_t off, std::size_t len) {
+    if (job.fd < 0) {
+      std::memcpy(buf, job.src + off, len);
+      return "";
+    }
+    auto* p = static_cast<char*>(buf);
+    for (std::size_t done = 0; done < len;) {
+      const ssize_t n =
+          ::pread(job.fd, p + done, len - done, static_cast<off_t>(job.file_offset + off + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return std::string("reading the weights: ") +
+               (n < 0 ? std::strerror(errno) : "end of file");
+      done += static_cast<std::size_t>(n);
+    }
+    return "";
+  }
+
   std::string set_up(int device) {
     if (cudaError_t rc = cudaSetDevice(device); rc != cudaSuccess)
       return cuda_text(rc, "selecting the GPU");
@@ -173,6 +201,10 @@ at::Tensor to_device(const at::Tensor& t, const at::Device& device) {
   job.src = static_cast<const char*>(t.data_ptr());
   job.bytes = t.nbytes();
   job.device = out.device().index();
+  if (const auto source = st::mapped_source(t.data_ptr(), t.nbytes())) {
+    job.fd = source->fd;
+    job.file_offset = source->offset;
+  }
   const std::string error = Pool::get().run(job);
   TORCH_CHECK(error.empty(), "copying ", t.nbytes(), " bytes of weights to ", device.str(), ": ",
               error);
