@@ -13,8 +13,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <map>
-#include <mutex>
 #include <utility>
 
 #include "safetensors/header_json.hpp"
@@ -288,7 +286,6 @@ class Fd {
     if (fd_ >= 0) ::close(fd_);
   }
   [[nodiscard]] int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
@@ -351,36 +348,8 @@ Result<Header> read_header(const std::filesystem::path& file, Violation* why) {
 
 // ---- MappedFile ---------------------------------------------------------------------------------
 
-namespace {
-
-// Live mappings by first byte: their size and descriptor (mapped_source).
-struct Mappings {
-  std::mutex mu;
-  std::map<std::uintptr_t, std::pair<std::uint64_t, int>> by_start;
-};
-
-Mappings& mappings() {
-  static Mappings m;
-  return m;
-}
-
-}  // namespace
-
-std::optional<MappedSource> mapped_source(const void* p, std::uint64_t n) {
-  const auto at = reinterpret_cast<std::uintptr_t>(p);
-  Mappings& m = mappings();
-  const std::lock_guard<std::mutex> lock(m.mu);
-  auto it = m.by_start.upper_bound(at);
-  if (it == m.by_start.begin()) return std::nullopt;
-  --it;
-  const auto [size, fd] = it->second;
-  const std::uint64_t offset = at - it->first;
-  if (offset > size || n > size - offset) return std::nullopt;
-  return MappedSource{fd, offset};
-}
-
 Result<MappedFile> MappedFile::open(const std::filesystem::path& file) {
-  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  const Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return fs::errno_error(errno, "open", file);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fs::errno_error(errno, "stat", file);
@@ -392,44 +361,23 @@ Result<MappedFile> MappedFile::open(const std::filesystem::path& file) {
   // Loaders stream every tensor once, front to back: ask for aggressive readahead.
   (void)::madvise(p, m.size_, MADV_SEQUENTIAL);
   m.data_ = static_cast<const std::uint8_t*>(p);
-  m.fd_ = fd.release();
-  Mappings& all = mappings();
-  const std::lock_guard<std::mutex> lock(all.mu);
-  all.by_start[reinterpret_cast<std::uintptr_t>(p)] = {m.size_, m.fd_};
   return m;
 }
 
-void MappedFile::release() {
-  if (data_ == nullptr) return;
-  {
-    Mappings& all = mappings();
-    const std::lock_guard<std::mutex> lock(all.mu);
-    all.by_start.erase(reinterpret_cast<std::uintptr_t>(data_));
-  }
-  ::munmap(const_cast<std::uint8_t*>(data_), size_);
-  if (fd_ >= 0) ::close(fd_);
-  data_ = nullptr;
-  size_ = 0;
-  fd_ = -1;
-}
-
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      fd_(std::exchange(other.fd_, -1)) {}
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
-    release();
+    if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
-    fd_ = std::exchange(other.fd_, -1);
   }
   return *this;
 }
 
 MappedFile::~MappedFile() {
-  release();
+  if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), size_);
 }
 
 // ---- File ---------------------------------------------------------------------------------------

@@ -103,17 +103,6 @@ Result<std::uint64_t> header_length(const std::uint8_t* prefix8, std::uint64_t f
                                     Violation* why = nullptr);
 
 // Read-only mmap of a whole file; tensors are views into it (no copies).
-// Where mapped bytes come from: the file's descriptor (open while its mapping lives) and the
-// offset of the first byte in it. A reader that copies a large tensor somewhere else (the smoke
-// plugin, to the GPU) can pread it into its own buffers instead of faulting in the mapping's
-// pages one by one.
-struct MappedSource {
-  int fd = -1;
-  std::uint64_t offset = 0;
-};
-// nullopt when [p, p + n) is not inside one live MappedFile.
-std::optional<MappedSource> mapped_source(const void* p, std::uint64_t n);
-
 class MappedFile {
  public:
   static Result<MappedFile> open(const std::filesystem::path& file);
@@ -127,11 +116,8 @@ class MappedFile {
   [[nodiscard]] std::uint64_t size() const { return size_; }
 
  private:
-  void release();
-
   const std::uint8_t* data_ = nullptr;
   std::uint64_t size_ = 0;
-  int fd_ = -1;  // kept open for mapped_source
 };
 
 // A mapped safetensors file: header + the bytes of any tensor.

@@ -9,7 +9,6 @@
 #include "smoke/fp8_codec.hpp"
 #include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
-#include "smoke/upload.hpp"
 
 #ifdef SD35_TORCH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -265,7 +264,7 @@ Result<Exec> plan_exec(Precision precision, const std::string& device) {
 
 void prepare_linear(Linear& l, const Exec& exec, bool native) {
   auto move = [&](at::Tensor& t) {
-    if (t.defined()) t = to_device(t, exec.device);
+    if (t.defined()) t = t.to(exec.device);
   };
   move(l.weight);
   move(l.bias);
@@ -290,7 +289,7 @@ void prepare_linear(Linear& l, const Exec& exec, bool native) {
 Status prepare_model(Model& model, const Exec& exec) {
   try {
     auto move = [&](at::Tensor& t) {
-      if (t.defined()) t = to_device(t, exec.device);
+      if (t.defined()) t = t.to(exec.device);
     };
     auto prep = [&](Linear& l, bool native) { prepare_linear(l, exec, native); };
     move(model.pos_embed);

@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "smoke/pipeline_models.hpp"
-#include "smoke/upload.hpp"
 
 namespace sd35::smoke {
 namespace {
@@ -109,7 +108,7 @@ Result<VaeResnet> load_resnet(const WeightSet& w, const std::string& p) {
 }
 
 void move(at::Tensor& t, const Exec& e) {
-  if (t.defined()) t = to_device(t, e.device);
+  if (t.defined()) t = t.to(e.device);
 }
 
 void add_bytes(std::uint64_t& n, const at::Tensor& t) {

@@ -15,7 +15,7 @@
 # Environment: BENCH_STEPS (28), BENCH_SIZE (1024x1024), BENCH_PRECISION (unset: the manifest's
 # default, fp8, which also runs the bf16 reference denoise of the fp8-vs-bf16 check), BENCH_SMALL=1
 # (the --small file at 64x64: a quick plumbing test), BENCH_BUDGET_S (540: later runs are skipped
-# when less than their estimate is left), BENCH_RUNS ("first steady cap16g"; also steady_plain: which runs).
+# when less than their estimate is left), BENCH_RUNS ("first steady cap16g": which runs).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T0=$(date +%s)
@@ -156,10 +156,6 @@ log "run 1 (first: plugin build, weights freshly written)"
 want first && run_smoke first $(( $(left) - 60 < 300 ? $(left) - 60 : 300 ))
 log "run 2 (steady: plugin cached, weights in the page cache)"
 if ! want steady; then echo "not asked for"; elif (( $(left) > 90 )); then run_smoke steady $(( $(left) - 45 < 200 ? $(left) - 45 : 200 )); else echo "skipped: $(left)s left"; fi
-if want steady_plain; then
-  log "run 2b (steady, weights copied by plain pageable to(cuda): SD35_STAGED_UPLOAD=0)"
-  run_smoke steady_plain 150 SD35_STAGED_UPLOAD=0
-fi
 
 # --- a 16 GiB card: another process holds the rest, so cudaMemGetInfo (the plan's free figure)
 # reads ~16 GiB. There is no option or variable in the pipeline to cap it

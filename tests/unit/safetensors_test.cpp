@@ -3,10 +3,8 @@
 #include "safetensors/safetensors.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
-#include <optional>
 
 #include "support/safetensors_writer.hpp"
 
@@ -209,33 +207,6 @@ TEST_F(SafetensorsFileTest, ReadsHeaderAndMapsTensors) {
   EXPECT_EQ(f->bytes(*f->header().find("b")), "abc");
   EXPECT_EQ(f->bytes(*f->header().find("w")), f32_bytes({1, 2, 3, 4}));
   EXPECT_EQ(f->path(), p);
-}
-
-// A tensor's mapped bytes lead back to the file and offset they were mapped from (the smoke
-// plugin preads large tensors from there), for as long as the mapping lives, and to nothing else.
-TEST_F(SafetensorsFileTest, MappedBytesLeadBackToTheirFile) {
-  auto p = put("ok.safetensors", sample());
-  std::optional<File> f;
-  {
-    auto opened = File::open(p);
-    ASSERT_TRUE(opened.has_value()) << opened.error().describe();
-    f.emplace(std::move(*opened));  // the mapping moves with its File
-  }
-  const std::string_view w = f->bytes(*f->header().find("w"));
-  const auto src = mapped_source(w.data(), w.size());
-  ASSERT_TRUE(src.has_value());
-  EXPECT_EQ(src->offset, f->header().data_offset + f->header().find("w")->begin);
-  std::string again(w.size(), '\0');
-  ASSERT_EQ(::pread(src->fd, again.data(), again.size(), static_cast<off_t>(src->offset)),
-            static_cast<ssize_t>(again.size()));
-  EXPECT_EQ(again, std::string(w));
-  int outside = 0;
-  EXPECT_FALSE(mapped_source(&outside, sizeof outside).has_value());
-  const std::string_view b = f->bytes(*f->header().find("b"));
-  EXPECT_FALSE(mapped_source(b.data(), b.size() + 4096).has_value());  // runs past the end
-  const void* gone = w.data();
-  f.reset();
-  EXPECT_FALSE(mapped_source(gone, 1).has_value());
 }
 
 TEST_F(SafetensorsFileTest, TooSmallFile) {
