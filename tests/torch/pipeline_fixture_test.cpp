@@ -194,7 +194,7 @@ TEST_F(PipelineFixture, PixelsGoOutOnceCompleteBeforeTheChecks) {
   EXPECT_EQ(watcher_->bytes_then[0], read_bytes((*dir_ / "pixels.rgb").string()));
   EXPECT_TRUE((*result_)["checks_after_image"].get<bool>());
   EXPECT_EQ((*result_)["memory"]["plan"], "resident");
-  EXPECT_TRUE((*result_)["memory"]["mmdit_loaded_beside_encoders"].get<bool>());
+  EXPECT_TRUE((*result_)["memory"]["mmdit_loaded_during_encode"].get<bool>());
   EXPECT_GT((*result_)["timings_ms"].value("t5_scale_check", -1.0), 0.0);
 }
 
