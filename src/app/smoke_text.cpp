@@ -184,9 +184,12 @@ void discard_pixels(const smoke::SmokeRequest& rq) {
 
 namespace {
 
-// The PNG from the plugin's pixels file: the result's "image" object.
+// The PNG from the plugin's pixels file, sized by `size`'s "height" and "width" (the plugin's
+// event or its result): the result's "image" object.
 Result<nlohmann::json> write_image(const TextPlan& plan, const smoke::SmokeRequest& rq,
-                                   const WeightsChoice& weights, int height, int width) {
+                                   const WeightsChoice& weights, const nlohmann::json& size) {
+  SD35_TRY(int height, dimension(size, "height"));
+  SD35_TRY(int width, dimension(size, "width"));
   SD35_TRY(std::string pixels, fs::read_file(rq.text->pixels_out, 512u << 20));
   if (pixels.size() != static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * 3)
     return make_error(Errc::internal,
@@ -212,13 +215,7 @@ EarlyImage::EarlyImage(Reporter& inner, const TextPlan* plan, const smoke::Smoke
 
 void EarlyImage::event(Level level, std::string_view message, const nlohmann::json& fields) {
   if (plan_ != nullptr && !written_ && fields.is_object() && fields.contains("pixels_ready")) {
-    Result<int> height = dimension(fields, "height"), width = dimension(fields, "width");
-    if (!height)
-      written_ = Result<nlohmann::json>(height.error());
-    else if (!width)
-      written_ = Result<nlohmann::json>(width.error());
-    else
-      written_ = write_image(*plan_, rq_, weights_, *height, *width);
+    written_ = write_image(*plan_, rq_, weights_, fields);
     if (*written_)
       inner_.info(
           fmt::format("image written: {} (the checks are still running)", plan_->image.string()));
@@ -235,11 +232,8 @@ Status finish_text(const TextPlan& plan, const smoke::SmokeRequest& rq,
                       "this smoke plugin does not run the prompt -> image pipeline", "result.image",
                       "rebuild sd35-setup (or the environment's plugin) from sources with the text "
                       "encoders and the VAE");
-  if (!written) {  // a plugin that writes its pixels only at the end
-    SD35_TRY(int height, dimension(doc["image"], "height"));
-    SD35_TRY(int width, dimension(doc["image"], "width"));
-    written = write_image(plan, rq, weights, height, width);
-  }
+  // A plugin that writes its pixels only at the end.
+  if (!written) written = write_image(plan, rq, weights, doc["image"]);
   SD35_TRY(nlohmann::json image, std::move(*written));
   doc["image"] = image;
   if (doc.contains("summary") && doc["summary"].is_array())

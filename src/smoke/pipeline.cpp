@@ -211,13 +211,17 @@ Status t5_check_stage(const PipelineSource& source, const SmokeRequest& rq, cons
   return sd35::ok();
 }
 
+Status load_encoders_stage(const PipelineSource& source, const Exec& e,
+                           std::optional<Encoders>& enc, Run& run) {
+  const auto t0 = Clock::now();
+  SD35_TRY(enc, load_encoders(source, e));
+  run.timings["load_text_encoders"] = ms_since(t0);
+  return sd35::ok();
+}
+
 Status encode_stage(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
                     std::optional<Encoders>& enc, Run& run) {
-  if (!enc) {
-    const auto t0 = Clock::now();
-    SD35_TRY(enc, load_encoders(source, e));
-    run.timings["load_text_encoders"] = ms_since(t0);
-  }
+  if (!enc) SD35_TRY_STATUS(load_encoders_stage(source, e, enc, run));
   const auto t0 = Clock::now();
   std::tie(run.cond, run.uncond) =
       encode_with_negatives(*enc, rq.text->prompt_ids, rq.text->negative_ids, e);
@@ -340,7 +344,6 @@ Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeD
   run.image = to_image(*vae, run.latents, e, run.tiled);
   sync_device(e.device);
   run.timings["decode"] = ms_since(t0);
-  if (run.latents_bf16.defined()) run.image_bf16 = to_image(*vae, run.latents_bf16, e, run.tiled);
   return sd35::ok();
 }
 
@@ -356,14 +359,11 @@ Status publish_pixels(const SmokeRequest& rq, const Run& run, Reporter& reporter
   return sd35::ok();
 }
 
-// The checks that need the stages again: the T5's scales, the bf16 reference and its image.
+// The checks that need the encoders and the MMDiT again: the T5's scales, the bf16 reference.
 Status proofs_stage(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
-                    const Encoders& enc, Model& mmdit, const VaeDecoder& vae, Run& run) {
+                    const Encoders& enc, Model& mmdit, Run& run) {
   SD35_TRY_STATUS(t5_check_stage(source, rq, e, enc, run));
-  if (!fp8_requested(rq.precision)) return sd35::ok();
-  SD35_TRY_STATUS(bf16_reference_stage(rq, mmdit, run));
-  run.image_bf16 = to_image(vae, run.latents_bf16, e, run.tiled);
-  return sd35::ok();
+  return fp8_requested(rq.precision) ? bf16_reference_stage(rq, mmdit, run) : sd35::ok();
 }
 
 // Runs the stages under the memory plan. Resident: the MMDiT loads while the encoders run, the
@@ -392,9 +392,7 @@ Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Ex
   if (overlap) {
     // The encoders first and alone: the two loads share the host's copy bandwidth, and only the
     // MMDiT's has the encode to hide behind.
-    const auto t0 = Clock::now();
-    SD35_TRY(enc, load_encoders(source, e));
-    run.timings["load_text_encoders"] = ms_since(t0);
+    SD35_TRY_STATUS(load_encoders_stage(source, e, enc, run));
     loading.emplace(rq, e);
   }
   SD35_TRY_STATUS(encode_stage(source, rq, e, enc, run));
@@ -416,7 +414,9 @@ Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Ex
   }
   SD35_TRY_STATUS(vae_stage(source, e, vae, run));
   SD35_TRY_STATUS(publish_pixels(rq, run, reporter));
-  if (run.proofs_after_image) SD35_TRY_STATUS(proofs_stage(source, rq, e, *enc, *mmdit, *vae, run));
+  if (run.proofs_after_image) SD35_TRY_STATUS(proofs_stage(source, rq, e, *enc, *mmdit, run));
+  // The bf16 reference's picture, whichever order its latents came in.
+  if (run.latents_bf16.defined()) run.image_bf16 = to_image(*vae, run.latents_bf16, e, run.tiled);
   run.memory["peak_bytes"] = peak_memory(e.device);
   run.memory["peak_kind"] = e.device.is_cuda() ? "cuda caching allocator" : "process peak RSS";
   run.memory["tiled_decode"] = run.tiled;
