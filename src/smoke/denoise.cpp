@@ -2,14 +2,18 @@
 
 #include <ATen/record_function.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 
 #ifdef SD35_TORCH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -26,9 +30,9 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-bool graphs_disabled() {
-  const char* v = std::getenv("SD35_CUDA_GRAPH");
-  return v != nullptr && std::string(v) == "0";
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::string(v) == value;
 }
 
 // Rows of (timestep, pooled) whose modulation one call computes unless the request says
@@ -36,54 +40,103 @@ bool graphs_disabled() {
 // longer runs and batches go in groups.
 constexpr std::int64_t kModulationRows = 64;
 
-// The velocity of one CFG step (the forward of [x, x]), eager or replayed from a CUDA graph.
-class Velocity {
+// x + dt * (v_uncond + g * (v_cond - v_uncond)), v the forward of [x, x]: one CFG Euler step. The
+// same ops eager and captured, so a replayed step is the eager one.
+at::Tensor cfg_euler(const at::Tensor& x, const at::Tensor& v, const at::Tensor& dt,
+                     double guidance) {
+  auto parts = v.chunk(2, 0);
+  const at::Tensor guided = parts[0] + static_cast<float>(guidance) * (parts[1] - parts[0]);
+  return x + dt * guided;
+}
+
+// Shapes this process has already run eagerly on CUDA (kernels loaded, cuBLASLt and cuDNN plans
+// cached): a later run of the same shape captures its graph at step 0 instead of warming first.
+class WarmShapes {
  public:
-  Velocity(const Model& model, const Exec& e, at::Tensor context, at::Tensor pooled,
-           std::vector<float> ts, std::int64_t modulation_rows)
+  static bool contains(const std::string& key) {
+    const std::lock_guard<std::mutex> lock(mutex());
+    return keys().count(key) > 0;
+  }
+  static void add(const std::string& key) {
+    const std::lock_guard<std::mutex> lock(mutex());
+    keys().insert(key);
+  }
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::set<std::string>& keys() {
+    static std::set<std::string> k;
+    return k;
+  }
+};
+
+// The CFG sampler's state: the latents, advanced one step at a time, eagerly or by replaying a
+// CUDA graph of the whole step (forward, guidance and the Euler update).
+class Sampler {
+ public:
+  Sampler(const Model& model, const Exec& e, const at::Tensor& noise, at::Tensor context,
+          at::Tensor pooled, const SamplingSpec& spec)
       : model_(model),
         e_(e),
         context_(std::move(context)),
         pooled_(std::move(pooled)),
-        ts_(std::move(ts)),
-        modulation_rows_(modulation_rows > 0 ? modulation_rows : kModulationRows) {
-    if (!e.device.is_cuda()) {
+        guidance_(spec.guidance),
+        modulation_rows_(spec.modulation_rows > 0 ? spec.modulation_rows : kModulationRows) {
+    std::vector<float> sigmas, dts;
+    flow_match_schedule(spec.steps, spec.shift, ts_, sigmas);
+    for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) dts.push_back(sigmas[i + 1] - sigmas[i]);
+    dts_ = torch::tensor(dts, at::TensorOptions().dtype(at::kFloat)).to(e.device);
+    x_ = noise.to(e.device, at::kFloat).clone();
+    shape_key_ = fmt::format("{}|{}|{}|{}|{}", fmt::join(x_.sizes(), "x"),
+                             fmt::join(context_.sizes(), "x"), model.config.inner_dim(),
+                             model.blocks.size(), to_string(e.effective));
+    choose_mode();
+  }
+
+  const std::string& mode() const { return mode_; }
+  const at::Tensor& latents() const { return x_; }
+
+  Status step(std::size_t i) {
+    const Modulation mod = step_modulation(i);
+#ifdef SD35_TORCH_CUDA
+    if (use_graph_ && (capture_now_ || graph_)) {
+      if (graph_ || capture(mod)) {
+        mod_in_.packed.copy_(mod.packed);
+        dt_in_.copy_(dts_[static_cast<std::int64_t>(i)]);
+        graph_->replay();
+        return ok();
+      }
+    }
+    capture_now_ = use_graph_;  // after one eager step: kernels loaded, plans built
+#endif
+    SD35_TRY(at::Tensor v, forward(model_, e_, at::cat({x_, x_}, 0), context_, mod));
+    x_ = cfg_euler(x_, v, dts_[static_cast<std::int64_t>(i)], guidance_);
+    if (e_.device.is_cuda()) WarmShapes::add(shape_key_);
+    return ok();
+  }
+
+ private:
+  void choose_mode() {
+    if (!e_.device.is_cuda()) {
       mode_ = "eager";
-    } else if (graphs_disabled()) {
+    } else if (env_is("SD35_CUDA_GRAPH", "0")) {
       mode_ = "eager (SD35_CUDA_GRAPH=0)";
     } else {
 #ifdef SD35_TORCH_CUDA
       use_graph_ = true;
-      mode_ = "cuda graph";
+      // SD35_GRAPH_FIRST=1 captures at step 0 even in a cold process; =0 always warms first.
+      capture_now_ = env_is("SD35_GRAPH_FIRST", "1") ||
+                     (!env_is("SD35_GRAPH_FIRST", "0") && WarmShapes::contains(shape_key_));
+      mode_ = capture_now_ ? "cuda graph (captured at step 0: this shape ran before)" : "cuda graph";
 #else
       mode_ = "eager (this libtorch build has no CUDA graph API)";
 #endif
     }
   }
 
-  const std::string& mode() const {
-    return mode_;
-  }
-
-  Result<at::Tensor> operator()(const at::Tensor& x, std::size_t step) {
-    const at::Tensor x2 = at::cat({x, x}, 0);
-    const Modulation mod = step_modulation(step);
-    if (!use_graph_ || !warmed_) {
-      warmed_ = true;
-      return forward(model_, e_, x2, context_, mod);
-    }
-#ifdef SD35_TORCH_CUDA
-    if (!graph_ && !capture(x2, mod)) return (*this)(x, step);  // eager from now on
-    x_in_.copy_(x2);
-    mod_in_.packed.copy_(mod.packed);
-    graph_->replay();
-    return out_;
-#else
-    return forward(model_, e_, x2, context_, mod);
-#endif
-  }
-
- private:
   // Step `step`'s rows of the modulation table, computed a group of steps at a time.
   Modulation step_modulation(std::size_t step) {
     const std::int64_t rows = pooled_.size(0);
@@ -102,82 +155,131 @@ class Velocity {
   }
 
 #ifdef SD35_TORCH_CUDA
-  // Captures the forward with static inputs shaped like `x2` and `mod`; false (and eager mode)
-  // on failure.
-  bool capture(const at::Tensor& x2, const Modulation& mod) {
-    x_in_ = at::empty_like(x2);
+  // Captures one whole step over static inputs (the latents, updated in place, the step's
+  // modulation rows and dt); false (and eager mode) on failure.
+  bool capture(const Modulation& mod) {
     mod_in_ = mod;
     mod_in_.packed = mod.packed.clone();
+    dt_in_ = dts_[0].clone();
     // The eager step's cached blocks go back, so the graph's private pool does not sit beside
     // them (a 16 GiB card runs this with little to spare).
     c10::cuda::CUDACachingAllocator::emptyCache();
     auto graph = std::make_unique<at::cuda::CUDAGraph>();
-    std::optional<Result<at::Tensor>> captured;
+    std::optional<Result<at::Tensor>> v;
     try {
       graph->capture_begin();
-      captured = forward(model_, e_, x_in_, context_, mod_in_);
+      try {
+        v = forward(model_, e_, at::cat({x_, x_}, 0), context_, mod_in_);
+        if (*v) x_.copy_(cfg_euler(x_, **v, dt_in_, guidance_));
+      } catch (...) {
+        end_failed_capture(*graph);
+        throw;
+      }
       graph->capture_end();
     } catch (const std::exception& ex) {
       return give_up("capture failed: " + torch_error_text(ex));
     }
-    if (!captured || !*captured) return give_up("the captured forward failed");
-    out_ = **captured;
+    if (!*v) return give_up("the captured forward failed: " + v->error().message);
     graph_ = std::move(graph);
     return true;
   }
 
+  // Leaves capture mode after a throw inside it, so the stream can run eagerly again.
+  static void end_failed_capture(at::cuda::CUDAGraph& graph) {
+    try {
+      graph.capture_end();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the capture failed already; ending it is all
+    }
+  }
+
   bool give_up(const std::string& why) {
     use_graph_ = false;
+    capture_now_ = false;
     mode_ = "eager (" + why + ")";
     return false;
   }
 
   std::unique_ptr<at::cuda::CUDAGraph> graph_;
-  at::Tensor x_in_, out_;
+  at::Tensor dt_in_;
   Modulation mod_in_;
 #endif
   const Model& model_;
   const Exec& e_;
-  at::Tensor context_, pooled_;
+  at::Tensor context_, pooled_, x_, dts_;
+  double guidance_;
   std::vector<float> ts_;
   std::int64_t modulation_rows_;
   Modulation table_;
   std::size_t table_first_ = 0;
+  std::string shape_key_;
   bool use_graph_ = false;
-  bool warmed_ = false;  // the first step ran eagerly (plans built, kernels loaded)
+  bool capture_now_ = false;
   std::string mode_;
 };
 
-void sync(const at::Device& d) {
+// Each step's time. On the CPU the wall time of the step. On CUDA the time between events
+// recorded after each step: the loop never waits for a step to finish, so the next step's copies
+// and graph launch are queued while the GPU still runs the last one and no gap opens between
+// steps. SD35_STEP_SYNC=1 ends every step with a device synchronisation instead (a profiler then
+// finds each step's kernels inside its `sd35.denoise_step` range).
+class StepClock {
+ public:
+  explicit StepClock(const at::Device& d)
+      : cuda_(d.is_cuda()), sync_each_(!cuda_ || env_is("SD35_STEP_SYNC", "1")) {
+    lap_start_ = Clock::now();
 #ifdef SD35_TORCH_CUDA
-  if (d.is_cuda()) torch::cuda::synchronize();
+    if (!sync_each_) record();
 #endif
-  (void)d;
-}
+  }
+
+  void lap() {
+#ifdef SD35_TORCH_CUDA
+    if (!sync_each_) return record();
+    if (cuda_) torch::cuda::synchronize();
+#endif
+    step_ms_.push_back(ms_since(lap_start_));
+    lap_start_ = Clock::now();
+  }
+
+  std::vector<double> finish() {
+#ifdef SD35_TORCH_CUDA
+    if (cuda_) torch::cuda::synchronize();
+    for (std::size_t i = 1; i < events_.size(); ++i)
+      step_ms_.push_back(events_[i - 1].elapsed_time(events_[i]));
+#endif
+    return step_ms_;
+  }
+
+ private:
+#ifdef SD35_TORCH_CUDA
+  void record() {
+    events_.emplace_back(cudaEventDefault);  // timing enabled (the default event has none)
+    events_.back().record();
+  }
+  std::vector<at::cuda::CUDAEvent> events_;
+#endif
+  bool cuda_, sync_each_;
+  Clock::time_point lap_start_;
+  std::vector<double> step_ms_;
+};
 
 Result<Denoised> run_loop(const Model& model, const Exec& e, const at::Tensor& noise,
                           const at::Tensor& context, const at::Tensor& pooled,
                           const SamplingSpec& spec) {
-  std::vector<float> ts, sigmas;
-  flow_match_schedule(spec.steps, spec.shift, ts, sigmas);
-  Denoised out;
-  at::Tensor x = noise.to(e.device, at::kFloat);
-  Velocity velocity(model, e, context, pooled, ts, spec.modulation_rows);
+  Sampler sampler(model, e, noise, context, pooled, spec);
+  StepClock clock(e.device);
   // A named range per step, so a profiler (tests/tools/gpu_profile_pipeline.py) can tell this
   // path's kernels from the reference run's; free when no profiler listens.
   const std::string range = "sd35.denoise_step." + std::string(to_string(e.effective));
   for (std::size_t i = 0; i < static_cast<std::size_t>(spec.steps); ++i) {
     RECORD_USER_SCOPE(range.c_str());
-    const auto t0 = Clock::now();
-    SD35_TRY(at::Tensor v, velocity(x, i));
-    auto parts = v.chunk(2, 0);
-    const at::Tensor guided = parts[0] + static_cast<float>(spec.guidance) * (parts[1] - parts[0]);
-    x = x + (sigmas[i + 1] - sigmas[i]) * guided;
-    sync(e.device);
-    out.step_ms.push_back(ms_since(t0));
+    SD35_TRY_STATUS(sampler.step(i));
+    clock.lap();
   }
-  out.latents = x;
-  out.mode = velocity.mode();
+  Denoised out;
+  out.step_ms = clock.finish();
+  out.latents = sampler.latents();
+  out.mode = sampler.mode();
   return out;
 }
 

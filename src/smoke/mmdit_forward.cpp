@@ -9,6 +9,7 @@
 #include "smoke/fp8_codec.hpp"
 #include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
+#include "smoke/device_upload.hpp"
 
 #ifdef SD35_TORCH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -288,20 +289,20 @@ void prepare_linear(Linear& l, const Exec& exec, bool native) {
 
 Status prepare_model(Model& model, const Exec& exec) {
   try {
-    auto move = [&](at::Tensor& t) {
-      if (t.defined()) t = t.to(exec.device);
-    };
-    auto prep = [&](Linear& l, bool native) { prepare_linear(l, exec, native); };
-    move(model.pos_embed);
+    std::vector<std::pair<Linear*, bool>> linears;  // (layer, runs the native FP8 GEMM)
     for (Linear* l : {&model.patch, &model.t1, &model.t2, &model.y1, &model.y2,
                       &model.context_embedder, &model.norm_out, &model.proj_out})
-      prep(*l, false);
+      linears.emplace_back(l, false);
+    std::vector<at::Tensor*> tensors{&model.pos_embed};
     for (auto& b : model.blocks) {
-      for (Linear* l : block_linears(b)) prep(*l, true);
+      for (Linear* l : block_linears(b)) linears.emplace_back(l, true);
       for (at::Tensor* t :
            {&b.norm_q, &b.norm_k, &b.norm_added_q, &b.norm_added_k, &b.norm_q2, &b.norm_k2})
-        move(*t);
+        tensors.push_back(t);
     }
+    for (auto& [l, native] : linears) tensors.insert(tensors.end(), {&l->weight, &l->bias});
+    upload(tensors, exec.device);  // all at once: prepare_linear's own moves find them there
+    for (auto& [l, native] : linears) prepare_linear(*l, exec, native);
     if (exec.device.is_cuda()) model.files.clear();  // nothing points into the mappings any more
     model.fused = false;
     model.fused_note.clear();

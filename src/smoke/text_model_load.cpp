@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "smoke/device_upload.hpp"
 #include "smoke/pipeline_models.hpp"
 
 namespace sd35::smoke {
@@ -107,8 +108,9 @@ Result<VaeResnet> load_resnet(const WeightSet& w, const std::string& p) {
   return r;
 }
 
-void move(at::Tensor& t, const Exec& e) {
-  if (t.defined()) t = t.to(e.device);
+// Each layer's weight and bias, for one upload (device_upload.hpp) of a whole model.
+void add(std::vector<at::Tensor*>& ts, std::initializer_list<Linear*> layers) {
+  for (Linear* l : layers) ts.insert(ts.end(), {&l->weight, &l->bias});
 }
 
 void add_bytes(std::uint64_t& n, const at::Tensor& t) {
@@ -320,43 +322,45 @@ Result<VaeDecoder> load_vae(const PipelineSource& source) {
   return m;
 }
 
+// Each model's tensors go in one upload (device_upload.hpp). Nothing here takes the native FP8
+// GEMM (prepare_linear's `native`), so moving the weights is all their preparation.
 void to_device(ClipText& m, const Exec& e) {
-  for (at::Tensor* t : {&m.token_embedding, &m.position_embedding, &m.final_ln_w, &m.final_ln_b})
-    move(*t, e);
-  prepare_linear(m.projection, e, false);
+  std::vector<at::Tensor*> ts{&m.token_embedding, &m.position_embedding, &m.final_ln_w,
+                              &m.final_ln_b};
+  add(ts, {&m.projection});
   for (auto& l : m.layers) {
-    for (Linear* lin : {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2}) prepare_linear(*lin, e, false);
-    for (at::Tensor* t : {&l.ln1_w, &l.ln1_b, &l.ln2_w, &l.ln2_b}) move(*t, e);
+    add(ts, {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2});
+    ts.insert(ts.end(), {&l.ln1_w, &l.ln1_b, &l.ln2_w, &l.ln2_b});
   }
+  upload(ts, e.device);
 }
 
 void to_device(T5Encoder& m, const Exec& e) {
-  for (at::Tensor* t : {&m.embedding, &m.relative_bias, &m.final_norm}) move(*t, e);
+  std::vector<at::Tensor*> ts{&m.embedding, &m.relative_bias, &m.final_norm};
   for (auto& l : m.layers) {
     // T5's activations have outliers far beyond what one per-tensor E4M3 scale keeps: its FP8
     // weights are dequantised per layer (never the native FP8 GEMM).
-    for (Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.wi0, &l.wi1, &l.wo})
-      prepare_linear(*lin, e, false);
-    move(l.attn_norm, e);
-    move(l.ffn_norm, e);
+    add(ts, {&l.q, &l.k, &l.v, &l.o, &l.wi0, &l.wi1, &l.wo});
+    ts.insert(ts.end(), {&l.attn_norm, &l.ffn_norm});
   }
+  upload(ts, e.device);
 }
 
 void to_device(VaeDecoder& m, const Exec& e) {
+  std::vector<at::Tensor*> ts{&m.attn_norm_w, &m.attn_norm_b, &m.norm_out_w, &m.norm_out_b};
   auto resnet = [&](VaeResnet& r) {
-    for (at::Tensor* t : {&r.norm1_w, &r.norm1_b, &r.norm2_w, &r.norm2_b}) move(*t, e);
-    for (Linear* l : {&r.conv1, &r.conv2, &r.shortcut}) prepare_linear(*l, e, false);
+    ts.insert(ts.end(), {&r.norm1_w, &r.norm1_b, &r.norm2_w, &r.norm2_b});
+    add(ts, {&r.conv1, &r.conv2, &r.shortcut});
   };
-  for (Linear* l :
-       {&m.conv_in, &m.conv_out, &m.attn_q, &m.attn_k, &m.attn_v, &m.attn_out, &m.post_quant_conv})
-    prepare_linear(*l, e, false);
-  for (at::Tensor* t : {&m.attn_norm_w, &m.attn_norm_b, &m.norm_out_w, &m.norm_out_b}) move(*t, e);
+  add(ts, {&m.conv_in, &m.conv_out, &m.attn_q, &m.attn_k, &m.attn_v, &m.attn_out,
+           &m.post_quant_conv});
   resnet(m.mid1);
   resnet(m.mid2);
   for (auto& level : m.levels) {
     for (auto& r : level.blocks) resnet(r);
-    prepare_linear(level.upsample, e, false);
+    add(ts, {&level.upsample});
   }
+  upload(ts, e.device);
 }
 
 std::uint64_t weight_bytes(const ClipText& m) {

@@ -15,7 +15,8 @@
 # Environment: BENCH_STEPS (28), BENCH_SIZE (1024x1024), BENCH_PRECISION (unset: the manifest's
 # default, fp8, which also runs the bf16 reference denoise of the fp8-vs-bf16 check), BENCH_SMALL=1
 # (the --small file at 64x64: a quick plumbing test), BENCH_BUDGET_S (540: later runs are skipped
-# when less than their estimate is left), BENCH_RUNS ("first steady cap16g": which runs).
+# when less than their estimate is left), BENCH_RUNS ("first steady cap16g": which runs; an entry
+# NAME@VAR=value[@VAR=value...] adds a steady run with those variables, for an A/B in one run).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T0=$(date +%s)
@@ -154,6 +155,10 @@ RUNS=" ${BENCH_RUNS:-first steady cap16g} "
 want() { [[ $RUNS == *" $1 "* ]]; }
 log "run 1 (first: plugin build, weights freshly written)"
 want first && run_smoke first $(( $(left) - 60 < 300 ? $(left) - 60 : 300 ))
+# A plugin that does not build fails every later run the same way: stop here.
+if grep -qs "building the smoke plugin failed" "$O/first.json"; then
+  grep -h "error" "$(ls -d build/bench-plugins/*.failed | tail -1)/build.log" | head -20; exit 6
+fi
 log "run 2 (steady: plugin cached, weights in the page cache)"
 if ! want steady; then echo "not asked for"; elif (( $(left) > 90 )); then run_smoke steady $(( $(left) - 45 < 200 ? $(left) - 45 : 200 )); else echo "skipped: $(left)s left"; fi
 
@@ -161,6 +166,15 @@ if ! want steady; then echo "not asked for"; elif (( $(left) > 90 )); then run_s
 # reads ~16 GiB. There is no option or variable in the pipeline to cap it
 # (src/smoke/pipeline.cpp free_memory(): cudaMemGetInfo), and PYTORCH_CUDA_ALLOC_CONF does not
 # change what cudaMemGetInfo reports.
+# Same-run A/B: an entry NAME@VAR=value[@VAR=value...] is a steady run with those variables set.
+for entry in $RUNS; do
+  [[ $entry == *@* ]] || continue
+  IFS=@ read -r -a parts <<< "$entry"
+  log "run ${parts[0]} (steady, with ${parts[*]:1})"
+  if (( $(left) > 90 )); then run_smoke "${parts[0]}" $(( $(left) - 45 < 200 ? $(left) - 45 : 200 )) "${parts[@]:1}"
+  else echo "skipped: $(left)s left"; fi
+done
+
 log "run 3 (16 GiB free: memory held by another process)"
 if ! want cap16g; then echo "not asked for"; elif (( $(left) > 75 )); then
   rm -f "$O/hold.ready"

@@ -6,8 +6,8 @@
 Loads the smoke plugin (libsd35smoke.so, built against this Python's torch by `smoke --python`)
 into this process through its C entry (src/smoke_api/plugin_abi.h), runs the whole pipeline once
 to warm up and once under torch.profiler (CUPTI), and reads the trace: every denoise step of the
-requested path runs inside a `sd35.denoise_step.<path>` range (src/smoke/pipeline.cpp) that ends
-with a device synchronisation, so the kernels inside a range's time window are that step's. Prints
+requested path runs inside a `sd35.denoise_step.<path>` range (src/smoke/denoise.cpp) that ends
+with a device synchronisation (SD35_STEP_SYNC=1, set here for the profiled run only), so the kernels inside a range's time window are that step's. Prints
 per step: the window, the GPU-busy time (union of kernel intervals) and the idle gaps, the time by
 kernel family (FP8 GEMM, attention, sd35 fused kernels, other elementwise, copies) and the top
 kernels. No NVIDIA profiler needed. Token ids are fixed (a short prompt, an empty negative).
@@ -156,6 +156,11 @@ def main():
         if args.resident_steps > 0:
             res = run(api, request(args.checkpoint, args.resident_steps, h, w, pixels))
             print_resident(res.get("timings_ms", {}))
+            print("resident denoise:", res.get("denoise_mode"), "| steps ms:",
+                  [round(x, 1) for x in res.get("timings_ms", {}).get("denoise_steps", [])[:4]])
+        # Each profiled step ends with a device synchronisation, so its kernels lie inside its range
+        # (without it the loop queues the steps back to back: src/smoke/denoise.cpp StepClock).
+        os.environ["SD35_STEP_SYNC"] = "1"
         from torch.profiler import ProfilerActivity, profile
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             res = run(api, request(args.checkpoint, args.steps, h, w, pixels))

@@ -9,7 +9,8 @@
 #   run(command="OUT=$OUT bash tests/tools/gpu_speed_probe.sh", carry=[".gpucarry"], timeout_s=600)
 #
 # Env: OUT (results), SPEED_PARTS (default "attention pipeline kernels profile fetch"; kernels:
-# the fused kernels against ATen through `smoke --synthetic`).
+# the fused kernels against ATen through `smoke --synthetic`; also fp8attn, fixture, vae
+# (tests/tools/gpu_vae_probe.py), load (tests/tools/gpu_load_probe.py, after pipeline)).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 : "${OUT:=/tmp/speed-out}"
@@ -81,6 +82,15 @@ if part fixture; then
   PLUGIN=$(find build/bench-plugins -name 'libsd35smoke*.so' -newer tests/tools/gpu_speed_probe.sh \
     2>/dev/null | head -1)
   timeout 200 "$PY" tests/tools/gpu_fixture_attention.py "$PLUGIN" 2>&1 | grep -v "^\[W" | tail -8
+fi
+if part vae; then
+  log "VAE decoder variants"
+  timeout 150 "$PY" tests/tools/gpu_vae_probe.py 2>&1 | grep -v "^\[W" | tail -12
+fi
+if part load; then
+  log "MMDiT load: page cache -> GPU, by copy method"
+  MODEL=$PWD/build/bench-model/sd35_large_fp8_synthetic.safetensors
+  [[ -f $MODEL ]] && timeout 200 "$PY" tests/tools/gpu_load_probe.py "$MODEL" 2>&1 | tail -14
 fi
 if part profile; then
   log "profile"
