@@ -9,8 +9,8 @@
 #   run(command="OUT=$OUT bash tests/tools/gpu_speed_probe.sh", carry=[".gpucarry"], timeout_s=600)
 #
 # Env: OUT (results), SPEED_PARTS (default "attention pipeline kernels profile fetch"; kernels:
-# the fused kernels against ATen through `smoke --synthetic`; also fp8attn, fixture, vae
-# (tests/tools/gpu_vae_probe.py), load (tests/tools/gpu_load_probe.py, after pipeline)).
+# the fused kernels against ATen through `smoke --synthetic`; also fp8attn, fixture, gelu
+# (tests/tools/gelu_quant_probe.cu), vae (tests/tools/gpu_vae_probe.py), load (tests/tools/gpu_load_probe.py, after pipeline)).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 : "${OUT:=/tmp/speed-out}"
@@ -82,6 +82,11 @@ if part fixture; then
   PLUGIN=$(find build/bench-plugins -name 'libsd35smoke*.so' -newer tests/tools/gpu_speed_probe.sh \
     2>/dev/null | head -1)
   timeout 200 "$PY" tests/tools/gpu_fixture_attention.py "$PLUGIN" 2>&1 | grep -v "^\[W" | tail -8
+fi
+if part gelu; then
+  log "gelu_quant variants (nvcc)"
+  nvcc -std=c++17 -O3 -arch=sm_90 -Isrc tests/tools/gelu_quant_probe.cu -o build/gelu_quant_probe \
+    && timeout 60 build/gelu_quant_probe
 fi
 if part vae; then
   log "VAE decoder variants"

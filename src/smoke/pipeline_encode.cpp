@@ -1,0 +1,122 @@
+#include "smoke/pipeline_encode.hpp"
+
+#include <cstdlib>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+
+#ifdef SD35_TORCH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace sd35::smoke {
+
+at::Tensor ids_tensor(const std::vector<std::vector<std::int64_t>>& rows) {
+  std::vector<std::int64_t> flat;
+  for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
+  const auto width = rows.empty() ? 0 : static_cast<std::int64_t>(rows.front().size());
+  return torch::tensor(flat, at::TensorOptions().dtype(at::kLong))
+      .view({static_cast<std::int64_t>(rows.size()), width});
+}
+
+namespace {
+
+bool parallel_encode_enabled() {
+  const char* v = std::getenv("SD35_PARALLEL_ENCODE");
+  return v == nullptr || std::string(v) != "0";
+}
+
+// CLIP-L and CLIP-G on threads of their own while the caller runs T5. Why: the encoders are
+// ~2200 small ops whose launches, not the GPU, set the encode's time (SD3.5 Large: ~55 ms for
+// ~10 ms of GPU work); on three threads and CUDA streams it is the longest encoder's.
+std::pair<ClipOutput, ClipOutput> encode_clips_beside(const Encoders& m, const TokenIds& ids,
+                                                      const Exec& e, at::Tensor& t5) {
+#ifdef SD35_TORCH_CUDA
+  auto on_own_stream = [&e](const ClipText& clip, const at::Tensor& tokens) {
+    c10::InferenceMode guard;
+    const c10::cuda::CUDAGuard device(e.device);
+    const c10::cuda::CUDAStreamGuard stream(c10::cuda::getStreamFromPool());
+    ClipOutput out = encode_clip(clip, tokens, e);
+    at::cuda::CUDAEvent done;
+    done.record(c10::cuda::getCurrentCUDAStream());
+    return std::make_pair(std::move(out), std::move(done));
+  };
+  auto l = std::async(std::launch::async, on_own_stream, std::cref(m.clip_l), ids_tensor(ids.clip_l));
+  auto g = std::async(std::launch::async, on_own_stream, std::cref(m.clip_g), ids_tensor(ids.clip_g));
+  t5 = encode_t5(m.t5, ids_tensor(ids.t5xxl), e);
+  const auto main = c10::cuda::getCurrentCUDAStream();
+  std::pair<ClipOutput, ClipOutput> out;
+  for (auto [future, slot] : {std::make_pair(&l, &out.first), std::make_pair(&g, &out.second)}) {
+    auto [clip, done] = future->get();
+    done.block(main);  // the caller's stream reads the outputs only once they are written
+    for (const at::Tensor* t : {&clip.penultimate, &clip.pooled}) t->record_stream(main.unwrap());
+    *slot = std::move(clip);
+  }
+  return out;
+#else
+  (void)m, (void)ids, (void)e, (void)t5;
+  throw std::logic_error("encode_clips_beside runs on CUDA only");
+#endif
+}
+
+Encoded encode(const Encoders& m, const TokenIds& ids, const Exec& e) {
+  Encoded r;
+  if (e.device.is_cuda() && parallel_encode_enabled()) {
+    std::tie(r.clip_l, r.clip_g) = encode_clips_beside(m, ids, e, r.t5);
+  } else {
+    r.clip_l = encode_clip(m.clip_l, ids_tensor(ids.clip_l), e);
+    r.clip_g = encode_clip(m.clip_g, ids_tensor(ids.clip_g), e);
+    r.t5 = encode_t5(m.t5, ids_tensor(ids.t5xxl), e);
+  }
+  // CLIP-L ⊕ CLIP-G on the feature axis, zero-padded to T5's width, then T5 along the sequence.
+  at::Tensor clip = at::cat({r.clip_l.penultimate, r.clip_g.penultimate}, -1);
+  clip = at::constant_pad_nd(clip, {0, r.t5.size(-1) - clip.size(-1)});
+  r.embeds = at::cat({clip, r.t5}, 1);
+  r.pooled = at::cat({r.clip_l.pooled, r.clip_g.pooled}, -1);
+  return r;
+}
+
+// Rows [start, start + n) of every output.
+Encoded rows(const Encoded& r, std::int64_t start, std::int64_t n) {
+  auto take = [&](const at::Tensor& t) { return t.narrow(0, start, n); };
+  Encoded o;
+  o.clip_l = {take(r.clip_l.penultimate), take(r.clip_l.pooled)};
+  o.clip_g = {take(r.clip_g.penultimate), take(r.clip_g.pooled)};
+  o.t5 = take(r.t5);
+  o.embeds = take(r.embeds);
+  o.pooled = take(r.pooled);
+  return o;
+}
+
+}  // namespace
+
+std::pair<Encoded, Encoded> encode_with_negatives(const Encoders& m, const TokenIds& prompts,
+                                                  const TokenIds& negatives, const Exec& e) {
+  auto join = [](std::vector<std::vector<std::int64_t>> a,
+                 const std::vector<std::vector<std::int64_t>>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const TokenIds both{join(prompts.clip_l, negatives.clip_l),
+                      join(prompts.clip_g, negatives.clip_g), join(prompts.t5xxl, negatives.t5xxl)};
+  const Encoded all = encode(m, both, e);
+  const auto n = static_cast<std::int64_t>(prompts.clip_l.size());
+  return {rows(all, 0, n), rows(all, n, static_cast<std::int64_t>(negatives.clip_l.size()))};
+}
+
+Result<Encoders> load_encoders(const PipelineSource& source, const Exec& e) {
+  Encoders m;
+  SD35_TRY(m.clip_l, load_clip(source, "clip_l"));
+  SD35_TRY(m.clip_g, load_clip(source, "clip_g"));
+  SD35_TRY(m.t5, load_t5(source));
+  to_device(m.clip_l, e);
+  to_device(m.clip_g, e);
+  to_device(m.t5, e);
+  return m;
+}
+
+
+}  // namespace sd35::smoke

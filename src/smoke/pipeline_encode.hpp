@@ -1,0 +1,36 @@
+// The prompt pipeline's text stage: the three encoders loaded onto the device and run on the
+// prompts and negatives, joined into SD3's conditioning. TORCH HEADER: include only from
+// src/smoke/*.cpp.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "smoke/pipeline_models.hpp"
+
+namespace sd35::smoke {
+
+// One batch of prompts through the three encoders, joined the SD3 way.
+struct Encoded {
+  ClipOutput clip_l, clip_g;
+  at::Tensor t5, embeds, pooled;
+};
+
+struct Encoders {
+  ClipText clip_l, clip_g;
+  T5Encoder t5;
+};
+
+// Token id rows ([B][L]) as an int64 [B, L] CPU tensor.
+at::Tensor ids_tensor(const std::vector<std::vector<std::int64_t>>& rows);
+
+// The prompts and the negatives in one batch: each encoder's weights are read (and the FP8 T5's
+// dequantised) once instead of twice, and half the kernels are launched. Every row is computed
+// on its own (no padding mask joins rows), so the split halves are the separate encodings.
+std::pair<Encoded, Encoded> encode_with_negatives(const Encoders& m, const TokenIds& prompts,
+                                                  const TokenIds& negatives, const Exec& e);
+
+// CLIP-L, CLIP-G and T5-XXL from the source, moved to e.device.
+Result<Encoders> load_encoders(const PipelineSource& source, const Exec& e);
+
+}  // namespace sd35::smoke
