@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <utility>
+#include <vector>
 
+#include "smoke/device_upload.hpp"
 #include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
 #include "smoke/smoke.hpp"
@@ -187,6 +189,33 @@ void check_scaled_mm(Checker& c) {
   c.add("scaled_mm_rowwise rel L2", ((got - want).norm() / want.norm()).item<double>(), 1e-2);
 }
 
+// The staged upload (device_upload.hpp) against t.to(cuda), byte for byte: sizes that end inside
+// a 16 MiB piece, an empty tensor, a non-contiguous view, an unaligned start, several dtypes. The row is the number
+// of tensors that differ.
+void check_device_upload(Checker& c) {
+  const auto bytes = at::TensorOptions().dtype(at::kByte);
+  auto random_bytes = [&](std::int64_t n) { return at::randint(0, 256, {n}, bytes); };
+  std::vector<at::Tensor> host = {random_bytes(0),
+                                  random_bytes(1),
+                                  random_bytes((std::int64_t{16} << 20) - 1),
+                                  random_bytes((std::int64_t{40} << 20) + 7),
+                                  at::randn({333, 257}).to(at::kBFloat16),
+                                  at::randn({96, 80}).t(),
+                                  random_bytes(5000).narrow(0, 3, 4099)};  // starts off alignment
+  std::vector<at::Tensor> staged = host;
+  std::vector<at::Tensor*> ptrs;
+  for (auto& t : staged) ptrs.push_back(&t);
+  upload(ptrs, at::Device(at::kCUDA));
+  int differ = 0;
+  for (std::size_t i = 0; i < host.size(); ++i) {
+    const at::Tensor want = host[i].to(at::kCUDA);
+    const bool same = staged[i].is_cuda() && staged[i].sizes() == want.sizes() &&
+                      staged[i].dtype() == want.dtype() && at::equal(staged[i], want);
+    differ += same ? 0 : 1;
+  }
+  c.add("device upload: tensors not bit-exact", differ, 0.0);
+}
+
 }  // namespace
 
 Result<nlohmann::json> check_fused_kernels() {
@@ -208,6 +237,7 @@ Result<nlohmann::json> check_fused_kernels() {
     check_attention_kernels(c, 3, 10);
     check_fp8_attention(c);
     check_scaled_mm(c);
+    check_device_upload(c);
     return nlohmann::json{{"kernels", c.rows}, {"ok", c.ok}};
   } catch (const std::exception& ex) {
     return Error{Errc::internal, "fused kernel check failed: " + torch_error_text(ex), "cuda",
