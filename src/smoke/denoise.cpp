@@ -90,9 +90,9 @@ class Sampler {
     for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) dts.push_back(sigmas[i + 1] - sigmas[i]);
     dts_ = torch::tensor(dts, at::TensorOptions().dtype(at::kFloat)).to(e.device);
     x_ = noise.to(e.device, at::kFloat).clone();
-    shape_key_ = fmt::format("{}|{}|{}|{}|{}", fmt::join(x_.sizes(), "x"),
-                             fmt::join(context_.sizes(), "x"), model.config.inner_dim(),
-                             model.blocks.size(), to_string(e.effective));
+    shape_key_ =
+        fmt::format("{}|{}|{}|{}|{}", fmt::join(x_.sizes(), "x"), fmt::join(context_.sizes(), "x"),
+                    model.config.inner_dim(), model.blocks.size(), to_string(e.effective));
     choose_mode();
   }
 
@@ -130,7 +130,8 @@ class Sampler {
       // SD35_GRAPH_FIRST=1 captures at step 0 even in a cold process; =0 always warms first.
       capture_now_ = env_is("SD35_GRAPH_FIRST", "1") ||
                      (!env_is("SD35_GRAPH_FIRST", "0") && WarmShapes::contains(shape_key_));
-      mode_ = capture_now_ ? "cuda graph (captured at step 0: this shape ran before)" : "cuda graph";
+      mode_ =
+          capture_now_ ? "cuda graph (captured at step 0: this shape ran before)" : "cuda graph";
 #else
       mode_ = "eager (this libtorch build has no CUDA graph API)";
 #endif

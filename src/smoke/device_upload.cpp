@@ -104,17 +104,16 @@ std::vector<Piece> plan_pieces(const std::vector<at::Tensor*>& tensors, const at
     const auto* from = static_cast<const std::byte*>(src.data_ptr());
     auto* to = static_cast<std::byte*>(t->data_ptr());
     const std::size_t bytes = src.numel() * src.element_size();
-    for (std::size_t at = 0; at < bytes; at += kPiece)
-      pieces.push_back({from + at, to + at, std::min(kPiece, bytes - at)});
+    for (std::size_t offset = 0; offset < bytes; offset += kPiece)
+      pieces.push_back({from + offset, to + offset, std::min(kPiece, bytes - offset)});
   }
   return pieces;
 }
 
 void staged_upload(const std::vector<at::Tensor*>& tensors, const at::Device& any_cuda,
                    int threads) {
-  const at::Device device = any_cuda.has_index()
-                                ? any_cuda
-                                : at::Device(at::kCUDA, c10::cuda::current_device());
+  const at::Device device =
+      any_cuda.has_index() ? any_cuda : at::Device(at::kCUDA, c10::cuda::current_device());
   std::vector<at::Tensor> sources;  // alive until every copy is done
   const std::vector<Piece> pieces = plan_pieces(tensors, device, sources);
   // The destinations were allocated on the caller's stream; the copies run on others.

@@ -190,8 +190,8 @@ void check_scaled_mm(Checker& c) {
 }
 
 // The staged upload (device_upload.hpp) against t.to(cuda), byte for byte: sizes that end inside
-// a 16 MiB piece, an empty tensor, a non-contiguous view, an unaligned start, several dtypes. The row is the number
-// of tensors that differ.
+// a 16 MiB piece, an empty tensor, a non-contiguous view, an unaligned start, several dtypes. The
+// row is the number of tensors that differ.
 void check_device_upload(Checker& c) {
   const auto bytes = at::TensorOptions().dtype(at::kByte);
   auto random_bytes = [&](std::int64_t n) { return at::randint(0, 256, {n}, bytes); };

@@ -6,10 +6,10 @@
 #include <random>
 
 #include "smoke/denoise.hpp"
+#include "smoke/device_upload.hpp"
 #include "smoke/fp8_codec.hpp"
 #include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
-#include "smoke/device_upload.hpp"
 
 #ifdef SD35_TORCH_CUDA
 #include <ATen/cuda/CUDAContext.h>

@@ -44,8 +44,10 @@ std::pair<ClipOutput, ClipOutput> encode_clips_beside(const Encoders& m, const T
     done.record(c10::cuda::getCurrentCUDAStream());
     return std::make_pair(std::move(out), std::move(done));
   };
-  auto l = std::async(std::launch::async, on_own_stream, std::cref(m.clip_l), ids_tensor(ids.clip_l));
-  auto g = std::async(std::launch::async, on_own_stream, std::cref(m.clip_g), ids_tensor(ids.clip_g));
+  auto l =
+      std::async(std::launch::async, on_own_stream, std::cref(m.clip_l), ids_tensor(ids.clip_l));
+  auto g =
+      std::async(std::launch::async, on_own_stream, std::cref(m.clip_g), ids_tensor(ids.clip_g));
   t5 = encode_t5(m.t5, ids_tensor(ids.t5xxl), e);
   const auto main = c10::cuda::getCurrentCUDAStream();
   std::pair<ClipOutput, ClipOutput> out;
@@ -117,6 +119,5 @@ Result<Encoders> load_encoders(const PipelineSource& source, const Exec& e) {
   to_device(m.t5, e);
   return m;
 }
-
 
 }  // namespace sd35::smoke

@@ -352,8 +352,8 @@ void to_device(VaeDecoder& m, const Exec& e) {
     ts.insert(ts.end(), {&r.norm1_w, &r.norm1_b, &r.norm2_w, &r.norm2_b});
     add(ts, {&r.conv1, &r.conv2, &r.shortcut});
   };
-  add(ts, {&m.conv_in, &m.conv_out, &m.attn_q, &m.attn_k, &m.attn_v, &m.attn_out,
-           &m.post_quant_conv});
+  add(ts,
+      {&m.conv_in, &m.conv_out, &m.attn_q, &m.attn_k, &m.attn_v, &m.attn_out, &m.post_quant_conv});
   resnet(m.mid1);
   resnet(m.mid2);
   for (auto& level : m.levels) {

@@ -17,8 +17,8 @@ using namespace sd35::smoke::cuda::dev;
 __device__ __forceinline__ void store8_fp8_x2(unsigned char* p, const float* f, float scale) {
   std::uint32_t word[2];
   for (int w = 0; w < 2; ++w) {
-    const unsigned lo = __nv_cvt_float2_to_fp8x2(make_float2(f[4 * w] * scale, f[4 * w + 1] * scale),
-                                                 __NV_SATFINITE, __NV_E4M3);
+    const unsigned lo = __nv_cvt_float2_to_fp8x2(
+        make_float2(f[4 * w] * scale, f[4 * w + 1] * scale), __NV_SATFINITE, __NV_E4M3);
     const unsigned hi = __nv_cvt_float2_to_fp8x2(
         make_float2(f[4 * w + 2] * scale, f[4 * w + 3] * scale), __NV_SATFINITE, __NV_E4M3);
     word[w] = lo | (hi << 16);
@@ -37,7 +37,8 @@ __device__ __forceinline__ void store8_fp8_x1(unsigned char* p, const float* f, 
 }
 
 template <int N, bool kGelu, bool kPacked = true>
-__global__ void __launch_bounds__(kThreads) variant(const bf16* x, std::int64_t width, Fp8Rows out) {
+__global__ void __launch_bounds__(kThreads)
+    variant(const bf16* x, std::int64_t width, Fp8Rows out) {
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
   const int chunks = static_cast<int>(width / 8);
@@ -66,7 +67,8 @@ __global__ void __launch_bounds__(kThreads) variant(const bf16* x, std::int64_t 
 }
 
 __global__ void copy_bytes(const uint4* in, uint2* out, std::int64_t n16) {
-  for (std::int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n16; i += gridDim.x * blockDim.x) {
+  for (std::int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n16;
+       i += gridDim.x * blockDim.x) {
     const uint4 v = in[i];
     out[i] = make_uint2(v.x ^ v.y, v.z ^ v.w);
   }
@@ -108,18 +110,23 @@ int main() {
                 cudaGetErrorString(cudaGetLastError()));
   };
   Fp8Rows out1{o1, s1, ld}, out2{o2, s2, ld};
-  timeit("plugin kernel (N=8, 160 threads)", [&] { gelu_quant_vec_kernel<8><<<rows, 160>>>(x, width, out1); });
+  timeit("plugin kernel (N=8, 160 threads)",
+         [&] { gelu_quant_vec_kernel<8><<<rows, 160>>>(x, width, out1); });
   timeit("one conversion per value (before; N=8, 160 threads)",
          [&] { variant<8, true, false><<<rows, 160>>>(x, width, out2); });
   std::vector<unsigned char> h1(n), h2(n);
   cudaMemcpy(h1.data(), o1, n, cudaMemcpyDeviceToHost);
   cudaMemcpy(h2.data(), o2, n, cudaMemcpyDeviceToHost);
-  std::printf("gelu_quant probe one-at-a-time conversions bit-identical to the plugin kernel's packed ones: %s\n",
-              std::memcmp(h1.data(), h2.data(), n) == 0 ? "yes" : "NO");
+  std::printf(
+      "gelu_quant probe one-at-a-time conversions bit-identical to the plugin kernel's packed "
+      "ones: %s\n",
+      std::memcmp(h1.data(), h2.data(), n) == 0 ? "yes" : "NO");
   timeit("packed, N=4, 320 threads", [&] { variant<4, true><<<rows, 320>>>(x, width, out2); });
-  timeit("packed, no gelu (quantise only), N=8", [&] { variant<8, false><<<rows, 160>>>(x, width, out2); });
+  timeit("packed, no gelu (quantise only), N=8",
+         [&] { variant<8, false><<<rows, 160>>>(x, width, out2); });
   timeit("copy 2 bytes in -> 1 out (bandwidth)", [&] {
-    copy_bytes<<<132 * 8, 256>>>(reinterpret_cast<const uint4*>(x), reinterpret_cast<uint2*>(o2), n / 8);
+    copy_bytes<<<132 * 8, 256>>>(reinterpret_cast<const uint4*>(x), reinterpret_cast<uint2*>(o2),
+                                 n / 8);
   });
   return 0;
 }
