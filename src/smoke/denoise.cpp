@@ -128,10 +128,12 @@ class Sampler {
 #ifdef SD35_TORCH_CUDA
       use_graph_ = true;
       // SD35_GRAPH_FIRST=1 captures at step 0 even in a cold process; =0 always warms first.
-      capture_now_ = env_is("SD35_GRAPH_FIRST", "1") ||
-                     (!env_is("SD35_GRAPH_FIRST", "0") && WarmShapes::contains(shape_key_));
-      mode_ =
-          capture_now_ ? "cuda graph (captured at step 0: this shape ran before)" : "cuda graph";
+      const bool forced = env_is("SD35_GRAPH_FIRST", "1");
+      capture_now_ =
+          forced || (!env_is("SD35_GRAPH_FIRST", "0") && WarmShapes::contains(shape_key_));
+      mode_ = forced         ? "cuda graph (captured at step 0: SD35_GRAPH_FIRST=1)"
+              : capture_now_ ? "cuda graph (captured at step 0: this shape ran before)"
+                             : "cuda graph";
 #else
       mode_ = "eager (this libtorch build has no CUDA graph API)";
 #endif

@@ -49,12 +49,12 @@ std::pair<ClipOutput, ClipOutput> encode_clips_beside(const Encoders& m, const T
   auto g =
       std::async(std::launch::async, on_own_stream, std::cref(m.clip_g), ids_tensor(ids.clip_g));
   t5 = encode_t5(m.t5, ids_tensor(ids.t5xxl), e);
-  const auto main = c10::cuda::getCurrentCUDAStream();
+  const auto caller = c10::cuda::getCurrentCUDAStream();
   std::pair<ClipOutput, ClipOutput> out;
   for (auto [future, slot] : {std::make_pair(&l, &out.first), std::make_pair(&g, &out.second)}) {
     auto [clip, done] = future->get();
-    done.block(main);  // the caller's stream reads the outputs only once they are written
-    for (const at::Tensor* t : {&clip.penultimate, &clip.pooled}) t->record_stream(main.unwrap());
+    done.block(caller);  // the caller's stream reads the outputs only once they are written
+    for (const at::Tensor* t : {&clip.penultimate, &clip.pooled}) t->record_stream(caller.unwrap());
     *slot = std::move(clip);
   }
   return out;

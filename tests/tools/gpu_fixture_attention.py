@@ -54,11 +54,16 @@ def main():
     want = load_file(os.path.join(FIX, "reference.safetensors"))
     print("diffusers' own fp8-vs-bf16 figures:", json.dumps(ref.get("fp8_vs_bf16_rel_l2")))
     with tempfile.TemporaryDirectory() as tmp:
-        for name, precision, env in (("fp8 fused, FP8 attention", "fp8", "1"),
-                                     ("fp8 fused, bf16 attention", "fp8", "0"),
-                                     ("bf16", "bf16", "1")):
+        # The encoders run on three threads and streams by default; the last row runs them in
+        # turn, so prompt_embeds shows both against transformers.
+        for i, (name, precision, env, parallel) in enumerate((
+                ("fp8 fused, FP8 attention", "fp8", "1", "1"),
+                ("fp8 fused, bf16 attention", "fp8", "0", "1"),
+                ("bf16", "bf16", "1", "1"),
+                ("fp8, encoders in turn", "fp8", "1", "0"))):
             os.environ["SD35_FP8_ATTENTION"] = env
-            dump = os.path.join(tmp, f"{precision}-{env}.safetensors")
+            os.environ["SD35_PARALLEL_ENCODE"] = parallel
+            dump = os.path.join(tmp, f"{i}.safetensors")
             res = run(api, request(ref, precision, dump))
             got = load_file(dump)
             print(f"{name:28} attention: {res.get('attention')!s:55.55} latents rel L2 "
