@@ -309,7 +309,9 @@ Status prepare_model(Model& model, const Exec& exec) {
     if (exec.native_fp8) model.fused = fused::prepare(model, exec, model.fused_note);
   } catch (const std::exception& ex) {
     return Error{Errc::internal, "moving the model to the device failed: " + torch_error_text(ex),
-                 exec.device.str(), "check free GPU memory (nvidia-smi)"};
+                 exec.device.str(),
+                 "check free GPU memory (nvidia-smi); if pinned host memory is what ran out, "
+                 "SD35_UPLOAD_THREADS=0 copies the weights without staging buffers"};
   }
   return ok();
 }
