@@ -194,6 +194,13 @@ Result<Version> parse_version(std::string_view text) {
     std::replace(l.begin(), l.end(), '_', '.');
     v.local = l;
   }
+  // Normalising can lengthen a version ("1c" is "1rc0"): one that would outgrow the limit is
+  // refused here, so every version this accepts has a normal form that parses back.
+  if (v.str().size() > kMaxVersionLength)
+    return make_error(Errc::bad_input,
+                      fmt::format("'{}...' is not a PEP 440 version (longer than {} characters "
+                                  "once normalised)",
+                                  text.substr(0, 32), kMaxVersionLength));
   return v;
 }
 

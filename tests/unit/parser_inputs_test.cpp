@@ -127,6 +127,20 @@ TEST(ParserInputs, Pep440LongTextIsRefusedBeforeTheRegex) {
   EXPECT_TRUE(pep440::parse_version("2.9.1+cu128"));
 }
 
+TEST(ParserInputs, Pep440VersionThatOutgrowsTheLimitWhenNormalisedIsRefused) {
+  // Found by fuzz_pep440: 256 characters whose normal form ("c" -> "rc0") is 258, so the normal
+  // form did not parse back.
+  const std::string at_limit = "2.9.1c+" + std::string(256 - 7, 'x');
+  ASSERT_EQ(at_limit.size(), 256U);
+  auto r = pep440::parse_version(at_limit);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("once normalised"), std::string::npos) << r.error().message;
+  const std::string fits = "2.9.1rc0+" + std::string(256 - 9, 'x');
+  auto ok = pep440::parse_version(fits);
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(pep440::parse_version(ok->str()));
+}
+
 TEST(ParserInputs, RepoPathWithNulIsUnsafe) {
   EXPECT_FALSE(store::is_safe_repo_path(std::string("a/..\0x", 6)));
   EXPECT_FALSE(store::is_safe_repo_path(std::string("model\0.safetensors", 18)));
