@@ -6,11 +6,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+
+#include "smoke/smoke_env.hpp"
 
 #ifdef SD35_TORCH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -28,11 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-bool env_is(const char* name, const char* value) {
-  const char* v = std::getenv(name);
-  return v != nullptr && std::string(v) == value;
 }
 
 // Rows of (timestep, pooled) whose modulation one call computes unless the request says
@@ -122,7 +118,7 @@ class Sampler {
   void choose_mode() {
     if (!e_.device.is_cuda()) {
       mode_ = "eager";
-    } else if (env_is("SD35_CUDA_GRAPH", "0")) {
+    } else if (env_switched_off("SD35_CUDA_GRAPH")) {
       mode_ = "eager (SD35_CUDA_GRAPH=0)";
     } else {
 #ifdef SD35_TORCH_CUDA

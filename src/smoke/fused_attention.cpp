@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +16,7 @@
 #include <tuple>
 
 #include "smoke/mmdit_fused.hpp"
+#include "smoke/smoke_env.hpp"
 
 #if defined(SD35_FUSED_PATH) && __has_include(<cudnn.h>)
 #define SD35_CUDNN_FP8_ATTENTION 1
@@ -114,8 +114,7 @@ bool set_fp8_attention_scales(Block& b, std::int64_t head_dim, const at::Device&
 }
 
 std::string prepare_fp8_attention(Model& model, const Exec& exec) {
-  if (const char* v = std::getenv("SD35_FP8_ATTENTION"); v && std::string(v) == "0")
-    return "SDPA bf16 (SD35_FP8_ATTENTION=0)";
+  if (env_switched_off("SD35_FP8_ATTENTION")) return "SDPA bf16 (SD35_FP8_ATTENTION=0)";
   int on = 0;
   for (auto& b : model.blocks)
     on += set_fp8_attention_scales(b, model.config.head_dim, exec.device);

@@ -11,12 +11,12 @@
 //
 // Deferred residuals. Each MLP ends with h += gate * y; the next block's first LayerNorm of h
 // applies it in the same pass (gate_residual_ln_modulate_quant), which saves re-reading h.
-#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "smoke/mmdit_fused.hpp"
+#include "smoke/smoke_env.hpp"
 
 #ifdef SD35_FUSED_PATH
 #include <ATen/cuda/CUDAContext.h>
@@ -28,8 +28,7 @@
 namespace sd35::smoke::fused {
 
 bool context_stream_enabled() {
-  const char* v = std::getenv("SD35_CONTEXT_STREAM");
-  return v == nullptr || std::string(v) != "0";
+  return !env_switched_off("SD35_CONTEXT_STREAM");
 }
 
 #ifndef SD35_FUSED_PATH

@@ -263,46 +263,50 @@ Result<Exec> plan_exec(Precision precision, const std::string& device) {
   return e;
 }
 
-void prepare_linear(Linear& l, const Exec& exec, bool native) {
-  auto move = [&](at::Tensor& t) {
-    if (t.defined()) t = t.to(exec.device);
-  };
-  move(l.weight);
-  move(l.bias);
+namespace {
+
+// The column-major float8 copy of a block layer (already on the device) that at::_scaled_mm
+// takes, when the exec runs native FP8.
+void prepare_native_fp8(Linear& l, const Exec& exec) {
 #ifdef SD35_TORCH_SCALED_MM
-  if (native && exec.native_fp8 && l.fp8 && !l.e5m2 && l.weight.dim() == 2) {
-    const auto n = l.weight.size(0), k = l.weight.size(1);
-    const auto n_pad = (n + 15) / 16 * 16;
-    l.k_pad = (k + 15) / 16 * 16;
-    at::Tensor w = l.weight;
-    if (n_pad != n || l.k_pad != k) {
-      // Pad in the byte view (0x00 is +0 in E4M3): zero rows/columns add nothing.
-      w = at::constant_pad_nd(w.view(at::kByte), {0, l.k_pad - k, 0, n_pad - n})
-              .view(at::kFloat8_e4m3fn);
-    }
-    l.w_t = w.contiguous().t();  // [K, N] column-major, as _scaled_mm wants mat2
-    l.scale_b = at::full({}, l.scale, at::TensorOptions().dtype(at::kFloat).device(exec.device));
-    if (l.bias.defined()) l.bias_bf16 = l.bias.to(at::kBFloat16);
+  if (!exec.native_fp8 || !l.fp8 || l.e5m2 || l.weight.dim() != 2) return;
+  const auto n = l.weight.size(0), k = l.weight.size(1);
+  const auto n_pad = (n + 15) / 16 * 16;
+  l.k_pad = (k + 15) / 16 * 16;
+  at::Tensor w = l.weight;
+  if (n_pad != n || l.k_pad != k) {
+    // Pad in the byte view (0x00 is +0 in E4M3): zero rows/columns add nothing.
+    w = at::constant_pad_nd(w.view(at::kByte), {0, l.k_pad - k, 0, n_pad - n})
+            .view(at::kFloat8_e4m3fn);
   }
+  l.w_t = w.contiguous().t();  // [K, N] column-major, as _scaled_mm wants mat2
+  l.scale_b = at::full({}, l.scale, at::TensorOptions().dtype(at::kFloat).device(exec.device));
+  if (l.bias.defined()) l.bias_bf16 = l.bias.to(at::kBFloat16);
+#else
+  (void)l, (void)exec;
 #endif
+}
+
+}  // namespace
+
+void add_layer_tensors(std::vector<at::Tensor*>& tensors, std::initializer_list<Linear*> layers) {
+  for (Linear* l : layers) tensors.insert(tensors.end(), {&l->weight, &l->bias});
 }
 
 Status prepare_model(Model& model, const Exec& exec) {
   try {
-    std::vector<std::pair<Linear*, bool>> linears;  // (layer, runs the native FP8 GEMM)
-    for (Linear* l : {&model.patch, &model.t1, &model.t2, &model.y1, &model.y2,
-                      &model.context_embedder, &model.norm_out, &model.proj_out})
-      linears.emplace_back(l, false);
     std::vector<at::Tensor*> tensors{&model.pos_embed};
+    add_layer_tensors(tensors, {&model.patch, &model.t1, &model.t2, &model.y1, &model.y2,
+                                &model.context_embedder, &model.norm_out, &model.proj_out});
     for (auto& b : model.blocks) {
-      for (Linear* l : block_linears(b)) linears.emplace_back(l, true);
+      for (Linear* l : block_linears(b)) add_layer_tensors(tensors, {l});
       for (at::Tensor* t :
            {&b.norm_q, &b.norm_k, &b.norm_added_q, &b.norm_added_k, &b.norm_q2, &b.norm_k2})
         tensors.push_back(t);
     }
-    for (auto& [l, native] : linears) tensors.insert(tensors.end(), {&l->weight, &l->bias});
-    upload(tensors, exec.device);  // all at once: prepare_linear's own moves find them there
-    for (auto& [l, native] : linears) prepare_linear(*l, exec, native);
+    upload(tensors, exec.device);  // every tensor at once (device_upload.hpp)
+    for (auto& b : model.blocks)
+      for (Linear* l : block_linears(b)) prepare_native_fp8(*l, exec);
     if (exec.device.is_cuda()) model.files.clear();  // nothing points into the mappings any more
     model.fused = false;
     model.fused_note.clear();

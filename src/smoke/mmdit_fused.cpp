@@ -13,11 +13,11 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <cuda_runtime_api.h>
 
-#include <cstdlib>
 #include <optional>
 
 #include "smoke/cuda/fused_kernels.hpp"
 #include "smoke/fused_glue.hpp"
+#include "smoke/smoke_env.hpp"
 #endif
 
 namespace sd35::smoke::fused {
@@ -127,7 +127,7 @@ bool prepare(Model& model, const Exec& exec, std::string& why_not) {
     why_not = "the fused kernels serve the native FP8 path on CUDA only";
     return false;
   }
-  if (const char* env = std::getenv("SD35_FUSED"); env && std::string(env) == "0") {
+  if (env_switched_off("SD35_FUSED")) {
     why_not = "disabled by SD35_FUSED=0";
     return false;
   }

@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #include <array>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -112,9 +113,9 @@ at::Tensor apply_linear(const Linear& l, const at::Tensor& x, const Exec& e);
 // A CPU tensor over a mapped safetensors tensor: zero-copy when aligned, else one copy. FP8 is
 // float8 (uint8 on libtorch < 2.1); other integer dtypes are refused.
 Result<at::Tensor> mapped_tensor(const st::File& file, const st::TensorInfo& info);
-// Moves one Linear to the exec's device and, when `native` and the exec runs native FP8, prepares
-// its column-major float8 copy for at::_scaled_mm.
-void prepare_linear(Linear& l, const Exec& exec, bool native);
+// Appends each layer's weight and bias to `tensors`, for one upload() of a whole model
+// (device_upload.hpp).
+void add_layer_tensors(std::vector<at::Tensor*>& tensors, std::initializer_list<Linear*> layers);
 
 // What a forward takes from the timestep and the pooled text: every block's adaLN output (image
 // and context stream) and the final layer's (scale, shift), for N rows of (timestep, pooled), in

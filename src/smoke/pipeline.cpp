@@ -7,7 +7,6 @@
 #include <array>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <future>
 #include <optional>
 #include <tuple>
@@ -18,6 +17,7 @@
 #include "smoke/pipeline_encode.hpp"
 #include "smoke/pipeline_memory.hpp"
 #include "smoke/pipeline_models.hpp"
+#include "smoke/smoke_env.hpp"
 #include "smoke/smoke_io.hpp"
 #include "util/fs.hpp"
 
@@ -40,14 +40,6 @@ double ms_since(Clock::time_point t0) {
 Tensor32 to32(const at::Tensor& t) {
   const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
   return {c.sizes().vec(), {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()}};
-}
-
-TensorI64 ids64(const std::vector<std::vector<std::int64_t>>& rows) {
-  TensorI64 t;
-  t.shape = {static_cast<std::int64_t>(rows.size()),
-             rows.empty() ? 0 : static_cast<std::int64_t>(rows.front().size())};
-  for (const auto& r : rows) t.data.insert(t.data.end(), r.begin(), r.end());
-  return t;
 }
 
 Status check_id_rows(const std::vector<std::vector<std::int64_t>>& rows, std::size_t batch,
@@ -219,11 +211,6 @@ class BackgroundLoad {
   std::future<std::pair<Result<Model>, double>> result_;
 };
 
-bool overlap_load_enabled() {
-  const char* v = std::getenv("SD35_OVERLAP_LOAD");
-  return v == nullptr || std::string(v) != "0";
-}
-
 // The same weights dequantised to bf16 from the same noise and conditioning: how far the FP8 path
 // moves the picture.
 Status bf16_reference_stage(const SmokeRequest& rq, Model& mmdit, Run& run) {
@@ -312,7 +299,7 @@ Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Ex
               plan.activations + plan.vae >
                   static_cast<std::uint64_t>(0.6 * static_cast<double>(plan.free));
   run.proofs_after_image = plan.resident;
-  const bool overlap = plan.resident && overlap_load_enabled();
+  const bool overlap = plan.resident && !env_switched_off("SD35_OVERLAP_LOAD");
   reporter.info(fmt::format("memory plan: {}{}{}", plan.resident ? "resident" : "sequential",
                             run.tiled ? ", tiled VAE decode" : "",
                             overlap ? ", MMDiT loading while the text encoders run" : ""));

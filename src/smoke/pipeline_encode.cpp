@@ -1,10 +1,11 @@
 #include "smoke/pipeline_encode.hpp"
 
-#include <cstdlib>
 #include <future>
 #include <stdexcept>
 #include <string>
 #include <tuple>
+
+#include "smoke/smoke_env.hpp"
 
 #ifdef SD35_TORCH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -14,20 +15,20 @@
 
 namespace sd35::smoke {
 
+TensorI64 ids64(const std::vector<std::vector<std::int64_t>>& rows) {
+  TensorI64 t;
+  t.shape = {static_cast<std::int64_t>(rows.size()),
+             rows.empty() ? 0 : static_cast<std::int64_t>(rows.front().size())};
+  for (const auto& r : rows) t.data.insert(t.data.end(), r.begin(), r.end());
+  return t;
+}
+
 at::Tensor ids_tensor(const std::vector<std::vector<std::int64_t>>& rows) {
-  std::vector<std::int64_t> flat;
-  for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
-  const auto width = rows.empty() ? 0 : static_cast<std::int64_t>(rows.front().size());
-  return torch::tensor(flat, at::TensorOptions().dtype(at::kLong))
-      .view({static_cast<std::int64_t>(rows.size()), width});
+  const TensorI64 t = ids64(rows);
+  return torch::tensor(t.data, at::TensorOptions().dtype(at::kLong)).view(t.shape);
 }
 
 namespace {
-
-bool parallel_encode_enabled() {
-  const char* v = std::getenv("SD35_PARALLEL_ENCODE");
-  return v == nullptr || std::string(v) != "0";
-}
 
 // CLIP-L and CLIP-G on threads of their own while the caller runs T5. Why: the encoders are
 // ~2200 small ops whose launches, not the GPU, set the encode's time (SD3.5 Large: ~55 ms for
@@ -66,7 +67,7 @@ std::pair<ClipOutput, ClipOutput> encode_clips_beside(const Encoders& m, const T
 
 Encoded encode(const Encoders& m, const TokenIds& ids, const Exec& e) {
   Encoded r;
-  if (e.device.is_cuda() && parallel_encode_enabled()) {
+  if (e.device.is_cuda() && !env_switched_off("SD35_PARALLEL_ENCODE")) {
     std::tie(r.clip_l, r.clip_g) = encode_clips_beside(m, ids, e, r.t5);
   } else {
     r.clip_l = encode_clip(m.clip_l, ids_tensor(ids.clip_l), e);

@@ -21,7 +21,8 @@ struct Encoders {
   T5Encoder t5;
 };
 
-// Token id rows ([B][L]) as an int64 [B, L] CPU tensor.
+// Token id rows ([B][L]) as an int64 [B, L] array (the dump's form) and as a CPU tensor.
+TensorI64 ids64(const std::vector<std::vector<std::int64_t>>& rows);
 at::Tensor ids_tensor(const std::vector<std::vector<std::int64_t>>& rows);
 
 // The prompts and the negatives in one batch: each encoder's weights are read (and the FP8 T5's

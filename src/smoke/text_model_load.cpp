@@ -108,11 +108,6 @@ Result<VaeResnet> load_resnet(const WeightSet& w, const std::string& p) {
   return r;
 }
 
-// Each layer's weight and bias, for one upload (device_upload.hpp) of a whole model.
-void add(std::vector<at::Tensor*>& ts, std::initializer_list<Linear*> layers) {
-  for (Linear* l : layers) ts.insert(ts.end(), {&l->weight, &l->bias});
-}
-
 void add_bytes(std::uint64_t& n, const at::Tensor& t) {
   if (t.defined()) n += static_cast<std::uint64_t>(t.numel()) * t.element_size();
 }
@@ -323,13 +318,13 @@ Result<VaeDecoder> load_vae(const PipelineSource& source) {
 }
 
 // Each model's tensors go in one upload (device_upload.hpp). Nothing here takes the native FP8
-// GEMM (prepare_linear's `native`), so moving the weights is all their preparation.
+// GEMM, so moving the weights is all their preparation.
 void to_device(ClipText& m, const Exec& e) {
   std::vector<at::Tensor*> ts{&m.token_embedding, &m.position_embedding, &m.final_ln_w,
                               &m.final_ln_b};
-  add(ts, {&m.projection});
+  add_layer_tensors(ts, {&m.projection});
   for (auto& l : m.layers) {
-    add(ts, {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2});
+    add_layer_tensors(ts, {&l.q, &l.k, &l.v, &l.out, &l.fc1, &l.fc2});
     ts.insert(ts.end(), {&l.ln1_w, &l.ln1_b, &l.ln2_w, &l.ln2_b});
   }
   upload(ts, e.device);
@@ -340,7 +335,7 @@ void to_device(T5Encoder& m, const Exec& e) {
   for (auto& l : m.layers) {
     // T5's activations have outliers far beyond what one per-tensor E4M3 scale keeps: its FP8
     // weights are dequantised per layer (never the native FP8 GEMM).
-    add(ts, {&l.q, &l.k, &l.v, &l.o, &l.wi0, &l.wi1, &l.wo});
+    add_layer_tensors(ts, {&l.q, &l.k, &l.v, &l.o, &l.wi0, &l.wi1, &l.wo});
     ts.insert(ts.end(), {&l.attn_norm, &l.ffn_norm});
   }
   upload(ts, e.device);
@@ -350,15 +345,15 @@ void to_device(VaeDecoder& m, const Exec& e) {
   std::vector<at::Tensor*> ts{&m.attn_norm_w, &m.attn_norm_b, &m.norm_out_w, &m.norm_out_b};
   auto resnet = [&](VaeResnet& r) {
     ts.insert(ts.end(), {&r.norm1_w, &r.norm1_b, &r.norm2_w, &r.norm2_b});
-    add(ts, {&r.conv1, &r.conv2, &r.shortcut});
+    add_layer_tensors(ts, {&r.conv1, &r.conv2, &r.shortcut});
   };
-  add(ts,
-      {&m.conv_in, &m.conv_out, &m.attn_q, &m.attn_k, &m.attn_v, &m.attn_out, &m.post_quant_conv});
+  add_layer_tensors(ts, {&m.conv_in, &m.conv_out, &m.attn_q, &m.attn_k, &m.attn_v, &m.attn_out,
+                         &m.post_quant_conv});
   resnet(m.mid1);
   resnet(m.mid2);
   for (auto& level : m.levels) {
     for (auto& r : level.blocks) resnet(r);
-    add(ts, {&level.upsample});
+    add_layer_tensors(ts, {&level.upsample});
   }
   upload(ts, e.device);
 }
