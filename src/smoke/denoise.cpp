@@ -1,16 +1,13 @@
 #include "smoke/denoise.hpp"
 
 #include <ATen/record_function.h>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 
+#include "smoke/pipeline_memory.hpp"
 #include "smoke/smoke_env.hpp"
 
 #ifdef SD35_TORCH_CUDA
@@ -36,6 +33,10 @@ double ms_since(Clock::time_point t0) {
 // longer runs and batches go in groups.
 constexpr std::int64_t kModulationRows = 64;
 
+// Free device memory above which the graph's pool is captured beside the eager step's cached
+// blocks (SD3.5 Large's 1024^2 step holds a few GiB of activations).
+constexpr std::uint64_t kRoomForGraphPool = std::uint64_t{16} << 30;
+
 // x + dt * (v_uncond + g * (v_cond - v_uncond)), v the forward of [x, x]: one CFG Euler step. The
 // same ops eager and captured, so a replayed step is the eager one.
 at::Tensor cfg_euler(const at::Tensor& x, const at::Tensor& v, const at::Tensor& dt,
@@ -44,30 +45,6 @@ at::Tensor cfg_euler(const at::Tensor& x, const at::Tensor& v, const at::Tensor&
   const at::Tensor guided = parts[0] + static_cast<float>(guidance) * (parts[1] - parts[0]);
   return x + dt * guided;
 }
-
-// Shapes this process has already run eagerly on CUDA (kernels loaded, cuBLASLt and cuDNN plans
-// cached): a later run of the same shape captures its graph at step 0 instead of warming first.
-class WarmShapes {
- public:
-  static bool contains(const std::string& key) {
-    const std::lock_guard<std::mutex> lock(mutex());
-    return keys().count(key) > 0;
-  }
-  static void add(const std::string& key) {
-    const std::lock_guard<std::mutex> lock(mutex());
-    keys().insert(key);
-  }
-
- private:
-  static std::mutex& mutex() {
-    static std::mutex m;
-    return m;
-  }
-  static std::set<std::string>& keys() {
-    static std::set<std::string> k;
-    return k;
-  }
-};
 
 // The CFG sampler's state: the latents, advanced one step at a time, eagerly or by replaying a
 // CUDA graph of the whole step (forward, guidance and the Euler update).
@@ -86,31 +63,27 @@ class Sampler {
     for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) dts.push_back(sigmas[i + 1] - sigmas[i]);
     dts_ = torch::tensor(dts, at::TensorOptions().dtype(at::kFloat)).to(e.device);
     x_ = noise.to(e.device, at::kFloat).clone();
-    shape_key_ =
-        fmt::format("{}|{}|{}|{}|{}", fmt::join(x_.sizes(), "x"), fmt::join(context_.sizes(), "x"),
-                    model.config.inner_dim(), model.blocks.size(), to_string(e.effective));
     choose_mode();
   }
 
   const std::string& mode() const { return mode_; }
   const at::Tensor& latents() const { return x_; }
 
+  // Step 0 runs eagerly (it loads the kernels and builds cuDNN's and cuBLASLt's plans); from step 1
+  // the graph is replayed, captured at step 1 while the GPU still runs step 0: nothing waits for
+  // the GPU here, so the capture's CPU time hides behind step 0's kernels.
   Status step(std::size_t i) {
     const Modulation mod = step_modulation(i);
 #ifdef SD35_TORCH_CUDA
-    if (use_graph_ && (capture_now_ || graph_)) {
-      if (graph_ || capture(mod)) {
-        mod_in_.packed.copy_(mod.packed);
-        dt_in_.copy_(dts_[static_cast<std::int64_t>(i)]);
-        graph_->replay();
-        return ok();
-      }
+    if (use_graph_ && i > 0 && (graph_ || capture(mod))) {
+      mod_in_.packed.copy_(mod.packed);
+      dt_in_.copy_(dts_[static_cast<std::int64_t>(i)]);
+      graph_->replay();
+      return ok();
     }
-    capture_now_ = use_graph_;  // after one eager step: kernels loaded, plans built
 #endif
     SD35_TRY(at::Tensor v, forward(model_, e_, at::cat({x_, x_}, 0), context_, mod));
     x_ = cfg_euler(x_, v, dts_[static_cast<std::int64_t>(i)], guidance_);
-    if (e_.device.is_cuda()) WarmShapes::add(shape_key_);
     return ok();
   }
 
@@ -123,13 +96,7 @@ class Sampler {
     } else {
 #ifdef SD35_TORCH_CUDA
       use_graph_ = true;
-      // SD35_GRAPH_FIRST=1 captures at step 0 even in a cold process; =0 always warms first.
-      const bool forced = env_is("SD35_GRAPH_FIRST", "1");
-      capture_now_ =
-          forced || (!env_is("SD35_GRAPH_FIRST", "0") && WarmShapes::contains(shape_key_));
-      mode_ = forced         ? "cuda graph (captured at step 0: SD35_GRAPH_FIRST=1)"
-              : capture_now_ ? "cuda graph (captured at step 0: this shape ran before)"
-                             : "cuda graph";
+      mode_ = "cuda graph";
 #else
       mode_ = "eager (this libtorch build has no CUDA graph API)";
 #endif
@@ -160,9 +127,10 @@ class Sampler {
     mod_in_ = mod;
     mod_in_.packed = mod.packed.clone();
     dt_in_ = dts_[0].clone();
-    // The eager step's cached blocks go back, so the graph's private pool does not sit beside
-    // them (a 16 GiB card runs this with little to spare).
-    c10::cuda::CUDACachingAllocator::emptyCache();
+    // Short of memory (a 16 GiB card), the eager step's cached blocks go back first, so the
+    // graph's private pool does not sit beside them. That waits for step 0 to finish (it frees
+    // memory), so with room to spare they stay and the capture overlaps step 0.
+    if (free_memory(e_.device) < kRoomForGraphPool) c10::cuda::CUDACachingAllocator::emptyCache();
     auto graph = std::make_unique<at::cuda::CUDAGraph>();
     std::optional<Result<at::Tensor>> v;
     try {
@@ -193,7 +161,6 @@ class Sampler {
 
   bool give_up(const std::string& why) {
     use_graph_ = false;
-    capture_now_ = false;
     mode_ = "eager (" + why + ")";
     return false;
   }
@@ -210,9 +177,7 @@ class Sampler {
   std::int64_t modulation_rows_;
   Modulation table_;
   std::size_t table_first_ = 0;
-  std::string shape_key_;
   bool use_graph_ = false;
-  bool capture_now_ = false;
   std::string mode_;
 };
 

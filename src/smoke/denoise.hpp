@@ -23,13 +23,12 @@ struct Denoised {
 //
 // Why the graph: one fused FP8 step of SD3.5 Large is ~2000 kernels, many of them a few
 // microseconds long (adaLN, per-tensor scales, the context stream), so eager launches leave the GPU
-// idle ~5 ms of each ~97 ms step. Step 1 runs eagerly (it also warms cuDNN's and cuBLASLt's plans
+// idle ~5 ms of each ~97 ms step. Step 0 runs eagerly (it also warms cuDNN's and cuBLASLt's plans
 // and loads every kernel); then the whole step (forward, guidance, Euler update of the latents in
-// a static buffer) is captured once on a side stream and replayed for the remaining steps with the
-// step's modulation rows and dt copied into its static inputs: the same kernels on the same data,
-// so the result is the eager one. A shape this process already ran eagerly is captured at step 0
-// (SD35_GRAPH_FIRST=0|1: never / always). SD35_CUDA_GRAPH=0 keeps every step eager; a forward
-// that cannot be captured falls back to eager and `mode` says why.
+// a static buffer) is captured once, while the GPU still runs step 0, and replayed for the
+// remaining steps with the step's modulation rows and dt copied into its static inputs: the same
+// kernels on the same data, so the result is the eager one. SD35_CUDA_GRAPH=0 keeps every step
+// eager; a forward that cannot be captured falls back to eager and `mode` says why.
 Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
                          const at::Tensor& context, const at::Tensor& pooled,
                          const SamplingSpec& spec);

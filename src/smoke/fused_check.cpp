@@ -226,8 +226,9 @@ Result<nlohmann::json> check_fused_kernels() {
     at::manual_seed(20241123);
     Checker c;
     // Vectorised: 2 chunks of 8 per thread in one warp (96; gelu 384), several warps (SD3.5
-    // Large's 2432), 4 per thread (Medium's MLP row, 6144), 8 per thread (Large's, 9728).
-    for (const std::int64_t width : {96, 1536, 2432}) check_row_kernels(c, width);
+    // Large's 2432); gelu with 4 per thread (Medium's MLP row, 6144; Large's, 9728) and 8 (10752:
+    // rows wider than 320 threads x 4).
+    for (const std::int64_t width : {96, 1536, 2432, 2688}) check_row_kernels(c, width);
     check_row_kernels(c, 100);  // scalar
     // qkv_pack vectorised with 2, 8 (SD3.5's 38 x 64) and 16 lanes per head, the last over two
     // passes of the block; then the scalar form.

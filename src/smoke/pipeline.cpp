@@ -2,6 +2,7 @@
 // conditioning -> CFG flow-matching Euler with the MMDiT -> VAE decoder -> 8-bit pixels. Stages
 // are loaded, run and freed in turn unless the GPU holds them all (the memory plan).
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/record_function.h>
 #include <fmt/format.h>
 
 #include <array>
@@ -147,6 +148,7 @@ Status encode_stage(const PipelineSource& source, const SmokeRequest& rq, const 
                     std::optional<Encoders>& enc, Run& run) {
   if (!enc) SD35_TRY_STATUS(load_encoders_stage(source, e, enc, run));
   const auto t0 = Clock::now();
+  RECORD_USER_SCOPE("sd35.encode");  // for a profiler (tests/tools/gpu_profile_pipeline.py)
   std::tie(run.cond, run.uncond) =
       encode_with_negatives(*enc, rq.text->prompt_ids, rq.text->negative_ids, e);
   sync_device(e.device);
@@ -260,6 +262,7 @@ Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeD
     run.timings["load_vae"] = ms_since(t0);
   }
   const auto t0 = Clock::now();
+  RECORD_USER_SCOPE("sd35.decode");
   run.image = to_image(*vae, run.latents, e, run.tiled);
   sync_device(e.device);
   run.timings["decode"] = ms_since(t0);

@@ -86,15 +86,20 @@ def busy_ms(intervals):
     return total / 1000.0
 
 
-def analyse(trace, path):
+def analyse(trace, path, range_name=None, top=22):
+    """Kernels inside every `range_name` window (default: the denoise steps of `path`, the first
+    one left out as the warm-up; a stage range such as sd35.encode counts whole)."""
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    name = range_name or f"sd35.denoise_step.{path}"
     steps = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
-                   if e.get("cat") in (None, "user_annotation") and e.get("name") == f"sd35.denoise_step.{path}")
+                   if e.get("cat") in (None, "user_annotation") and e.get("name") == name)
     gpu = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e]
     if not steps:
-        print(f"no sd35.denoise_step.{path} ranges in the trace; names seen:",
+        print(f"no {name} ranges in the trace; names seen:",
               sorted({e.get('name') for e in events if e.get('cat') in (None, 'user_annotation')})[:20])
         return
+    if range_name:
+        steps = [(0, 0)] + steps  # nothing to leave out
     fam = defaultdict(float)
     by_name = defaultdict(lambda: [0.0, 0])
     win_total = busy_total = 0.0
@@ -109,14 +114,14 @@ def analyse(trace, path):
             by_name[k["name"]][0] += k["dur"] / 1000.0
             by_name[k["name"]][1] += 1
     n = max(1, len(steps) - 1)
-    print(f"== {path}: {n} profiled steps: window {win_total / n:.1f} ms/step, GPU busy {busy_total / n:.1f} ms "
+    print(f"== {range_name or path}: {n} profiled {'runs' if range_name else 'steps'}: window {win_total / n:.1f} ms/step, GPU busy {busy_total / n:.1f} ms "
           f"({100 * busy_total / max(win_total, 1e-9):.0f} %), idle {(win_total - busy_total) / n:.1f} ms, "
           f"{launches / n:.0f} kernels/step")
     for f, ms in sorted(fam.items(), key=lambda x: -x[1]):
         print(f"   {f:20} {ms / n:7.2f} ms/step  {100 * ms / max(busy_total, 1e-9):5.1f} %")
     print("   top kernels (ms/step, calls/step):")
-    for name, (ms, calls) in sorted(by_name.items(), key=lambda x: -x[1][0])[:22]:
-        print(f"   {ms / n:7.2f} {calls / n:5.0f}  [{family(name)}] {name[:150]}")
+    for kname, (ms, calls) in sorted(by_name.items(), key=lambda x: -x[1][0])[:top]:
+        print(f"   {ms / n:7.2f} {calls / n:5.0f}  [{family(kname)}] {kname[:150]}")
 
 
 def print_resident(t):
@@ -174,6 +179,8 @@ def main():
             trace = json.load(f)
     analyse(trace, "fp8")
     analyse(trace, "bf16")
+    analyse(trace, "", "sd35.encode", top=12)
+    analyse(trace, "", "sd35.decode", top=16)
     return 0
 
 

@@ -9,8 +9,8 @@
 #   run(command="OUT=$OUT bash tests/tools/gpu_speed_probe.sh", carry=[".gpucarry"], timeout_s=600)
 #
 # Env: OUT (results), SPEED_PARTS (default "attention pipeline kernels profile fetch"; kernels:
-# the fused kernels against ATen through `smoke --synthetic`; also fp8attn, fixture, gelu
-# (tests/tools/gelu_quant_probe.cu), vae (tests/tools/gpu_vae_probe.py), load (tests/tools/gpu_load_probe.py, after pipeline)).
+# the fused kernels against ATen through `smoke --synthetic`; also fp8attn, fixture, rows
+# (tests/tools/row_kernels_probe.cu), vae (tests/tools/gpu_vae_probe.py), load (tests/tools/gpu_load_probe.py, after pipeline)).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 : "${OUT:=/tmp/speed-out}"
@@ -83,10 +83,10 @@ if part fixture; then
     2>/dev/null | head -1)
   timeout 200 "$PY" tests/tools/gpu_fixture_attention.py "$PLUGIN" 2>&1 | grep -v "^\[W" | tail -8
 fi
-if part gelu; then
-  log "gelu_quant variants (nvcc)"
-  nvcc -std=c++17 -O3 -arch=sm_90 -Isrc tests/tools/gelu_quant_probe.cu -o build/gelu_quant_probe \
-    && timeout 60 build/gelu_quant_probe
+if part rows; then
+  log "row kernel variants: gelu_quant, ln_modulate_quant, qkv_pack (nvcc)"
+  nvcc -std=c++17 -O3 -arch=sm_90 -Isrc tests/tools/row_kernels_probe.cu -o build/row_kernels_probe \
+    && timeout 90 build/row_kernels_probe
 fi
 if part vae; then
   log "VAE decoder variants"
@@ -112,6 +112,8 @@ if part profile; then
     grep "^resident\|^warm-up\|^mmdit path" "$OUT/profile.txt" | cut -c1-700
     grep -v "^\[W" "$OUT/profile.txt" | grep -A16 "^== fp8" | cut -c1-200
     grep "^== bf16" "$OUT/profile.txt" | cut -c1-200
+    grep -v "^\[W" "$OUT/profile.txt" | grep -A14 "^== sd35.encode" | cut -c1-200
+    grep -v "^\[W" "$OUT/profile.txt" | grep -A18 "^== sd35.decode" | cut -c1-200
   else
     echo "no plugin ($PLUGIN) or model ($MODEL)"
   fi

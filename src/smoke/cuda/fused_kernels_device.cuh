@@ -22,6 +22,7 @@ using uintptr_t = unsigned long;
 namespace sd35::smoke::cuda::dev {
 
 constexpr int kThreads = 256;
+constexpr int kGeluThreads = 320;  // launch::kGeluThreads
 constexpr float kE4M3Max = 448.0F;
 constexpr float kEps = 1e-6F;
 
@@ -59,13 +60,18 @@ struct Bf16x8 {
   __nv_bfloat162 h[4];
 };
 
-__device__ __forceinline__ void load8(const bf16* p, float* f) {
-  const Bf16x8 v = *reinterpret_cast<const Bf16x8*>(p);
+// Eight bf16 held in a uint4 as floats.
+__device__ __forceinline__ void unpack8(const uint4& u, float* f) {
+  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&u);
   for (int i = 0; i < 4; ++i) {
-    const float2 t = __bfloat1622float2(v.h[i]);
+    const float2 t = __bfloat1622float2(h[i]);
     f[2 * i] = t.x;
     f[2 * i + 1] = t.y;
   }
+}
+
+__device__ __forceinline__ void load8(const bf16* p, float* f) {
+  unpack8(*reinterpret_cast<const uint4*>(p), f);
 }
 
 __device__ __forceinline__ void store8(bf16* p, const float* f) {
@@ -77,7 +83,7 @@ __device__ __forceinline__ void store8(bf16* p, const float* f) {
 // Eight values times `scale` as saturated E4M3, one 8-byte store. Two values per conversion
 // (cvt.rn.satfinite.e4m3x2.f32 on sm_89+, the same rounding as one at a time): the row kernels
 // convert every element they write, and half the conversions is measurable there
-// (tests/tools/gelu_quant_probe.cu).
+// (tests/tools/row_kernels_probe.cu).
 __device__ __forceinline__ void store8_fp8(unsigned char* p, const float* f, float scale) {
   std::uint32_t word[2] = {0U, 0U};
   for (int i = 0; i < 8; i += 2) {  // the first of each pair in the low byte
@@ -233,20 +239,50 @@ __device__ __forceinline__ float gelu_tanh_fast(float x) {
   return __fdividef(x, 1.0F + __expf(-u2));
 }
 
+// The row's input held as its bf16 bytes (N uint4 a thread, half the registers of a float row)
+// and GELU computed twice, for the amax and for the store: more rows fit an SM, and the kernel is
+// 16 % faster at SD3.5 Large's 8192 x 9728 (tests/tools/row_kernels_probe.cu), bit for bit the
+// same output (the same function of the same bf16 input both times).
 template <int N>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kGeluThreads)
     gelu_quant_vec_kernel(const bf16* x, std::int64_t width, Fp8Rows out) {
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
   const int chunks = static_cast<int>(width / 8);
-  float v[N][8];
-  load_chunks<N>(x + r * width, chunks, v);
+  uint4 raw[N];
 #pragma unroll
-  for (int k = 0; k < N; ++k)
+  for (int k = 0; k < N; ++k) {  // zeros past the row: gelu(0) = 0 leaves the amax alone
+    const int c = chunk_of<N>(k);
+    raw[k] = c < chunks ? *reinterpret_cast<const uint4*>(x + r * width + 8 * c)
+                        : make_uint4(0U, 0U, 0U, 0U);
+  }
+  auto gelu8 = [&](int k, float* f) {
+    unpack8(raw[k], f);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) v[k][i] = gelu_tanh_fast(v[k][i]);  // gelu(0) = 0 past the row
-  const float amax = block_reduce<true>(chunks_amax<N>(v), scratch);
-  write_fp8_chunks<N>(v, chunks, amax, out, r);
+    for (int i = 0; i < 8; ++i) f[i] = gelu_tanh_fast(f[i]);
+  };
+  float m = 0.0F;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    float f[8];
+    gelu8(k, f);
+    m = fmaxf(m, max8(f));
+  }
+  const float amax = block_reduce<true>(m, scratch);
+  const float inv = amax > 0.0F ? kE4M3Max / amax : 0.0F;
+  auto* dst = static_cast<unsigned char*>(out.data) + r * out.ld;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const int c = chunk_of<N>(k);
+    if (c >= chunks) continue;
+    float f[8];
+    gelu8(k, f);
+    store8_fp8(dst + 8 * c, f, inv);
+  }
+  const int ld_chunks = static_cast<int>(out.ld / 8);
+  for (int c = chunks + static_cast<int>(threadIdx.x); c < ld_chunks; c += blockDim.x)
+    *reinterpret_cast<uint2*>(dst + 8 * c) = make_uint2(0U, 0U);
+  if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
 }
 
 template <int N>
@@ -449,8 +485,11 @@ __global__ void __launch_bounds__(kThreads) qkv_pack_vec_kernel(QkvPackArgs a) {
     }
   }
   if (a.fp8_qk) {
-    v_max = warp_max(v_max);
-    if ((threadIdx.x & 31) == 0 && v_max > 0.0F)
+    // Reduced in the block first: one atomic per token on the single v_amax word, not one per
+    // warp (15 % off the kernel at SD3.5 Large's shape: tests/tools/row_kernels_probe.cu).
+    __shared__ float scratch[32];
+    v_max = block_reduce<true>(v_max, scratch);
+    if (threadIdx.x == 0 && v_max > 0.0F)
       atomicMax(reinterpret_cast<int*>(a.v_amax), __float_as_int(v_max));  // >= 0: int order
   }
 }

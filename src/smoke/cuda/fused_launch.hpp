@@ -11,8 +11,9 @@
 
 namespace sd35::smoke::cuda::launch {
 
-inline constexpr unsigned kThreads = 256;  // dev::kThreads
-inline constexpr int kInvalidValue = 1;    // cudaErrorInvalidValue
+inline constexpr unsigned kThreads = 256;      // dev::kThreads
+inline constexpr unsigned kGeluThreads = 320;  // dev::kGeluThreads
+inline constexpr int kInvalidValue = 1;        // cudaErrorInvalidValue
 
 struct Plan {
   int status = 0;     // non-zero: refuse with this error
@@ -50,12 +51,12 @@ inline Plan scalar_rows_plan(std::int64_t rows, std::int64_t width) {
 }
 
 // The vectorised row kernels keep the row in registers: the fewest chunks per thread (2, 4 or 8)
-// that fit the row in kThreads threads, and a whole number of warps (SD3.5 Large: 2432 wide is
-// 2 x 160 threads, the 9728-wide MLP row 8 x 160).
-inline Plan vec_rows_plan(std::int64_t rows, std::int64_t width) {
+// that fit the row in `max_threads` threads, and a whole number of warps (SD3.5 Large: 2432 wide
+// is 2 x 160 threads).
+inline Plan vec_rows_plan(std::int64_t rows, std::int64_t width, unsigned max_threads = kThreads) {
   const std::int64_t chunks = width / 8;
   int n = 2;
-  while (n < 8 && (chunks + n - 1) / n > std::int64_t{kThreads}) n *= 2;
+  while (n < 8 && (chunks + n - 1) / n > std::int64_t{max_threads}) n *= 2;
   const std::int64_t threads = ((chunks + n - 1) / n + 31) / 32 * 32;
   return Plan{0, false, true, static_cast<unsigned>(rows), static_cast<unsigned>(threads), 0, n};
 }
@@ -74,10 +75,13 @@ inline Plan ln_modulate_quant(const LnModulateQuantArgs& a) {
   return rows_plan(a.rows, a.width, vec);
 }
 
+// gelu_quant holds its row as bf16 (half the registers), so its blocks may be wider: 9728 is
+// 4 x 304 threads, measured faster than 8 x 152 (tests/tools/row_kernels_probe.cu).
 inline Plan gelu_quant(const void* x, std::int64_t rows, std::int64_t width, const Fp8Rows& out) {
   if (rows == 0) return nothing();
   if (bad_rows(width, out)) return refuse();
-  return rows_plan(rows, width, width % 8 == 0 && aligned16(x));
+  if (width % 8 != 0 || !aligned16(x)) return scalar_rows_plan(rows, width);
+  return vec_rows_plan(rows, width, kGeluThreads);
 }
 
 inline Plan gather_quant(const GatherQuantArgs& a) {
