@@ -57,6 +57,13 @@ std::array<at::Tensor, 3> qkv_pack(const at::Tensor&, const at::Tensor&, int,
 at::Tensor scaled_mm_rowwise(const Fp8Act&, const Linear&) {
   not_built();
 }
+bool group_norm_ready(const at::Tensor&, std::int64_t) {
+  return false;
+}
+at::Tensor group_norm_silu(const at::Tensor&, const at::Tensor&, const at::Tensor&, std::int64_t,
+                           double, bool) {
+  not_built();
+}
 bool select_attention_backend(const std::string& name) {
   return name == "auto";
 }
@@ -220,6 +227,37 @@ Fp8Act gelu_quant(const at::Tensor& x, std::int64_t ld) {
   Fp8Act out = alloc_rows(x, x.size(0), ld);
   check(k::gelu_quant(x.data_ptr(), x.size(0), x.size(1), rows_of(out), stream()), "gelu_quant");
   return out;
+}
+
+bool group_norm_ready(const at::Tensor& x, std::int64_t groups) {
+  return x.is_cuda() && x.scalar_type() == at::kBFloat16 && x.dim() == 4 && x.is_contiguous() &&
+         groups > 0 && x.size(1) % groups == 0 && (x.size(2) * x.size(3)) % 8 == 0 &&
+         k::kernels_unavailable() == nullptr && !env_switched_off("SD35_FUSED_GROUPNORM");
+}
+
+at::Tensor group_norm_silu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                           std::int64_t groups, double eps, bool silu) {
+  check_bf16(x, "x");
+  TORCH_CHECK(x.dim() == 4 && x.is_contiguous(), "x must be contiguous [N, C, H, W]");
+  const auto f32 = [&](const at::Tensor& t) { return t.to(x.device(), at::kFloat).contiguous(); };
+  const at::Tensor w = f32(weight), b = f32(bias);
+  at::Tensor y = at::empty_like(x);
+  k::GroupNormArgs a;
+  a.x = x.data_ptr();
+  a.y = y.data_ptr();
+  a.batch = x.size(0);
+  a.channels = x.size(1);
+  a.hw = x.size(2) * x.size(3);
+  a.groups = groups;
+  a.splits = k::group_norm_splits(a.batch, a.channels, a.hw, groups);
+  a.weight = w.data_ptr<float>();
+  a.bias = b.data_ptr<float>();
+  a.eps = static_cast<float>(eps);
+  a.silu = silu;
+  at::Tensor partials = at::empty({a.batch * groups * a.splits * 3}, w.options());
+  a.partials = partials.data_ptr<float>();
+  check(k::group_norm(a, stream()), "group_norm");
+  return y;
 }
 
 Fp8Act gather_quant(const at::Tensor& o, std::int64_t first, std::int64_t count, std::int64_t ld) {

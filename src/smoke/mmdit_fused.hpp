@@ -81,6 +81,15 @@ std::array<at::Tensor, 3> qkv_pack(const at::Tensor& img, const at::Tensor& ctx,
 // a.q @ W^T (+ bias) with row-wise activation scales and the weight's per-tensor scale.
 at::Tensor scaled_mm_rowwise(const Fp8Act& a, const Linear& l);
 
+// ---- The VAE decoder's GroupNorm (+ SiLU) ----------------------------------------------------
+
+// Whether group_norm_silu takes `x` ([N, C, H, W] contiguous bf16 on CUDA, H * W a multiple of 8,
+// C a multiple of `groups`, the kernels loaded, SD35_FUSED_GROUPNORM not 0).
+bool group_norm_ready(const at::Tensor& x, std::int64_t groups);
+// GroupNorm(x) * weight + bias (float statistics), then SiLU when `silu`; bf16 out.
+at::Tensor group_norm_silu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                           std::int64_t groups, double eps, bool silu);
+
 // Attention backend for measurements: "auto" (torch's choice), "flash", "efficient" or "cudnn".
 // Returns false (and changes nothing) where this libtorch cannot select it.
 bool select_attention_backend(const std::string& name);

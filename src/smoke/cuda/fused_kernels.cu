@@ -131,4 +131,12 @@ int gather_fp8(const GatherFp8Args& a, void* stream) {
   return launch_status();
 }
 
+int group_norm(const GroupNormArgs& a, void* stream) {
+  const auto p = launch::group_norm(a);
+  if (p.skip || p.status != 0) return p.status;
+  dev::group_norm_moments_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(a);
+  dev::group_norm_apply_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(a);
+  return launch_status();
+}
+
 }  // namespace sd35::smoke::cuda

@@ -120,6 +120,38 @@ struct GatherFp8Args {
 int gather_fp8(const GatherFp8Args& a, void* stream);
 #endif
 
+// y = GroupNorm(x) * weight + bias, then SiLU when `silu`: the VAE decoder's norms. x and y bf16
+// [batch, channels, hw] contiguous, hw a multiple of 8 (a group's elements are then whole 16-byte
+// chunks of one channel each), weight and bias float [channels]. Statistics in float, as ATen's
+// group_norm on a float copy computes them, but from the bf16 input in place and with the
+// group's work spread over `splits` blocks (ATen's kernel has one block per group: 32 blocks for
+// a whole 1024^2 image): partial moments go to `partials` ([batch * groups * splits, 3] floats),
+// then every slice normalises its part.
+struct GroupNormArgs {
+  const void* x = nullptr;
+  void* y = nullptr;
+  std::int64_t batch = 0, channels = 0, hw = 0, groups = 0, splits = 0;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  float eps = 1e-6F;
+  bool silu = false;
+  float* partials = nullptr;
+};
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
+int group_norm(const GroupNormArgs& a, void* stream);
+
+// Slices per group: about four blocks per SM of an H100/H200 in all, none under 2048 chunks.
+inline std::int64_t group_norm_splits(std::int64_t batch, std::int64_t channels, std::int64_t hw,
+                                      std::int64_t groups) {
+  const std::int64_t all_groups = batch * groups;
+  if (all_groups <= 0) return 1;
+  const std::int64_t chunks = channels / groups * hw / 8;
+  const std::int64_t want = (132 * 4 + all_groups - 1) / all_groups;
+  const std::int64_t most = chunks / 2048;
+  return want < most ? want : (most > 1 ? most : 1);
+}
+#endif
+
 #ifndef __CUDACC_RTC__
 // Whether the kernels can run in this process: nullptr when they can, else why not (NVRTC missing
 // or its compilation failed; the nvcc build is always ready).

@@ -558,4 +558,111 @@ __global__ void __launch_bounds__(kThreads) qkv_pack_kernel(QkvPackArgs a) {
   }
 }
 
+// ---- GroupNorm (+ SiLU) for the VAE decoder (fused_kernels.hpp: group_norm).
+
+// This block's slice of its group: chunks [begin, end) of the group's span.
+struct GnSlice {
+  std::int64_t group, begin, end;
+};
+
+__device__ __forceinline__ GnSlice gn_slice(const GroupNormArgs& a) {
+  const std::int64_t span8 = a.channels / a.groups * a.hw / 8;
+  const std::int64_t per = (span8 + a.splits - 1) / a.splits;
+  const std::int64_t s = blockIdx.x % a.splits;
+  const std::int64_t begin = s * per < span8 ? s * per : span8;
+  return {blockIdx.x / a.splits, begin, begin + per < span8 ? begin + per : span8};
+}
+
+// Sums of (x - pivot) and its square over the slice, the pivot one of its values (so the
+// variance does not come from the difference of two large numbers); written as (count, mean, M2).
+__global__ void __launch_bounds__(kThreads) group_norm_moments_kernel(GroupNormArgs a) {
+  __shared__ float scratch[32];
+  const GnSlice sl = gn_slice(a);
+  const bf16* x = static_cast<const bf16*>(a.x) + sl.group * (a.channels / a.groups * a.hw);
+  const float pivot = sl.begin < sl.end ? bf(x, 8 * sl.begin) : 0.0F;
+  float s1 = 0.0F, s2 = 0.0F;
+  constexpr int kUnroll = 4;  // four 16-byte loads in flight per thread
+  for (std::int64_t c0 = sl.begin + threadIdx.x; c0 < sl.end; c0 += kUnroll * blockDim.x) {
+    float f[kUnroll][8];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (c0 + u * blockDim.x < sl.end) load8(x + 8 * (c0 + u * blockDim.x), f[u]);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (c0 + u * blockDim.x >= sl.end) continue;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float d = f[u][i] - pivot;
+        s1 += d;
+        s2 += d * d;
+      }
+    }
+  }
+  s1 = block_reduce<false>(s1, scratch);
+  s2 = block_reduce<false>(s2, scratch);
+  if (threadIdx.x == 0) {
+    const auto n = static_cast<float>(8 * (sl.end - sl.begin));
+    float* p = a.partials + 3 * static_cast<std::int64_t>(blockIdx.x);
+    p[0] = n;
+    p[1] = n > 0.0F ? pivot + s1 / n : 0.0F;
+    p[2] = n > 0.0F ? fmaxf(0.0F, s2 - s1 * s1 / n) : 0.0F;
+  }
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffU, v, o);
+  return v;
+}
+
+// The group's mean and 1 / sqrt(var + eps) from its slices' moments (Chan et al.'s combination,
+// in double), by the block's first warp.
+__device__ void group_stats(const GroupNormArgs& a, std::int64_t group, float* out) {
+  const int lane = threadIdx.x & 31;
+  const float* p = a.partials + 3 * group * a.splits;
+  double n = 0.0, sum = 0.0;
+  for (std::int64_t j = lane; j < a.splits; j += 32) {
+    n += p[3 * j];
+    sum += static_cast<double>(p[3 * j]) * p[3 * j + 1];
+  }
+  n = warp_sum_d(n);
+  const double mean = warp_sum_d(sum) / n;
+  double m2 = 0.0;
+  for (std::int64_t j = lane; j < a.splits; j += 32) {
+    const double d = p[3 * j + 1] - mean;
+    m2 += p[3 * j + 2] + p[3 * j] * d * d;
+  }
+  m2 = warp_sum_d(m2);
+  if (lane == 0) {
+    out[0] = static_cast<float>(mean);
+    out[1] = static_cast<float>(1.0 / sqrt(m2 / n + a.eps));
+  }
+}
+
+// y = x * (rstd * w) + (b - mean * rstd * w) (ATen's GroupNorm form), then x / (1 + e^-x).
+__global__ void __launch_bounds__(kThreads) group_norm_apply_kernel(GroupNormArgs a) {
+  __shared__ float stats[2];
+  const GnSlice sl = gn_slice(a);
+  if (threadIdx.x < 32) group_stats(a, sl.group, stats);
+  __syncthreads();
+  const float mean = stats[0], rstd = stats[1];
+  const std::int64_t per_group = a.channels / a.groups;
+  const std::int64_t first_channel = (sl.group % a.groups) * per_group;
+  const std::int64_t offset = sl.group * per_group * a.hw;
+  const bf16* x = static_cast<const bf16*>(a.x) + offset;
+  bf16* y = static_cast<bf16*>(a.y) + offset;
+  for (std::int64_t c = sl.begin + threadIdx.x; c < sl.end; c += blockDim.x) {
+    const std::int64_t ch = first_channel + 8 * c / a.hw;
+    const float scale = rstd * a.weight[ch];
+    const float shift = a.bias[ch] - mean * scale;
+    float f[8];
+    load8(x + 8 * c, f);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float v = f[i] * scale + shift;
+      f[i] = a.silu ? __fdividef(v, 1.0F + __expf(-v)) : v;
+    }
+    store8(y + 8 * c, f);
+  }
+}
+
 }  // namespace sd35::smoke::cuda::dev

@@ -142,4 +142,14 @@ inline Plan gather_fp8(const GatherFp8Args& a) {
   return Plan{0, false, true, static_cast<unsigned>(rows), kThreads, 0};
 }
 
+// One block per slice of a group, for both GroupNorm kernels.
+inline Plan group_norm(const GroupNormArgs& a) {
+  const std::int64_t blocks = a.batch * a.groups * a.splits;
+  if (a.batch == 0 || a.hw == 0) return nothing();
+  if (a.groups <= 0 || a.channels % a.groups != 0 || a.hw % 8 != 0 || a.splits <= 0 ||
+      !aligned16(a.x) || !aligned16(a.y) || !a.weight || !a.bias || !a.partials)
+    return refuse();
+  return Plan{0, false, true, static_cast<unsigned>(blocks), kThreads, 0};
+}
+
 }  // namespace sd35::smoke::cuda::launch

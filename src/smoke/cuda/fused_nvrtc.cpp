@@ -71,6 +71,8 @@ enum Kernel {
   kQkv,
   kVQuant,
   kGatherFp8,
+  kGnMoments,
+  kGnApply,
   kCount
 };
 constexpr const char* kNames[kCount] = {"sd35::smoke::cuda::dev::ln_modulate_quant_scalar_kernel",
@@ -90,7 +92,9 @@ constexpr const char* kNames[kCount] = {"sd35::smoke::cuda::dev::ln_modulate_qua
                                         "sd35::smoke::cuda::dev::qkv_pack_vec_kernel",
                                         "sd35::smoke::cuda::dev::qkv_pack_kernel",
                                         "sd35::smoke::cuda::dev::v_quant_kernel",
-                                        "sd35::smoke::cuda::dev::gather_fp8_kernel"};
+                                        "sd35::smoke::cuda::dev::gather_fp8_kernel",
+                                        "sd35::smoke::cuda::dev::group_norm_moments_kernel",
+                                        "sd35::smoke::cuda::dev::group_norm_apply_kernel"};
 
 // The scalar kernel `scalar`, or its vectorised form for the plan's chunks per thread.
 Kernel row_kernel(Kernel scalar, const launch::Plan& p) {
@@ -316,6 +320,13 @@ int gather_fp8(const GatherFp8Args& a, void* stream) {
   const auto p = launch::gather_fp8(a);
   GatherFp8Args arg = a;
   return launch_kernel(kGatherFp8, p, stream, {&arg});
+}
+
+int group_norm(const GroupNormArgs& a, void* stream) {
+  const auto p = launch::group_norm(a);
+  GroupNormArgs arg = a;
+  const int rc = launch_kernel(kGnMoments, p, stream, {&arg});
+  return rc != 0 ? rc : launch_kernel(kGnApply, p, stream, {&arg});
 }
 
 }  // namespace sd35::smoke::cuda
