@@ -127,6 +127,20 @@ void check_group_norm(Checker& c, std::int64_t n, std::int64_t ch, std::int64_t 
         bf16_error(got, want, at::full_like(want, 100.0)), 1.0);
 }
 
+// Scaled E4M3 weights to bf16 against ATen's cast-then-multiply, bit for bit, over every byte
+// value but the two NaN codes.
+void check_dequant(Checker& c) {
+  const auto bytes = at::TensorOptions().device(at::kCUDA).dtype(at::kByte);
+  at::Tensor raw = at::randint(0, 256, {4096 * 48}, bytes);
+  raw.masked_fill_((raw == 0x7F).logical_or(raw == 0xFF), 0);
+  const at::Tensor w = raw.view(at::kFloat8_e4m3fn).view({4096, 48});
+  const double scale = 0.0123;
+  const at::Tensor want = w.to(at::kBFloat16).mul_(scale);
+  const at::Tensor got = fused::dequantize_e4m3(w, scale);
+  c.add("dequant_e4m3: bf16 values not bit-exact",
+        got.view(at::kShort).ne(want.view(at::kShort)).sum().item<double>(), 0.0);
+}
+
 void check_attention_kernels(Checker& c, std::int64_t heads, std::int64_t head_dim) {
   const auto o = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
   const std::int64_t b = 2, li = 45, lc = 11, d = heads * head_dim;
@@ -251,6 +265,7 @@ Result<nlohmann::json> check_fused_kernels() {
     check_group_norm(c, 1, 128, 64, 64, true);
     check_group_norm(c, 2, 64, 24, 40, false);
     check_group_norm(c, 1, 64, 256, 256, true);  // several slices a group
+    check_dequant(c);
     // qkv_pack vectorised with 2, 8 (SD3.5's 38 x 64) and 16 lanes per head, the last over two
     // passes of the block; then the scalar form.
     check_attention_kernels(c, 4, 16);

@@ -57,6 +57,12 @@ std::array<at::Tensor, 3> qkv_pack(const at::Tensor&, const at::Tensor&, int,
 at::Tensor scaled_mm_rowwise(const Fp8Act&, const Linear&) {
   not_built();
 }
+bool dequant_ready(const at::Tensor&) {
+  return false;
+}
+at::Tensor dequantize_e4m3(const at::Tensor&, double) {
+  not_built();
+}
 bool group_norm_ready(const at::Tensor&, std::int64_t) {
   return false;
 }
@@ -226,6 +232,21 @@ Fp8Act gelu_quant(const at::Tensor& x, std::int64_t ld) {
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous(), "x must be contiguous [rows, width]");
   Fp8Act out = alloc_rows(x, x.size(0), ld);
   check(k::gelu_quant(x.data_ptr(), x.size(0), x.size(1), rows_of(out), stream()), "gelu_quant");
+  return out;
+}
+
+bool dequant_ready(const at::Tensor& w) {
+  return w.is_cuda() && w.scalar_type() == at::kFloat8_e4m3fn && w.is_contiguous() &&
+         w.numel() % 16 == 0 && reinterpret_cast<std::uintptr_t>(w.data_ptr()) % 16 == 0 &&
+         k::kernels_unavailable() == nullptr;
+}
+
+at::Tensor dequantize_e4m3(const at::Tensor& w, double scale) {
+  TORCH_CHECK(dequant_ready(w), "dequantize_e4m3 needs contiguous E4M3 on CUDA, 16 at a time");
+  at::Tensor out = at::empty(w.sizes(), w.options().dtype(at::kBFloat16));
+  check(
+      k::dequant_e4m3(w.data_ptr(), w.numel(), static_cast<float>(scale), out.data_ptr(), stream()),
+      "dequant_e4m3");
   return out;
 }
 

@@ -81,6 +81,14 @@ std::array<at::Tensor, 3> qkv_pack(const at::Tensor& img, const at::Tensor& ctx,
 // a.q @ W^T (+ bias) with row-wise activation scales and the weight's per-tensor scale.
 at::Tensor scaled_mm_rowwise(const Fp8Act& a, const Linear& l);
 
+// ---- Scaled FP8 weights to bf16 ------------------------------------------------------------
+
+// Whether dequantize_e4m3 takes `w` (contiguous E4M3 on CUDA, a multiple of 16 elements, the
+// kernels loaded).
+bool dequant_ready(const at::Tensor& w);
+// bf16(w * scale) in one pass, bit for bit w.to(bf16).mul_(scale).
+at::Tensor dequantize_e4m3(const at::Tensor& w, double scale);
+
 // ---- The VAE decoder's GroupNorm (+ SiLU) ----------------------------------------------------
 
 // Whether group_norm_silu takes `x` ([N, C, H, W] contiguous bf16 on CUDA, H * W a multiple of 8,

@@ -12,6 +12,7 @@
 
 #include "model/layout.hpp"
 #include "smoke/fp8_codec.hpp"
+#include "smoke/mmdit_fused.hpp"
 #include "smoke/mmdit_model.hpp"
 #include "util/fs.hpp"
 
@@ -390,6 +391,9 @@ at::Tensor dequantize(const Linear& l, at::ScalarType dtype) {
   if (!l.fp8) return l.weight.to(dtype);
 #ifdef SD35_TORCH_FLOAT8
   if (dtype == at::kFloat) return l.weight.to(at::kFloat).mul_(l.scale);
+  // One pass of our kernel on CUDA (T5-XXL's 4.8 G weights are dequantised every encode).
+  if (dtype == at::kBFloat16 && !l.e5m2 && fused::dequant_ready(l.weight))
+    return fused::dequantize_e4m3(l.weight, l.scale);
   return l.weight.to(dtype).mul_(l.scale);  // E4M3/E5M2 values are exact in BF16/F16
 #else
   static const at::Tensor lut_e4m3 = [] {

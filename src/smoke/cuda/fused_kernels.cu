@@ -131,6 +131,14 @@ int gather_fp8(const GatherFp8Args& a, void* stream) {
   return launch_status();
 }
 
+int dequant_e4m3(const void* w, std::int64_t count, float scale, void* out, void* stream) {
+  const auto p = launch::dequant_e4m3(w, count, out);
+  if (p.skip || p.status != 0) return p.status;
+  dev::dequant_e4m3_kernel<<<p.grid, p.block, 0, as_stream(stream)>>>(
+      static_cast<const unsigned char*>(w), count / 16, scale, static_cast<dev::bf16*>(out));
+  return launch_status();
+}
+
 int group_norm(const GroupNormArgs& a, void* stream) {
   const auto p = launch::group_norm(a);
   if (p.skip || p.status != 0) return p.status;

@@ -120,6 +120,13 @@ struct GatherFp8Args {
 int gather_fp8(const GatherFp8Args& a, void* stream);
 #endif
 
+// out = bf16(float(w) * scale) for `count` E4M3 bytes (a multiple of 16; w and out 16-byte
+// aligned): a scaled FP8 weight dequantised for a bf16 GEMM in one pass (ATen's cast, then its
+// multiply, is three passes over the bf16 copy), bit for bit ATen's result.
+#ifndef __CUDACC_RTC__  // host entry point (NVRTC compiles device code only)
+int dequant_e4m3(const void* w, std::int64_t count, float scale, void* out, void* stream);
+#endif
+
 // y = GroupNorm(x) * weight + bias, then SiLU when `silu`: the VAE decoder's norms. x and y bf16
 // [batch, channels, hw] contiguous, hw a multiple of 8 (a group's elements are then whole 16-byte
 // chunks of one channel each), weight and bias float [channels]. Statistics in float, as ATen's

@@ -142,6 +142,16 @@ inline Plan gather_fp8(const GatherFp8Args& a) {
   return Plan{0, false, true, static_cast<unsigned>(rows), kThreads, 0};
 }
 
+inline Plan dequant_e4m3(const void* w, std::int64_t count, const void* out) {
+  if (count == 0) return nothing();
+  if (count % 16 != 0 || !aligned16(w) || !aligned16(out)) return refuse();
+  const std::int64_t blocks = (count / 16 + kThreads - 1) / kThreads;
+  return Plan{
+      0,        false,
+      true,     static_cast<unsigned>(std::min<std::int64_t>(blocks, std::int64_t{132} * 32)),
+      kThreads, 0};
+}
+
 // One block per slice of a group, for both GroupNorm kernels.
 inline Plan group_norm(const GroupNormArgs& a) {
   const std::int64_t blocks = a.batch * a.groups * a.splits;

@@ -71,6 +71,7 @@ enum Kernel {
   kQkv,
   kVQuant,
   kGatherFp8,
+  kDequant,
   kGnMoments,
   kGnApply,
   kCount
@@ -93,6 +94,7 @@ constexpr const char* kNames[kCount] = {"sd35::smoke::cuda::dev::ln_modulate_qua
                                         "sd35::smoke::cuda::dev::qkv_pack_kernel",
                                         "sd35::smoke::cuda::dev::v_quant_kernel",
                                         "sd35::smoke::cuda::dev::gather_fp8_kernel",
+                                        "sd35::smoke::cuda::dev::dequant_e4m3_kernel",
                                         "sd35::smoke::cuda::dev::group_norm_moments_kernel",
                                         "sd35::smoke::cuda::dev::group_norm_apply_kernel"};
 
@@ -320,6 +322,13 @@ int gather_fp8(const GatherFp8Args& a, void* stream) {
   const auto p = launch::gather_fp8(a);
   GatherFp8Args arg = a;
   return launch_kernel(kGatherFp8, p, stream, {&arg});
+}
+
+int dequant_e4m3(const void* w, std::int64_t count, float scale, void* out, void* stream) {
+  const auto p = launch::dequant_e4m3(w, count, out);
+  std::int64_t chunks = count / 16;
+  const void* wp = w;
+  return launch_kernel(kDequant, p, stream, {&wp, &chunks, &scale, &out});
 }
 
 int group_norm(const GroupNormArgs& a, void* stream) {
