@@ -67,6 +67,20 @@ TEST(Png, WritesPixelsTheDecoderReadsBackExactly) {
   EXPECT_EQ(doc["sha256"], image::pixel_fingerprint(px));
 }
 
+// Tall enough for several bands of rows (filtered and deflated on their own threads, joined
+// into one zlib stream): the independent decoder must read the pixels back exactly.
+TEST(Png, AnImageDeflatedInBandsDecodesExactly) {
+  if (!stdfs::exists(kPython)) GTEST_SKIP() << "needs " << kPython;
+  test::TempDir dir;
+  const int w = 301, h = 517;  // bands of 64+ rows; the last band's rows not a multiple of 64
+  const auto px = pattern(w, h);
+  ASSERT_TRUE(image::write_png(dir / "tall.png", {w, h, px}, {{"seed", "7"}}));
+  const auto doc = decode(dir / "tall.png", dir / "tall.rgb");
+  EXPECT_TRUE(doc["crc_ok"].get<bool>());
+  EXPECT_EQ(doc["height"], h);
+  EXPECT_EQ(*fs::read_file(dir / "tall.rgb"), std::string(px.begin(), px.end()));
+}
+
 TEST(Png, TheReferenceImageRoundTrips) {
   if (!stdfs::exists(kPython)) GTEST_SKIP() << "needs " << kPython;
   test::TempDir dir;

@@ -60,7 +60,8 @@ TEST(FusedLaunch, RowKernelsKeepTheRowInRegistersInWholeWarps) {
     unsigned block;
   };
   // SD3.5 Large's hidden row and MLP row, Medium's, the check's small row, the widest allowed.
-  for (const Want w : {Want{2432, 2, 160}, Want{9728, 8, 160}, Want{1536, 2, 96},
+  // gelu_quant holds its row as bf16, so it takes up to 320 threads before 8 chunks a thread.
+  for (const Want w : {Want{2432, 2, 160}, Want{9728, 4, 320}, Want{1536, 2, 96},
                        Want{6144, 4, 192}, Want{96, 2, 32}, Want{cuda::kMaxRowWidth, 8, 192}}) {
     const auto p = launch::gelu_quant(at(0), 8192, w.width, rows((w.width + 15) / 16 * 16));
     EXPECT_EQ(p.status, 0) << w.width;
@@ -135,4 +136,49 @@ TEST(FusedLaunch, Fp8AttentionHelpersRefuseWhatTheyCannotCopyWhole) {
   odd_width.width = 2440;
   odd_width.out = rows(2448);
   EXPECT_NE(launch::gather_fp8(odd_width).status, 0);
+}
+
+TEST(FusedLaunch, GroupNormSpreadsAGroupOverSlicesAndRefusesWhatItCannotChunk) {
+  // The VAE decoder at 1024^2: 128 channels of 1024 x 1024 in 32 groups is 4 M values a group.
+  const std::int64_t splits = cuda::group_norm_splits(1, 128, 1024 * 1024, 32);
+  EXPECT_EQ(splits, 17);  // 32 x 17 = 544 blocks: about four an SM on 132 SMs
+  EXPECT_EQ(cuda::group_norm_splits(1, 512, 128 * 128, 32), 16);  // none under 2048 chunks
+  EXPECT_EQ(cuda::group_norm_splits(1, 64, 24 * 40, 32), 1);  // too small to split
+  EXPECT_EQ(cuda::group_norm_splits(8, 64, 256 * 256, 32), 3);
+  cuda::GroupNormArgs a;
+  a.x = at(0);
+  a.y = at(0x1000);
+  a.batch = 1;
+  a.channels = 128;
+  a.hw = 1024 * 1024;
+  a.groups = 32;
+  a.splits = splits;
+  a.weight = static_cast<const float*>(at(0x2000));
+  a.bias = static_cast<const float*>(at(0x3000));
+  a.partials = static_cast<float*>(at(0x4000));
+  const auto p = launch::group_norm(a);
+  EXPECT_EQ(p.status, 0);
+  EXPECT_EQ(p.grid, 32U * 17U);
+  auto odd = a;
+  odd.hw = 1023 * 1024 + 4;  // a chunk of 8 would straddle two channels
+  EXPECT_NE(launch::group_norm(odd).status, 0);
+  auto uneven = a;
+  uneven.groups = 48;  // 128 channels do not split into 48 groups
+  EXPECT_NE(launch::group_norm(uneven).status, 0);
+  auto unaligned = a;
+  unaligned.x = at(8);
+  EXPECT_NE(launch::group_norm(unaligned).status, 0);
+  auto no_room = a;
+  no_room.partials = nullptr;
+  EXPECT_NE(launch::group_norm(no_room).status, 0);
+}
+
+TEST(FusedLaunch, DequantTakesWhole16ByteChunks) {
+  const auto p = launch::dequant_e4m3(at(0), std::int64_t{4096} * 10240, at(0x1000));
+  EXPECT_EQ(p.status, 0);
+  EXPECT_EQ(p.grid, 132U * 32U);  // a grid-stride loop over the 2.6 M chunks
+  EXPECT_EQ(launch::dequant_e4m3(at(0), 32, at(0x1000)).grid, 1U);
+  EXPECT_TRUE(launch::dequant_e4m3(at(0), 0, at(0x1000)).skip);
+  EXPECT_NE(launch::dequant_e4m3(at(0), 40, at(0x1000)).status, 0);  // not whole chunks
+  EXPECT_NE(launch::dequant_e4m3(at(4), 32, at(0x1000)).status, 0);  // unaligned weight
 }
