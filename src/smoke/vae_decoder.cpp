@@ -51,6 +51,22 @@ at::Tensor upsample_nearest_2x(const at::Tensor& x) {
   return x.unsqueeze(3).unsqueeze(5).expand({b, c, h, 2, w, 2}).reshape({b, c, h * 2, w * 2});
 }
 
+// TF32 allowed for cuBLAS float32 GEMMs while it lives, the process's setting restored after.
+class TensorFloat32Matmuls {
+ public:
+  explicit TensorFloat32Matmuls(bool on) : on_(on), before_(at::globalContext().allowTF32CuBLAS()) {
+    if (on_) at::globalContext().setAllowTF32CuBLAS(true);
+  }
+  ~TensorFloat32Matmuls() {
+    if (on_) at::globalContext().setAllowTF32CuBLAS(before_);
+  }
+  TensorFloat32Matmuls(const TensorFloat32Matmuls&) = delete;
+  TensorFloat32Matmuls& operator=(const TensorFloat32Matmuls&) = delete;
+
+ private:
+  bool on_, before_;
+};
+
 // Single-head self-attention over the H*W positions (q, k, v, proj_out are 1x1 convs).
 at::Tensor mid_attention(const VaeDecoder& m, const at::Tensor& x, const Exec& e) {
   const at::Tensor h = norm_silu(x, m.attn_norm_w, m.attn_norm_b, e, false);
@@ -60,7 +76,11 @@ at::Tensor mid_attention(const VaeDecoder& m, const at::Tensor& x, const Exec& e
   };
   const at::Tensor q = tokens(m.attn_q), k = tokens(m.attn_k), v = tokens(m.attn_v);
 #ifdef SD35_TORCH_SDPA
-  // Memory-efficient kernels: the HW x HW matrix of a 1024^2 image would be 1 GiB.
+  // One head of 512: no fused kernel takes it, so torch runs its math path, in float32 for bf16
+  // inputs. Those two 16384 x 16384 x 512 float GEMMs ran on CUDA cores (12 ms of a 50 ms decode
+  // on the H200); TF32 tensor cores take them, exactly: the operands are bf16 values, which TF32
+  // holds without rounding, and the products are summed in float32 either way.
+  const TensorFloat32Matmuls tf32(q.is_cuda());
   at::Tensor o = at::scaled_dot_product_attention(q, k, v);
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(c));
