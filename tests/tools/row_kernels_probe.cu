@@ -26,12 +26,6 @@ __device__ __forceinline__ uint4 ld16(const bf16* p) {
   return *reinterpret_cast<const uint4*>(p);
 }
 
-__device__ __forceinline__ uint4 pack8(const float* f) {
-  uint4 u;
-  auto* h = reinterpret_cast<__nv_bfloat162*>(&u);
-  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
-  return u;
-}
 
 // ---- LayerNorm variants that shorten the row's dependent chain: (prefetch) the shift/scale
 // chunks are loaded with the row, before the reductions, instead of after them; (one pass) also
