@@ -140,17 +140,18 @@ TEST(FusedLaunch, Fp8AttentionHelpersRefuseWhatTheyCannotCopyWhole) {
 
 TEST(FusedLaunch, GroupNormSpreadsAGroupOverSlicesAndRefusesWhatItCannotChunk) {
   // The VAE decoder at 1024^2: 128 channels of 1024 x 1024 in 32 groups is 4 M values a group.
-  const std::int64_t splits = cuda::group_norm_splits(1, 128, 1024 * 1024, 32);
+  const std::int64_t splits = cuda::group_norm_splits(1, 128, std::int64_t{1024} * 1024, 32);
   EXPECT_EQ(splits, 17);  // 32 x 17 = 544 blocks: about four an SM on 132 SMs
-  EXPECT_EQ(cuda::group_norm_splits(1, 512, 128 * 128, 32), 16);  // none under 2048 chunks
-  EXPECT_EQ(cuda::group_norm_splits(1, 64, 24 * 40, 32), 1);  // too small to split
-  EXPECT_EQ(cuda::group_norm_splits(8, 64, 256 * 256, 32), 3);
+  EXPECT_EQ(cuda::group_norm_splits(1, 512, std::int64_t{128} * 128, 32),
+            16);  // none under 2048 chunks
+  EXPECT_EQ(cuda::group_norm_splits(1, 64, std::int64_t{24} * 40, 32), 1);  // too small to split
+  EXPECT_EQ(cuda::group_norm_splits(8, 64, std::int64_t{256} * 256, 32), 3);
   cuda::GroupNormArgs a;
   a.x = at(0);
   a.y = at(0x1000);
   a.batch = 1;
   a.channels = 128;
-  a.hw = 1024 * 1024;
+  a.hw = std::int64_t{1024} * 1024;
   a.groups = 32;
   a.splits = splits;
   a.weight = static_cast<const float*>(at(0x2000));
@@ -160,7 +161,7 @@ TEST(FusedLaunch, GroupNormSpreadsAGroupOverSlicesAndRefusesWhatItCannotChunk) {
   EXPECT_EQ(p.status, 0);
   EXPECT_EQ(p.grid, 32U * 17U);
   auto odd = a;
-  odd.hw = 1023 * 1024 + 4;  // a chunk of 8 would straddle two channels
+  odd.hw = std::int64_t{1023} * 1024 + 4;  // a chunk of 8 would straddle two channels
   EXPECT_NE(launch::group_norm(odd).status, 0);
   auto uneven = a;
   uneven.groups = 48;  // 128 channels do not split into 48 groups

@@ -153,7 +153,7 @@ inline std::int64_t group_norm_splits(std::int64_t batch, std::int64_t channels,
   const std::int64_t all_groups = batch * groups;
   if (all_groups <= 0) return 1;
   const std::int64_t chunks = channels / groups * hw / 8;
-  const std::int64_t want = (132 * 4 + all_groups - 1) / all_groups;
+  const std::int64_t want = (std::int64_t{132} * 4 + all_groups - 1) / all_groups;
   const std::int64_t most = chunks / 2048;
   return want < most ? want : (most > 1 ? most : 1);
 }
