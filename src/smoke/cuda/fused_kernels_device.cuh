@@ -183,49 +183,15 @@ __device__ void write_fp8_chunks(const float (&v)[N][8], int chunks, float amax,
   if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
 }
 
-// Sums and sums of squares of a whole block at once (two reductions' work, one pair of barriers);
-// every thread gets both. `scratch` holds 64 floats.
-__device__ float2 block_reduce_sums(float a, float b, float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  a = warp_sum(a);
-  b = warp_sum(b);
-  __syncthreads();  // scratch may still be read by a previous reduction
-  if (lane == 0) {
-    scratch[warp] = a;
-    scratch[32 + warp] = b;
-  }
-  __syncthreads();
-  const int warps = (blockDim.x + 31) >> 5;
-  a = lane < warps ? scratch[lane] : 0.0F;
-  b = lane < warps ? scratch[32 + lane] : 0.0F;
-  return make_float2(warp_sum(a), warp_sum(b));
-}
-
-// The row's chain is kept short: the shift and scale chunks are loaded with the row (before any
-// reduction, not after two of them), and mean and variance come from one reduction of sums
-// shifted by a pivot (the row's first input value, so a large mean does not cancel the
-// variance away). L2-cold at SD3.5 Large's 8192 x 2432 this is the faster form
-// (tests/tools/row_kernels_probe.cu).
 template <int N>
 __global__ void __launch_bounds__(kThreads) ln_modulate_quant_vec_kernel(LnModulateQuantArgs a) {
-  __shared__ float scratch[64];
+  __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
   const std::int64_t b = r / a.rows_per_batch;
   const int chunks = static_cast<int>(a.width / 8);
   bf16* x = static_cast<bf16*>(a.x) + r * a.width;
-  const float pivot = __bfloat162float(x[0]);
   float v[N][8];
   load_chunks<N>(x, chunks, v);
-  uint4 sc_raw[N], sh_raw[N];
-  const bf16* scp = static_cast<const bf16*>(a.scale.data) + b * a.scale.stride;
-  const bf16* shp = static_cast<const bf16*>(a.shift.data) + b * a.shift.stride;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    const int c = chunk_of<N>(k);
-    const uint4 zero = make_uint4(0U, 0U, 0U, 0U);
-    sc_raw[k] = c < chunks ? *reinterpret_cast<const uint4*>(scp + 8 * c) : zero;
-    sh_raw[k] = c < chunks ? *reinterpret_cast<const uint4*>(shp + 8 * c) : zero;
-  }
   if (a.residual) {
     float g[N][8], y[N][8];
     load_chunks<N>(static_cast<const bf16*>(a.gate.data) + b * a.gate.stride, chunks, g);
@@ -237,30 +203,29 @@ __global__ void __launch_bounds__(kThreads) ln_modulate_quant_vec_kernel(LnModul
         v[k][i] = __bfloat162float(__float2bfloat16(v[k][i] + g[k][i] * y[k][i]));
     store_chunks<N>(x, chunks, v);
   }
-  float s1 = 0.0F, s2 = 0.0F;
+  float sum = 0.0F;
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sum += v[k][i];
+  const float w = static_cast<float>(a.width);
+  const float mean = block_reduce<false>(sum, scratch) / w;
+  float sq = 0.0F;
 #pragma unroll
   for (int k = 0; k < N; ++k)
     if (chunk_of<N>(k) < chunks)
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const float d = v[k][i] - pivot;
-        s1 += d;
-        s2 += d * d;
-      }
-  const float w = static_cast<float>(a.width);
-  const float2 sums = block_reduce_sums(s1, s2, scratch);
-  const float shifted_mean = sums.x / w;
-  const float mean = pivot + shifted_mean;
-  const float rstd = rsqrtf(fmaxf(sums.y / w - shifted_mean * shifted_mean, 0.0F) + kEps);
+      for (int i = 0; i < 8; ++i) sq += (v[k][i] - mean) * (v[k][i] - mean);
+  const float rstd = rsqrtf(block_reduce<false>(sq, scratch) / w + kEps);
+  float sc[N][8], sh[N][8];
+  load_chunks<N>(static_cast<const bf16*>(a.scale.data) + b * a.scale.stride, chunks, sc);
+  load_chunks<N>(static_cast<const bf16*>(a.shift.data) + b * a.shift.stride, chunks, sh);
 #pragma unroll
-  for (int k = 0; k < N; ++k) {
-    float sc[8], sh[8];
-    unpack8(sc_raw[k], sc);
-    unpack8(sh_raw[k], sh);
+  for (int k = 0; k < N; ++k)
 #pragma unroll
-    for (int i = 0; i < 8; ++i)  // past the row: masked to 0
-      v[k][i] = chunk_of<N>(k) < chunks ? (v[k][i] - mean) * rstd * (1.0F + sc[i]) + sh[i] : 0.0F;
-  }
+    for (int i = 0; i < 8; ++i)  // past the row: (0 - mean) * rstd * 1 + 0, masked below
+      v[k][i] =
+          chunk_of<N>(k) < chunks ? (v[k][i] - mean) * rstd * (1.0F + sc[k][i]) + sh[k][i] : 0.0F;
   const float amax = block_reduce<true>(chunks_amax<N>(v), scratch);
   write_fp8_chunks<N>(v, chunks, amax, a.out, r);
 }
