@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "fetch/model_extras.hpp"
@@ -188,6 +189,7 @@ namespace {
 // event or its result): the result's "image" object.
 Result<nlohmann::json> write_image(const TextPlan& plan, const smoke::SmokeRequest& rq,
                                    const WeightsChoice& weights, const nlohmann::json& size) {
+  const auto t0 = std::chrono::steady_clock::now();
   SD35_TRY(int height, dimension(size, "height"));
   SD35_TRY(int width, dimension(size, "width"));
   SD35_TRY(std::string pixels, fs::read_file(rq.text->pixels_out, 512u << 20));
@@ -200,10 +202,12 @@ Result<nlohmann::json> write_image(const TextPlan& plan, const smoke::SmokeReque
                                             pixels.size());
   const nlohmann::json params = image_params(rq, weights);
   SD35_TRY_STATUS(image::write_png(plan.image, {width, height, bytes}, text_chunks(params)));
+  const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - t0;
   return nlohmann::json{{"path", plan.image.string()},
                         {"fingerprint", image::pixel_fingerprint(bytes)},
                         {"width", width},
                         {"height", height},
+                        {"write_ms", took.count()},  // pixels file -> PNG on disk
                         {"params", params}};
 }
 

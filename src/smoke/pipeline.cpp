@@ -271,9 +271,11 @@ Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeD
 
 // Image 0's pixels to the host's file, and the host told at once: it writes the PNG while the
 // checks still run.
-Status publish_pixels(const SmokeRequest& rq, const Run& run, Reporter& reporter) {
+Status publish_pixels(const SmokeRequest& rq, Run& run, Reporter& reporter) {
   if (rq.text->pixels_out.empty()) return sd35::ok();
+  const auto t0 = Clock::now();
   SD35_TRY_STATUS(fs::write_file_atomic(rq.text->pixels_out, rgb8_pixels(run.image)));
+  run.timings["publish_pixels"] = ms_since(t0);
   reporter.event(Level::info, "image decoded; the checks follow",
                  {{"pixels_ready", rq.text->pixels_out},
                   {"height", run.image.size(2)},
