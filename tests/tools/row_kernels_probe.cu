@@ -164,10 +164,9 @@ __global__ void __launch_bounds__(kBlock)
   if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
 }
 
-// ---- qkv_pack variant: the plugin kernel with max |v| reduced in the block first, so one atomic
-// per token goes to the single v_amax word instead of one per warp.
-__global__ void __launch_bounds__(kThreads) qkv_pack_block_amax(QkvPackArgs a) {
-  __shared__ float scratch[32];
+// ---- qkv_pack before session 8: max |v| went to the single v_amax word by one atomic per warp
+// (the plugin now reduces it in the block first: one atomic per token).
+__global__ void __launch_bounds__(kThreads) qkv_pack_warp_atomics(QkvPackArgs a) {
   constexpr int kPer = 4;
   const auto [src, dst, wq, wk] = qkv_token(a);
   const int part_chunks = static_cast<int>(a.heads * a.head_dim / 8);
@@ -214,8 +213,8 @@ __global__ void __launch_bounds__(kThreads) qkv_pack_block_amax(QkvPackArgs a) {
     }
   }
   if (a.fp8_qk) {
-    v_max = block_reduce<true>(v_max, scratch);
-    if (threadIdx.x == 0 && v_max > 0.0F)
+    v_max = warp_max(v_max);
+    if ((threadIdx.x & 31) == 0 && v_max > 0.0F)
       atomicMax(reinterpret_cast<int*>(a.v_amax), __float_as_int(v_max));
   }
 }
@@ -468,12 +467,12 @@ void qkv_probe(Timer& t) {
   a2.v = v2;
   a2.v_amax = amax + 1;
   const double bytes = static_cast<double>(tokens) * d * (6 + 1 + 1 + 2);
-  report("qkv_pack", "plugin kernel (one atomic per warp)",
+  report("qkv_pack", "plugin kernel (max |v| reduced in the block, one atomic per token)",
          t.us([&] { qkv_pack_vec_kernel<<<tokens, kThreads>>>(a); }), bytes);
-  report("qkv_pack", "max |v| reduced in the block (one atomic per token)",
-         t.us([&] { qkv_pack_block_amax<<<tokens, kThreads>>>(a2); }), bytes);
+  report("qkv_pack", "before: one atomic per warp",
+         t.us([&] { qkv_pack_warp_atomics<<<tokens, kThreads>>>(a2); }), bytes);
   const auto am = host(amax, 2);
-  std::printf("qkv_pack probe block-amax vs plugin: q %s, k %s, v %s, v_amax %g vs %g\n",
+  std::printf("qkv_pack probe per-warp atomics vs plugin: q %s, k %s, v %s, v_amax %g vs %g\n",
               host(q1, tokens * d) == host(q2, tokens * d) ? "identical" : "DIFFER",
               host(k1, tokens * d) == host(k2, tokens * d) ? "identical" : "DIFFER",
               host(reinterpret_cast<unsigned short*>(v1), tokens * d) ==
