@@ -41,46 +41,54 @@ int paeth(int a, int b, int c) {
   return pb <= pc ? b : c;
 }
 
-// Filter `f`'s prediction of byte i of a scanline.
-int predict(int f, const std::uint8_t* row, const std::uint8_t* prev, std::size_t i) {
-  constexpr std::size_t bpp = 3;
-  const int a = i >= bpp ? row[i - bpp] : 0;
-  const int b = prev ? prev[i] : 0;
-  const int c = prev && i >= bpp ? prev[i - bpp] : 0;
-  switch (f) {
-    case 0:
-      return 0;
-    case 1:
-      return a;
-    case 2:
-      return b;
-    case 3:
-      return (a + b) / 2;
-    default:
-      return paeth(a, b, c);
-  }
+// Filter F's prediction of a byte from its left (a), upper (b) and upper-left (c) neighbours.
+template <int F>
+int predict(int a, int b, int c) {
+  if constexpr (F == 0) return 0;
+  if constexpr (F == 1) return a;
+  if constexpr (F == 2) return b;
+  if constexpr (F == 3) return (a + b) / 2;
+  return paeth(a, b, c);
 }
+
+constexpr std::size_t kBpp = 3;  // bytes per pixel (RGB8); the left neighbour is kBpp back
+
+// The scanline filtered by F into `out` (when given), and the sum of its absolute signed
+// residuals. `prev` is the row above (zeros above the first row). One loop per filter, so the
+// compiler sees no per-byte choice of predictor.
+template <int F>
+long filter_with(const std::uint8_t* row, const std::uint8_t* prev, std::size_t n,
+                 std::uint8_t* out) {
+  long sum = 0;
+  auto one = [&](std::size_t i, int a, int c) {
+    const auto v = static_cast<std::uint8_t>(row[i] - predict<F>(a, prev[i], c));
+    if (out != nullptr) out[i] = v;
+    sum += v < 128 ? v : 256 - v;
+  };
+  for (std::size_t i = 0; i < std::min(kBpp, n); ++i) one(i, 0, 0);
+  for (std::size_t i = kBpp; i < n; ++i) one(i, row[i - kBpp], prev[i - kBpp]);
+  return sum;
+}
+
+using FilterFn = long (*)(const std::uint8_t*, const std::uint8_t*, std::size_t, std::uint8_t*);
+constexpr std::array<FilterFn, 5> kFilters{filter_with<0>, filter_with<1>, filter_with<2>,
+                                           filter_with<3>, filter_with<4>};
 
 // One filtered scanline (filter byte first) written to `out`: of the five filters, the one with
 // the smallest sum of absolute signed residuals (libpng's heuristic).
 void filter_row(const std::uint8_t* row, const std::uint8_t* prev, std::size_t n,
                 std::uint8_t* out) {
   long best_sum = -1;
-  int best = 0;
-  for (int f = 0; f < 5; ++f) {
-    long sum = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto v = static_cast<std::uint8_t>(row[i] - predict(f, row, prev, i));
-      sum += v < 128 ? v : 256 - v;
-    }
+  std::size_t best = 0;
+  for (std::size_t f = 0; f < kFilters.size(); ++f) {
+    const long sum = kFilters[f](row, prev, n, nullptr);
     if (best_sum < 0 || sum < best_sum) {
       best_sum = sum;
       best = f;
     }
   }
   out[0] = static_cast<std::uint8_t>(best);
-  for (std::size_t i = 0; i < n; ++i)
-    out[i + 1] = static_cast<std::uint8_t>(row[i] - predict(best, row, prev, i));
+  kFilters[best](row, prev, n, out + 1);
 }
 
 constexpr int kLevel = 9;
@@ -99,8 +107,9 @@ void filter_band(const RgbImage& image, const Band& band, std::string& raw) {
   const auto n = static_cast<std::size_t>(image.width) * 3;
   const std::uint8_t* px = image.pixels.data();
   auto* dst = reinterpret_cast<std::uint8_t*>(raw.data());
+  const std::vector<std::uint8_t> zeros(n, 0);  // the row above the first
   for (std::size_t y = band.begin / (n + 1); y < band.end / (n + 1); ++y)
-    filter_row(px + y * n, y == 0 ? nullptr : px + (y - 1) * n, n, dst + y * (n + 1));
+    filter_row(px + y * n, y == 0 ? zeros.data() : px + (y - 1) * n, n, dst + y * (n + 1));
 }
 
 // The band as raw deflate, primed with the 32 KiB before it (so the bands compress as one stream

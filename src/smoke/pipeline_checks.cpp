@@ -121,14 +121,17 @@ Result<nlohmann::json> t5_scale_check(const T5Encoder& m, const PipelineSource& 
 }
 
 std::string rgb8_pixels(const at::Tensor& image) {
+  // Rounded to bytes where the image is (on a GPU: a quarter of the bytes to copy, and no
+  // single-threaded pass over 3 M floats on the host); the same values on any device.
   const at::Tensor hwc = image[0]
-                             .to(at::kCPU, at::kFloat)
-                             .permute({1, 2, 0})
+                             .to(at::kFloat)
                              .mul(255.0)
                              .round()
                              .clamp(0, 255)
                              .to(at::kByte)
-                             .contiguous();
+                             .permute({1, 2, 0})
+                             .contiguous()
+                             .to(at::kCPU);
   return {reinterpret_cast<const char*>(hwc.data_ptr<std::uint8_t>()),
           static_cast<std::size_t>(hwc.numel())};
 }
