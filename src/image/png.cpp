@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -130,7 +131,10 @@ void deflate_band(const std::string& raw, bool last, Band& band) {
   z.avail_out = static_cast<uInt>(band.deflated.size());
   if (band.rc == Z_OK) {
     const int rc = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
-    const bool done = last ? rc == Z_STREAM_END : (rc == Z_OK && z.avail_in == 0);
+    // Done: all input taken and, for a sync flush, room left over (a full buffer may hide
+    // pending output).
+    const bool done =
+        last ? rc == Z_STREAM_END : (rc == Z_OK && z.avail_in == 0 && z.avail_out > 0);
     band.rc = done ? Z_OK : (rc == Z_OK || rc == Z_STREAM_END ? Z_BUF_ERROR : rc);
   }
   band.deflated.resize(band.deflated.size() - z.avail_out);
@@ -138,12 +142,22 @@ void deflate_band(const std::string& raw, bool last, Band& band) {
   band.adler = adler32(1L, base + band.begin, static_cast<uInt>(len));
 }
 
-// Runs work(i) for every band, band 0 on this thread and the others on their own.
+// Runs work(i) for every band: band 0 on this thread, the others on their own (or here too when
+// the system refuses another thread).
 template <class Work>
 void each_band(std::size_t bands, Work work) {
   std::vector<std::thread> pool;
-  for (std::size_t i = 1; i < bands; ++i) pool.emplace_back(work, i);
+  std::size_t here_from = bands;
+  for (std::size_t i = 1; i < bands; ++i) {
+    try {
+      pool.emplace_back(work, i);
+    } catch (const std::system_error&) {
+      here_from = i;
+      break;
+    }
+  }
   work(std::size_t{0});
+  for (std::size_t i = here_from; i < bands; ++i) work(i);
   for (auto& t : pool) t.join();
 }
 
