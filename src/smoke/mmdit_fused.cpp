@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "smoke/cuda/fused_kernels.hpp"
+#include "smoke/cuda/fused_launch.hpp"
 #include "smoke/fused_glue.hpp"
 #include "smoke/smoke_env.hpp"
 #endif
@@ -236,9 +237,10 @@ Fp8Act gelu_quant(const at::Tensor& x, std::int64_t ld) {
 }
 
 bool dequant_ready(const at::Tensor& w) {
+  // The output is a fresh (aligned) allocation: the plan's rules on the weight decide.
   return w.is_cuda() && w.scalar_type() == at::kFloat8_e4m3fn && w.is_contiguous() &&
-         w.numel() % 16 == 0 && reinterpret_cast<std::uintptr_t>(w.data_ptr()) % 16 == 0 &&
-         k::kernels_unavailable() == nullptr;
+         k::kernels_unavailable() == nullptr &&
+         k::launch::dequant_e4m3(w.data_ptr(), w.numel(), w.data_ptr()).status == 0;
 }
 
 at::Tensor dequantize_e4m3(const at::Tensor& w, double scale) {

@@ -319,15 +319,16 @@ Result<VaeDecoder> load_vae(const PipelineSource& source) {
 
 namespace {
 
-// On CUDA the tensors every forward casts to the compute dtype (CLIP is F16 in the SAI files;
-// embeddings, norms, biases) are cast once here: the same values, and ~700 casting kernels fewer
-// per encode. FP8 weights keep their byte (dequantize() scales them per use).
-void cast_once(const std::vector<at::Tensor*>& ts, const Exec& e) {
+// On CUDA the tensors every forward casts to one dtype (the text encoders' F16 weights,
+// embeddings, norms and biases to the compute dtype; the VAE's GroupNorm weights to float32)
+// are cast once here: the same values, and ~700 casting kernels fewer per encode. FP8 weights
+// keep their byte (dequantize() scales them per use).
+void cast_once(const std::vector<at::Tensor*>& ts, const Exec& e, at::ScalarType dtype) {
   if (!e.device.is_cuda()) return;
   for (at::Tensor* t : ts)
     if (t->defined() && t->is_floating_point() && t->element_size() > 1 &&
-        t->scalar_type() != e.act)
-      *t = t->to(e.act);
+        t->scalar_type() != dtype)
+      *t = t->to(dtype);
 }
 
 }  // namespace
@@ -344,7 +345,7 @@ void to_device(ClipText& m, const Exec& e) {
     ts.insert(ts.end(), {&l.ln1_w, &l.ln1_b, &l.ln2_w, &l.ln2_b});
   }
   upload(ts, e.device);
-  cast_once(ts, e);
+  cast_once(ts, e, e.act);
 }
 
 void to_device(T5Encoder& m, const Exec& e) {
@@ -357,13 +358,14 @@ void to_device(T5Encoder& m, const Exec& e) {
   }
   upload(ts, e.device);
   std::erase(ts, &m.relative_bias);  // read in float32 (position_bias)
-  cast_once(ts, e);
+  cast_once(ts, e, e.act);
 }
 
 void to_device(VaeDecoder& m, const Exec& e) {
-  std::vector<at::Tensor*> ts{&m.attn_norm_w, &m.attn_norm_b, &m.norm_out_w, &m.norm_out_b};
+  std::vector<at::Tensor*> norms{&m.attn_norm_w, &m.attn_norm_b, &m.norm_out_w, &m.norm_out_b};
+  std::vector<at::Tensor*> ts;
   auto resnet = [&](VaeResnet& r) {
-    ts.insert(ts.end(), {&r.norm1_w, &r.norm1_b, &r.norm2_w, &r.norm2_b});
+    norms.insert(norms.end(), {&r.norm1_w, &r.norm1_b, &r.norm2_w, &r.norm2_b});
     add_layer_tensors(ts, {&r.conv1, &r.conv2, &r.shortcut});
   };
   add_layer_tensors(ts, {&m.conv_in, &m.conv_out, &m.attn_q, &m.attn_k, &m.attn_v, &m.attn_out,
@@ -374,7 +376,9 @@ void to_device(VaeDecoder& m, const Exec& e) {
     for (auto& r : level.blocks) resnet(r);
     add_layer_tensors(ts, {&level.upsample});
   }
+  ts.insert(ts.end(), norms.begin(), norms.end());
   upload(ts, e.device);
+  cast_once(norms, e, at::kFloat);  // GroupNorm takes float32 weights (vae_decoder.cpp)
 }
 
 std::uint64_t weight_bytes(const ClipText& m) {
