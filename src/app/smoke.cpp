@@ -93,6 +93,7 @@ Result<smoke::SmokeRequest> build_request(const Manifest& manifest, const SmokeO
   rq.inputs = options.inputs;
   rq.dump = options.dump;
   rq.gemm_probe = !options.no_gemm_probe;
+  rq.repeat = options.repeat;
   return rq;
 }
 

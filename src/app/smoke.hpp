@@ -39,6 +39,9 @@ struct SmokeOptions {
   std::string size;        // "HxW" pixels (multiples of 16); sets the latent to H/8 x W/8
   std::int64_t seed = 0;   // the starting noise (unless --inputs holds latents_in)
   std::string tokenizers;  // folder with tokenizer/ and tokenizer_3/ as in a diffusers repo
+  // Prompt -> PNG this many times in one process, the weights and the step graph kept loaded
+  // between runs when the memory plan is resident: a resident service's time per image.
+  int repeat = 1;
   // `up`'s default prompt: where the pipeline cannot run (the embedded model, no tokenizers), run
   // the MMDiT-only smoke and say why in the result's "image_note" instead of failing.
   bool prompt_optional = false;

@@ -23,7 +23,7 @@ Status check_text_options(const SmokeOptions& o) {
   if (o.prompts.empty()) {
     for (const auto& [flag, set] :
          {std::pair{"--negative", !o.negatives.empty()}, std::pair{"--image", !o.image.empty()},
-          std::pair{"--tokenizers", !o.tokenizers.empty()}})
+          std::pair{"--tokenizers", !o.tokenizers.empty()}, std::pair{"--repeat", o.repeat > 1}})
       if (set)
         return make_error(Errc::usage, fmt::format("{} needs --prompt", flag), flag,
                           "add --prompt TEXT to run the whole pipeline to a PNG");
@@ -218,7 +218,9 @@ EarlyImage::EarlyImage(Reporter& inner, const TextPlan* plan, const smoke::Smoke
     : inner_(inner), plan_(plan), rq_(rq), weights_(weights) {}
 
 void EarlyImage::event(Level level, std::string_view message, const nlohmann::json& fields) {
-  if (plan_ != nullptr && !written_ && fields.is_object() && fields.contains("pixels_ready")) {
+  // Every run of --repeat publishes its pixels: each one's PNG is written (the same file), so each
+  // run's prompt -> PNG time is the plugin's and this one together.
+  if (plan_ != nullptr && fields.is_object() && fields.contains("pixels_ready")) {
     written_ = write_image(*plan_, rq_, weights_, fields);
     if (*written_)
       inner_.info(

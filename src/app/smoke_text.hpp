@@ -50,7 +50,8 @@ Result<std::optional<TextPlan>> prepare_text(const SmokeOptions& options,
                                              smoke::SmokeRequest& rq);
 
 // Forwards everything to `inner`, except the plugin's "pixels_ready" event: on it, writes the PNG
-// at once (the plugin's checks run after the picture exists), and keeps what happened.
+// at once (the plugin's checks run after the picture exists), and keeps what happened (of
+// --repeat's runs, the last).
 class EarlyImage final : public Reporter {
  public:
   // `plan` null: no prompt, nothing to write.

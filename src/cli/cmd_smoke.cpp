@@ -38,6 +38,11 @@ void add_smoke_command(CLI::App& root, const app::GlobalOptions& global, Runner&
                   "folder with tokenizer/{vocab.json,merges.txt} and tokenizer_3/spiece.model "
                   "(a diffusers SD3.5 repository); default: the checkpoint's diffusers folder")
       ->check(CLI::ExistingDirectory);
+  cmd->add_option("--repeat", opts->repeat,
+                  "with --prompt: run it N times in this process, the weights and the denoising "
+                  "step's CUDA graph kept loaded between runs (when the memory plan is resident); "
+                  "reports each run's prompt -> PNG time, checks once after the last")
+      ->check(CLI::Range(1, 100));
   cmd->add_option("--steps", opts->steps, "sampling steps")->check(CLI::Range(1, 1000));
   cmd->add_option("--guidance", opts->guidance, "CFG scale")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--shift", opts->shift, "flow-matching shift")->check(CLI::Range(0.01, 100.0));

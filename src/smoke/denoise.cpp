@@ -46,15 +46,58 @@ at::Tensor cfg_euler(const at::Tensor& x, const at::Tensor& v, const at::Tensor&
   return x + dt * guided;
 }
 
+}  // namespace
+
+// The captured step and its static inputs: the latents (updated in place by each replay), the
+// conditioning, the step's modulation rows and dt; and what it was captured for.
+struct KeptStepGraph::State {
+#ifdef SD35_TORCH_CUDA
+  std::unique_ptr<at::cuda::CUDAGraph> graph;
+#endif
+  at::Tensor x, context, dt;
+  Modulation mod;
+  const Model* model = nullptr;
+  Precision effective = Precision::fp32;
+  double guidance = 0;
+
+  bool captured() const {
+#ifdef SD35_TORCH_CUDA
+    return graph != nullptr;
+#else
+    return false;
+#endif
+  }
+  // Replaying it computes this run's step: same weights and path, same shapes, same guidance
+  // (a constant inside the graph).
+  bool fits(const Model& m, const Exec& e, const at::Tensor& noise, const at::Tensor& ctx,
+            double g) const {
+    return captured() && model == &m && effective == e.effective && g == guidance &&
+           x.sizes() == noise.sizes() && context.sizes() == ctx.sizes() &&
+           context.scalar_type() == ctx.scalar_type();
+  }
+};
+
+KeptStepGraph::KeptStepGraph() = default;
+KeptStepGraph::~KeptStepGraph() = default;
+KeptStepGraph::KeptStepGraph(KeptStepGraph&&) noexcept = default;
+KeptStepGraph& KeptStepGraph::operator=(KeptStepGraph&&) noexcept = default;
+bool KeptStepGraph::holds_graph() const {
+  return state_ && state_->captured();
+}
+void KeptStepGraph::release() {
+  state_.reset();
+}
+
+namespace {
+
 // The CFG sampler's state: the latents, advanced one step at a time, eagerly or by replaying a
 // CUDA graph of the whole step (forward, guidance and the Euler update).
 class Sampler {
  public:
-  Sampler(const Model& model, const Exec& e, const at::Tensor& noise, at::Tensor context,
-          at::Tensor pooled, const SamplingSpec& spec)
+  Sampler(const Model& model, const Exec& e, const at::Tensor& noise, const at::Tensor& context,
+          at::Tensor pooled, const SamplingSpec& spec, KeptStepGraph* kept)
       : model_(model),
         e_(e),
-        context_(std::move(context)),
         pooled_(std::move(pooled)),
         guidance_(spec.guidance),
         modulation_rows_(spec.modulation_rows > 0 ? spec.modulation_rows : kModulationRows) {
@@ -62,28 +105,33 @@ class Sampler {
     flow_match_schedule(spec.steps, spec.shift, ts_, sigmas);
     for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) dts.push_back(sigmas[i + 1] - sigmas[i]);
     dts_ = torch::tensor(dts, at::TensorOptions().dtype(at::kFloat)).to(e.device);
-    x_ = noise.to(e.device, at::kFloat).clone();
     choose_mode();
+    if (kept != nullptr && use_graph_ && adopt(*kept, noise, context)) return;
+    st_->x = noise.to(e.device, at::kFloat).clone();
+    // A kept graph reads its conditioning from a buffer of its own (later runs copy theirs in).
+    st_->context = kept != nullptr ? context.clone() : context;
   }
 
   const std::string& mode() const { return mode_; }
-  const at::Tensor& latents() const { return x_; }
+  // The latents after the last step; a copy when the kept graph's buffer is the next run's.
+  at::Tensor latents() const { return st_ == &local_ ? st_->x : st_->x.clone(); }
 
   // Step 0 runs eagerly (it loads the kernels and builds cuDNN's and cuBLASLt's plans); from step 1
   // the graph is replayed, captured at step 1 while the GPU still runs step 0: nothing waits for
-  // the GPU here, so the capture's CPU time hides behind step 0's kernels.
+  // the GPU here, so the capture's CPU time hides behind step 0's kernels. A graph kept from the
+  // last run is replayed from step 0.
   Status step(std::size_t i) {
     const Modulation mod = step_modulation(i);
 #ifdef SD35_TORCH_CUDA
-    if (use_graph_ && i > 0 && (graph_ || capture(mod))) {
-      mod_in_.packed.copy_(mod.packed);
-      dt_in_.copy_(dts_[static_cast<std::int64_t>(i)]);
-      graph_->replay();
+    if (use_graph_ && (st_->graph || (i > 0 && capture(mod)))) {
+      st_->mod.packed.copy_(mod.packed);
+      st_->dt.copy_(dts_[static_cast<std::int64_t>(i)]);
+      st_->graph->replay();
       return ok();
     }
 #endif
-    SD35_TRY(at::Tensor v, forward(model_, e_, at::cat({x_, x_}, 0), context_, mod));
-    x_ = cfg_euler(x_, v, dts_[static_cast<std::int64_t>(i)], guidance_);
+    SD35_TRY(at::Tensor v, forward(model_, e_, at::cat({st_->x, st_->x}, 0), st_->context, mod));
+    st_->x = cfg_euler(st_->x, v, dts_[static_cast<std::int64_t>(i)], guidance_);
     return ok();
   }
 
@@ -101,6 +149,23 @@ class Sampler {
       mode_ = "eager (this libtorch build has no CUDA graph API)";
 #endif
     }
+  }
+
+  // The kept graph when it fits this run (its inputs then hold this run's noise and
+  // conditioning); otherwise the kept slot is emptied (its pool goes back before this run
+  // captures) and refilled by this run's capture.
+  bool adopt(KeptStepGraph& kept, const at::Tensor& noise, const at::Tensor& context) {
+    auto& slot = kept.state();
+    if (slot && slot->fits(model_, e_, noise, context, guidance_)) {
+      st_ = slot.get();
+      st_->x.copy_(noise);
+      st_->context.copy_(context);
+      mode_ = "cuda graph (kept from the last run: every step replayed)";
+      return true;
+    }
+    slot = std::make_unique<KeptStepGraph::State>();
+    st_ = slot.get();
+    return false;
   }
 
   // Step `step`'s rows of the modulation table, computed a group of steps at a time.
@@ -124,9 +189,9 @@ class Sampler {
   // Captures one whole step over static inputs (the latents, updated in place, the step's
   // modulation rows and dt); false (and eager mode) on failure.
   bool capture(const Modulation& mod) {
-    mod_in_ = mod;
-    mod_in_.packed = mod.packed.clone();
-    dt_in_ = dts_[0].clone();
+    st_->mod = mod;
+    st_->mod.packed = mod.packed.clone();
+    st_->dt = dts_[0].clone();
     // Short of memory (a 16 GiB card), the eager step's cached blocks go back first, so the
     // graph's private pool does not sit beside them. That waits for step 0 to finish (it frees
     // memory), so with room to spare they stay and the capture overlaps step 0.
@@ -136,8 +201,8 @@ class Sampler {
     try {
       graph->capture_begin();
       try {
-        v = forward(model_, e_, at::cat({x_, x_}, 0), context_, mod_in_);
-        if (*v) x_.copy_(cfg_euler(x_, **v, dt_in_, guidance_));
+        v = forward(model_, e_, at::cat({st_->x, st_->x}, 0), st_->context, st_->mod);
+        if (*v) st_->x.copy_(cfg_euler(st_->x, **v, st_->dt, guidance_));
       } catch (...) {
         end_failed_capture(*graph);
         throw;
@@ -147,7 +212,10 @@ class Sampler {
       return give_up("capture failed: " + torch_error_text(ex));
     }
     if (!*v) return give_up("the captured forward failed: " + v->error().message);
-    graph_ = std::move(graph);
+    st_->graph = std::move(graph);
+    st_->model = &model_;
+    st_->effective = e_.effective;
+    st_->guidance = guidance_;
     return true;
   }
 
@@ -164,14 +232,12 @@ class Sampler {
     mode_ = "eager (" + why + ")";
     return false;
   }
-
-  std::unique_ptr<at::cuda::CUDAGraph> graph_;
-  at::Tensor dt_in_;
-  Modulation mod_in_;
 #endif
   const Model& model_;
   const Exec& e_;
-  at::Tensor context_, pooled_, x_, dts_;
+  KeptStepGraph::State local_;
+  KeptStepGraph::State* st_ = &local_;
+  at::Tensor pooled_, dts_;
   double guidance_;
   std::vector<float> ts_;
   std::int64_t modulation_rows_;
@@ -229,8 +295,8 @@ class StepClock {
 
 Result<Denoised> run_loop(const Model& model, const Exec& e, const at::Tensor& noise,
                           const at::Tensor& context, const at::Tensor& pooled,
-                          const SamplingSpec& spec) {
-  Sampler sampler(model, e, noise, context, pooled, spec);
+                          const SamplingSpec& spec, KeptStepGraph* kept) {
+  Sampler sampler(model, e, noise, context, pooled, spec, kept);
   StepClock clock(e.device);
   // A named range per step, so a profiler (tests/tools/gpu_profile_pipeline.py) can tell this
   // path's kernels from the reference run's; free when no profiler listens.
@@ -251,7 +317,7 @@ Result<Denoised> run_loop(const Model& model, const Exec& e, const at::Tensor& n
 
 Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
                          const at::Tensor& context, const at::Tensor& pooled,
-                         const SamplingSpec& spec) {
+                         const SamplingSpec& spec, KeptStepGraph* kept) {
   c10::InferenceMode guard;
 #ifdef SD35_TORCH_CUDA
   if (e.device.is_cuda()) {
@@ -259,10 +325,10 @@ Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& no
     // runs there too, so its warm-up (cuBLASLt workspaces, plans) is the captured stream's.
     torch::cuda::synchronize();
     c10::cuda::CUDAStreamGuard stream(c10::cuda::getStreamFromPool());
-    return run_loop(model, e, noise, context, pooled, spec);
+    return run_loop(model, e, noise, context, pooled, spec, kept);
   }
 #endif
-  return run_loop(model, e, noise, context, pooled, spec);
+  return run_loop(model, e, noise, context, pooled, spec, kept);
 }
 
 }  // namespace sd35::smoke

@@ -2,6 +2,7 @@
 // and on CUDA the step's forward replayed from a CUDA graph.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,32 @@ struct Denoised {
 // remaining steps with the step's modulation rows and dt copied into its static inputs: the same
 // kernels on the same data, so the result is the eager one. SD35_CUDA_GRAPH=0 keeps every step
 // eager; a forward that cannot be captured falls back to eager and `mode` says why.
+//
+// `kept` (smoke --repeat: the weights stay on the device between runs): the captured step and
+// its static inputs outlive the call; a later call with the same model, shapes and guidance
+// copies its noise and conditioning into them and replays every step, step 0 included, so
+// nothing is run eagerly or captured again. Another shape or guidance captures anew (the old
+// graph and its memory pool are released first).
+class KeptStepGraph {
+ public:
+  KeptStepGraph();
+  ~KeptStepGraph();
+  KeptStepGraph(KeptStepGraph&&) noexcept;
+  KeptStepGraph& operator=(KeptStepGraph&&) noexcept;
+  KeptStepGraph(const KeptStepGraph&) = delete;
+  KeptStepGraph& operator=(const KeptStepGraph&) = delete;
+  bool holds_graph() const;
+  void release();  // the graph and its memory pool, before the model they point into goes
+
+  struct State;  // denoise.cpp: the graph, its static inputs and what it was captured for
+  std::unique_ptr<State>& state() { return state_; }
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
 Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
                          const at::Tensor& context, const at::Tensor& pooled,
-                         const SamplingSpec& spec);
+                         const SamplingSpec& spec, KeptStepGraph* kept = nullptr);
 
 }  // namespace sd35::smoke

@@ -110,6 +110,16 @@ struct Run {
   bool tiled = false;
   bool native_fp8 = false, fused = false;  // what the MMDiT ran with (the lock records them)
   bool proofs_after_image = false;         // the picture went out before the checks ran
+  bool proofs = true;                      // this run checks (of --repeat, the last)
+};
+
+// What one run leaves loaded for the next (smoke --repeat under the resident plan): the weights
+// and the captured denoising step.
+struct Stages {
+  std::optional<Encoders> enc;
+  std::optional<Model> mmdit;
+  std::optional<VaeDecoder> vae;
+  KeptStepGraph step_graph;  // declared after the MMDiT it points into: released first
 };
 
 double rel_l2_of(const at::Tensor& a, const at::Tensor& b) {
@@ -154,7 +164,8 @@ Status encode_stage(const PipelineSource& source, const SmokeRequest& rq, const 
   sync_device(e.device);
   run.timings["encode"] = ms_since(t0);
   run.fp8_spelling = enc->t5.fp8_spelling;
-  return run.proofs_after_image ? sd35::ok() : t5_check_stage(source, rq, e, *enc, run);
+  return run.proofs_after_image || !run.proofs ? sd35::ok()
+                                               : t5_check_stage(source, rq, e, *enc, run);
 }
 
 // The MMDiT read and prepared for `e` (FP8 weights laid out for the fused GEMMs).
@@ -226,7 +237,8 @@ Status bf16_reference_stage(const SmokeRequest& rq, Model& mmdit, Run& run) {
   return sd35::ok();
 }
 
-Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& mmdit, Run& run) {
+Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& mmdit,
+                   KeptStepGraph* kept, Run& run) {
   if (!mmdit) {
     const auto t0 = Clock::now();
     SD35_TRY(mmdit, load_mmdit(rq, e));
@@ -238,7 +250,7 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
   run.context = conditioning[0];
   run.pooled = conditioning[1];
   const auto t0 = Clock::now();
-  SD35_TRY(Denoised fp8, denoise(*mmdit, e, run.noise, run.context, run.pooled, rq.sampling));
+  SD35_TRY(Denoised fp8, denoise(*mmdit, e, run.noise, run.context, run.pooled, rq.sampling, kept));
   run.timings["denoise"] = ms_since(t0);
   run.timings["denoise_steps"] = fp8.step_ms;
   run.latents = fp8.latents;
@@ -250,7 +262,7 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
   run.attention = run.fused ? mmdit->attention_note : "ATen scaled_dot_product_attention";
   if (const std::string f = fused::fp8_attention_fallback(); run.fused && !f.empty())
     run.attention += "; fell back to bf16: " + f;
-  if (!fp8_requested(rq.precision) || run.proofs_after_image) return sd35::ok();
+  if (!fp8_requested(rq.precision) || run.proofs_after_image || !run.proofs) return sd35::ok();
   return bf16_reference_stage(rq, *mmdit, run);
 }
 
@@ -290,38 +302,57 @@ Status proofs_stage(const PipelineSource& source, const SmokeRequest& rq, const 
   return fp8_requested(rq.precision) ? bf16_reference_stage(rq, mmdit, run) : sd35::ok();
 }
 
-// Runs the stages under the memory plan. Resident: the MMDiT loads while the encoders run, the
-// picture goes out as soon as it is decoded, and the checks run after it. Sequential: each stage
-// is loaded, run, checked and freed in turn.
-Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Exec& e, Run& run,
-                  Reporter& reporter) {
-  const auto b = static_cast<std::int64_t>(rq.text->prompt_ids.clip_l.size());
-  const MemoryPlan plan =
-      plan_memory(source, e, b, std::int64_t{rq.latent_h} * 8, std::int64_t{rq.latent_w} * 8);
+// What the memory plan (made once, before anything loads) decides about a run.
+void apply_plan(const MemoryPlan& plan, Run& run) {
   run.memory = plan.to_json();
   // Short memory also means decoding in tiles (the 1024^2 decode alone needs several GiB).
   run.tiled = !plan.resident && plan.free > 0 &&
               plan.activations + plan.vae >
                   static_cast<std::uint64_t>(0.6 * static_cast<double>(plan.free));
   run.proofs_after_image = plan.resident;
-  const bool overlap = plan.resident && !env_switched_off("SD35_OVERLAP_LOAD");
-  reporter.info(fmt::format("memory plan: {}{}{}", plan.resident ? "resident" : "sequential",
-                            run.tiled ? ", tiled VAE decode" : "",
-                            overlap ? ", MMDiT loading while the text encoders run" : ""));
-  reset_peak_memory(e.device);
-  std::optional<Encoders> enc;
-  std::optional<Model> mmdit;
-  std::optional<VaeDecoder> vae;
+}
+
+// One run's figures for the result's "runs" (smoke --repeat).
+nlohmann::json run_figures(const Run& run, int index) {
+  const auto& t = run.timings;
+  std::vector<double> steps = t.value("denoise_steps", std::vector<double>{});
+  const double first = steps.empty() ? 0.0 : steps.front();
+  std::sort(steps.begin(), steps.end());
+  double loads = 0;
+  for (const char* k : {"load_text_encoders", "load_mmdit", "load_vae"}) loads += t.value(k, 0.0);
+  return {{"run", index + 1},
+          {"prompt_to_png_ms", t.value("prompt_to_png", 0.0)},
+          {"load_ms", loads},
+          {"encode_ms", t.value("encode", 0.0)},
+          {"denoise_ms", t.value("denoise", 0.0)},
+          {"decode_ms", t.value("decode", 0.0)},
+          {"publish_pixels_ms", t.value("publish_pixels", 0.0)},
+          {"first_step_ms", first},
+          {"median_step_ms", steps.empty() ? 0.0 : steps[steps.size() / 2]},
+          {"denoise_mode", run.denoise_mode},
+          {"fingerprint", fingerprint(to32(run.image).data, 1.0 / 255.0)}};
+}
+
+// Prompt -> pixels under the memory plan, loading what `st` does not hold yet. Resident: the
+// MMDiT loads while the encoders run and everything stays in `st` for the next run. Sequential:
+// each stage is loaded, run, checked and freed in turn.
+Status image_stages(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
+                    const MemoryPlan& plan, Stages& st, Run& run, Reporter& reporter) {
+  const bool overlap = plan.resident && !st.mmdit && !env_switched_off("SD35_OVERLAP_LOAD");
+  if (!st.enc && !st.mmdit)
+    reporter.info(fmt::format("memory plan: {}{}{}", plan.resident ? "resident" : "sequential",
+                              run.tiled ? ", tiled VAE decode" : "",
+                              overlap ? ", MMDiT loading while the text encoders run" : ""));
   std::optional<BackgroundLoad> loading;
   if (overlap) {
     // The encoders first and alone: the two loads share the host's copy bandwidth, and only the
     // MMDiT's has the encode to hide behind.
-    SD35_TRY_STATUS(load_encoders_stage(source, e, enc, run));
+    if (!st.enc) SD35_TRY_STATUS(load_encoders_stage(source, e, st.enc, run));
     loading.emplace(rq, e);
   }
-  SD35_TRY_STATUS(encode_stage(source, rq, e, enc, run));
+  SD35_TRY_STATUS(encode_stage(source, rq, e, st.enc, run));
   if (!plan.resident) {
-    enc.reset();
+    st.enc.reset();
     release_cached(e.device);
   }
   if (loading) {
@@ -329,22 +360,59 @@ Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Ex
     Result<Model> m = loading->get(ms);
     run.timings["load_mmdit"] = ms;
     run.memory["mmdit_loaded_during_encode"] = true;
-    SD35_TRY(mmdit, std::move(m));
+    SD35_TRY(st.mmdit, std::move(m));
   }
-  SD35_TRY_STATUS(mmdit_stage(rq, e, mmdit, run));
+  SD35_TRY_STATUS(mmdit_stage(rq, e, st.mmdit, plan.resident ? &st.step_graph : nullptr, run));
   if (!plan.resident) {
-    mmdit.reset();
+    st.mmdit.reset();
     release_cached(e.device);
   }
-  SD35_TRY_STATUS(vae_stage(source, e, vae, run));
-  SD35_TRY_STATUS(publish_pixels(rq, run, reporter));
-  if (run.proofs_after_image) SD35_TRY_STATUS(proofs_stage(source, rq, e, *enc, *mmdit, run));
+  SD35_TRY_STATUS(vae_stage(source, e, st.vae, run));
+  return publish_pixels(rq, run, reporter);
+}
+
+// After the picture: the checks that need the encoders and the MMDiT again (resident plan), the
+// bf16 reference's picture, the peak memory.
+Status finish_stages(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
+                     Stages& st, Run& run) {
+  // The bf16 reference re-prepares the MMDiT: the kept step graph points into the FP8 layout.
+  st.step_graph.release();
+  if (run.proofs_after_image) SD35_TRY_STATUS(proofs_stage(source, rq, e, *st.enc, *st.mmdit, run));
   // The bf16 reference's picture, whichever order its latents came in.
-  if (run.latents_bf16.defined()) run.image_bf16 = to_image(*vae, run.latents_bf16, e, run.tiled);
+  if (run.latents_bf16.defined())
+    run.image_bf16 = to_image(*st.vae, run.latents_bf16, e, run.tiled);
   run.memory["peak_bytes"] = peak_memory(e.device);
   run.memory["peak_kind"] = e.device.is_cuda() ? "cuda caching allocator" : "process peak RSS";
   run.memory["tiled_decode"] = run.tiled;
   return sd35::ok();
+}
+
+// Runs the pipeline rq.repeat times with whatever the memory plan lets stay loaded (the weights
+// and the step graph when resident), each run's picture published as soon as it is decoded; the
+// last run checks. `runs` gets each run's figures; `run` is the last run.
+Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
+                  Clock::time_point t_start, Run& run, nlohmann::json& runs, Reporter& reporter) {
+  reset_peak_memory(e.device);
+  const auto b = static_cast<std::int64_t>(rq.text->prompt_ids.clip_l.size());
+  const MemoryPlan plan =
+      plan_memory(source, e, b, std::int64_t{rq.latent_h} * 8, std::int64_t{rq.latent_w} * 8);
+  Stages st;
+  nlohmann::json loads;
+  const int repeat = std::max(1, rq.repeat);
+  for (int i = 0; i < repeat; ++i) {
+    run = Run{};
+    apply_plan(plan, run);
+    run.proofs = i + 1 == repeat;
+    const auto t_run = i == 0 ? t_start : Clock::now();  // run 1 counts its loads
+    SD35_TRY_STATUS(image_stages(source, rq, e, plan, st, run, reporter));
+    run.timings["prompt_to_png"] = ms_since(t_run);
+    runs.push_back(run_figures(run, i));
+    if (i == 0) loads = run.timings;
+  }
+  // The loads happened once, in run 1: the result's timings (the last run's) say what they took.
+  for (const char* k : {"load_text_encoders", "load_mmdit", "load_vae"})
+    if (!run.timings.contains(k) && loads.contains(k)) run.timings[k] = loads[k];
+  return finish_stages(source, rq, e, st, run);
 }
 
 nlohmann::json stage_stats(const Run& run) {
@@ -461,10 +529,12 @@ Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter)
   if (!e.note.empty()) reporter.warn(e.note);
   SD35_TRY(PipelineSource source, PipelineSource::open(rq.checkpoint));
   Run run;
-  SD35_TRY_STATUS(run_stages(source, rq, e, run, reporter));
+  nlohmann::json runs = nlohmann::json::array();
+  SD35_TRY_STATUS(run_stages(source, rq, e, t_start, run, runs, reporter));
   if (!rq.dump.empty()) SD35_TRY_STATUS(write_dump(rq.dump, run, *rq.text));
   const nlohmann::json stats = stage_stats(run);
-  const nlohmann::json checks = pipeline_checks(run, stats);
+  nlohmann::json checks = pipeline_checks(run, stats);
+  if (runs.size() > 1) checks.push_back(repeat_check(runs));
   bool ok = true;
   for (const auto& c : checks) ok = ok && c["ok"].get<bool>();
   run.timings["total"] = ms_since(t_start);
@@ -500,6 +570,10 @@ Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter)
       {"fingerprint", fingerprint(to32(run.image).data, 1.0 / 255.0)},
       {"dump", rq.dump}};
   doc["summary"] = summary_lines(doc, run, ok);
+  if (runs.size() > 1) {
+    doc["runs"] = runs;
+    doc["summary"].push_back(repeat_line(runs));
+  }
   return doc;
 }
 

@@ -136,6 +136,33 @@ std::string rgb8_pixels(const at::Tensor& image) {
           static_cast<std::size_t>(hwc.numel())};
 }
 
+// smoke --repeat: every run of the same request gives the same picture. A kept step graph that
+// read stale inputs, or a replay that differs from the eager step it was captured from, does not.
+nlohmann::json repeat_check(const nlohmann::json& runs) {
+  std::string differing;
+  for (const auto& r : runs)
+    if (r["fingerprint"] != runs[0]["fingerprint"])
+      differing += fmt::format("{}{}", differing.empty() ? "" : ", ", r["run"].get<int>());
+  return {
+      {"id", "pipeline.repeat-identical"},
+      {"ok", differing.empty()},
+      {"detail", differing.empty() ? fmt::format("all {} runs gave the same image", runs.size())
+                                   : "the image of run(s) " + differing + " differs from run 1's"}};
+}
+
+// "runs 2-3 with everything kept loaded: prompt -> PNG 2.41, 2.40 s (run 1, loads included: ..)"
+std::string repeat_line(const nlohmann::json& runs) {
+  std::string kept;
+  for (std::size_t i = 1; i < runs.size(); ++i)
+    kept +=
+        fmt::format("{}{:.3f}", i > 1 ? ", " : "", runs[i]["prompt_to_png_ms"].get<double>() / 1e3);
+  return fmt::format(
+      "repeat: prompt -> PNG {} s in runs 2-{} (weights {}kept loaded); run 1, loads included: "
+      "{:.3f} s",
+      kept, runs.size(), runs[1]["load_ms"].get<double>() > 0 ? "not " : "",
+      runs[0]["prompt_to_png_ms"].get<double>() / 1e3);
+}
+
 Result<nlohmann::json> check_t5_fp8_scales(const std::string& checkpoint,
                                            const std::vector<std::int64_t>& t5_ids,
                                            Precision precision, const std::string& device,

@@ -157,6 +157,10 @@ Result<nlohmann::json> t5_scale_check(const T5Encoder& m, const PipelineSource& 
                                       const at::Tensor& ids, const Exec& e);
 // Image [B, 3, H, W] in [0, 1] -> image 0 as 8-bit RGB, row-major H*W*3 (round(x * 255)).
 std::string rgb8_pixels(const at::Tensor& image);
+// smoke --repeat, over the result's "runs": the check that every run gave run 1's picture, and
+// the summary line with the kept runs' prompt -> PNG times.
+nlohmann::json repeat_check(const nlohmann::json& runs);
+std::string repeat_line(const nlohmann::json& runs);
 
 std::uint64_t weight_bytes(const ClipText& m);
 std::uint64_t weight_bytes(const T5Encoder& m);

@@ -73,7 +73,8 @@ nlohmann::json to_json(const SmokeRequest& rq) {
                         {"modulation_rows", rq.sampling.modulation_rows},
                         {"inputs", rq.inputs},
                         {"dump", rq.dump},
-                        {"gemm_probe", rq.gemm_probe}};
+                        {"gemm_probe", rq.gemm_probe},
+                        {"repeat", rq.repeat}};
   if (rq.text) doc["text"] = text_json(*rq.text);
   return doc;
 }
@@ -96,6 +97,7 @@ Result<SmokeRequest> request_from_json(const nlohmann::json& doc) {
     rq.inputs = doc.at("inputs").get<std::string>();
     rq.dump = doc.at("dump").get<std::string>();
     rq.gemm_probe = doc.at("gemm_probe").get<bool>();
+    rq.repeat = doc.value("repeat", 1);
     if (doc.contains("text")) rq.text = text_from_json(doc.at("text"));
     return rq;
   } catch (const nlohmann::json::exception& ex) {

@@ -63,6 +63,10 @@ struct SmokeRequest {
   std::string dump;    // write forward + sample here (F32 safetensors)
   bool gemm_probe = true;
   std::optional<TextToImage> text;  // set: run the whole pipeline from prompts to pixels
+  // Prompt -> pixels this many times in one call, keeping what the memory plan lets stay loaded
+  // (the weights and the captured denoising step), each run's pixels published; the checks run
+  // once, after the last. The result's "runs" holds each run's figures.
+  int repeat = 1;
 };
 
 nlohmann::json to_json(const SmokeRequest& request);

@@ -34,11 +34,9 @@ std::string fmt_size(const nlohmann::json& ref) {
   return std::to_string(ref["height"].get<int>()) + "x" + std::to_string(ref["width"].get<int>());
 }
 
-TEST(PipelineCli, TheFixtureProtocolEndsInTheReferencePicture) {
-  if (test::cli_binary().empty()) GTEST_SKIP() << "needs SD35_BIN";
-  const stdfs::path set = test::pipeline_fixture_dir();
-  const auto ref = nlohmann::json::parse(*fs::read_file(set / "reference.json"));
-  test::TempDir dir;
+// The fixture protocol's command line for `ref`, writing into `dir`.
+std::vector<std::string> fixture_args(const stdfs::path& set, const nlohmann::json& ref,
+                                      const test::TempDir& dir) {
   std::vector<std::string> args{
       "--json",       "smoke",
       "--checkpoint", (set / "pipe-large_all_in_one_fp8.safetensors").string(),
@@ -55,7 +53,21 @@ TEST(PipelineCli, TheFixtureProtocolEndsInTheReferencePicture) {
   for (const auto& p : ref["prompts"]) args.insert(args.end(), {"--prompt", p.get<std::string>()});
   for (const auto& n : ref["negative_prompts"])
     args.insert(args.end(), {"--negative", n.get<std::string>()});
-  const auto run = test::run_cli(args, {}, std::chrono::minutes(8));
+  return args;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(PipelineCli, TheFixtureProtocolEndsInTheReferencePicture) {
+  if (test::cli_binary().empty()) GTEST_SKIP() << "needs SD35_BIN";
+  const stdfs::path set = test::pipeline_fixture_dir();
+  const auto ref = nlohmann::json::parse(*fs::read_file(set / "reference.json"));
+  test::TempDir dir;
+  const auto run = test::run_cli(fixture_args(set, ref, dir), {}, std::chrono::minutes(8));
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   const auto doc = nlohmann::json::parse(run.out);
   EXPECT_TRUE(doc.contains("image")) << run.out;
@@ -77,6 +89,50 @@ TEST(PipelineCli, TheFixtureProtocolEndsInTheReferencePicture) {
     worst = std::max(worst, std::abs(static_cast<int>(static_cast<unsigned char>(got[i])) -
                                      static_cast<int>(static_cast<unsigned char>(want[i]))));
   EXPECT_LE(worst, 1) << "8-bit pixels differ from the reference by up to " << worst << " levels";
+}
+
+// --repeat: the pipeline runs three times in one process. Runs 2 and 3 load nothing (the memory
+// plan is resident on the CPU), each run's PNG is written as its pixels are ready, and every run
+// gives the picture a fresh process gives.
+TEST(PipelineCli, RepeatKeepsTheWeightsLoadedAndGivesTheSamePictureEachRun) {
+  if (test::cli_binary().empty()) GTEST_SKIP() << "needs SD35_BIN";
+  const stdfs::path set = test::pipeline_fixture_dir();
+  const auto ref = nlohmann::json::parse(*fs::read_file(set / "reference.json"));
+  test::TempDir dir;
+  const auto once = test::run_cli(fixture_args(set, ref, dir), {}, std::chrono::minutes(8));
+  ASSERT_EQ(once.exit_code, 0) << once.out << once.err;
+  auto args = fixture_args(set, ref, dir);
+  args.insert(args.end(), {"--repeat", "3"});
+  const auto run = test::run_cli(args, {}, std::chrono::minutes(8));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto doc = nlohmann::json::parse(run.out);
+  EXPECT_EQ(doc["image"]["fingerprint"], nlohmann::json::parse(once.out)["image"]["fingerprint"]);
+  const auto& runs = doc["runs"];
+  ASSERT_EQ(runs.size(), 3u) << doc.dump();
+  EXPECT_GT(runs[0]["load_ms"].get<double>(), 0.0);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const auto& r = runs[i];
+    EXPECT_EQ(r["run"], i + 1);
+    if (i > 0) {
+      EXPECT_EQ(r["load_ms"].get<double>(), 0.0) << r.dump();
+    }
+    EXPECT_EQ(r["fingerprint"], runs[0]["fingerprint"]) << r.dump();
+    // Prompt -> PNG covers the stages it ran (and, in run 1, the loads).
+    EXPECT_GE(r["prompt_to_png_ms"].get<double>(),
+              r["encode_ms"].get<double>() + r["denoise_ms"].get<double>() +
+                  r["decode_ms"].get<double>() + r["load_ms"].get<double>())
+        << r.dump();
+  }
+  bool checked = false;
+  for (const auto& c : doc["checks"])
+    if (c["id"] == "pipeline.repeat-identical") checked = c["ok"].get<bool>();
+  EXPECT_TRUE(checked) << doc["checks"].dump();
+  // Each run's PNG was written as its pixels were ready.
+  EXPECT_EQ(count_of(run.err, "image written: " + (dir / "first.png").string()), 3u) << run.err;
+  bool said = false;
+  for (const auto& line : doc["summary"])
+    said = said || line.get<std::string>().rfind("repeat: prompt -> PNG ", 0) == 0;
+  EXPECT_TRUE(said) << doc["summary"].dump();
 }
 
 }  // namespace
