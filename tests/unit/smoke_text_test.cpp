@@ -187,10 +187,10 @@ TEST_F(SmokeText, WrongFlagsAreUsageErrors) {
       {"--tokenizers", tok, "--prompt", "a", "--size", "64x64", "--latent", "8x8"},
       {"--image", (dir / "x.png").string()},
       {"--negative", "n"},
-      {"--repeat", "3"},  // repeats the prompt pipeline only
       {"--prompt", "a"},  // no tokenizers anywhere
       {"--tokenizers", tok, "--prompt", "a", "--image", (dir / "missing/x.png").string()},
-      {"--tokenizers", dir.path().string(), "--prompt", "a"}};  // a folder without the files
+      {"--tokenizers", dir.path().string(), "--prompt", "a"},  // a folder without the files
+      {"--repeat", "3"}};                                      // repeats the prompt pipeline only
   for (const auto& c : cases) {
     const auto run = smoke(c);
     EXPECT_EQ(run.exit_code, 2) << nlohmann::json(c).dump() << "\n" << run.out << run.err;
