@@ -286,7 +286,9 @@ Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeD
 Status publish_pixels(const SmokeRequest& rq, Run& run, Reporter& reporter) {
   if (rq.text->pixels_out.empty()) return sd35::ok();
   const auto t0 = Clock::now();
-  SD35_TRY_STATUS(fs::write_file_atomic(rq.text->pixels_out, rgb8_pixels(run.image)));
+  // A hand-over file the host reads and deletes at once: never fsynced (the PNG is).
+  SD35_TRY_STATUS(
+      fs::write_file_atomic(rq.text->pixels_out, rgb8_pixels(run.image), fs::Flush::no));
   run.timings["publish_pixels"] = ms_since(t0);
   reporter.event(Level::info, "image decoded; the checks follow",
                  {{"pixels_ready", rq.text->pixels_out},
