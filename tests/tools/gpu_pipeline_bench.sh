@@ -128,7 +128,8 @@ for r in p.get("runs", []):
           f"{r['denoise_mode']}) image {r['fingerprint'][:12]}")
 img = d.get("image", {})
 if isinstance(img, dict) and "write_ms" in img:
-    print(f"   PNG write (pixels file -> PNG, last run): {img['write_ms']:.1f} ms")
+    print(f"   PNG write (pixels file -> PNG, last run): {img['write_ms']:.1f} ms, of which encoding "
+          f"{img.get('encode_ms', float('nan')):.1f} ms")
 m = p.get("memory", {})
 gib = lambda b: (b or 0) / 2**30
 w = m.get("weights_bytes", {})
