@@ -9,10 +9,10 @@
 
 #include "smoke/pipeline_memory.hpp"
 #include "smoke/smoke_env.hpp"
+#include "smoke/stage_graph.hpp"
 
 #ifdef SD35_TORCH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
-#include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -51,22 +51,14 @@ at::Tensor cfg_euler(const at::Tensor& x, const at::Tensor& v, const at::Tensor&
 // The captured step and its static inputs: the latents (updated in place by each replay), the
 // conditioning, the step's modulation rows and dt; and what it was captured for.
 struct KeptStepGraph::State {
-#ifdef SD35_TORCH_CUDA
-  std::unique_ptr<at::cuda::CUDAGraph> graph;
-#endif
+  StageGraph graph;
   at::Tensor x, context, dt;
   Modulation mod;
   const Model* model = nullptr;
   Precision effective = Precision::fp32;
   double guidance = 0;
 
-  bool captured() const {
-#ifdef SD35_TORCH_CUDA
-    return graph != nullptr;
-#else
-    return false;
-#endif
-  }
+  bool captured() const { return graph.ready(); }
   // Replaying it computes this run's step: same weights and path, same shapes, same guidance
   // (a constant inside the graph).
   bool fits(const Model& m, const Exec& e, const at::Tensor& noise, const at::Tensor& ctx,
@@ -123,10 +115,10 @@ class Sampler {
   Status step(std::size_t i) {
     const Modulation mod = step_modulation(i);
 #ifdef SD35_TORCH_CUDA
-    if (use_graph_ && (st_->graph || (i > 0 && capture(mod)))) {
+    if (use_graph_ && (st_->graph.ready() || (i > 0 && capture(mod)))) {
       st_->mod.packed.copy_(mod.packed);
       st_->dt.copy_(dts_[static_cast<std::int64_t>(i)]);
-      st_->graph->replay();
+      st_->graph.replay();
       return ok();
     }
 #endif
@@ -196,35 +188,20 @@ class Sampler {
     // graph's private pool does not sit beside them. That waits for step 0 to finish (it frees
     // memory), so with room to spare they stay and the capture overlaps step 0.
     if (free_memory(e_.device) < kRoomForGraphPool) c10::cuda::CUDACachingAllocator::emptyCache();
-    auto graph = std::make_unique<at::cuda::CUDAGraph>();
     std::optional<Result<at::Tensor>> v;
-    try {
-      graph->capture_begin();
-      try {
-        v = forward(model_, e_, at::cat({st_->x, st_->x}, 0), st_->context, st_->mod);
-        if (*v) st_->x.copy_(cfg_euler(st_->x, **v, st_->dt, guidance_));
-      } catch (...) {
-        end_failed_capture(*graph);
-        throw;
-      }
-      graph->capture_end();
-    } catch (const std::exception& ex) {
-      return give_up("capture failed: " + torch_error_text(ex));
+    if (!st_->graph.capture([&] {
+          v = forward(model_, e_, at::cat({st_->x, st_->x}, 0), st_->context, st_->mod);
+          if (*v) st_->x.copy_(cfg_euler(st_->x, **v, st_->dt, guidance_));
+        }))
+      return give_up(st_->graph.why());
+    if (!*v) {
+      st_->graph = StageGraph{};
+      return give_up("the captured forward failed: " + v->error().message);
     }
-    if (!*v) return give_up("the captured forward failed: " + v->error().message);
-    st_->graph = std::move(graph);
     st_->model = &model_;
     st_->effective = e_.effective;
     st_->guidance = guidance_;
     return true;
-  }
-
-  // Leaves capture mode after a throw inside it, so the stream can run eagerly again.
-  static void end_failed_capture(at::cuda::CUDAGraph& graph) {
-    try {
-      graph.capture_end();
-    } catch (...) {  // NOLINT(bugprone-empty-catch): the capture failed already; ending it is all
-    }
   }
 
   bool give_up(const std::string& why) {

@@ -20,6 +20,7 @@
 #include "smoke/pipeline_models.hpp"
 #include "smoke/smoke_env.hpp"
 #include "smoke/smoke_io.hpp"
+#include "smoke/stage_graph.hpp"
 #include "util/fs.hpp"
 
 #ifdef SD35_TORCH_CUDA
@@ -111,6 +112,13 @@ struct Run {
   bool native_fp8 = false, fused = false;  // what the MMDiT ran with (the lock records them)
   bool proofs_after_image = false;         // the picture went out before the checks ran
   bool proofs = true;                      // this run checks (of --repeat, the last)
+  std::string encode_mode = "eager", decode_mode = "eager";  // a kept graph's replay, or eager
+};
+
+// smoke --repeat: the VAE decode recorded as a CUDA graph over static latents.
+struct KeptDecode {
+  StageGraph graph;
+  at::Tensor latents, image;
 };
 
 // What one run leaves loaded for the next (smoke --repeat under the resident plan): the weights
@@ -119,7 +127,11 @@ struct Stages {
   std::optional<Encoders> enc;
   std::optional<Model> mmdit;
   std::optional<VaeDecoder> vae;
-  KeptStepGraph step_graph;  // declared after the MMDiT it points into: released first
+  // Declared after the models they point into: released first.
+  KeptStepGraph step_graph;
+  KeptEncode encode_graph;
+  KeptDecode decode_graph;
+  std::string graphs_skipped;  // why the encode and decode graphs were not recorded
 };
 
 double rel_l2_of(const at::Tensor& a, const at::Tensor& b) {
@@ -155,12 +167,13 @@ Status load_encoders_stage(const PipelineSource& source, const Exec& e,
 }
 
 Status encode_stage(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
-                    std::optional<Encoders>& enc, Run& run) {
+                    std::optional<Encoders>& enc, KeptEncode* kept, Run& run) {
   if (!enc) SD35_TRY_STATUS(load_encoders_stage(source, e, enc, run));
   const auto t0 = Clock::now();
   RECORD_USER_SCOPE("sd35.encode");  // for a profiler (tests/tools/gpu_profile_pipeline.py)
   std::tie(run.cond, run.uncond) =
-      encode_with_negatives(*enc, rq.text->prompt_ids, rq.text->negative_ids, e);
+      encode_with_negatives(*enc, rq.text->prompt_ids, rq.text->negative_ids, e, kept);
+  if (kept != nullptr && kept->graph.ready()) run.encode_mode = "cuda graph (kept)";
   sync_device(e.device);
   run.timings["encode"] = ms_since(t0);
   run.fp8_spelling = enc->t5.fp8_spelling;
@@ -267,7 +280,7 @@ Status mmdit_stage(const SmokeRequest& rq, const Exec& e, std::optional<Model>& 
 }
 
 Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeDecoder>& vae,
-                 Run& run) {
+                 KeptDecode* kept, Run& run) {
   if (!vae) {
     const auto t0 = Clock::now();
     SD35_TRY(vae, load_vae_on(source, e));
@@ -275,7 +288,14 @@ Status vae_stage(const PipelineSource& source, const Exec& e, std::optional<VaeD
   }
   const auto t0 = Clock::now();
   RECORD_USER_SCOPE("sd35.decode");
-  run.image = to_image(*vae, run.latents, e, run.tiled);
+  if (kept != nullptr && kept->graph.ready() && kept->latents.sizes() == run.latents.sizes()) {
+    kept->latents.copy_(run.latents);
+    kept->graph.replay();
+    run.image = kept->image.clone();  // the next replay writes over the graph's output
+    run.decode_mode = "cuda graph (kept)";
+  } else {
+    run.image = to_image(*vae, run.latents, e, run.tiled);
+  }
   sync_device(e.device);
   run.timings["decode"] = ms_since(t0);
   return sd35::ok();
@@ -332,6 +352,8 @@ nlohmann::json run_figures(const Run& run, int index) {
           {"first_step_ms", first},
           {"median_step_ms", steps.empty() ? 0.0 : steps[steps.size() / 2]},
           {"denoise_mode", run.denoise_mode},
+          {"encode_mode", run.encode_mode},
+          {"decode_mode", run.decode_mode},
           {"fingerprint", fingerprint(to32(run.image).data, 1.0 / 255.0)}};
 }
 
@@ -352,7 +374,8 @@ Status image_stages(const PipelineSource& source, const SmokeRequest& rq, const 
     if (!st.enc) SD35_TRY_STATUS(load_encoders_stage(source, e, st.enc, run));
     loading.emplace(rq, e);
   }
-  SD35_TRY_STATUS(encode_stage(source, rq, e, st.enc, run));
+  SD35_TRY_STATUS(
+      encode_stage(source, rq, e, st.enc, plan.resident ? &st.encode_graph : nullptr, run));
   if (!plan.resident) {
     st.enc.reset();
     release_cached(e.device);
@@ -369,8 +392,40 @@ Status image_stages(const PipelineSource& source, const SmokeRequest& rq, const 
     st.mmdit.reset();
     release_cached(e.device);
   }
-  SD35_TRY_STATUS(vae_stage(source, e, st.vae, run));
+  SD35_TRY_STATUS(vae_stage(source, e, st.vae, plan.resident ? &st.decode_graph : nullptr, run));
   return publish_pixels(rq, run, reporter);
+}
+
+// smoke --repeat, between run 1 and run 2 under the resident plan: the encoders and the decode
+// recorded as CUDA graphs over static inputs (run 1 ran them eagerly, loading their kernels and
+// plans), so later runs replay them instead of launching ~2000 kernels each from the CPU. Only
+// with room for their memory pools beside everything loaded; otherwise later runs stay eager
+// and `runs[].encode_mode`/`decode_mode` say why.
+void keep_stage_graphs(const SmokeRequest& rq, const Exec& e, const MemoryPlan& plan, Stages& st,
+                       const Run& run) {
+  if (!e.device.is_cuda() || env_switched_off("SD35_CUDA_GRAPH") || !st.enc || !st.vae) return;
+  if (free_memory(e.device) < 2 * plan.activations) {
+    st.graphs_skipped = "no room for the graphs' memory beside the loaded weights";
+    return;
+  }
+  sync_device(e.device);
+  capture_encode(*st.enc, rq.text->prompt_ids, rq.text->negative_ids, e, st.encode_graph);
+  st.decode_graph.latents = run.latents.clone();
+  st.decode_graph.graph.capture([&] {
+    c10::InferenceMode guard;
+    st.decode_graph.image = to_image(*st.vae, st.decode_graph.latents, e, false);
+  });
+  sync_device(e.device);
+}
+
+// What a run's encode and decode ran as, for its "runs" entry: the kept graphs' failures named.
+void note_stage_modes(const Stages& st, Run& run) {
+  const auto why = [&st](const StageGraph& g) {
+    return st.graphs_skipped.empty() ? g.why() : st.graphs_skipped;
+  };
+  for (auto [mode, graph] : {std::pair{&run.encode_mode, &st.encode_graph.graph},
+                             std::pair{&run.decode_mode, &st.decode_graph.graph}})
+    if (*mode == "eager" && !why(*graph).empty()) *mode = "eager (" + why(*graph) + ")";
 }
 
 // After the picture: the checks that need the encoders and the MMDiT again (resident plan), the
@@ -408,8 +463,10 @@ Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Ex
     const auto t_run = i == 0 ? t_start : Clock::now();  // run 1 counts its loads
     SD35_TRY_STATUS(image_stages(source, rq, e, plan, st, run, reporter));
     run.timings["prompt_to_png"] = ms_since(t_run);
+    note_stage_modes(st, run);
     runs.push_back(run_figures(run, i));
     if (i == 0) loads = run.timings;
+    if (i == 0 && repeat > 1 && plan.resident) keep_stage_graphs(rq, e, plan, st, run);
   }
   // The loads happened once, in run 1: the result's timings (the last run's) say what they took.
   for (const char* k : {"load_text_encoders", "load_mmdit", "load_vae"})

@@ -1,5 +1,6 @@
 #include "smoke/pipeline_encode.hpp"
 
+#include <array>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -65,6 +66,14 @@ std::pair<ClipOutput, ClipOutput> encode_clips_beside(const Encoders& m, const T
 #endif
 }
 
+// CLIP-L ⊕ CLIP-G on the feature axis, zero-padded to T5's width, then T5 along the sequence.
+void join(Encoded& r) {
+  at::Tensor clip = at::cat({r.clip_l.penultimate, r.clip_g.penultimate}, -1);
+  clip = at::constant_pad_nd(clip, {0, r.t5.size(-1) - clip.size(-1)});
+  r.embeds = at::cat({clip, r.t5}, 1);
+  r.pooled = at::cat({r.clip_l.pooled, r.clip_g.pooled}, -1);
+}
+
 Encoded encode(const Encoders& m, const TokenIds& ids, const Exec& e) {
   Encoded r;
   if (e.device.is_cuda() && !env_switched_off("SD35_PARALLEL_ENCODE")) {
@@ -74,12 +83,51 @@ Encoded encode(const Encoders& m, const TokenIds& ids, const Exec& e) {
     r.clip_g = encode_clip(m.clip_g, ids_tensor(ids.clip_g), e);
     r.t5 = encode_t5(m.t5, ids_tensor(ids.t5xxl), e);
   }
-  // CLIP-L ⊕ CLIP-G on the feature axis, zero-padded to T5's width, then T5 along the sequence.
-  at::Tensor clip = at::cat({r.clip_l.penultimate, r.clip_g.penultimate}, -1);
-  clip = at::constant_pad_nd(clip, {0, r.t5.size(-1) - clip.size(-1)});
-  r.embeds = at::cat({clip, r.t5}, 1);
-  r.pooled = at::cat({r.clip_l.pooled, r.clip_g.pooled}, -1);
+  join(r);
   return r;
+}
+
+// The encode as one thread records it into a graph: CLIP-L and CLIP-G on streams forked from the
+// caller's by events (parallel branches of the graph), T5 on the caller's, joined back.
+Encoded encode_forked(const Encoders& m, const KeptEncode& in, const Exec& e) {
+#ifdef SD35_TORCH_CUDA
+  const auto caller = c10::cuda::getCurrentCUDAStream();
+  at::cuda::CUDAEvent fork;
+  fork.record(caller);
+  Encoded r;
+  std::array<at::cuda::CUDAEvent, 2> done;
+  const std::array<std::tuple<const ClipText*, const at::Tensor*, ClipOutput*>, 2> clips{
+      std::tuple{&m.clip_l, &in.clip_l, &r.clip_l}, std::tuple{&m.clip_g, &in.clip_g, &r.clip_g}};
+  for (std::size_t i = 0; i < clips.size(); ++i) {
+    const auto [model, ids, out] = clips[i];
+    const auto stream = c10::cuda::getStreamFromPool(false, caller.device_index());
+    fork.block(stream);
+    const c10::cuda::CUDAStreamGuard guard(stream);
+    *out = encode_clip(*model, *ids, e);
+    done[i].record(stream);
+  }
+  r.t5 = encode_t5(m.t5, in.t5, e);
+  for (auto& d : done) d.block(caller);
+  join(r);
+  return r;
+#else
+  (void)m, (void)in, (void)e;
+  throw std::logic_error("encode_forked runs on CUDA only");
+#endif
+}
+
+bool fits(const KeptEncode& kept, const TokenIds& ids) {
+  return kept.graph.ready() &&
+         kept.clip_l.size(0) == static_cast<std::int64_t>(ids.clip_l.size()) &&
+         kept.t5.size(0) == static_cast<std::int64_t>(ids.t5xxl.size());
+}
+
+Encoded clone(const Encoded& r) {
+  return {{r.clip_l.penultimate.clone(), r.clip_l.pooled.clone()},
+          {r.clip_g.penultimate.clone(), r.clip_g.pooled.clone()},
+          r.t5.clone(),
+          r.embeds.clone(),
+          r.pooled.clone()};
 }
 
 // Rows [start, start + n) of every output.
@@ -94,20 +142,44 @@ Encoded rows(const Encoded& r, std::int64_t start, std::int64_t n) {
   return o;
 }
 
-}  // namespace
-
-std::pair<Encoded, Encoded> encode_with_negatives(const Encoders& m, const TokenIds& prompts,
-                                                  const TokenIds& negatives, const Exec& e) {
+TokenIds one_batch(const TokenIds& prompts, const TokenIds& negatives) {
   auto join = [](std::vector<std::vector<std::int64_t>> a,
                  const std::vector<std::vector<std::int64_t>>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
   };
-  const TokenIds both{join(prompts.clip_l, negatives.clip_l),
-                      join(prompts.clip_g, negatives.clip_g), join(prompts.t5xxl, negatives.t5xxl)};
-  const Encoded all = encode(m, both, e);
+  return {join(prompts.clip_l, negatives.clip_l), join(prompts.clip_g, negatives.clip_g),
+          join(prompts.t5xxl, negatives.t5xxl)};
+}
+
+}  // namespace
+
+std::pair<Encoded, Encoded> encode_with_negatives(const Encoders& m, const TokenIds& prompts,
+                                                  const TokenIds& negatives, const Exec& e,
+                                                  KeptEncode* kept) {
+  const TokenIds both = one_batch(prompts, negatives);
+  Encoded all;
+  if (kept != nullptr && fits(*kept, both)) {
+    kept->clip_l.copy_(ids_tensor(both.clip_l));
+    kept->clip_g.copy_(ids_tensor(both.clip_g));
+    kept->t5.copy_(ids_tensor(both.t5xxl));
+    kept->graph.replay();
+    all = clone(kept->out);  // the next replay writes over the graph's outputs
+  } else {
+    all = encode(m, both, e);
+  }
   const auto n = static_cast<std::int64_t>(prompts.clip_l.size());
   return {rows(all, 0, n), rows(all, n, static_cast<std::int64_t>(negatives.clip_l.size()))};
+}
+
+bool capture_encode(const Encoders& m, const TokenIds& prompts, const TokenIds& negatives,
+                    const Exec& e, KeptEncode& kept) {
+  const TokenIds both = one_batch(prompts, negatives);
+  kept.clip_l = ids_tensor(both.clip_l).to(e.device);
+  kept.clip_g = ids_tensor(both.clip_g).to(e.device);
+  kept.t5 = ids_tensor(both.t5xxl).to(e.device);
+  c10::InferenceMode guard;
+  return kept.graph.capture([&] { kept.out = encode_forked(m, kept, e); });
 }
 
 Result<Encoders> load_encoders(const PipelineSource& source, const Exec& e) {
