@@ -18,6 +18,7 @@
 #include "smoke/pipeline_encode.hpp"
 #include "smoke/pipeline_memory.hpp"
 #include "smoke/pipeline_models.hpp"
+#include "smoke/pipeline_run.hpp"
 #include "smoke/smoke_env.hpp"
 #include "smoke/smoke_io.hpp"
 #include "smoke/stage_graph.hpp"
@@ -37,11 +38,6 @@ constexpr std::int64_t kT5Tokens = 256;
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-Tensor32 to32(const at::Tensor& t) {
-  const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
-  return {c.sizes().vec(), {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()}};
 }
 
 Status check_id_rows(const std::vector<std::vector<std::int64_t>>& rows, std::size_t batch,
@@ -101,20 +97,6 @@ at::Tensor to_image(const VaeDecoder& vae, const at::Tensor& latents, const Exec
   return (x / 2 + 0.5).clamp(0, 1);
 }
 
-// Everything the run produced, for the dump, the checks and the result document.
-struct Run {
-  Encoded cond, uncond;
-  at::Tensor noise, context, pooled;  // the denoising loop's inputs, kept for the bf16 reference
-  at::Tensor latents, image, latents_bf16, image_bf16;
-  nlohmann::json t5_check, timings = nlohmann::json::object(), memory;
-  std::string mmdit_path, fp8_spelling, denoise_mode, attention;
-  bool tiled = false;
-  bool native_fp8 = false, fused = false;  // what the MMDiT ran with (the lock records them)
-  bool proofs_after_image = false;         // the picture went out before the checks ran
-  bool proofs = true;                      // this run checks (of --repeat, the last)
-  std::string encode_mode = "eager", decode_mode = "eager";  // a kept graph's replay, or eager
-};
-
 // smoke --repeat: the VAE decode recorded as a CUDA graph over static latents.
 struct KeptDecode {
   StageGraph graph;
@@ -133,11 +115,6 @@ struct Stages {
   KeptDecode decode_graph;
   std::string graphs_skipped;  // why the encode and decode graphs were not recorded
 };
-
-double rel_l2_of(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor x = a.to(at::kCPU, at::kDouble), y = b.to(at::kCPU, at::kDouble);
-  return (x - y).norm().item<double>() / y.norm().item<double>();
-}
 
 bool fp8_requested(Precision p) {
   return p == Precision::fp8 || p == Precision::fp8_weights;
@@ -334,29 +311,6 @@ void apply_plan(const MemoryPlan& plan, Run& run) {
   run.proofs_after_image = plan.resident;
 }
 
-// One run's figures for the result's "runs" (smoke --repeat).
-nlohmann::json run_figures(const Run& run, int index) {
-  const auto& t = run.timings;
-  std::vector<double> steps = t.value("denoise_steps", std::vector<double>{});
-  const double first = steps.empty() ? 0.0 : steps.front();
-  std::sort(steps.begin(), steps.end());
-  double loads = 0;
-  for (const char* k : {"load_text_encoders", "load_mmdit", "load_vae"}) loads += t.value(k, 0.0);
-  return {{"run", index + 1},
-          {"prompt_to_png_ms", t.value("prompt_to_png", 0.0)},
-          {"load_ms", loads},
-          {"encode_ms", t.value("encode", 0.0)},
-          {"denoise_ms", t.value("denoise", 0.0)},
-          {"decode_ms", t.value("decode", 0.0)},
-          {"publish_pixels_ms", t.value("publish_pixels", 0.0)},
-          {"first_step_ms", first},
-          {"median_step_ms", steps.empty() ? 0.0 : steps[steps.size() / 2]},
-          {"denoise_mode", run.denoise_mode},
-          {"encode_mode", run.encode_mode},
-          {"decode_mode", run.decode_mode},
-          {"fingerprint", fingerprint(to32(run.image).data, 1.0 / 255.0)}};
-}
-
 // Prompt -> pixels under the memory plan, loading what `st` does not hold yet. Resident: the
 // MMDiT loads while the encoders run and everything stays in `st` for the next run. Sequential:
 // each stage is loaded, run, checked and freed in turn.
@@ -472,110 +426,6 @@ Status run_stages(const PipelineSource& source, const SmokeRequest& rq, const Ex
   for (const char* k : {"load_text_encoders", "load_mmdit", "load_vae"})
     if (!run.timings.contains(k) && loads.contains(k)) run.timings[k] = loads[k];
   return finish_stages(source, rq, e, st, run);
-}
-
-nlohmann::json stage_stats(const Run& run) {
-  return {{"clip_l_penultimate", tensor_stats(run.cond.clip_l.penultimate)},
-          {"clip_l_pooled", tensor_stats(run.cond.clip_l.pooled)},
-          {"clip_g_penultimate", tensor_stats(run.cond.clip_g.penultimate)},
-          {"clip_g_pooled", tensor_stats(run.cond.clip_g.pooled)},
-          {"t5xxl_last", tensor_stats(run.cond.t5)},
-          {"prompt_embeds", tensor_stats(run.cond.embeds)},
-          {"negative_prompt_embeds", tensor_stats(run.uncond.embeds)},
-          {"latents", tensor_stats(run.latents)},
-          {"image", tensor_stats(run.image)}};
-}
-
-// Named findings: each stage finite, the T5's FP8 scales, a picture that is not one flat colour,
-// and the FP8 picture close to the bf16 one from the same weights.
-nlohmann::json pipeline_checks(const Run& run, const nlohmann::json& stats) {
-  nlohmann::json checks = nlohmann::json::array();
-  std::string non_finite;
-  for (const auto& [name, s] : stats.items())
-    if (!s["finite"].get<bool>()) non_finite += (non_finite.empty() ? "" : ", ") + name;
-  checks.push_back({{"id", "pipeline.finite"},
-                    {"ok", non_finite.empty()},
-                    {"detail", non_finite.empty() ? "every stage's output is finite"
-                                                  : "non-finite values in " + non_finite}});
-  if (!run.t5_check.is_null()) checks.push_back(run.t5_check);
-  // A black, white or grey picture (wrong VAE scaling, NaN-masked latents) has almost no spread.
-  const double image_std = stats["image"]["std"].get<double>();
-  checks.push_back(
-      {{"id", "pipeline.image-not-flat"},
-       {"ok", image_std > 0.01},
-       {"detail", fmt::format("image pixel std {:.4f} (a flat image is < 0.01)", image_std)}});
-  if (run.image_bf16.defined()) {
-    // Calibrated on tests/data/sd3-pipeline: fp8-weights (fp32 compute) vs bf16 compute on the same
-    // weights moves the image by 0.8 %; native E4M3 activations add a few percent (the MMDiT
-    // smoke's latents: 2-3 %); a mis-scaled layer moves it by tens of percent.
-    constexpr double kLimit = 0.1;
-    const double rel = rel_l2_of(run.image, run.image_bf16);
-    checks.push_back({{"id", "pipeline.fp8-vs-bf16"},
-                      {"ok", std::isfinite(rel) && rel <= kLimit},
-                      {"rel_l2", rel},
-                      {"limit", kLimit},
-                      {"detail", fmt::format("image rel L2 {:.4f} vs bf16 compute on the same "
-                                             "weights (limit {})",
-                                             rel, kLimit)}});
-  }
-  return checks;
-}
-
-Status write_dump(const std::string& file, const Run& run, const TextToImage& text) {
-  const Tensor32 embeds = to32(run.cond.embeds), pooled = to32(run.cond.pooled),
-                 n_embeds = to32(run.uncond.embeds), n_pooled = to32(run.uncond.pooled),
-                 latents = to32(run.latents), image = to32(run.image),
-                 l_pen = to32(run.cond.clip_l.penultimate), l_pool = to32(run.cond.clip_l.pooled),
-                 g_pen = to32(run.cond.clip_g.penultimate), g_pool = to32(run.cond.clip_g.pooled),
-                 t5 = to32(run.cond.t5);
-  const TensorI64 ids[] = {ids64(text.prompt_ids.clip_l),   ids64(text.prompt_ids.clip_g),
-                           ids64(text.prompt_ids.t5xxl),    ids64(text.negative_ids.clip_l),
-                           ids64(text.negative_ids.clip_g), ids64(text.negative_ids.t5xxl)};
-  return write_safetensors(file,
-                           {{"prompt_embeds", &embeds},
-                            {"pooled_prompt_embeds", &pooled},
-                            {"negative_prompt_embeds", &n_embeds},
-                            {"negative_pooled_prompt_embeds", &n_pooled},
-                            {"latents_out", &latents},
-                            {"image", &image},
-                            {"clip_l_penultimate", &l_pen},
-                            {"clip_l_pooled", &l_pool},
-                            {"clip_g_penultimate", &g_pen},
-                            {"clip_g_pooled", &g_pool},
-                            {"t5xxl_last", &t5}},
-                           {{"token_ids_clip_l", &ids[0]},
-                            {"token_ids_clip_g", &ids[1]},
-                            {"token_ids_t5xxl", &ids[2]},
-                            {"negative_token_ids_clip_l", &ids[3]},
-                            {"negative_token_ids_clip_g", &ids[4]},
-                            {"negative_token_ids_t5xxl", &ids[5]}});
-}
-
-std::vector<std::string> summary_lines(const nlohmann::json& doc, const Run& run, bool ok) {
-  const auto& t = doc["timings_ms"];
-  std::vector<std::string> lines{
-      fmt::format("{}: {}x{} image, {} steps on {}, MMDiT {}, attention {}",
-                  ok ? "PIPELINE OK" : "PIPELINE FAILED", doc["image"]["height"].get<int>(),
-                  doc["image"]["width"].get<int>(), run.timings["denoise_steps"].size(),
-                  doc["device"].get<std::string>(), run.mmdit_path, run.attention)};
-  double step_sum = 0;
-  for (const auto& ms : t["denoise_steps"]) step_sum += ms.get<double>();
-  const double steps = std::max<double>(1.0, static_cast<double>(t["denoise_steps"].size()));
-  lines.push_back(fmt::format(
-      "load {:.0f} ms, encode {:.0f} ms, denoise {:.0f} ms ({:.1f} ms/step, {}), decode {:.0f} ms",
-      t.value("load_text_encoders", 0.0) + t.value("load_mmdit", 0.0) + t.value("load_vae", 0.0),
-      t.value("encode", 0.0), t.value("denoise", 0.0), step_sum / steps, run.denoise_mode,
-      t.value("decode", 0.0)));
-  lines.push_back(fmt::format("memory plan {}, peak {:.2f} GiB ({})",
-                              run.memory["plan"].get<std::string>(),
-                              static_cast<double>(run.memory["peak_bytes"].get<std::uint64_t>()) /
-                                  (1024.0 * 1024.0 * 1024.0),
-                              run.memory["peak_kind"].get<std::string>()));
-  for (const auto& c : doc["checks"])
-    if (!c["ok"].get<bool>())
-      lines.push_back(
-          fmt::format("FAILED {}: {}", c["id"].get<std::string>(), c["detail"].get<std::string>()));
-  return lines;
 }
 
 Result<nlohmann::json> text_to_image(const SmokeRequest& rq, Reporter& reporter) {
