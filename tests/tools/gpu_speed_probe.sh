@@ -10,7 +10,8 @@
 #
 # Env: OUT (results), SPEED_PARTS (default "attention pipeline kernels profile fetch"; kernels:
 # the fused kernels against ATen through `smoke --synthetic`; also fp8attn, fixture, rows
-# (tests/tools/row_kernels_probe.cu), vae (tests/tools/gpu_vae_probe.py), load (tests/tools/gpu_load_probe.py, after pipeline)).
+# (tests/tools/row_kernels_probe.cu), vae (tests/tools/gpu_vae_probe.py), load (tests/tools/gpu_load_probe.py, after pipeline),
+# repeat (smoke --repeat 3 on the fixture pipeline: the kept graphs replayed, after pipeline)).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 : "${OUT:=/tmp/speed-out}"
@@ -83,6 +84,39 @@ if part fixture; then
     2>/dev/null | head -1)
   timeout 200 "$PY" tests/tools/gpu_fixture_attention.py "$PLUGIN" 2>&1 | grep -v "^\[W" | tail -8
 fi
+if part repeat; then
+  # tests/torch/pipeline_cli_test.cpp RepeatOnCudaReplaysTheKeptGraphs, through the CLI and the
+  # plugin built against this box's torch: runs 2-3 must replay the kept graphs, same picture.
+  log "smoke --repeat 3 on the fixture pipeline (CUDA)"
+  FIX=tests/data/sd3-pipeline/pipe-large
+  LIBDIR=$PWD/build/gpu-deps/usr/lib/x86_64-linux-gnu
+  NOCUDA_PATH=$(echo "$PATH" | tr ':' '\n' | grep -v cuda | paste -sd:)
+  LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout 200 env -u CUDA_HOME \
+    PATH="$NOCUDA_PATH" SD35_NVCC=off SD35_PLUGIN_CACHE=$PWD/build/bench-plugins \
+    build/gpu/bin/sd35-setup --json smoke --python "$PY" --checkpoint $FIX/pipe-large_all_in_one_fp8.safetensors \
+    --tokenizers $FIX --size 64x64 --steps 4 --prompt "a photo of a cat" --image "$OUT/fixture-repeat.png" \
+    --device cuda --repeat 3 > "$OUT/repeat.json" 2> "$OUT/repeat.err"
+  echo "smoke --repeat exit $? (3: the box's Python side lacks diffusers)"
+  "$PY" - "$OUT/repeat.json" <<'PYEOF'
+import json, sys
+def find(o):
+    if isinstance(o, dict):
+        if "runs" in o:
+            return o
+        for v in o.values():
+            r = find(v)
+            if r is not None:
+                return r
+p = find(json.load(open(sys.argv[1]))) or {}
+runs = p.get("runs", [])
+for r in runs:
+    print(f"   run {r['run']}: {r['prompt_to_png_ms']:.1f} ms; denoise {r['denoise_mode']}; encode {r['encode_mode']}; "
+          f"decode {r['decode_mode']}; image {r['fingerprint'][:12]}")
+kept = all("kept" in r["denoise_mode"] and r["encode_mode"] == r["decode_mode"] == "cuda graph (kept)" for r in runs[1:])
+same = len({r["fingerprint"] for r in runs}) == 1
+print(f"   REPEAT {'PASS' if len(runs) == 3 and kept and same else 'FAIL'}: kept graphs replayed {kept}, same picture {same}")
+PYEOF
+fi
 if part rows; then
   log "row kernel variants: gelu_quant, ln_modulate_quant, qkv_pack (nvcc)"
   nvcc -std=c++17 -O3 -arch=sm_90 -Isrc tests/tools/row_kernels_probe.cu -o build/row_kernels_probe \
@@ -109,7 +143,7 @@ if part profile; then
     SD35_OVERLAP_LOAD=0 timeout 200 "$PY" -X faulthandler tests/tools/gpu_profile_pipeline.py "$PLUGIN" "$MODEL" \
       --steps 5 > "$OUT/profile.txt" 2>&1
     echo "profile exit $?"
-    grep "^resident\|^warm-up\|^mmdit path" "$OUT/profile.txt" | cut -c1-700
+    grep "^resident\|^kept run\|^warm-up\|^mmdit path" "$OUT/profile.txt" | cut -c1-700
     grep -v "^\[W" "$OUT/profile.txt" | grep -A16 "^== fp8" | cut -c1-200
     grep "^== bf16" "$OUT/profile.txt" | cut -c1-200
     grep -v "^\[W" "$OUT/profile.txt" | grep -A14 "^== sd35.encode" | cut -c1-200

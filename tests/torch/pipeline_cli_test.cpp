@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "smoke/torch_info.hpp"
 #include "support/pipeline_fixture_dir.hpp"
 #include "support/test_env.hpp"
 #include "util/fs.hpp"
@@ -133,6 +134,35 @@ TEST(PipelineCli, RepeatKeepsTheWeightsLoadedAndGivesTheSamePictureEachRun) {
   for (const auto& line : doc["summary"])
     said = said || line.get<std::string>().rfind("repeat: prompt -> PNG ", 0) == 0;
   EXPECT_TRUE(said) << doc["summary"].dump();
+}
+
+// On CUDA, runs 2 and 3 replay the kept graphs (encoders, denoising step, decode) and give run
+// 1's picture; a run that fell back to eager fails here rather than skipping.
+TEST(PipelineCli, RepeatOnCudaReplaysTheKeptGraphs) {
+  if (test::cli_binary().empty()) GTEST_SKIP() << "needs SD35_BIN";
+  if (!smoke::torch_build_info().cuda_available) GTEST_SKIP() << "no CUDA device";
+  const stdfs::path set = test::pipeline_fixture_dir();
+  const auto ref = nlohmann::json::parse(*fs::read_file(set / "reference.json"));
+  test::TempDir dir;
+  const auto run = test::run_cli(
+      {"--json", "smoke", "--checkpoint", (set / "pipe-large_all_in_one_fp8.safetensors").string(),
+       "--tokenizers", set.string(), "--size", fmt_size(ref), "--steps", "4", "--prompt",
+       "a photo of a cat", "--image", (dir / "cat.png").string(), "--device", "cuda", "--repeat",
+       "3"},
+      {}, std::chrono::minutes(8));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto doc = nlohmann::json::parse(run.out);
+  const auto& runs = doc["runs"];
+  ASSERT_EQ(runs.size(), 3u) << doc.dump();
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    const auto& r = runs[i];
+    EXPECT_NE(r["denoise_mode"].get<std::string>().find("kept from the last run"),
+              std::string::npos)
+        << r.dump();
+    EXPECT_EQ(r["encode_mode"], "cuda graph (kept)") << r.dump();
+    EXPECT_EQ(r["decode_mode"], "cuda graph (kept)") << r.dump();
+    EXPECT_EQ(r["fingerprint"], runs[0]["fingerprint"]) << r.dump();
+  }
 }
 
 }  // namespace
