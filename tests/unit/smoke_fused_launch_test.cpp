@@ -177,7 +177,7 @@ TEST(FusedLaunch, GroupNormSpreadsAGroupOverSlicesAndRefusesWhatItCannotChunk) {
 TEST(FusedLaunch, DequantTakesWhole16ByteChunks) {
   const auto p = launch::dequant_e4m3(at(0), std::int64_t{4096} * 10240, at(0x1000));
   EXPECT_EQ(p.status, 0);
-  EXPECT_EQ(p.grid, 132U * 32U);  // a grid-stride loop over the 2.6 M chunks
+  EXPECT_EQ(p.grid, 10240U);  // one 16-byte chunk a thread: 2.6 M chunks in blocks of 256
   EXPECT_EQ(launch::dequant_e4m3(at(0), 32, at(0x1000)).grid, 1U);
   EXPECT_TRUE(launch::dequant_e4m3(at(0), 0, at(0x1000)).skip);
   EXPECT_NE(launch::dequant_e4m3(at(0), 40, at(0x1000)).status, 0);  // not whole chunks
