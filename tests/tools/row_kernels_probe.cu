@@ -497,8 +497,9 @@ void dequant_probe(Timer& t) {
       const double us = t.us([&] {
         dequant_e4m3_kernel<<<blocks(capped), kThreads>>>(w[i++ % kWeights], chunks, 0.5F, out);
       });
-      report("dequant", capped ? "dequant_e4m3 (plan grid, capped)" : "dequant_e4m3 (one chunk a thread)",
-             us, 3.0 * static_cast<double>(n));
+      report("dequant",
+             capped ? "dequant_e4m3 (plan grid, capped)" : "dequant_e4m3 (one chunk a thread)", us,
+             3.0 * static_cast<double>(n));
     }
     const double cvt_us = t.us([&] {
       dequant_cvt_kernel<<<blocks(true), kThreads>>>(w[i++ % kWeights], chunks, 0.5F, out);
@@ -506,8 +507,8 @@ void dequant_probe(Timer& t) {
     report("dequant", "conversion instructions (before session 9)", cvt_us,
            3.0 * static_cast<double>(n));
     const double us = t.us([&] {
-      widen_copy_kernel<<<blocks(true), kThreads>>>(reinterpret_cast<const uint4*>(w[i++ % kWeights]),
-                                                    chunks, reinterpret_cast<uint4*>(out));
+      widen_copy_kernel<<<blocks(true), kThreads>>>(
+          reinterpret_cast<const uint4*>(w[i++ % kWeights]), chunks, reinterpret_cast<uint4*>(out));
     });
     report("dequant", "copy of the same bytes", us, 3.0 * static_cast<double>(n));
     std::printf("dequant probe: %lld elements\n", static_cast<long long>(n));
