@@ -386,8 +386,11 @@ void note_stage_modes(const Stages& st, Run& run) {
 // bf16 reference's picture, the peak memory.
 Status finish_stages(const PipelineSource& source, const SmokeRequest& rq, const Exec& e,
                      Stages& st, Run& run) {
-  // The bf16 reference re-prepares the MMDiT: the kept step graph points into the FP8 layout.
+  // No run follows: the kept graphs and their memory pools go before the checks, whose bf16
+  // reference re-prepares the MMDiT (the step graph points into the FP8 layout) and needs room.
   st.step_graph.release();
+  st.encode_graph = KeptEncode{};
+  st.decode_graph = KeptDecode{};
   if (run.proofs_after_image) SD35_TRY_STATUS(proofs_stage(source, rq, e, *st.enc, *st.mmdit, run));
   // The bf16 reference's picture, whichever order its latents came in.
   if (run.latents_bf16.defined())
