@@ -4,12 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <memory>
 #include <optional>
 
 #include "smoke/pipeline_memory.hpp"
 #include "smoke/smoke_env.hpp"
-#include "smoke/stage_graph.hpp"
 
 #ifdef SD35_TORCH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -45,42 +43,6 @@ at::Tensor cfg_euler(const at::Tensor& x, const at::Tensor& v, const at::Tensor&
   const at::Tensor guided = parts[0] + static_cast<float>(guidance) * (parts[1] - parts[0]);
   return x + dt * guided;
 }
-
-}  // namespace
-
-// The captured step and its static inputs: the latents (updated in place by each replay), the
-// conditioning, the step's modulation rows and dt; and what it was captured for.
-struct KeptStepGraph::State {
-  StageGraph graph;
-  at::Tensor x, context, dt;
-  Modulation mod;
-  const Model* model = nullptr;
-  Precision effective = Precision::fp32;
-  double guidance = 0;
-
-  bool captured() const { return graph.ready(); }
-  // Replaying it computes this run's step: same weights and path, same shapes, same guidance
-  // (a constant inside the graph).
-  bool fits(const Model& m, const Exec& e, const at::Tensor& noise, const at::Tensor& ctx,
-            double g) const {
-    return captured() && model == &m && effective == e.effective && g == guidance &&
-           x.sizes() == noise.sizes() && context.sizes() == ctx.sizes() &&
-           context.scalar_type() == ctx.scalar_type();
-  }
-};
-
-KeptStepGraph::KeptStepGraph() = default;
-KeptStepGraph::~KeptStepGraph() = default;
-KeptStepGraph::KeptStepGraph(KeptStepGraph&&) noexcept = default;
-KeptStepGraph& KeptStepGraph::operator=(KeptStepGraph&&) noexcept = default;
-bool KeptStepGraph::holds_graph() const {
-  return state_ && state_->captured();
-}
-void KeptStepGraph::release() {
-  state_.reset();
-}
-
-namespace {
 
 // The CFG sampler's state: the latents, advanced one step at a time, eagerly or by replaying a
 // CUDA graph of the whole step (forward, guidance and the Euler update).
@@ -144,19 +106,17 @@ class Sampler {
   }
 
   // The kept graph when it fits this run (its inputs then hold this run's noise and
-  // conditioning); otherwise the kept slot is emptied (its pool goes back before this run
-  // captures) and refilled by this run's capture.
+  // conditioning); otherwise it is emptied (its pool goes back before this run captures) and
+  // refilled by this run's capture.
   bool adopt(KeptStepGraph& kept, const at::Tensor& noise, const at::Tensor& context) {
-    auto& slot = kept.state();
-    if (slot && slot->fits(model_, e_, noise, context, guidance_)) {
-      st_ = slot.get();
-      st_->x.copy_(noise);
-      st_->context.copy_(context);
+    st_ = &kept;
+    if (kept.fits(model_, e_, noise, context, guidance_)) {
+      kept.x.copy_(noise);
+      kept.context.copy_(context);
       mode_ = "cuda graph (kept from the last run: every step replayed)";
       return true;
     }
-    slot = std::make_unique<KeptStepGraph::State>();
-    st_ = slot.get();
+    kept = KeptStepGraph{};
     return false;
   }
 
@@ -212,8 +172,8 @@ class Sampler {
 #endif
   const Model& model_;
   const Exec& e_;
-  KeptStepGraph::State local_;
-  KeptStepGraph::State* st_ = &local_;
+  KeptStepGraph local_;  // the step's graph and inputs when the caller keeps none
+  KeptStepGraph* st_ = &local_;
   at::Tensor pooled_, dts_;
   double guidance_;
   std::vector<float> ts_;

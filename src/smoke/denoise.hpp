@@ -2,11 +2,11 @@
 // and on CUDA the step's forward replayed from a CUDA graph.
 #pragma once
 
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "smoke/mmdit_model.hpp"
+#include "smoke/stage_graph.hpp"
 
 namespace sd35::smoke {
 
@@ -35,23 +35,26 @@ struct Denoised {
 // its static inputs outlive the call; a later call with the same model, shapes and guidance
 // copies its noise and conditioning into them and replays every step, step 0 included, so
 // nothing is run eagerly or captured again. Another shape or guidance captures anew (the old
-// graph and its memory pool are released first).
-class KeptStepGraph {
- public:
-  KeptStepGraph();
-  ~KeptStepGraph();
-  KeptStepGraph(KeptStepGraph&&) noexcept;
-  KeptStepGraph& operator=(KeptStepGraph&&) noexcept;
-  KeptStepGraph(const KeptStepGraph&) = delete;
-  KeptStepGraph& operator=(const KeptStepGraph&) = delete;
-  bool holds_graph() const;
-  void release();  // the graph and its memory pool, before the model they point into goes
+// graph and its memory pool are released first). Assigning a fresh one releases them.
+//
+// The captured step, its static inputs (the latents, updated in place by each replay; the
+// conditioning; the step's modulation rows and dt) and what it was captured for.
+struct KeptStepGraph {
+  StageGraph graph;
+  at::Tensor x, context, dt;
+  Modulation mod;
+  const Model* model = nullptr;
+  Precision effective = Precision::fp32;
+  double guidance = 0;
 
-  struct State;  // denoise.cpp: the graph, its static inputs and what it was captured for
-  std::unique_ptr<State>& state() { return state_; }
-
- private:
-  std::unique_ptr<State> state_;
+  // Replaying it computes this run's step: same weights and path, same shapes, same guidance
+  // (a constant inside the graph).
+  bool fits(const Model& m, const Exec& e, const at::Tensor& noise, const at::Tensor& ctx,
+            double g) const {
+    return graph.ready() && model == &m && effective == e.effective && g == guidance &&
+           x.sizes() == noise.sizes() && context.sizes() == ctx.sizes() &&
+           context.scalar_type() == ctx.scalar_type();
+  }
 };
 
 Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
