@@ -183,51 +183,110 @@ __device__ void write_fp8_chunks(const float (&v)[N][8], int chunks, float amax,
   if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
 }
 
+// A chunk's 8 bf16 bytes unpacked to float, used while the row stays packed in its registers.
+__device__ __forceinline__ uint4 ld16(const bf16* p) {
+  return *reinterpret_cast<const uint4*>(p);
+}
+
+// The row is held as its bf16 bytes, which loses nothing: the input is bf16, and after the residual
+// the row is rounded to bf16 as ATen's addcmul stores it. The statistics and the modulated values
+// are unpacked from it each pass (FMAs only). At 47 registers instead of 64, 8 rows are in flight
+// an SM instead of 6: 8192 x 2432 with the residual 60.7 -> 51.9 us on the H200, bit-identical
+// (tests/tools/row_kernels_probe.cu). Shift and scale load after the statistics: loaded with the
+// row they cost the registers that buy the extra rows (61.8 us). Wider rows (N > 2) keep the
+// compiler's register choice: capped, they spill.
 template <int N>
-__global__ void __launch_bounds__(kThreads) ln_modulate_quant_vec_kernel(LnModulateQuantArgs a) {
+__global__ void __launch_bounds__(kThreads, N == 2 ? 5 : 1)
+    ln_modulate_quant_vec_kernel(LnModulateQuantArgs a) {
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
   const std::int64_t b = r / a.rows_per_batch;
   const int chunks = static_cast<int>(a.width / 8);
+  const uint4 zero = make_uint4(0U, 0U, 0U, 0U);
   bf16* x = static_cast<bf16*>(a.x) + r * a.width;
-  float v[N][8];
-  load_chunks<N>(x, chunks, v);
+  uint4 v[N];
+#pragma unroll
+  for (int k = 0; k < N; ++k) v[k] = chunk_of<N>(k) < chunks ? ld16(x + 8 * chunk_of<N>(k)) : zero;
   if (a.residual) {
-    float g[N][8], y[N][8];
-    load_chunks<N>(static_cast<const bf16*>(a.gate.data) + b * a.gate.stride, chunks, g);
-    load_chunks<N>(static_cast<const bf16*>(a.y) + r * a.width, chunks, y);
+    const bf16* gp = static_cast<const bf16*>(a.gate.data) + b * a.gate.stride;
+    const bf16* yp = static_cast<const bf16*>(a.y) + r * a.width;
 #pragma unroll
-    for (int k = 0; k < N; ++k)
+    for (int k = 0; k < N; ++k) {
+      const int c = chunk_of<N>(k);
+      if (c >= chunks) continue;
+      const uint4 g = ld16(gp + 8 * c), y = ld16(yp + 8 * c);
+      auto* pv = reinterpret_cast<__nv_bfloat162*>(&v[k]);
+      const auto* pg = reinterpret_cast<const __nv_bfloat162*>(&g);
+      const auto* py = reinterpret_cast<const __nv_bfloat162*>(&y);
 #pragma unroll
-      for (int i = 0; i < 8; ++i)  // rounded to bf16 as ATen's addcmul stores it
-        v[k][i] = __bfloat162float(__float2bfloat16(v[k][i] + g[k][i] * y[k][i]));
-    store_chunks<N>(x, chunks, v);
+      for (int i = 0; i < 4; ++i) {
+        const float2 fv = __bfloat1622float2(pv[i]), fg = __bfloat1622float2(pg[i]),
+                     fy = __bfloat1622float2(py[i]);
+        pv[i] = __floats2bfloat162_rn(fv.x + fg.x * fy.x, fv.y + fg.y * fy.y);
+      }
+      *reinterpret_cast<uint4*>(x + 8 * c) = v[k];
+    }
   }
-  float sum = 0.0F;
+  float sum = 0.0F;  // chunks past the row hold zeros
 #pragma unroll
-  for (int k = 0; k < N; ++k)
+  for (int k = 0; k < N; ++k) {
+    float f[8];
+    unpack8(v[k], f);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) sum += v[k][i];
+    for (int i = 0; i < 8; ++i) sum += f[i];
+  }
   const float w = static_cast<float>(a.width);
   const float mean = block_reduce<false>(sum, scratch) / w;
   float sq = 0.0F;
 #pragma unroll
-  for (int k = 0; k < N; ++k)
-    if (chunk_of<N>(k) < chunks)
+  for (int k = 0; k < N; ++k) {
+    if (chunk_of<N>(k) >= chunks) continue;
+    float f[8];
+    unpack8(v[k], f);
 #pragma unroll
-      for (int i = 0; i < 8; ++i) sq += (v[k][i] - mean) * (v[k][i] - mean);
+    for (int i = 0; i < 8; ++i) sq += (f[i] - mean) * (f[i] - mean);
+  }
   const float rstd = rsqrtf(block_reduce<false>(sq, scratch) / w + kEps);
-  float sc[N][8], sh[N][8];
-  load_chunks<N>(static_cast<const bf16*>(a.scale.data) + b * a.scale.stride, chunks, sc);
-  load_chunks<N>(static_cast<const bf16*>(a.shift.data) + b * a.shift.stride, chunks, sh);
+  const bf16* scp = static_cast<const bf16*>(a.scale.data) + b * a.scale.stride;
+  const bf16* shp = static_cast<const bf16*>(a.shift.data) + b * a.shift.stride;
+  uint4 sc[N], sh[N];
 #pragma unroll
-  for (int k = 0; k < N; ++k)
+  for (int k = 0; k < N; ++k) {
+    const int c = chunk_of<N>(k);
+    sc[k] = c < chunks ? ld16(scp + 8 * c) : zero;
+    sh[k] = c < chunks ? ld16(shp + 8 * c) : zero;
+  }
+  auto modulated = [&](int k, float* f) {
+    float fs[8], fh[8];
+    unpack8(v[k], f);
+    unpack8(sc[k], fs);
+    unpack8(sh[k], fh);
 #pragma unroll
-    for (int i = 0; i < 8; ++i)  // past the row: (0 - mean) * rstd * 1 + 0, masked below
-      v[k][i] =
-          chunk_of<N>(k) < chunks ? (v[k][i] - mean) * rstd * (1.0F + sc[k][i]) + sh[k][i] : 0.0F;
-  const float amax = block_reduce<true>(chunks_amax<N>(v), scratch);
-  write_fp8_chunks<N>(v, chunks, amax, a.out, r);
+    for (int i = 0; i < 8; ++i) f[i] = (f[i] - mean) * rstd * (1.0F + fs[i]) + fh[i];
+  };
+  float m = 0.0F;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    if (chunk_of<N>(k) >= chunks) continue;
+    float f[8];
+    modulated(k, f);
+    m = fmaxf(m, max8(f));
+  }
+  const float amax = block_reduce<true>(m, scratch);
+  const float inv = amax > 0.0F ? kE4M3Max / amax : 0.0F;
+  auto* dst = static_cast<unsigned char*>(a.out.data) + r * a.out.ld;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const int c = chunk_of<N>(k);
+    if (c >= chunks) continue;
+    float f[8];
+    modulated(k, f);
+    store8_fp8(dst + 8 * c, f, inv);
+  }
+  const int ld_chunks = static_cast<int>(a.out.ld / 8);
+  for (int c = chunks + static_cast<int>(threadIdx.x); c < ld_chunks; c += blockDim.x)
+    *reinterpret_cast<uint2*>(dst + 8 * c) = make_uint2(0U, 0U);
+  if (threadIdx.x == 0) a.out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
 }
 
 // gelu with the tanh approximation, written as x * sigmoid(2u) = x / (1 + e^-2u) (the same
@@ -239,34 +298,34 @@ __device__ __forceinline__ float gelu_tanh_fast(float x) {
   return __fdividef(x, 1.0F + __expf(-u2));
 }
 
-// The row's input held as its bf16 bytes (N uint4 a thread, half the registers of a float row)
-// and GELU computed twice, for the amax and for the store: more rows fit an SM, and the kernel is
-// 16 % faster at SD3.5 Large's 8192 x 9728 (tests/tools/row_kernels_probe.cu), bit for bit the
-// same output (the same function of the same bf16 input both times).
+// The row's GELU computed once, rounded to bf16 (as ATen's gelu on a bf16 tensor stores it) and
+// held packed in the input's registers, so the store pass only scales and converts. Computing it
+// twice from the input (for the amax, then for the store) cost 4 special-function ops an element,
+// which at 8192 x 9728 alone is ~76 us of the H200's MUFU throughput: 107.1 -> 77.5 us
+// (tests/tools/row_kernels_probe.cu; the quantisation without GELU takes 57.9, a copy 60.0).
 template <int N>
 __global__ void __launch_bounds__(kGeluThreads)
     gelu_quant_vec_kernel(const bf16* x, std::int64_t width, Fp8Rows out) {
   __shared__ float scratch[32];
   const std::int64_t r = blockIdx.x;
   const int chunks = static_cast<int>(width / 8);
-  uint4 raw[N];
+  uint4 h[N];
 #pragma unroll
   for (int k = 0; k < N; ++k) {  // zeros past the row: gelu(0) = 0 leaves the amax alone
     const int c = chunk_of<N>(k);
-    raw[k] = c < chunks ? *reinterpret_cast<const uint4*>(x + r * width + 8 * c)
-                        : make_uint4(0U, 0U, 0U, 0U);
+    h[k] = c < chunks ? ld16(x + r * width + 8 * c) : make_uint4(0U, 0U, 0U, 0U);
   }
-  auto gelu8 = [&](int k, float* f) {
-    unpack8(raw[k], f);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) f[i] = gelu_tanh_fast(f[i]);
-  };
   float m = 0.0F;
 #pragma unroll
   for (int k = 0; k < N; ++k) {
-    float f[8];
-    gelu8(k, f);
-    m = fmaxf(m, max8(f));
+    auto* p = reinterpret_cast<__nv_bfloat162*>(&h[k]);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __bfloat1622float2(p[i]);
+      p[i] = __floats2bfloat162_rn(gelu_tanh_fast(f.x), gelu_tanh_fast(f.y));
+      const float2 g = __bfloat1622float2(p[i]);
+      m = fmaxf(m, fmaxf(fabsf(g.x), fabsf(g.y)));
+    }
   }
   const float amax = block_reduce<true>(m, scratch);
   const float inv = amax > 0.0F ? kE4M3Max / amax : 0.0F;
@@ -276,7 +335,7 @@ __global__ void __launch_bounds__(kGeluThreads)
     const int c = chunk_of<N>(k);
     if (c >= chunks) continue;
     float f[8];
-    gelu8(k, f);
+    unpack8(h[k], f);
     store8_fp8(dst + 8 * c, f, inv);
   }
   const int ld_chunks = static_cast<int>(out.ld / 8);
