@@ -35,6 +35,19 @@ constexpr std::int64_t kModulationRows = 64;
 // blocks (SD3.5 Large's 1024^2 step holds a few GiB of activations).
 constexpr std::uint64_t kRoomForGraphPool = std::uint64_t{16} << 30;
 
+// How many steps' rows one modulation() call computes (at most `left`).
+std::size_t steps_per_table(std::int64_t max_rows, std::int64_t rows_per_step, std::size_t left) {
+  return std::min<std::size_t>(std::max<std::int64_t>(1, max_rows / rows_per_step), left);
+}
+
+// Each of steps [step, step + group)'s timestep once per row of pooled, on the model's device.
+at::Tensor timestep_rows(const std::vector<float>& ts, std::size_t step, std::size_t group,
+                         std::int64_t rows, const at::Device& device) {
+  std::vector<float> t;
+  for (std::size_t i = step; i < step + group; ++i) t.insert(t.end(), rows, ts[i]);
+  return torch::tensor(t, at::TensorOptions().dtype(at::kFloat)).to(device);
+}
+
 // x + dt * (v_uncond + g * (v_cond - v_uncond)), v the forward of [x, x]: one CFG Euler step. The
 // same ops eager and captured, so a replayed step is the eager one.
 at::Tensor cfg_euler(const at::Tensor& x, const at::Tensor& v, const at::Tensor& dt,
@@ -120,22 +133,47 @@ class Sampler {
     return false;
   }
 
-  // Step `step`'s rows of the modulation table, computed a group of steps at a time.
+  // Step `step`'s rows of the modulation table, computed a group of steps at a time (or, the whole
+  // table, replayed from the kept graph).
   Modulation step_modulation(std::size_t step) {
     const std::int64_t rows = pooled_.size(0);
     if (!table_.packed.defined() || step < table_first_ ||
         static_cast<std::int64_t>(step - table_first_) * rows >= table_.packed.size(0)) {
-      const auto group = std::min<std::size_t>(std::max<std::int64_t>(1, modulation_rows_ / rows),
-                                               ts_.size() - step);
-      std::vector<float> t;
-      for (std::size_t i = step; i < step + group; ++i) t.insert(t.end(), rows, ts_[i]);
-      const at::Tensor t_rows = torch::tensor(t, at::TensorOptions().dtype(at::kFloat));
-      table_ =
-          modulation(model_, e_, t_rows, pooled_.repeat({static_cast<std::int64_t>(group), 1}));
       table_first_ = step;
+      if (step == 0 && replay_kept_table()) {
+        mode_ += "; modulation table replayed";
+        return table_.rows(0, rows);
+      }
+      const std::size_t group = table_group(step);
+      table_ = modulation(model_, e_, timestep_rows(step, group),
+                          pooled_.repeat({static_cast<std::int64_t>(group), 1}));
     }
     return table_.rows(static_cast<std::int64_t>(step - table_first_) * rows, rows);
   }
+
+  std::size_t table_group(std::size_t step) const {
+    return steps_per_table(modulation_rows_, pooled_.size(0), ts_.size() - step);
+  }
+
+  at::Tensor timestep_rows(std::size_t step, std::size_t group) const {
+    return smoke::timestep_rows(ts_, step, group, pooled_.size(0), e_.device);
+  }
+
+  bool keeps_whole_table() const {
+    return st_ != &local_ && use_graph_ && table_group(0) == ts_.size();
+  }
+
+  // The kept table graph, when it was recorded for these timesteps and pooled rows.
+  bool replay_kept_table() {
+    if (!keeps_whole_table() || !st_->table_graph.ready() || st_->table_timesteps != ts_ ||
+        st_->table_pooled.sizes() != pooled_.sizes())
+      return false;
+    st_->table_pooled.copy_(pooled_);
+    st_->table_graph.replay();
+    table_ = st_->table;
+    return true;
+  }
+
 
 #ifdef SD35_TORCH_CUDA
   // Captures one whole step over static inputs (the latents, updated in place, the step's
@@ -251,6 +289,29 @@ Result<Denoised> run_loop(const Model& model, const Exec& e, const at::Tensor& n
 }
 
 }  // namespace
+
+void keep_modulation_table(const Model& model, const Exec& e, const at::Tensor& pooled,
+                           const SamplingSpec& spec, KeptStepGraph& kept) {
+#ifdef SD35_TORCH_CUDA
+  c10::InferenceMode guard;
+  std::vector<float> ts, sigmas;
+  flow_match_schedule(spec.steps, spec.shift, ts, sigmas);
+  const std::int64_t max_rows = spec.modulation_rows > 0 ? spec.modulation_rows : kModulationRows;
+  if (!e.device.is_cuda() || steps_per_table(max_rows, pooled.size(0), ts.size()) < ts.size())
+    return;  // computed in groups: stays eager
+  kept.table_graph = StageGraph{};
+  kept.table_timesteps.clear();
+  kept.table_pooled = pooled.to(e.device).clone();
+  const at::Tensor t = timestep_rows(ts, 0, ts.size(), pooled.size(0), e.device);
+  const auto group = static_cast<std::int64_t>(ts.size());
+  if (kept.table_graph.capture([&] {
+        kept.table = modulation(model, e, t, kept.table_pooled.repeat({group, 1}));
+      }))
+    kept.table_timesteps = ts;
+#else
+  (void)model, (void)e, (void)pooled, (void)spec, (void)kept;
+#endif
+}
 
 Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
                          const at::Tensor& context, const at::Tensor& pooled,

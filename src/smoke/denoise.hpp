@@ -43,6 +43,12 @@ struct KeptStepGraph {
   StageGraph graph;
   at::Tensor x, context, dt;
   Modulation mod;
+  // The modulation table of every step (keep_modulation_table): computed eagerly, its ~80 adaLN
+  // linears launched from the CPU leave the GPU idle before the first step.
+  StageGraph table_graph;
+  at::Tensor table_pooled;  // its static input, [rows, P]
+  Modulation table;         // its output, kept by the graph's pool
+  std::vector<float> table_timesteps;
   const Model* model = nullptr;
   Precision effective = Precision::fp32;
   double guidance = 0;
@@ -56,6 +62,13 @@ struct KeptStepGraph {
            context.scalar_type() == ctx.scalar_type();
   }
 };
+
+// smoke --repeat, after the first run: the modulation table of `spec`'s steps for `pooled`'s rows
+// recorded into `kept` (a no-op off CUDA, or when the table is computed in groups). A later
+// denoise() with the same timesteps and rows copies its pooled vectors in and replays it; a
+// failed recording leaves that run computing the table eagerly.
+void keep_modulation_table(const Model& model, const Exec& e, const at::Tensor& pooled,
+                           const SamplingSpec& spec, KeptStepGraph& kept);
 
 Result<Denoised> denoise(const Model& model, const Exec& e, const at::Tensor& noise,
                          const at::Tensor& context, const at::Tensor& pooled,

@@ -350,8 +350,8 @@ Status image_stages(const PipelineSource& source, const SmokeRequest& rq, const 
   return publish_pixels(rq, run, reporter);
 }
 
-// smoke --repeat, between run 1 and run 2 under the resident plan: the encoders and the decode
-// recorded as CUDA graphs over static inputs (run 1 ran them eagerly, loading their kernels and
+// smoke --repeat, between run 1 and run 2 under the resident plan: the encoders, the decode and
+// the modulation table recorded as CUDA graphs over static inputs (run 1 ran them eagerly, loading their kernels and
 // plans), so later runs replay them instead of launching ~2000 kernels each from the CPU. Only
 // with room for their memory pools beside everything loaded; otherwise later runs stay eager
 // and `runs[].encode_mode`/`decode_mode` say why.
@@ -369,6 +369,7 @@ void keep_stage_graphs(const SmokeRequest& rq, const Exec& e, const MemoryPlan& 
     c10::InferenceMode guard;
     st.decode_graph.image = to_image(*st.vae, st.decode_graph.latents, e, false);
   });
+  if (st.mmdit) keep_modulation_table(*st.mmdit, e, run.pooled, rq.sampling, st.step_graph);
   sync_device(e.device);
 }
 

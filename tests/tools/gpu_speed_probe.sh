@@ -112,7 +112,7 @@ runs = p.get("runs", [])
 for r in runs:
     print(f"   run {r['run']}: {r['prompt_to_png_ms']:.1f} ms; denoise {r['denoise_mode']}; encode {r['encode_mode']}; "
           f"decode {r['decode_mode']}; image {r['fingerprint'][:12]}")
-kept = all("kept" in r["denoise_mode"] and r["encode_mode"] == r["decode_mode"] == "cuda graph (kept)" for r in runs[1:])
+kept = all("kept" in r["denoise_mode"] and "table replayed" in r["denoise_mode"] and r["encode_mode"] == r["decode_mode"] == "cuda graph (kept)" for r in runs[1:])
 same = len({r["fingerprint"] for r in runs}) == 1
 print(f"   REPEAT {'PASS' if len(runs) == 3 and kept and same else 'FAIL'}: kept graphs replayed {kept}, same picture {same}")
 PYEOF

@@ -136,8 +136,8 @@ TEST(PipelineCli, RepeatKeepsTheWeightsLoadedAndGivesTheSamePictureEachRun) {
   EXPECT_TRUE(said) << doc["summary"].dump();
 }
 
-// On CUDA, runs 2 and 3 replay the kept graphs (encoders, denoising step, decode) and give run
-// 1's picture; a run that fell back to eager fails here rather than skipping.
+// On CUDA, runs 2 and 3 replay the kept graphs (encoders, modulation table, denoising step,
+// decode) and give run 1's picture; a run that fell back to eager fails here rather than skipping.
 TEST(PipelineCli, RepeatOnCudaReplaysTheKeptGraphs) {
   if (test::cli_binary().empty()) GTEST_SKIP() << "needs SD35_BIN";
   if (!smoke::torch_build_info().cuda_available) GTEST_SKIP() << "no CUDA device";
@@ -156,9 +156,9 @@ TEST(PipelineCli, RepeatOnCudaReplaysTheKeptGraphs) {
   ASSERT_EQ(runs.size(), 3u) << doc.dump();
   for (std::size_t i = 1; i < runs.size(); ++i) {
     const auto& r = runs[i];
-    EXPECT_NE(r["denoise_mode"].get<std::string>().find("kept from the last run"),
-              std::string::npos)
-        << r.dump();
+    const std::string denoise_mode = r["denoise_mode"];
+    EXPECT_NE(denoise_mode.find("kept from the last run"), std::string::npos) << r.dump();
+    EXPECT_NE(denoise_mode.find("modulation table replayed"), std::string::npos) << r.dump();
     EXPECT_EQ(r["encode_mode"], "cuda graph (kept)") << r.dump();
     EXPECT_EQ(r["decode_mode"], "cuda graph (kept)") << r.dump();
     EXPECT_EQ(r["fingerprint"], runs[0]["fingerprint"]) << r.dump();
