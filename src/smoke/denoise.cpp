@@ -302,10 +302,11 @@ void keep_modulation_table(const Model& model, const Exec& e, const at::Tensor& 
   kept.table_graph = StageGraph{};
   kept.table_timesteps.clear();
   kept.table_pooled = pooled.to(e.device).clone();
-  const at::Tensor t = timestep_rows(ts, 0, ts.size(), pooled.size(0), e.device);
+  // Kept with the graph: a replay reads it (a local would be freed and its memory reused).
+  kept.table_t = timestep_rows(ts, 0, ts.size(), pooled.size(0), e.device);
   const auto group = static_cast<std::int64_t>(ts.size());
   if (kept.table_graph.capture([&] {
-        kept.table = modulation(model, e, t, kept.table_pooled.repeat({group, 1}));
+        kept.table = modulation(model, e, kept.table_t, kept.table_pooled.repeat({group, 1}));
       }))
     kept.table_timesteps = ts;
 #else

@@ -46,7 +46,7 @@ struct KeptStepGraph {
   // The modulation table of every step (keep_modulation_table): computed eagerly, its ~80 adaLN
   // linears launched from the CPU leave the GPU idle before the first step.
   StageGraph table_graph;
-  at::Tensor table_pooled;  // its static input, [rows, P]
+  at::Tensor table_pooled, table_t;  // its static inputs: pooled [rows, P], timesteps [rows]
   Modulation table;         // its output, kept by the graph's pool
   std::vector<float> table_timesteps;
   const Model* model = nullptr;
