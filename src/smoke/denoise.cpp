@@ -174,7 +174,6 @@ class Sampler {
     return true;
   }
 
-
 #ifdef SD35_TORCH_CUDA
   // Captures one whole step over static inputs (the latents, updated in place, the step's
   // modulation rows and dt); false (and eager mode) on failure.

@@ -47,7 +47,7 @@ struct KeptStepGraph {
   // linears launched from the CPU leave the GPU idle before the first step.
   StageGraph table_graph;
   at::Tensor table_pooled, table_t;  // its static inputs: pooled [rows, P], timesteps [rows]
-  Modulation table;         // its output, kept by the graph's pool
+  Modulation table;                  // its output, kept by the graph's pool
   std::vector<float> table_timesteps;
   const Model* model = nullptr;
   Precision effective = Precision::fp32;

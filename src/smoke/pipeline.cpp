@@ -351,10 +351,10 @@ Status image_stages(const PipelineSource& source, const SmokeRequest& rq, const 
 }
 
 // smoke --repeat, between run 1 and run 2 under the resident plan: the encoders, the decode and
-// the modulation table recorded as CUDA graphs over static inputs (run 1 ran them eagerly, loading their kernels and
-// plans), so later runs replay them instead of launching ~2000 kernels each from the CPU. Only
-// with room for their memory pools beside everything loaded; otherwise later runs stay eager
-// and `runs[].encode_mode`/`decode_mode` say why.
+// the modulation table recorded as CUDA graphs over static inputs (run 1 ran them eagerly, loading
+// their kernels and plans), so later runs replay them instead of launching ~2000 kernels each from
+// the CPU. Only with room for their memory pools beside everything loaded; otherwise later runs
+// stay eager and `runs[].encode_mode`/`decode_mode` say why.
 void keep_stage_graphs(const SmokeRequest& rq, const Exec& e, const MemoryPlan& plan, Stages& st,
                        const Run& run) {
   if (!e.device.is_cuda() || env_switched_off("SD35_CUDA_GRAPH") || !st.enc || !st.vae) return;
