@@ -163,9 +163,13 @@ class Sampler {
     return st_ != &local_ && use_graph_ && table_group(0) == ts_.size();
   }
 
-  // The kept table graph, when it was recorded for these timesteps and pooled rows.
+  // The kept table graph, when it was recorded for these timesteps and pooled rows. A recording
+  // that failed is named in the mode.
   bool replay_kept_table() {
-    if (!keeps_whole_table() || !st_->table_graph.ready() || st_->table_timesteps != ts_ ||
+    if (!keeps_whole_table()) return false;
+    if (const std::string& why = st_->table_graph.why(); !why.empty())
+      mode_ += "; modulation table eager (" + why + ")";
+    if (!st_->table_graph.ready() || st_->table_timesteps != ts_ ||
         st_->table_pooled.sizes() != pooled_.sizes())
       return false;
     st_->table_pooled.copy_(pooled_);
