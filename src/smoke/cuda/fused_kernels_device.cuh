@@ -183,7 +183,7 @@ __device__ void write_fp8_chunks(const float (&v)[N][8], int chunks, float amax,
   if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
 }
 
-// A chunk's 8 bf16 bytes unpacked to float, used while the row stays packed in its registers.
+// One chunk (8 bf16, 16 bytes) loaded as it is, for the kernels that keep their row packed.
 __device__ __forceinline__ uint4 ld16(const bf16* p) {
   return *reinterpret_cast<const uint4*>(p);
 }
