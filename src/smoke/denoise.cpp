@@ -35,6 +35,11 @@ constexpr std::int64_t kModulationRows = 64;
 // blocks (SD3.5 Large's 1024^2 step holds a few GiB of activations).
 constexpr std::uint64_t kRoomForGraphPool = std::uint64_t{16} << 30;
 
+// The most rows one modulation() call computes for `spec`.
+std::int64_t max_modulation_rows(const SamplingSpec& spec) {
+  return spec.modulation_rows > 0 ? spec.modulation_rows : kModulationRows;
+}
+
 // How many steps' rows one modulation() call computes (at most `left`).
 std::size_t steps_per_table(std::int64_t max_rows, std::int64_t rows_per_step, std::size_t left) {
   return std::min<std::size_t>(std::max<std::int64_t>(1, max_rows / rows_per_step), left);
@@ -67,7 +72,7 @@ class Sampler {
         e_(e),
         pooled_(std::move(pooled)),
         guidance_(spec.guidance),
-        modulation_rows_(spec.modulation_rows > 0 ? spec.modulation_rows : kModulationRows) {
+        modulation_rows_(max_modulation_rows(spec)) {
     std::vector<float> sigmas, dts;
     flow_match_schedule(spec.steps, spec.shift, ts_, sigmas);
     for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) dts.push_back(sigmas[i + 1] - sigmas[i]);
@@ -145,7 +150,7 @@ class Sampler {
         return table_.rows(0, rows);
       }
       const std::size_t group = table_group(step);
-      table_ = modulation(model_, e_, timestep_rows(step, group),
+      table_ = modulation(model_, e_, timestep_rows(ts_, step, group, rows, e_.device),
                           pooled_.repeat({static_cast<std::int64_t>(group), 1}));
     }
     return table_.rows(static_cast<std::int64_t>(step - table_first_) * rows, rows);
@@ -153,10 +158,6 @@ class Sampler {
 
   std::size_t table_group(std::size_t step) const {
     return steps_per_table(modulation_rows_, pooled_.size(0), ts_.size() - step);
-  }
-
-  at::Tensor timestep_rows(std::size_t step, std::size_t group) const {
-    return smoke::timestep_rows(ts_, step, group, pooled_.size(0), e_.device);
   }
 
   bool keeps_whole_table() const {
@@ -299,8 +300,8 @@ void keep_modulation_table(const Model& model, const Exec& e, const at::Tensor& 
   c10::InferenceMode guard;
   std::vector<float> ts, sigmas;
   flow_match_schedule(spec.steps, spec.shift, ts, sigmas);
-  const std::int64_t max_rows = spec.modulation_rows > 0 ? spec.modulation_rows : kModulationRows;
-  if (!e.device.is_cuda() || steps_per_table(max_rows, pooled.size(0), ts.size()) < ts.size())
+  if (!e.device.is_cuda() ||
+      steps_per_table(max_modulation_rows(spec), pooled.size(0), ts.size()) < ts.size())
     return;  // computed in groups: stays eager
   kept.table_graph = StageGraph{};
   kept.table_timesteps.clear();

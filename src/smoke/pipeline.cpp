@@ -103,8 +103,8 @@ struct KeptDecode {
   at::Tensor latents, image;
 };
 
-// What one run leaves loaded for the next (smoke --repeat under the resident plan): the weights
-// and the captured denoising step.
+// What one run leaves loaded for the next (smoke --repeat under the resident plan): the weights,
+// the captured denoising step, and the recorded encoders, decode and modulation table.
 struct Stages {
   std::optional<Encoders> enc;
   std::optional<Model> mmdit;
@@ -113,7 +113,7 @@ struct Stages {
   KeptStepGraph step_graph;
   KeptEncode encode_graph;
   KeptDecode decode_graph;
-  std::string graphs_skipped;  // why the encode and decode graphs were not recorded
+  std::string graphs_skipped;  // why the encode, decode and table graphs were not recorded
 };
 
 bool fp8_requested(Precision p) {

@@ -123,51 +123,10 @@ __global__ void __launch_bounds__(kMaxThreads, kMinBlocks) ln_prefetch(LnModulat
   write_fp8_chunks<N>(v, chunks, amax, a.out, r);
 }
 
-// ---- GELU variant: one block per row, the input held as its bf16 bytes (N chunks a thread), GELU
-// computed twice (amax, then the store): half the registers of the f32-held row, bit-identical.
-template <int N, int kBlock>
-__global__ void __launch_bounds__(kBlock)
-    gelu_recompute(const bf16* x, std::int64_t width, Fp8Rows out) {
-  __shared__ float scratch[32];
-  const std::int64_t r = blockIdx.x;
-  const int chunks = static_cast<int>(width / 8);
-  uint4 h[N];
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    const int c = threadIdx.x + k * kBlock;
-    h[k] = c < chunks ? ld16(x + r * width + 8 * c) : make_uint4(0U, 0U, 0U, 0U);
-  }
-  float m = 0.0F;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    float f[8];
-    unpack8(h[k], f);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(gelu_tanh_fast(f[i])));
-  }
-  const float amax = block_reduce<true>(m, scratch);
-  const float inv = amax > 0.0F ? kE4M3Max / amax : 0.0F;
-  auto* dst = static_cast<unsigned char*>(out.data) + r * out.ld;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    const int c = threadIdx.x + k * kBlock;
-    if (c >= chunks) continue;
-    float f[8];
-    unpack8(h[k], f);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) f[i] = gelu_tanh_fast(f[i]);
-    store8_fp8(dst + 8 * c, f, inv);
-  }
-  const int ld_chunks = static_cast<int>(out.ld / 8);
-  for (int c = chunks + static_cast<int>(threadIdx.x); c < ld_chunks; c += kBlock)
-    *reinterpret_cast<uint2*>(dst + 8 * c) = make_uint2(0U, 0U);
-  if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
-}
-
-// ---- GELU computed once (session 10): the row's GELU rounded to bf16 and held in the input's
-// registers, so the second pass only scales and converts. The plugin kernel computes it twice
-// (an exponential and a reciprocal each time): 4 special-function ops an element, ~76 us of the
-// H200's MUFU throughput at 8192 x 9728 on their own. kTanh: tanh.approx.f32, one op.
+// ---- GELU computed once, as the plugin kernel does since session 10 (it computed it twice
+// before: 107.1 us, 106.3-117.4 us for 2-10 chunks a thread): variants of the special function
+// (kMode 1: tanh.approx.f32, one op instead of an exponential and a reciprocal; kMode 2: none,
+// the quantisation alone) and of the rows a block.
 __device__ __forceinline__ float tanh_approx(float x) {
   float y;
   asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
@@ -336,21 +295,6 @@ void gelu_probe(Timer& t) {
     std::printf("gelu_quant probe %-58s bytes differing %.4f %%, scales max rel %.2e\n", name,
                 differ_share(want, host(o2, n)), max_rel(host(s1, rows), host(s2, rows)));
   };
-  report("gelu_quant", "bf16 held + recompute, N=10, 128 threads",
-         t.us([&] { gelu_recompute<10, 128><<<rows, 128>>>(x, width, out2); }), bytes);
-  check("  (N=10, 128 threads)");
-  report("gelu_quant", "bf16 held + recompute, N=8, 160 threads",
-         t.us([&] { gelu_recompute<8, 160><<<rows, 160>>>(x, width, out2); }), bytes);
-  check("  (N=8, 160 threads)");
-  report("gelu_quant", "bf16 held + recompute, N=4, 320 threads",
-         t.us([&] { gelu_recompute<4, 320><<<rows, 320>>>(x, width, out2); }), bytes);
-  check("  (N=4, 320 threads)");
-  report("gelu_quant", "bf16 held + recompute, N=5, 256 threads",
-         t.us([&] { gelu_recompute<5, 256><<<rows, 256>>>(x, width, out2); }), bytes);
-  check("  (N=5, 256 threads)");
-  report("gelu_quant", "bf16 held + recompute, N=2, 608 threads",
-         t.us([&] { gelu_recompute<2, 608><<<rows, 608>>>(x, width, out2); }), bytes);
-  check("  (N=2, 608 threads)");
   report("gelu_quant", "once, bf16-rounded GELU held, sigmoid form, N=4, 320",
          t.us([&] { gelu_once<4, 320, 0, 1><<<rows, 320>>>(x, rows, width, out2); }), bytes);
   check("  (once, sigmoid form)");

@@ -70,8 +70,28 @@ __device__ __forceinline__ void unpack8(const uint4& u, float* f) {
   }
 }
 
+// One chunk (8 bf16, 16 bytes) loaded as it is, for the kernels that keep their row packed.
+__device__ __forceinline__ uint4 ld16(const bf16* p) {
+  return *reinterpret_cast<const uint4*>(p);
+}
+
 __device__ __forceinline__ void load8(const bf16* p, float* f) {
-  unpack8(*reinterpret_cast<const uint4*>(p), f);
+  unpack8(ld16(p), f);
+}
+
+// x + gate * y on eight bf16, rounded to bf16 as ATen's addcmul stores it: the gated residual of
+// gate_residual and of ln_modulate_quant's residual form.
+__device__ __forceinline__ uint4 gated_residual8(uint4 x, const uint4& gate, const uint4& y) {
+  auto* px = reinterpret_cast<__nv_bfloat162*>(&x);
+  const auto* pg = reinterpret_cast<const __nv_bfloat162*>(&gate);
+  const auto* py = reinterpret_cast<const __nv_bfloat162*>(&y);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 fx = __bfloat1622float2(px[i]), fg = __bfloat1622float2(pg[i]),
+                 fy = __bfloat1622float2(py[i]);
+    px[i] = __floats2bfloat162_rn(fx.x + fg.x * fy.x, fx.y + fg.y * fy.y);
+  }
+  return x;
 }
 
 __device__ __forceinline__ void store8(bf16* p, const float* f) {
@@ -183,11 +203,6 @@ __device__ void write_fp8_chunks(const float (&v)[N][8], int chunks, float amax,
   if (threadIdx.x == 0) out.scale[r] = amax > 0.0F ? amax / kE4M3Max : 1.0F;
 }
 
-// One chunk (8 bf16, 16 bytes) loaded as it is, for the kernels that keep their row packed.
-__device__ __forceinline__ uint4 ld16(const bf16* p) {
-  return *reinterpret_cast<const uint4*>(p);
-}
-
 // The row is held as its bf16 bytes, which loses nothing: the input is bf16, and after the residual
 // the row is rounded to bf16 as ATen's addcmul stores it. The statistics and the modulated values
 // are unpacked from it each pass (FMAs only). At 47 registers instead of 64, 8 rows are in flight
@@ -214,16 +229,7 @@ __global__ void __launch_bounds__(kThreads, N == 2 ? 5 : 1)
     for (int k = 0; k < N; ++k) {
       const int c = chunk_of<N>(k);
       if (c >= chunks) continue;
-      const uint4 g = ld16(gp + 8 * c), y = ld16(yp + 8 * c);
-      auto* pv = reinterpret_cast<__nv_bfloat162*>(&v[k]);
-      const auto* pg = reinterpret_cast<const __nv_bfloat162*>(&g);
-      const auto* py = reinterpret_cast<const __nv_bfloat162*>(&y);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float2 fv = __bfloat1622float2(pv[i]), fg = __bfloat1622float2(pg[i]),
-                     fy = __bfloat1622float2(py[i]);
-        pv[i] = __floats2bfloat162_rn(fv.x + fg.x * fy.x, fv.y + fg.y * fy.y);
-      }
+      v[k] = gated_residual8(v[k], ld16(gp + 8 * c), ld16(yp + 8 * c));
       *reinterpret_cast<uint4*>(x + 8 * c) = v[k];
     }
   }
@@ -458,12 +464,7 @@ __global__ void gate_residual_kernel(bf16* x, std::int64_t rows, std::int64_t ro
     const std::int64_t r = e / width, c = e % width;
     const bf16* g = gate + (r / rows_per_batch) * gate_stride + c;
     if constexpr (kVec) {
-      float xv[8], gv[8], yv[8];
-      load8(x + e, xv);
-      load8(g, gv);
-      load8(y + e, yv);
-      for (int k = 0; k < 8; ++k) xv[k] += gv[k] * yv[k];
-      store8(x + e, xv);
+      *reinterpret_cast<uint4*>(x + e) = gated_residual8(ld16(x + e), ld16(g), ld16(y + e));
     } else {
       x[e] =
           __float2bfloat16(__bfloat162float(x[e]) + __bfloat162float(*g) * __bfloat162float(y[e]));
